@@ -1,0 +1,32 @@
+/*
+ * Logging: one line per event on stderr,
+ *   2026-11-21T20:52:46.123Z p info tunnel up name=media peer=127.0.0.1:5555
+ * The level and program name are process-wide settings made once at start.
+ * Never pass a token or other secret to these functions.
+ */
+#ifndef TT_LOG_H
+#define TT_LOG_H
+
+enum tt_log_level {
+    TT_LOG_ERROR = 0,
+    TT_LOG_WARN = 1,
+    TT_LOG_INFO = 2,
+    TT_LOG_DEBUG = 3,
+};
+
+void tt_log_init(const char *prog, enum tt_log_level level);
+/* Parses "error", "warn", "info", "debug"; returns the level or -1. */
+int tt_log_parse_level(const char *s);
+int tt_log_enabled(enum tt_log_level level);
+void tt_log(enum tt_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define tt_log_error(...) tt_log(TT_LOG_ERROR, __VA_ARGS__)
+#define tt_log_warn(...) tt_log(TT_LOG_WARN, __VA_ARGS__)
+#define tt_log_info(...) tt_log(TT_LOG_INFO, __VA_ARGS__)
+#define tt_log_debug(...)                                                      \
+    do {                                                                       \
+        if (tt_log_enabled(TT_LOG_DEBUG))                                      \
+            tt_log(TT_LOG_DEBUG, __VA_ARGS__);                                 \
+    } while (0)
+
+#endif

@@ -1,0 +1,75 @@
+/*
+ * TLS under the protocol code: OpenSSL, non-blocking, on plain fds.
+ * Only proto/ and the mains see SSL; bridges and the codec see plaintext.
+ */
+#ifndef TT_TLS_H
+#define TT_TLS_H
+
+#include <openssl/ssl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Results of the I/O calls besides a byte count. */
+#define TT_TLS_WANT_READ (-2)
+#define TT_TLS_WANT_WRITE (-3)
+#define TT_TLS_ERROR (-1)
+
+struct tt_tls_conn {
+    int fd;
+    SSL *ssl;
+    char err[160]; /* last error, for the log */
+};
+
+/* Server context (TLS 1.2+, ALPN http/1.1) from PEM files.  Returns NULL and
+ * writes a one-line reason to err on failure. */
+SSL_CTX *tt_tls_server_ctx_new(const char *cert_file, const char *key_file, char *err,
+                               size_t errlen);
+/* Makes `cert_file`/`key_file` (a self-signed P-256 certificate for
+ * `common_name`, valid 10 years, key mode 0600) unless both already exist.
+ * Returns 1 when created, 0 when reused, -1 with err on failure. */
+int tt_tls_ensure_selfsigned(const char *cert_file, const char *key_file,
+                             const char *common_name, char *err, size_t errlen);
+/* Writes "sha256:<64 lowercase hex>" of the DER certificate in `cert_file`
+ * into out (at least 72 bytes).  Returns 0 or -1. */
+int tt_tls_file_fingerprint(const char *cert_file, char *out, size_t outlen);
+/* Parses "sha256:HEX" (colons between hex pairs allowed) into 32 bytes.
+ * Returns 0 or -1. */
+int tt_tls_parse_fingerprint(const char *s, uint8_t out[32]);
+
+enum tt_tls_verify {
+    TT_TLS_VERIFY_SYSTEM = 0, /* the system trust store + host name */
+    TT_TLS_VERIFY_CA,         /* a CA file + host name */
+    TT_TLS_VERIFY_PIN,        /* the leaf certificate's sha256 must match */
+    TT_TLS_VERIFY_NONE,       /* --insecure */
+};
+
+/* Client context.  `ca_file` for VERIFY_CA, `pin` for VERIFY_PIN.
+ * Returns NULL with err on failure. */
+SSL_CTX *tt_tls_client_ctx_new(enum tt_tls_verify mode, const char *ca_file,
+                               const uint8_t pin[32], char *err, size_t errlen);
+
+/* Wraps a connected non-blocking fd.  `host` (client only) is used for SNI
+ * and host name verification.  Returns 0 or -1. */
+int tt_tls_conn_init(struct tt_tls_conn *c, SSL_CTX *ctx, int fd, int is_server,
+                     const char *host);
+/* Closes the fd and frees the SSL. */
+void tt_tls_conn_free(struct tt_tls_conn *c);
+/* Drives the handshake.  Returns 1 when done, TT_TLS_WANT_READ,
+ * TT_TLS_WANT_WRITE, or TT_TLS_ERROR (reason in c->err). */
+int tt_tls_handshake(struct tt_tls_conn *c);
+/* Returns bytes read (> 0), 0 on a clean close by the peer, TT_TLS_WANT_*,
+ * or TT_TLS_ERROR. */
+ssize_t tt_tls_read(struct tt_tls_conn *c, void *buf, size_t len);
+/* Returns bytes written (> 0), TT_TLS_WANT_*, or TT_TLS_ERROR.  After a
+ * WANT, call again with the same buffer (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
+ * is on, so its address may change but its first bytes may not). */
+ssize_t tt_tls_write(struct tt_tls_conn *c, const void *buf, size_t len);
+/* 1 when OpenSSL holds decrypted bytes not yet read (epoll cannot see them). */
+int tt_tls_pending(const struct tt_tls_conn *c);
+
+/* Constant-time comparison of two byte strings (length leaks, contents do
+ * not).  Returns 1 when equal. */
+int tt_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
+
+#endif
