@@ -31,6 +31,10 @@ struct tt_fs_request {
 
 #define TT_FS_MAX_RESP_HDRS 16
 
+/* The header fields are complete as they stand: "content-length" is among
+ * them whenever content_length >= 0 (the caller must not add another).  The
+ * values point into this struct's strbuf: use the struct where it was
+ * filled, do not copy it. */
 struct tt_fs_response {
     int status;
     struct tt_header hdrs[TT_FS_MAX_RESP_HDRS]; /* lowercase names, point into `strbuf` or static strings */
@@ -46,11 +50,13 @@ struct tt_fs_stream;
 /* Handles a request head.  Always fills `resp`.  Returns a stream that
  * produces the body (GET) or takes the upload (PUT), or NULL when the
  * response is complete as it stands (errors, HEAD, 304, redirects) or when
- * out of memory (resp is then a 500). */
+ * out of memory (resp is then a 500).
+ * For a PUT that is accepted, the returned stream takes the body and `resp`
+ * has status 0: the answer comes from tt_fs_finish_upload(). */
 struct tt_fs_stream *tt_fs_open(const struct tt_fs_config *cfg, const struct tt_fs_request *req,
                                 struct tt_fs_response *resp);
 
-/* Body producer: writes up to `cap` bytes into `out`.  Returns bytes written
+/* Body producer: writes up to `cap` (> 0) bytes into `out`.  Returns bytes written
  * (> 0), 0 at the end of the body, or -1 on an I/O error (the caller resets
  * the stream: the client must not see a short body that looks complete). */
 ssize_t tt_fs_read(struct tt_fs_stream *s, uint8_t *out, size_t cap);
