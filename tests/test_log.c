@@ -1,0 +1,96 @@
+/* Tests of proto/log: the line format, levels, one line per event. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "proto/log.h"
+
+#include <fcntl.h>
+#include <regex.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Runs fn with stderr sent to a pipe; returns what was written. */
+static size_t capture(void (*fn)(void), char *out, size_t cap)
+{
+    int p[2];
+    assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+    int saved = dup(STDERR_FILENO);
+    dup2(p[1], STDERR_FILENO);
+    fn();
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(p[1]);
+    ssize_t n = read(p[0], out, cap - 1);
+    close(p[0]);
+    if (n < 0)
+        n = 0;
+    out[n] = '\0';
+    return (size_t)n;
+}
+
+static void log_info_line(void) { tt_log_info("tunnel up name=%s peer=%s", "media", "1.2.3.4:5"); }
+static void log_debug_line(void) { tt_log_debug("hidden %d", 1); }
+static void log_injection(void) { tt_log_warn("name=%s", "evil\nfake line\r"); }
+
+static void test_format(void **state)
+{
+    (void)state;
+    tt_log_init("/usr/bin/p", TT_LOG_INFO);
+    char buf[4096];
+    capture(log_info_line, buf, sizeof(buf));
+    regex_t re;
+    assert_int_equal(regcomp(&re,
+                             "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z "
+                             "p info tunnel up name=media peer=1\\.2\\.3\\.4:5\n$",
+                             REG_EXTENDED),
+                     0);
+    if (regexec(&re, buf, 0, NULL, 0) != 0)
+        fail_msg("unexpected line: %s", buf);
+    regfree(&re);
+}
+
+static void test_levels(void **state)
+{
+    (void)state;
+    char buf[4096];
+    tt_log_init("c", TT_LOG_INFO);
+    assert_int_equal(capture(log_debug_line, buf, sizeof(buf)), 0);
+    assert_false(tt_log_enabled(TT_LOG_DEBUG));
+    assert_true(tt_log_enabled(TT_LOG_ERROR));
+    tt_log_init("c", TT_LOG_DEBUG);
+    assert_true(capture(log_debug_line, buf, sizeof(buf)) > 0);
+    assert_non_null(strstr(buf, " c debug hidden 1\n"));
+    assert_int_equal(tt_log_parse_level("error"), TT_LOG_ERROR);
+    assert_int_equal(tt_log_parse_level("warn"), TT_LOG_WARN);
+    assert_int_equal(tt_log_parse_level("INFO"), TT_LOG_INFO);
+    assert_int_equal(tt_log_parse_level("debug"), TT_LOG_DEBUG);
+    assert_int_equal(tt_log_parse_level("loud"), -1);
+    assert_int_equal(tt_log_parse_level(""), -1);
+}
+
+static void test_one_line(void **state)
+{
+    (void)state;
+    char buf[4096];
+    tt_log_init("p", TT_LOG_INFO);
+    size_t n = capture(log_injection, buf, sizeof(buf));
+    assert_true(n > 0);
+    /* Exactly one newline, at the end. */
+    assert_ptr_equal(strchr(buf, '\n'), buf + n - 1);
+    assert_non_null(strstr(buf, "name=evil?fake line?\n"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_format),
+        cmocka_unit_test(test_levels),
+        cmocka_unit_test(test_one_line),
+    };
+    return cmocka_run_group_tests_name("log", tests, NULL, NULL);
+}
