@@ -78,7 +78,7 @@ build/tests/%: tests/%.c $(SAN_OBJ) $(LLHTTP_SAN) $(wildcard tests/*.h)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -o $@ $< $(SAN_OBJ) $(LLHTTP_SAN) $(LIBS) -lcmocka -ljansson
 
 # libFuzzer targets: the codec and the handshake parser, no sockets.
-build/fuzz/%: fuzz/%.c $(FUZZ_LIB) $(wildcard codec/*.h proto/*.h)
+build/fuzz/%: fuzz/%.c $(FUZZ_LIB) $(wildcard codec/*.h proto/*.h fuzz/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ  $@"
 	$(Q)$(FUZZ_CC) $(CPPFLAGS) -std=gnu11 $(WARN) $(FUZZFLAGS) -o $@ $< $(FUZZ_LIB) $(LIBS)

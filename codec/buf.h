@@ -63,7 +63,8 @@ void tt_buf_consume(tt_buf *b, size_t n);
 /* Frees the storage of an empty buffer, so that idle connections hold none. */
 void tt_buf_shrink(tt_buf *b);
 
-static inline uint8_t *tt_buf_data(const tt_buf *b) { return b->base + b->off; }
+/* NULL when the buffer has no storage (NULL + 0 is undefined in C). */
+static inline uint8_t *tt_buf_data(const tt_buf *b) { return b->base ? b->base + b->off : NULL; }
 static inline size_t tt_buf_len(const tt_buf *b) { return b->len; }
 /* Bytes that can still be appended before the cap. */
 static inline size_t tt_buf_room(const tt_buf *b)
