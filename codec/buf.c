@@ -51,7 +51,7 @@ void tt_buf_free(tt_buf *b)
 
 uint8_t *tt_buf_reserve(tt_buf *b, size_t want)
 {
-    if (b->cap - b->off - b->len >= want)
+    if (b->base && b->cap - b->off - b->len >= want)
         return b->base + b->off + b->len;
     if (b->max != 0 && (want > b->max || b->len > b->max - want))
         return NULL;
