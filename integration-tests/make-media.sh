@@ -17,7 +17,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 media=${MEDIA_DIR:-$here/media}
 recipe=4
-stamp="$media/.complete-v$recipe"
+# The stamp sits beside the folder, not in it, so listings do not show it.
+stamp="$media.complete-v$recipe"
 
 if [ -f "$stamp" ]; then
     exit 0
@@ -28,7 +29,7 @@ for tool in ffmpeg ffprobe; do
 done
 
 echo "make-media: making sample media in $media"
-rm -rf "$media"
+rm -rf "$media" "$media".complete-v*
 tmp="$media.tmp.$$"
 rm -rf "$tmp"
 mkdir -p "$tmp/sub/deeper" "$tmp/été"
@@ -127,7 +128,7 @@ if ! head -c 65536 "$tmp/my clip.mp4" | grep -aq moov; then
     exit 1
 fi
 
-touch "$tmp/.complete-v$recipe"
 mv "$tmp" "$media"
+touch "$stamp"
 trap - EXIT
 echo "make-media: done ($(du -sh "$media" | cut -f1))"
