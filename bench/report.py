@@ -1,0 +1,255 @@
+#!/usr/bin/python3
+"""Turns bench/run.sh's raw results into the table (stdout) and, with --doc,
+into docs/benchmarks.md.
+
+results.tsv, one line per measurement run:
+    scenario <TAB> metric <TAB> unit <TAB> better(+|-) <TAB> system <TAB> value
+meta: KEY=VALUE lines (date, machine, command, settings).
+Medians are quoted with the min-max of the runs; the ratio column is tether's
+median divided by that system's median, measured in the same run of the suite.
+"""
+import argparse
+import os
+import statistics
+import sys
+
+NAMES = {
+    "nginx": "direct: nginx (HTTP/1.1)",
+    "nghttpd": "direct: nghttpd (TLS h2)",
+    "nghttpx": "nghttpx -> nghttpd (TLS h2, default windows)",
+    "nghttpx16": "nghttpx -> nghttpd (TLS h2, 16 MiB windows)",
+    "ssh": "ssh -R -> nginx",
+    "tether": "tether (p -> c, TLS h2)",
+}
+ORDER = ["nginx", "nghttpd", "nghttpx", "nghttpx16", "ssh", "tether"]
+
+
+def fmt(v):
+    if v is None:
+        return "n/a"
+    a = abs(v)
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    if a >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+
+def load(path):
+    groups = {}   # (scenario, metric) -> {"unit", "better", "sys": {system: [values]}}
+    order = []
+    if not os.path.exists(path):
+        return groups, order
+    with open(path) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 6:
+                continue
+            scen, metric, unit, better, system, value = parts
+            key = (scen, metric)
+            if key not in groups:
+                groups[key] = {"unit": unit, "better": better, "sys": {}}
+                order.append(key)
+            try:
+                groups[key]["sys"].setdefault(system, []).append(float(value))
+            except ValueError:
+                pass
+    return groups, order
+
+
+def median(groups, scen_prefix, metric, system):
+    for (scen, m), g in groups.items():
+        if scen.startswith(scen_prefix) and m == metric and system in g["sys"]:
+            return statistics.median(g["sys"][system])
+    return None
+
+
+def table(groups, order):
+    """One block per scenario: [(scenario, rows)], rows of 6 columns."""
+    blocks = []
+    for key in sorted(order, key=lambda k: k[0].split(":", 1)[0]):
+        g = groups[key]
+        scen, metric = key
+        arrow = "higher is better" if g["better"] == "+" else "lower is better"
+        t = statistics.median(g["sys"]["tether"]) if "tether" in g["sys"] else None
+        systems = [s for s in ORDER if s in g["sys"]] + \
+                  [s for s in g["sys"] if s not in ORDER]
+        if not blocks or blocks[-1][0] != scen:
+            blocks.append((scen, []))
+        for s in systems:
+            vals = g["sys"][s]
+            med = statistics.median(vals)
+            ratio = "-"
+            if s != "tether" and t is not None and med:
+                ratio = f"{t / med:.2f}x"
+            blocks[-1][1].append((f"{metric} ({g['unit']}, {arrow})", NAMES.get(s, s),
+                                  fmt(med), f"{fmt(min(vals))} - {fmt(max(vals))}",
+                                  str(len(vals)), ratio))
+    return blocks
+
+
+HEAD = ("metric", "system", "median", "min - max", "runs", "tether / this")
+
+
+def render_blocks_text(blocks):
+    allrows = [HEAD] + [r for _, rows in blocks for r in rows]
+    widths = [max(len(r[i]) for r in allrows) for i in range(len(HEAD))]
+
+    def line(r):
+        return "  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip()
+    out = [line(HEAD), "  ".join("-" * w for w in widths)]
+    for scen, rows in blocks:
+        out.append(f"[{scen}]")
+        out += [line(r) for r in rows]
+    return "\n".join(out)
+
+
+def render_blocks_md(blocks):
+    out = []
+    for scen, rows in blocks:
+        out += [f"### {scen}", "", render_md([HEAD] + rows), ""]
+    return "\n".join(out)
+
+
+def targets(groups):
+    out = []
+
+    def ratio(prefix, metric, ref):
+        t = median(groups, prefix, metric, "tether")
+        r = median(groups, prefix, metric, ref)
+        return (t / r) if (t is not None and r) else None
+
+    def check(name, value, goal, ok_fn, shown):
+        if value is None:
+            out.append((name, "n/a", goal, "not measured"))
+        else:
+            out.append((name, shown(value), goal, "met" if ok_fn(value) else "NOT met"))
+
+    thr = "throughput"
+    check("1: tether throughput, one 1 GiB download",
+          median(groups, "1", thr, "tether"), ">= 1.0 GB/s",
+          lambda v: v >= 1.0, lambda v: f"{v:.2f} GB/s")
+    for ref, label in (("nghttpx", "nghttpx"), ("nghttpx16", "nghttpx 16 MiB win")):
+        check(f"1: tether / {label}", ratio("1", thr, ref), ">= 2x",
+              lambda v: v >= 2, lambda v: f"{v:.2f}x")
+        check(f"2: tether / {label}, 32 x 64 MiB", ratio("2", thr, ref), ">= 2x",
+              lambda v: v >= 2, lambda v: f"{v:.2f}x")
+        check(f"3: tether / {label}, requests/s", ratio("3", "requests/s", ref),
+              ">= 1.5x", lambda v: v >= 1.5, lambda v: f"{v:.2f}x")
+        tp99 = median(groups, "3", "p99 latency", "tether")
+        np99 = median(groups, "3", "p99 latency", ref)
+        check(f"3: tether p99 vs {label} p99",
+              None if tp99 is None or np99 is None else (tp99, np99), "no worse",
+              lambda v: v[0] <= v[1], lambda v: f"{v[0]:.2f} vs {v[1]:.2f} ms")
+    check("1: tether / ssh -R", ratio("1", thr, "ssh"), ">= 3x",
+          lambda v: v >= 3, lambda v: f"{v:.2f}x")
+    check("2: tether / ssh -R", ratio("2", thr, "ssh"), ">= 3x",
+          lambda v: v >= 3, lambda v: f"{v:.2f}x")
+    for (scen, metric), g in groups.items():
+        if scen.startswith("4") and "idle tunnels" in scen and metric == "p RSS":
+            check(f"4: p RSS, {scen.split(':', 1)[1].strip()}",
+                  statistics.median(g["sys"]["tether"]) if "tether" in g["sys"] else None,
+                  "<= 64 MiB", lambda v: v <= 64, lambda v: f"{v:.1f} MiB")
+        if scen.startswith("4") and "slow clients" in scen and metric == "p RSS max":
+            check(f"4: p RSS, {scen.split(':', 1)[1].strip()}",
+                  statistics.median(g["sys"]["tether"]) if "tether" in g["sys"] else None,
+                  "<= 100 MiB", lambda v: v <= 100, lambda v: f"{v:.1f} MiB")
+    return [("target", "tether", "goal", "status")] + out
+
+
+def render_text(rows):
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, r in enumerate(rows):
+        lines.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def render_md(rows):
+    lines = ["| " + " | ".join(rows[0]) + " |",
+             "|" + "|".join("---" for _ in rows[0]) + "|"]
+    for r in rows[1:]:
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |")
+    return "\n".join(lines)
+
+
+def read_meta(path):
+    meta = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                k, sep, v = line.rstrip("\n").partition("=")
+                if sep:
+                    meta[k] = v
+    return meta
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("results")
+    ap.add_argument("meta")
+    ap.add_argument("--doc")
+    ap.add_argument("--method")
+    ap.add_argument("--profile")
+    ap.add_argument("--notes")
+    ap.add_argument("--series")
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    groups, order = load(a.results)
+    meta = read_meta(a.meta)
+    blocks, trows = table(groups, order), targets(groups)
+    print(render_blocks_text(blocks))
+    print()
+    if a.quick:
+        print("targets: not judged in quick mode (tiny files, one run)")
+    else:
+        print(render_text(trows))
+    if a.series and os.path.exists(a.series):
+        print()
+        print(open(a.series).read().rstrip())
+    if not a.doc:
+        return 0
+    out = ["# tether benchmarks", "",
+           "Generated by `bench/run.sh` (do not edit by hand: a full `make bench` "
+           "rewrites this file).", "",
+           f"- date: {meta.get('date', '?')}",
+           f"- machine: `nproc` = {meta.get('nproc', '?')}, CPU: {meta.get('cpu', '?')}, "
+           f"kernel {meta.get('kernel', '?')}, {meta.get('mem', '?')} RAM",
+           f"- command: `{meta.get('command', '?')}`",
+           f"- runs per figure: {meta.get('runs', '?')} (systems alternate within each run; "
+           "median quoted, min-max shown)",
+           f"- pinning: {meta.get('pinning', '?')}",
+           f"- versions: {meta.get('versions', '?')}",
+           ]
+    if meta.get("absent"):
+        out.append(f"- systems absent: {meta['absent']}")
+    if meta.get("errors"):
+        out.append(f"- errors during the run: {meta['errors']}")
+    out += ["", "## Results", "", render_blocks_md(blocks),
+            "`tether / this` is tether's median divided by that system's median for the "
+            "same figure: above 1 means tether is higher (better for throughput, worse "
+            "for latency, CPU and memory).", "",
+            "## Targets (issue 4)", "", render_md(trows), ""]
+    if a.series and os.path.exists(a.series):
+        out += ["## p's RSS over time, slow clients", "", "```",
+                open(a.series).read().rstrip(), "```", ""]
+    if a.method and os.path.exists(a.method):
+        out += [open(a.method).read().rstrip(), ""]
+    if a.notes and os.path.exists(a.notes):
+        out += [open(a.notes).read().rstrip(), ""]
+    if a.profile and os.path.exists(a.profile):
+        out += ["## Where tether's time goes (perf record, scenario 1)", "",
+                "```", open(a.profile).read().rstrip(), "```", ""]
+    with open(a.doc, "w") as f:
+        f.write("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

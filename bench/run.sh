@@ -1,0 +1,616 @@
+#!/usr/bin/env bash
+# tether's side-by-side benchmarks (issue 4), on loopback.
+#
+#   bench/run.sh                 full suite, rewrites docs/benchmarks.md
+#   BENCH_RUNS=3 bench/run.sh    fewer runs per figure (default 5)
+#   BENCH_QUICK=1 bench/run.sh   tiny files, one run, short durations: proves the
+#                                harness works (make check); never fails on speed,
+#                                only on a wrong download or a system that will not start
+#   BENCH_PIN=0                  no taskset pinning
+#   BENCH_SYSTEMS="nginx tether" only these systems (nginx nghttpd nghttpx nghttpx16 ssh tether)
+#   BENCH_PROFILE=0              skip the perf record of p and c (full mode only)
+#
+# Systems serve the same files from bench/.work/www*; every server binds
+# 127.0.0.1 on a free port; every process started here is stopped by PID.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+W=$ROOT/bench/.work
+QUICK=${BENCH_QUICK:-0}
+RUNS=${BENCH_RUNS:-5}
+PIN=${BENCH_PIN:-1}
+PROFILE=${BENCH_PROFILE:-1}
+PY=/usr/bin/python3
+[ "$QUICK" = 1 ] && RUNS=1
+
+if [ "$QUICK" = 1 ]; then
+    WWW=$W/www-quick
+    BIG=$((1 << 20)); MID=$((64 << 10)); SMALL=1024
+    S2N=8; WRK_D=1; LAT_RATE=100; LAT_D=1; IDLE_N=20; SLOW_N=5; SLOW_D=3; SLOW_RATE=256K
+else
+    WWW=$W/www
+    BIG=$((1 << 30)); MID=$((64 << 20)); SMALL=1024
+    S2N=32; WRK_D=5; LAT_RATE=${BENCH_LAT_RATE:-500}; LAT_D=5; IDLE_N=1000; SLOW_N=100; SLOW_D=20; SLOW_RATE=1M
+fi
+mkdir -p "$W/logs" "$WWW"
+RES=$W/results.tsv; META=$W/meta; ERR=$W/errors; SERIES=$W/slow-series.txt; PROF=$W/profile.txt
+: >"$RES"; : >"$META"; : >"$ERR"; rm -f "$SERIES" "$PROF"
+
+log() { echo "bench: $*" >&2; }
+err() { echo "bench: ERROR: $*" >&2; echo "$*" >>"$ERR"; }
+
+# ---------------------------------------------------------------- processes
+PIDS=()
+cleanup() {
+    local p
+    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        local alive=0
+        for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ $alive = 0 ] && break
+        sleep 0.3
+    done
+    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    wait 2>/dev/null
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+stop_pid() {   # stop one process we started, by PID, and forget it
+    local p=$1 keep=() q
+    kill -TERM "$p" 2>/dev/null
+    for _ in $(seq 30); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+    for q in "${PIDS[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done
+    PIDS=("${keep[@]}")
+}
+
+NCPU=$(nproc)
+if [ "$PIN" = 1 ] && [ "$NCPU" -ge 2 ]; then
+    CLI="taskset -c 0"; SRV="taskset -c 1"
+    PINNING="clients (curl, h2load, wrk, latency probe) on cpu 0, every server-side process on cpu 1"
+else
+    CLI=""; SRV=""
+    PINNING="none (BENCH_PIN=0 or fewer than 2 cpus)"
+fi
+
+USED_PORTS=" "
+freeport() {
+    local p
+    while :; do
+        p=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        case "$USED_PORTS" in *" $p "*) continue ;; esac
+        USED_PORTS+="$p "; echo "$p"; return
+    done
+}
+
+wait_port() {  # PORT SECONDS
+    local end=$((SECONDS + $2))
+    while [ $SECONDS -le $end ]; do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+descendants() {  # PID...: those PIDs and every live descendant
+    ps -e -o pid=,ppid= | awk -v roots="$*" '
+        { kids[$2] = kids[$2] " " $1 }
+        END { n = split(roots, q, " "); out = "";
+              for (i = 1; i <= n; i++) { p = q[i]; out = out " " p;
+                  m = split(kids[p], k, " "); for (j = 1; j <= m; j++) q[++n] = k[j] }
+              print out }'
+}
+
+cpu_ticks() {  # sum of utime+stime (clock ticks) of the PIDs
+    local t=0 p s
+    for p in "$@"; do
+        s=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+        s=${s##*) }
+        set -- $s
+        t=$((t + ${12} + ${13}))
+    done
+    echo $t
+}
+
+kb_field() {  # FIELD PID...: sum of a /proc/PID/status field, in kB
+    local f=$1 t=0 p v; shift
+    for p in "$@"; do
+        v=$(awk -v f="$f:" '$1 == f { print $2 }' "/proc/$p/status" 2>/dev/null)
+        t=$((t + ${v:-0}))
+    done
+    echo $t
+}
+
+reset_hwm() { local p; for p in "$@"; do echo 5 >"/proc/$p/clear_refs" 2>/dev/null; done; }
+
+record() {  # SCENARIO METRIC UNIT BETTER SYSTEM VALUE
+    printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >>"$RES"
+}
+
+mib() { awk -v k="$1" 'BEGIN { printf "%.2f", k / 1024 }'; }
+
+# ---------------------------------------------------------------- files
+SUMS=$WWW.sums   # checksums beside, not inside, the served folder
+gen() {  # NAME SIZE
+    local f=$WWW/$1 sum=$SUMS/$1.sha256
+    mkdir -p "$WWW" "$SUMS"
+    if [ "$(stat -c %s "$f" 2>/dev/null)" != "$2" ]; then
+        log "generating $f ($2 bytes from /dev/urandom)"
+        head -c "$2" /dev/urandom >"$f.tmp" && mv "$f.tmp" "$f" || { err "cannot write $f"; exit 1; }
+    fi
+    if [ ! -s "$sum" ] || [ "$f" -nt "$sum" ]; then sha256sum <"$f" | cut -d' ' -f1 >"$sum"; fi
+}
+gen_all() { gen big.bin "$BIG"; gen mid.bin "$MID"; gen small.bin "$SMALL"; }
+
+# ---------------------------------------------------------------- systems
+# Per system: URL base, client flags for curl, root PIDs of the proxy side and
+# of the origin side (server-side CPU and memory are summed over their trees).
+declare -A BASE CURLF PROXY_ROOTS ORIGIN_ROOTS
+SYSTEMS=()
+ABSENT=()
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+want() {  # SYSTEM: selected by BENCH_SYSTEMS?
+    [ -z "${BENCH_SYSTEMS:-}" ] && return 0
+    case " $BENCH_SYSTEMS " in *" $1 "*) return 0 ;; esac
+    return 1
+}
+
+make_cert() {
+    [ -s "$W/tls/cert.pem" ] && return 0
+    mkdir -p "$W/tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+        -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+        -keyout "$W/tls/key.pem" -out "$W/tls/cert.pem" 2>/dev/null
+}
+
+NGINX_PORT=
+start_nginx() {
+    local d=$W/nginx port
+    port=$(freeport)
+    mkdir -p "$d/tmp"
+    cat >"$d/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    default_type application/octet-stream;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    client_body_temp_path $d/tmp/body;
+    proxy_temp_path $d/tmp/proxy;
+    fastcgi_temp_path $d/tmp/fastcgi;
+    uwsgi_temp_path $d/tmp/uwsgi;
+    scgi_temp_path $d/tmp/scgi;
+    server {
+        listen 127.0.0.1:$port;
+        root $WWW;
+    }
+}
+EOF
+    $SRV nginx -e "$d/error.log" -c "$d/nginx.conf" >"$W/logs/nginx.out" 2>&1 &
+    local pid=$!; PIDS+=("$pid")
+    if ! wait_port "$port" 10; then err "nginx did not start: $(tail -3 "$W/logs/nginx.out" "$d/error.log" 2>/dev/null | tr '\n' ' ')"; return 1; fi
+    NGINX_PORT=$port; NGINX_PID=$pid
+}
+
+start_nghttpd() {
+    local port; port=$(freeport)
+    $SRV nghttpd -a 127.0.0.1 -n 1 -d "$WWW" "$port" "$W/tls/key.pem" "$W/tls/cert.pem" \
+        >"$W/logs/nghttpd.out" 2>&1 &
+    local pid=$!; PIDS+=("$pid")
+    if ! wait_port "$port" 10; then err "nghttpd did not start: $(tail -3 "$W/logs/nghttpd.out" | tr '\n' ' ')"; return 1; fi
+    NGHTTPD_PORT=$port; NGHTTPD_PID=$pid
+}
+
+start_nghttpx() {  # VARIANT: default (as packaged) or big (16 MiB stream windows)
+    local v=$1 port extra=()
+    port=$(freeport)
+    : >"$W/nghttpx.conf"
+    # nghttpx's backend stream window defaults to 64 KiB, which caps one
+    # download on loopback; the "big" variant raises it to 16 MiB (the
+    # connection window already defaults to 2 GiB) so nghttpx is also measured
+    # at its best, as tether uses MiB windows too.
+    [ "$v" = big ] && extra=(--backend-http2-window-size=$((16 << 20)))
+    $SRV nghttpx --conf="$W/nghttpx.conf" -n 1 \
+        -f "127.0.0.1,$port;no-tls" \
+        -b "127.0.0.1,$NGHTTPD_PORT;;proto=h2;tls" -k "${extra[@]}" \
+        --errorlog-file="$W/logs/nghttpx-$v.err" --pid-file="$W/nghttpx-$v.pid" \
+        >"$W/logs/nghttpx-$v.out" 2>&1 &
+    local pid=$!; PIDS+=("$pid")
+    if ! wait_port "$port" 10; then err "nghttpx did not start: $(tail -3 "$W/logs/nghttpx-$v.err" | tr '\n' ' ')"; return 1; fi
+    NGHTTPX_PORT=$port; NGHTTPX_PID=$pid
+}
+
+start_ssh() {
+    local d=$W/ssh sport rport
+    mkdir -p "$d"; chmod 700 "$d"
+    [ -s "$d/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$d/host_ed25519" -C tether-bench-host
+    [ -s "$d/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$d/id_ed25519" -C tether-bench-user
+    cp "$d/id_ed25519.pub" "$d/authorized_keys"
+    sport=$(freeport); rport=$(freeport)
+    cat >"$d/sshd_config" <<EOF
+Port $sport
+ListenAddress 127.0.0.1
+HostKey $d/host_ed25519
+PidFile $d/sshd.pid
+AuthorizedKeysFile $d/authorized_keys
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+AllowTcpForwarding yes
+GatewayPorts no
+X11Forwarding no
+PrintMotd no
+LogLevel ERROR
+EOF
+    # privilege separation needs its empty directory (Debian's service makes it)
+    mkdir -p /run/sshd 2>/dev/null
+    $SRV /usr/sbin/sshd -D -e -f "$d/sshd_config" >"$W/logs/sshd.out" 2>&1 &
+    local spid=$!; PIDS+=("$spid")
+    if ! wait_port "$sport" 10; then err "sshd did not start: $(tail -3 "$W/logs/sshd.out" | tr '\n' ' ')"; return 1; fi
+    $SRV ssh -N -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+        -o ExitOnForwardFailure=yes -o LogLevel=ERROR -i "$d/id_ed25519" -p "$sport" \
+        -R "127.0.0.1:$rport:127.0.0.1:$NGINX_PORT" root@127.0.0.1 >"$W/logs/ssh.out" 2>&1 &
+    local cpid=$!; PIDS+=("$cpid")
+    if ! wait_port "$rport" 15; then err "ssh -R did not start: $(tail -3 "$W/logs/ssh.out" "$W/logs/sshd.out" | tr '\n' ' ')"; return 1; fi
+    SSH_PORT=$rport; SSHD_PID=$spid; SSH_PID=$cpid
+}
+
+TOKEN=
+FPR=
+p_cmd() {  # LISTEN_PORT TUNNEL_PORT LEVEL
+    echo "$ROOT/bin/p --listen 127.0.0.1:$1 --tunnel-listen 127.0.0.1:$2 --state-dir $W/tether-state --tokens $W/tokens --default bench --log-level $3"
+}
+c_cmd() {  # TUNNEL_PORT CONNECTIONS
+    echo "$ROOT/bin/c --proxy 127.0.0.1:$1 --name bench --token $TOKEN --fingerprint sha256:$FPR --root $WWW --log-level warn --connections $2"
+}
+
+tether_fingerprint() {
+    # p writes its certificate into --state-dir once; its log gives the pin for c.
+    [ -s "$W/tokens" ] || { mkdir -p "$W"; echo "bench $(openssl rand -hex 24)" >"$W/tokens"; chmod 600 "$W/tokens"; }
+    TOKEN=$(awk '$1 == "bench" { print $2 }' "$W/tokens")
+    local pp pt pid
+    pp=$(freeport); pt=$(freeport)
+    $(p_cmd "$pp" "$pt" info) >"$W/logs/p-first.out" 2>&1 &
+    pid=$!; PIDS+=("$pid")
+    for _ in $(seq 100); do
+        FPR=$(sed -n 's/.*tunnel certificate fingerprint sha256:\([0-9A-Fa-f:]*\).*/\1/p' "$W/logs/p-first.out" | head -1)
+        [ -n "$FPR" ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    stop_pid "$pid"
+    [ -n "$FPR" ] || { err "bin/p did not log its certificate fingerprint: $(tail -3 "$W/logs/p-first.out" | tr '\n' ' ')"; return 1; }
+}
+
+start_pc() {  # TAG CONNECTIONS  -> sets P_PID C_PID P_PORT PT_PORT
+    local tag=$1 conns=$2
+    P_PORT=$(freeport); PT_PORT=$(freeport)
+    $SRV $(p_cmd "$P_PORT" "$PT_PORT" "${BENCH_P_LOG:-warn}") >"$W/logs/p-$tag.out" 2>&1 &
+    P_PID=$!; PIDS+=("$P_PID")
+    if ! wait_port "$PT_PORT" 10 || ! wait_port "$P_PORT" 5; then
+        err "bin/p ($tag) did not start: $(tail -3 "$W/logs/p-$tag.out" | tr '\n' ' ')"; return 1
+    fi
+    $SRV $(c_cmd "$PT_PORT" "$conns") >"$W/logs/c-$tag.out" 2>&1 &
+    C_PID=$!; PIDS+=("$C_PID")
+}
+
+wait_tunnel() {  # PORT SECONDS: until a request through p answers 200
+    local end=$((SECONDS + $2)) code
+    while [ $SECONDS -le $end ]; do
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$1/small.bin")
+        [ "$code" = 200 ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+start_tether() {
+    [ -x bin/p ] && [ -x bin/c ] || { err "bin/p or bin/c missing (run make)"; return 1; }
+    tether_fingerprint || return 1
+    start_pc main 1 || return 1
+    if ! wait_tunnel "$P_PORT" 20; then
+        err "tether: no 200 through p within 20 s: $(tail -3 "$W/logs/c-main.out" "$W/logs/p-main.out" | tr '\n' ' ')"; return 1
+    fi
+    TETHER_PORT=$P_PORT; TP_PID=$P_PID; TC_PID=$C_PID
+}
+
+setup_systems() {
+    local s
+    make_cert
+    if want nginx || want ssh; then
+        if have nginx; then start_nginx || exit 1; else ABSENT+=("nginx (nginx-light), ssh -R (needs nginx)"); fi
+    fi
+    if want nginx && [ -n "$NGINX_PORT" ]; then
+        SYSTEMS+=(nginx); BASE[nginx]=http://127.0.0.1:$NGINX_PORT; CURLF[nginx]=""
+        PROXY_ROOTS[nginx]=""; ORIGIN_ROOTS[nginx]=$NGINX_PID
+    fi
+    if want nghttpd || want nghttpx || want nghttpx16; then
+        if have nghttpd; then start_nghttpd || exit 1; else ABSENT+=("nghttpd (nghttp2-server)"); fi
+    fi
+    if want nghttpd && [ -n "${NGHTTPD_PORT:-}" ]; then
+        SYSTEMS+=(nghttpd); BASE[nghttpd]=https://127.0.0.1:$NGHTTPD_PORT; CURLF[nghttpd]="--http2 -k"
+        PROXY_ROOTS[nghttpd]=""; ORIGIN_ROOTS[nghttpd]=$NGHTTPD_PID
+    fi
+    local v sys
+    for v in default big; do
+        sys=nghttpx; [ $v = big ] && sys=nghttpx16
+        want $sys || continue
+        if ! have nghttpx; then ABSENT+=("$sys (nghttp2-proxy)")
+        elif [ -n "${NGHTTPD_PORT:-}" ]; then
+            start_nghttpx $v || exit 1
+            SYSTEMS+=($sys); BASE[$sys]=http://127.0.0.1:$NGHTTPX_PORT; CURLF[$sys]=""
+            PROXY_ROOTS[$sys]=$NGHTTPX_PID; ORIGIN_ROOTS[$sys]=$NGHTTPD_PID
+        fi
+    done
+    if want ssh; then
+        if ! have sshd && [ ! -x /usr/sbin/sshd ]; then ABSENT+=("ssh -R (openssh-server)")
+        elif ! have ssh; then ABSENT+=("ssh -R (openssh-client)")
+        elif [ -n "$NGINX_PORT" ]; then
+            start_ssh || exit 1
+            SYSTEMS+=(ssh); BASE[ssh]=http://127.0.0.1:$SSH_PORT; CURLF[ssh]=""
+            PROXY_ROOTS[ssh]="$SSHD_PID $SSH_PID"; ORIGIN_ROOTS[ssh]=$NGINX_PID
+        fi
+    fi
+    if want tether; then
+        start_tether || exit 1
+        SYSTEMS+=(tether); BASE[tether]=http://127.0.0.1:$TETHER_PORT; CURLF[tether]=""
+        PROXY_ROOTS[tether]=$TP_PID; ORIGIN_ROOTS[tether]=$TC_PID
+    fi
+    if [ ${#ABSENT[@]} -gt 0 ]; then log "absent (skipped): ${ABSENT[*]}"; fi
+    log "systems: ${SYSTEMS[*]}"
+}
+
+server_pids() { descendants ${PROXY_ROOTS[$1]} ${ORIGIN_ROOTS[$1]}; }
+
+# ---------------------------------------------------------------- checks
+verify() {  # SYSTEM: every file downloads whole and exact
+    local s=$1 n got want ok=0
+    for n in small mid big; do
+        want=$(cat "$SUMS/$n.bin.sha256")
+        # shellcheck disable=SC2086
+        got=$(timeout 120 curl -sS --fail ${CURLF[$s]} --max-time 110 "${BASE[$s]}/$n.bin" | sha256sum | cut -d' ' -f1)
+        if [ "$got" != "$want" ]; then err "$s: $n.bin downloaded wrong (sha256 $got, want $want)"; ok=1; fi
+    done
+    return $ok
+}
+
+# ---------------------------------------------------------------- scenarios
+S1="1: one $(numfmt --to=iec-i --suffix=B $BIG) file, one curl (HTTP/1.1; nghttpd: TLS h2)"
+S2="2: $S2N concurrent downloads of $(numfmt --to=iec-i --suffix=B $MID) (h2load --h1 -c$S2N; nghttpd: TLS h2)"
+S3="3: 1 KiB file, wrk -c32 -t2 -d${WRK_D}s (nghttpd: h2load -c32 -m1)"
+S3L="3: 1 KiB file, open loop at $LAT_RATE req/s for ${LAT_D}s (bench/latency.py, HTTP/1.1)"
+S4="4: peak RSS during scenario 2 (VmHWM, reset before each run)"
+S5="5: CPU per GiB moved, scenario 1 (server-side processes)"
+
+scen1() {  # SYSTEM RUN
+    local s=$1 pids t0 t1 out code size speed cyc perfo="" perfpid=""
+    pids=$(server_pids "$s")
+    if [ "$HAVE_PERF" = 1 ]; then
+        perfo=$W/perf-$s.txt
+        perf stat -x, -e cycles -p "$(echo $pids | tr ' ' ,)" -o "$perfo" >/dev/null 2>&1 &
+        perfpid=$!; sleep 0.2
+    fi
+    t0=$(cpu_ticks $pids)
+    # shellcheck disable=SC2086
+    out=$($CLI curl -sS ${CURLF[$s]} --max-time 300 -o /dev/null -w '%{http_code} %{size_download} %{speed_download}' "${BASE[$s]}/big.bin")
+    t1=$(cpu_ticks $pids)
+    if [ -n "$perfpid" ]; then kill -INT "$perfpid" 2>/dev/null; wait "$perfpid" 2>/dev/null; fi
+    read -r code size speed <<<"$out"
+    if [ "$code" != 200 ] || [ "$size" != "$BIG" ]; then err "$s scenario 1: status $code, $size of $BIG bytes"; return; fi
+    record "$S1" throughput GB/s + "$s" "$(awk -v b="$speed" 'BEGIN { printf "%.4f", b / 1e9 }')"
+    record "$S5" "CPU user+sys (/proc/PID/stat)" "s/GiB" - "$s" \
+        "$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v b="$BIG" 'BEGIN { printf "%.4f", t / hz / (b / 1073741824) }')"
+    if [ -n "$perfo" ]; then
+        cyc=$(awk -F, '$3 == "cycles" || $3 ~ /^cycles/ { print $1 }' "$perfo" | head -1)
+        case "$cyc" in ''|*[!0-9]*) ;; *)
+            record "$S5" "cycles (perf stat -p)" "Gcycles/GiB" - "$s" \
+                "$(awk -v c="$cyc" -v b="$BIG" 'BEGIN { printf "%.4f", c / 1e9 / (b / 1073741824) }')" ;;
+        esac
+    fi
+}
+
+h2load_args() {  # SYSTEM
+    if [ "$1" = nghttpd ]; then echo ""; else echo "--h1"; fi
+}
+
+scen2() {
+    local s=$1 ppids opids out secs ok
+    ppids=$(descendants ${PROXY_ROOTS[$s]}); opids=$(descendants ${ORIGIN_ROOTS[$s]})
+    reset_hwm $ppids $opids
+    out=$($CLI timeout 300 h2load $(h2load_args "$s") -n "$S2N" -c "$S2N" -m 1 "${BASE[$s]}/mid.bin" 2>&1)
+    secs=$(sed -n 's/^finished in \([0-9.]*\)\(us\|ms\|s\),.*/\1 \2/p' <<<"$out")
+    ok=$(sed -n 's/^status codes: \([0-9]*\) 2xx.*/\1/p' <<<"$out")
+    if [ -z "$secs" ] || [ "$ok" != "$S2N" ]; then err "$s scenario 2: $(grep -E 'finished|status codes|requests:' <<<"$out" | tr '\n' ' ')"; return; fi
+    record "$S2" throughput GB/s + "$s" "$(awk -v t="$secs" -v n="$S2N" -v b="$MID" 'BEGIN { split(t, a, " "); if (a[2] == "ms") a[1] /= 1e3; if (a[2] == "us") a[1] /= 1e6; printf "%.4f", n * b / a[1] / 1e9 }')"
+    [ -n "$ppids" ] && [ "$ppids" != " " ] && record "$S4" "proxy-side peak RSS" MiB - "$s" "$(mib "$(kb_field VmHWM $ppids)")"
+    record "$S4" "origin-side peak RSS" MiB - "$s" "$(mib "$(kb_field VmHWM $opids)")"
+}
+
+scen3() {
+    local s=$1 out rps lat
+    if [ "$s" = nghttpd ]; then
+        out=$($CLI timeout 60 h2load -c 32 -t 2 -m 1 -D "$WRK_D" "${BASE[$s]}/small.bin" 2>&1)
+        rps=$(sed -n 's/^finished in [0-9.]*[mu]\?s, \([0-9.]*\) req\/s.*/\1/p' <<<"$out")
+        if [ -z "$rps" ] || grep -qE '^status codes: [0-9]+ 2xx, [1-9]' <<<"$out"; then err "$s scenario 3: $(grep -E 'finished|status' <<<"$out" | tr '\n' ' ')"; return; fi
+        record "$S3" requests/s "req/s" + "$s" "$rps"
+        return
+    fi
+    out=$($CLI timeout 60 wrk -c 32 -t 2 -d "${WRK_D}s" "${BASE[$s]}/small.bin" 2>&1)
+    rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$out")
+    if [ -z "$rps" ] || grep -qE 'Non-2xx|Socket errors' <<<"$out"; then err "$s scenario 3 (wrk): $(grep -E 'Requests/sec|Non-2xx|Socket errors' <<<"$out" | tr '\n' ' ')"; fi
+    [ -n "$rps" ] && record "$S3" requests/s "req/s" + "$s" "$rps"
+    lat=$($CLI timeout 60 $PY bench/latency.py 127.0.0.1 "${BASE[$s]##*:}" /small.bin "$LAT_RATE" "$LAT_D" "$SMALL")
+    local rc=$?
+    if [ $rc -ne 0 ]; then err "$s scenario 3 (latency): $lat"; return; fi
+    record "$S3L" "p50 latency" ms - "$s" "$($PY -c 'import json,sys; print(json.loads(sys.argv[1])["p50_ms"])' "$lat")"
+    record "$S3L" "p99 latency" ms - "$s" "$($PY -c 'import json,sys; print(json.loads(sys.argv[1])["p99_ms"])' "$lat")"
+}
+
+# Scenario 4b: a fresh p holding IDLE_N idle tunnels.  c caps --connections at
+# TT_ORIGIN_MAX_CONNECTIONS (256), so several c processes share the count.
+IDLE_PER_C=250
+scen4_idle() {
+    local scen="4: $IDLE_N idle tunnels" est=0 base left n k=0 cs=()
+    n=$IDLE_N; [ "$n" -gt $IDLE_PER_C ] && n=$IDLE_PER_C
+    start_pc idle "$n" || return
+    cs+=("$C_PID"); left=$((IDLE_N - n))
+    while [ $left -gt 0 ]; do
+        k=$((k + 1)); n=$left; [ "$n" -gt $IDLE_PER_C ] && n=$IDLE_PER_C
+        $SRV $(c_cmd "$PT_PORT" "$n") >"$W/logs/c-idle$k.out" 2>&1 &
+        cs+=($!); PIDS+=($!); left=$((left - n))
+    done
+    local end=$((SECONDS + 90))
+    base=$(kb_field VmRSS "$P_PID")
+    while [ $SECONDS -le $end ]; do
+        est=$(ss -Htn state established "( sport = :$PT_PORT )" 2>/dev/null | wc -l)
+        [ "$est" -ge "$IDLE_N" ] && break
+        kill -0 "$P_PID" 2>/dev/null || break
+        sleep 0.5
+    done
+    if [ "$est" -lt "$IDLE_N" ]; then
+        err "idle tunnels: only $est of $IDLE_N tunnels connected: $(tail -2 "$W/logs/c-idle.out" "$W/logs/p-idle.out" | tr '\n' ' ')"
+    else
+        sleep 2
+        wait_tunnel "$P_PORT" 10 || err "idle tunnels: p with $IDLE_N tunnels does not answer"
+        record "$scen" "p RSS" MiB - tether "$(mib "$(kb_field VmRSS "$P_PID")")"
+        record "$scen" "p peak RSS (VmHWM)" MiB - tether "$(mib "$(kb_field VmHWM "$P_PID")")"
+        record "$scen" "c RSS, all c processes (${#cs[@]})" MiB - tether "$(mib "$(kb_field VmRSS "${cs[@]}")")"
+        log "idle tunnels: p RSS $(mib "$base") MiB before, $(mib "$(kb_field VmRSS "$P_PID")") MiB with $est tunnels (${#cs[@]} c processes)"
+    fi
+    for k in "${cs[@]}"; do stop_pid "$k"; done
+    stop_pid "$P_PID"
+}
+
+# Scenario 4c: SLOW_N clients each pull the big file at SLOW_RATE for SLOW_D s
+# through a fresh p and c; p's RSS is sampled each second.
+scen4_slow() {
+    local scen="4: $SLOW_N slow clients ($SLOW_RATE/s each, big file, ${SLOW_D}s)" i cpids=() rss first="" last max=0 total=0
+    start_pc slow 1 || return
+    wait_tunnel "$P_PORT" 20 || { err "slow clients: tunnel did not come up"; stop_pid "$C_PID"; stop_pid "$P_PID"; return; }
+    mkdir -p "$W/slow"; rm -f "$W/slow/"*
+    for i in $(seq "$SLOW_N"); do
+        $CLI curl -s --limit-rate "$SLOW_RATE" --max-time "$((SLOW_D + 3))" -o /dev/null \
+            -w '%{http_code} %{size_download}\n' "http://127.0.0.1:$P_PORT/big.bin" >"$W/slow/$i" 2>/dev/null &
+        cpids+=($!)
+    done
+    echo "second  p VmRSS (MiB)" >"$SERIES"
+    for i in $(seq "$SLOW_D"); do
+        sleep 1
+        rss=$(mib "$(kb_field VmRSS "$P_PID")")
+        echo "$i  $rss" >>"$SERIES"
+        [ -z "$first" ] && [ "$i" -ge 2 ] && first=$rss
+        last=$rss
+        max=$(awk -v a="$max" -v b="$rss" 'BEGIN { print (b > a) ? b : a }')
+    done
+    for i in "${cpids[@]}"; do wait "$i" 2>/dev/null; done
+    local bad=0
+    for i in $(seq "$SLOW_N"); do
+        read -r code size <"$W/slow/$i" || { code=0; size=0; }
+        total=$((total + size))
+        [ "$code" = 200 ] && [ "$size" -gt 0 ] || bad=$((bad + 1))
+    done
+    [ $bad -gt 0 ] && err "slow clients: $bad of $SLOW_N got no 200 with data"
+    [ -z "$first" ] && first=$last
+    record "$scen" "p RSS at 2 s" MiB - tether "$first"
+    record "$scen" "p RSS at end" MiB - tether "$last"
+    record "$scen" "p RSS max" MiB - tether "$max"
+    echo "clients moved $(numfmt --to=iec-i --suffix=B $total) in total ($(awk -v t=$total -v n="$SLOW_N" -v d="$SLOW_D" 'BEGIN { printf "%.2f", t / n / d / 1048576 }') MiB/s per client)" >>"$SERIES"
+    stop_pid "$C_PID"; stop_pid "$P_PID"
+}
+
+profile_tether() {  # perf record p and c over one scenario-1 download, and count their syscalls
+    [ "$HAVE_PERF" = 1 ] || return
+    local data=$W/perf.data pp sc=$W/perf-syscalls.txt
+    perf record -F 999 -o "$data" -p "$TP_PID,$TC_PID" >/dev/null 2>&1 &
+    pp=$!
+    sleep 0.3
+    $CLI curl -s --max-time 120 -o /dev/null "${BASE[tether]}/big.bin"
+    kill -INT "$pp" 2>/dev/null; wait "$pp" 2>/dev/null
+    perf stat --per-thread -x, -e raw_syscalls:sys_enter -p "$TP_PID,$TC_PID" -o "$sc" >/dev/null 2>&1 &
+    pp=$!
+    sleep 0.3
+    $CLI curl -s --max-time 120 -o /dev/null "${BASE[tether]}/big.bin"
+    kill -INT "$pp" 2>/dev/null; wait "$pp" 2>/dev/null
+    {
+        echo "perf record -F 999 -p <p>,<c> during one $(numfmt --to=iec-i --suffix=B $BIG) download."
+        echo
+        echo "Share of samples by process and library:"
+        perf report -i "$data" --stdio --no-children --sort comm,dso 2>/dev/null | grep -E '^ +[0-9.]+%' | head -14
+        echo
+        echo "Top symbols (libcrypto has no symbols here: its hex addresses are AES-GCM code):"
+        perf report -i "$data" --stdio --no-children --sort comm,sym 2>/dev/null | grep -E '^ +[0-9.]+%' | head -25
+        echo
+        echo "System calls during one more $(numfmt --to=iec-i --suffix=B $BIG) download (perf stat -e raw_syscalls:sys_enter), per MiB moved:"
+        awk -F, -v b="$BIG" 'NF >= 3 && $2 ~ /^[0-9]+$/ { split($1, a, "-"); n[a[1]] += $2 }
+            END { for (k in n) printf "  %-10s %10d calls, %.1f per MiB\n", k, n[k], n[k] / (b / 1048576) }' "$sc"
+    } >"$PROF"
+}
+
+# ---------------------------------------------------------------- main
+START=$SECONDS
+HAVE_PERF=0
+if [ "$QUICK" != 1 ] && have perf && perf stat -e cycles -o /dev/null true >/dev/null 2>&1; then HAVE_PERF=1; fi
+gen_all
+setup_systems
+[ ${#SYSTEMS[@]} -gt 0 ] || { err "no system could run"; exit 1; }
+
+log "verifying downloads (sha256) through every system"
+for s in "${SYSTEMS[@]}"; do verify "$s" || true; done
+if [ -s "$ERR" ]; then log "a download was wrong: not measuring"; cat "$ERR" >&2; exit 1; fi
+
+for r in $(seq "$RUNS"); do
+    log "run $r/$RUNS: scenario 1"; for s in "${SYSTEMS[@]}"; do scen1 "$s"; done
+done
+for r in $(seq "$RUNS"); do
+    log "run $r/$RUNS: scenario 2"; for s in "${SYSTEMS[@]}"; do scen2 "$s"; done
+done
+for r in $(seq "$RUNS"); do
+    log "run $r/$RUNS: scenario 3"; for s in "${SYSTEMS[@]}"; do scen3 "$s"; done
+done
+if [[ " ${SYSTEMS[*]} " == *" tether "* ]]; then
+    log "scenario 4: $IDLE_N idle tunnels"; scen4_idle
+    log "scenario 4: $SLOW_N slow clients"; scen4_slow
+    [ "$QUICK" != 1 ] && [ "$PROFILE" = 1 ] && { log "profiling p and c (perf record)"; profile_tether; }
+fi
+
+{
+    echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "nproc=$NCPU"
+    echo "cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+    echo "kernel=$(uname -r)"
+    echo "mem=$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
+    cmd="bench/run.sh"; [ -n "${MAKELEVEL:-}" ] && cmd="make bench"
+    envs=$(env | grep -E '^BENCH_' | sort | tr '\n' ' ')
+    echo "command=${envs}${cmd}"
+    echo "runs=$RUNS"
+    echo "pinning=$PINNING"
+    echo "versions=$(nginx -v 2>&1 | sed 's/.*: //'), nghttp2 $(nghttpx --version 2>/dev/null | awk '{print $2}' | sed 's/nghttp2\///'), $(ssh -V 2>&1 | cut -d, -f1), curl $(curl --version | awk 'NR==1 {print $2}'), wrk $(wrk -v 2>&1 | awk 'NR==1 {print $2}'), $(openssl version | cut -d' ' -f1-2), tether $(bin/p --version 2>/dev/null | head -1)"
+    [ ${#ABSENT[@]} -gt 0 ] && echo "absent=${ABSENT[*]}"
+    [ -s "$ERR" ] && echo "errors=$(tr '\n' ';' <"$ERR")"
+} >"$META"
+
+echo
+echo "tether bench ($([ "$QUICK" = 1 ] && echo "QUICK mode: tiny files, 1 run, figures mean nothing" || echo "$RUNS runs")), $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $NCPU, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+[ ${#ABSENT[@]} -gt 0 ] && echo "absent systems (packages not installed): ${ABSENT[*]}"
+DOCARGS=()
+[ "$QUICK" = 1 ] && DOCARGS=(--quick)
+if [ "$QUICK" != 1 ] && [ -z "${BENCH_SYSTEMS:-}" ]; then DOCARGS=(--doc docs/benchmarks.md --method bench/method.md --notes bench/analysis.md --profile "$PROF"); fi
+$PY bench/report.py "$RES" "$META" --series "$SERIES" "${DOCARGS[@]}"
+echo
+echo "bench: took $((SECONDS - START)) s"
+if [ -s "$ERR" ]; then echo "bench: errors:"; sed 's/^/  /' "$ERR"; exit 1; fi
+[[ " ${DOCARGS[*]} " == *" --doc "* ]] && echo "bench: wrote docs/benchmarks.md"
+exit 0
