@@ -1,18 +1,268 @@
+/*
+ * bin/p: the proxy.  Reads the flags, prepares the state directory (the
+ * self-signed tunnel certificate and the tokens file), opens both listeners
+ * and runs the loop until SIGTERM/SIGINT have drained it.
+ */
+#include "proxy.h"
+
+#include "proto/log.h"
+#include "proto/tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DRAIN_GRACE_MS 10000
+
+static int ensure_dir(const char *dir, char *err, size_t errlen)
+{
+    if (mkdir(dir, 0700) == 0 || errno == EEXIST) {
+        struct stat st;
+        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+            return 0;
+    }
+    snprintf(err, errlen, "--state-dir %s: %s", dir, errno ? strerror(errno) : "not a directory");
+    return -1;
+}
+
+/* Makes <dir>/tokens with one random token for "default" unless it exists.
+ * Returns 1 when made (token in tok), 0 when it was there, -1 on error. */
+static int make_tokens_file(const char *path, char *tok, size_t toklen, char *err, size_t errlen)
+{
+    unsigned char rnd[24];
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+        snprintf(err, errlen, "no randomness for a token");
+        return -1;
+    }
+    if (toklen < sizeof(rnd) * 2 + 1)
+        return -1;
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        snprintf(tok + 2 * i, 3, "%02x", rnd[i]);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        if (errno == EEXIST)
+            return 0;
+        snprintf(err, errlen, "tokens %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char text[256];
+    int n = snprintf(text, sizeof(text),
+                     "# tether tokens: one \"NAME TOKEN\" per line; c --name NAME --token TOKEN\n"
+                     "default %s\n",
+                     tok);
+    ssize_t w = write(fd, text, (size_t)n);
+    memset(text, 0, sizeof(text));
+    if (w != n || fsync(fd) != 0) {
+        snprintf(err, errlen, "tokens %s: %s", path, strerror(errno));
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    close(fd);
+    return 1;
+}
+
+struct main_state {
+    struct tt_px_server *srv;
+    uint64_t drain_deadline;
+};
+
+static void on_drain_tick(struct tt_loop *loop, struct tt_timer *t)
+{
+    struct main_state *ms = t->data;
+    struct tt_px_server *srv = ms->srv;
+    if ((srv->clients == 0 && tt_px_tunnel_count(srv) == 0) ||
+        tt_loop_now(loop) >= ms->drain_deadline) {
+        tt_loop_stop(loop);
+        return;
+    }
+    tt_timer_start(loop, t, 100);
+}
+
+static void on_signal(struct tt_loop *loop, int signo, void *data)
+{
+    struct main_state *ms = data;
+    struct tt_px_server *srv = ms->srv;
+    if (srv->draining) {
+        tt_log_info("second signal %d: exiting now", signo);
+        tt_loop_stop(loop);
+        return;
+    }
+    tt_log_info("signal %d: draining (grace %d s)", signo, DRAIN_GRACE_MS / 1000);
+    srv->draining = 1;
+    tt_px_front_drain(srv);
+    tt_px_tunnel_drain(srv, DRAIN_GRACE_MS);
+    ms->drain_deadline = tt_loop_now(loop) + DRAIN_GRACE_MS + 500;
+    tt_timer_start(loop, &srv->drain_timer, 50);
+}
+
+static int bound_text(int fd, char *out, size_t outlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return -1;
+    tt_px_sockaddr_text((struct sockaddr *)&ss, out, outlen, NULL, 0);
+    return 0;
+}
+
+int tt_px_listen_socket(const struct tt_px_addr *a, char *err, size_t errlen)
+{
+    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: socket: %s", a->text, strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 || listen(fd, 1024) < 0) {
+        snprintf(err, errlen, "%s: %s", a->text, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--version")) {
-            printf("tether-p %s\n", TT_VERSION);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--help")) {
-            printf("usage: p [--help] [--version]\n");
-            return 0;
+    struct tt_px_config cfg;
+    char err[8192];
+    int rc = tt_px_config_parse(&cfg, argc, argv, err, sizeof(err));
+    if (rc == 1)
+        return 0;
+    if (rc < 0) {
+        fprintf(stderr, "p: %s\n", err);
+        return 2;
+    }
+    tt_log_init("p", (enum tt_log_level)cfg.log_level);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* The tunnel identity. */
+    char cert_path[4096], key_path[4096];
+    const char *cert = cfg.cert, *key = cfg.key;
+    if (!cert || !cfg.tokens_file) {
+        if (ensure_dir(cfg.state_dir, err, sizeof(err)) < 0) {
+            fprintf(stderr, "p: %s\n", err);
+            return 2;
         }
     }
-    fprintf(stderr, "p: not implemented yet\n");
-    return 2;
+    if (!cert) {
+        snprintf(cert_path, sizeof(cert_path), "%s/tunnel-cert.pem", cfg.state_dir);
+        snprintf(key_path, sizeof(key_path), "%s/tunnel-key.pem", cfg.state_dir);
+        cert = cert_path;
+        key = key_path;
+        int made = tt_tls_ensure_selfsigned(cert, key, "tether-proxy", err, sizeof(err));
+        if (made < 0) {
+            fprintf(stderr, "p: %s\n", err);
+            return 2;
+        }
+        if (made == 1)
+            tt_log_info("made a self-signed tunnel certificate %s", cert);
+    }
+    char fp[80];
+    if (tt_tls_file_fingerprint(cert, fp, sizeof(fp)) < 0) {
+        fprintf(stderr, "p: --cert %s: cannot read the certificate\n", cert);
+        return 2;
+    }
+    struct tt_px_server srv;
+    memset(&srv, 0, sizeof(srv));
+    srv.cfg = &cfg;
+    srv.tls_ctx = tt_tls_server_ctx_new(cert, key, err, sizeof(err));
+    if (!srv.tls_ctx) {
+        fprintf(stderr, "p: %s\n", err);
+        return 2;
+    }
+
+    /* Who may serve which name. */
+    char tokens_path[4096];
+    char made_token[64] = "";
+    const char *tokens = cfg.tokens_file;
+    if (!tokens) {
+        snprintf(tokens_path, sizeof(tokens_path), "%s/tokens", cfg.state_dir);
+        tokens = tokens_path;
+        int m = make_tokens_file(tokens, made_token, sizeof(made_token), err, sizeof(err));
+        if (m < 0) {
+            fprintf(stderr, "p: %s\n", err);
+            return 2;
+        }
+        if (m == 0)
+            made_token[0] = 0;
+        else
+            tt_log_info("made tokens file %s with a new token for name default", tokens);
+    }
+    if (tt_px_tokens_load(&srv.tokens, tokens, err, sizeof(err)) < 0) {
+        fprintf(stderr, "p: %s\n", err);
+        return 2;
+    }
+
+    /* Tunnel sessions: large windows so one stream fills a link; p's memory
+     * per stream is the per-stream window (DESIGN.md backpressure). */
+    tt_session_config_default(&srv.scfg);
+    srv.scfg.h2.initial_window_size = 1u << 20;
+    srv.scfg.h2.connection_window = 16u << 20;
+    srv.scfg.ping_interval_ms = cfg.ping_interval_s * 1000;
+    srv.scfg.ping_timeout_ms = cfg.ping_timeout_s * 1000;
+    tt_px_registry_init(&srv.reg);
+
+    srv.loop = tt_loop_new();
+    if (!srv.loop) {
+        fprintf(stderr, "p: cannot make the event loop: %s\n", strerror(errno));
+        return 1;
+    }
+    int tfd = tt_px_listen_socket(&cfg.tunnel_addr, err, sizeof(err));
+    if (tfd < 0) {
+        fprintf(stderr, "p: --tunnel-listen %s\n", err);
+        return 2;
+    }
+    int cfd = tt_px_listen_socket(&cfg.listen_addr, err, sizeof(err));
+    if (cfd < 0) {
+        fprintf(stderr, "p: --listen %s\n", err);
+        return 2;
+    }
+    srv.tunnel_io.fd = srv.client_io.fd = -1;
+    if (tt_px_tunnel_listen(&srv, tfd) < 0 || tt_px_front_listen(&srv, cfd) < 0) {
+        fprintf(stderr, "p: cannot watch the listeners: %s\n", strerror(errno));
+        return 1;
+    }
+    char taddr[96], caddr[96];
+    bound_text(tfd, taddr, sizeof(taddr));
+    bound_text(cfd, caddr, sizeof(caddr));
+    tt_log_info("tunnel certificate fingerprint %s", fp);
+    tt_log_info("listening for tunnels on %s", taddr);
+    tt_log_info("listening for clients on %s", caddr);
+    if (made_token[0]) {
+        /* A wildcard address is not something c can dial: show loopback and
+         * let people put their public name there. */
+        char dial[96];
+        const char *colon = strrchr(taddr, ':');
+        if (!strncmp(taddr, "0.0.0.0:", 8) || !strncmp(taddr, "[::]:", 5))
+            snprintf(dial, sizeof(dial), "127.0.0.1%s", colon);
+        else
+            snprintf(dial, sizeof(dial), "%s", taddr);
+        printf("bin/c --proxy %s --name default --token %s --fingerprint %s --root DIR\n", dial,
+               made_token, fp);
+        fflush(stdout);
+        memset(made_token, 0, sizeof(made_token));
+    }
+
+    struct main_state ms = {.srv = &srv};
+    tt_timer_init(&srv.drain_timer, on_drain_tick, &ms);
+    if (tt_loop_on_signal(srv.loop, SIGTERM, on_signal, &ms) < 0 ||
+        tt_loop_on_signal(srv.loop, SIGINT, on_signal, &ms) < 0) {
+        fprintf(stderr, "p: cannot handle signals: %s\n", strerror(errno));
+        return 1;
+    }
+    if (tt_loop_run(srv.loop) < 0) {
+        tt_log_error("event loop failed: %s", strerror(errno));
+        return 1;
+    }
+    tt_log_info("stopped");
+    tt_px_tokens_free(&srv.tokens);
+    return 0;
 }

@@ -1,0 +1,284 @@
+/*
+ * The pure half of the bridge: which name a request goes to, and how an
+ * HTTP/1.1 request head becomes an HTTP/2 header list.  No sockets here, so
+ * the unit tests call these directly.
+ */
+#include "proxy.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+static int eq_ci(const char *a, size_t alen, const char *b)
+{
+    size_t blen = strlen(b);
+    return alen == blen && strncasecmp(a, b, alen) == 0;
+}
+
+int tt_px_list_has(const char *list, size_t len, const char *tok, size_t tok_len)
+{
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (list[i] == ' ' || list[i] == '\t' || list[i] == ','))
+            i++;
+        size_t st = i;
+        while (i < len && list[i] != ',')
+            i++;
+        size_t en = i;
+        while (en > st && (list[en - 1] == ' ' || list[en - 1] == '\t'))
+            en--;
+        /* A parameter (";q=1") does not change the token's name. */
+        size_t semi = st;
+        while (semi < en && list[semi] != ';')
+            semi++;
+        while (semi > st && (list[semi - 1] == ' ' || list[semi - 1] == '\t'))
+            semi--;
+        if (semi - st == tok_len && strncasecmp(list + st, tok, tok_len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* --- Routing ------------------------------------------------------------ */
+
+int tt_px_route(const struct tt_px_route_cfg *cfg, const char *host, size_t host_len,
+                const char *path, size_t path_len, struct tt_px_route *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->path = path;
+    out->path_len = path_len;
+
+    /* 1. <name>.DOMAIN by Host (port and a trailing dot ignored). */
+    if (cfg->domain && host && host_len > 0 && host[0] != '[') {
+        size_t hl = host_len;
+        const char *colon = memchr(host, ':', hl);
+        if (colon)
+            hl = (size_t)(colon - host);
+        if (hl > 0 && host[hl - 1] == '.')
+            hl--;
+        size_t dl = strlen(cfg->domain);
+        if (hl > dl + 1 && host[hl - dl - 1] == '.' &&
+            strncasecmp(host + hl - dl, cfg->domain, dl) == 0) {
+            size_t nl = hl - dl - 1;
+            if (tt_px_name_valid(host, nl)) {
+                out->name = host;
+                out->name_len = nl;
+                return 0;
+            }
+        }
+    }
+
+    /* 2. PREFIX<name>[/rest] by path; PREFIX<name> is stripped. */
+    if (cfg->path_prefix) {
+        size_t pl = strlen(cfg->path_prefix);
+        if (path_len > pl && memcmp(path, cfg->path_prefix, pl) == 0) {
+            size_t i = pl;
+            while (i < path_len && path[i] != '/' && path[i] != '?')
+                i++;
+            if (tt_px_name_valid(path + pl, i - pl)) {
+                out->name = path + pl;
+                out->name_len = i - pl;
+                out->stripped = 1;
+                out->path = path + i;
+                out->path_len = path_len - i;
+                /* "/t/name" or "/t/name?q": the origin sees "/" (and the query) */
+                out->by_path_root = (i == path_len || path[i] == '?');
+                return 0;
+            }
+        }
+    }
+
+    /* 3. --default, 4. the only connected name. */
+    const char *n = cfg->default_name ? cfg->default_name : cfg->single_name;
+    if (n) {
+        out->name = n;
+        out->name_len = strlen(n);
+    }
+    return 0;
+}
+
+/* --- Header mapping ------------------------------------------------------ */
+
+static const char *scratch_put(struct tt_px_map_out *o, const char *s, size_t len, int lower)
+{
+    if (o->scratch_cap - o->scratch_len < len)
+        return NULL;
+    char *d = o->scratch + o->scratch_len;
+    for (size_t i = 0; i < len; i++)
+        d[i] = lower ? (char)tolower((unsigned char)s[i]) : s[i];
+    o->scratch_len += len;
+    return d;
+}
+
+static int map_add(struct tt_px_map_out *o, const char *n, size_t nl, const char *v, size_t vl)
+{
+    if (o->count == o->cap)
+        return -1;
+    struct tt_header *h = &o->hdrs[o->count++];
+    h->name = n;
+    h->name_len = (uint32_t)nl;
+    h->value = v;
+    h->value_len = (uint32_t)vl;
+    h->flags = 0;
+    return 0;
+}
+
+#define MAP_ADD_LIT(o, n, v, vl) map_add(o, n, sizeof(n) - 1, v, vl)
+
+/* Fields that belong to one connection, never forwarded (RFC 9110 §7.6.1,
+ * RFC 9113 §8.2.2), plus those we answer or replace ourselves. */
+static int map_dropped(const char *n, size_t nl)
+{
+    static const char *const drop[] = {
+        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
+        "te", "host", "expect", "http2-settings", "x-forwarded-proto", "x-forwarded-host",
+        "x-forwarded-prefix", "x-forwarded-for", "forwarded"};
+    for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
+        if (eq_ci(n, nl, drop[i]))
+            return 1;
+    return 0;
+}
+
+int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *o)
+{
+    o->count = 0;
+    o->scratch_len = 0;
+    o->te_trailers = 0;
+    o->expect_continue = 0;
+
+    /* RFC 9113 §8.3.1 pseudo-headers. */
+    if (MAP_ADD_LIT(o, ":method", in->method, in->method_len) < 0)
+        return -1;
+    if (MAP_ADD_LIT(o, ":scheme", in->scheme, strlen(in->scheme)) < 0)
+        return -1;
+    if (in->host && in->host_len && MAP_ADD_LIT(o, ":authority", in->host, in->host_len) < 0)
+        return -1;
+    const char *path = in->path;
+    size_t path_len = in->path_len;
+    if (path_len == 0 || path[0] == '?') {
+        /* "/t/name" or "/t/name?q" after stripping: the origin's root. */
+        char *p = (char *)scratch_put(o, "/", 1, 0);
+        if (!p || !scratch_put(o, path, path_len, 0))
+            return -1;
+        path = p;
+        path_len++;
+    }
+    if (MAP_ADD_LIT(o, ":path", path, path_len) < 0)
+        return -1;
+
+    /* Names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1). */
+    const struct tt_px_field *conn[8];
+    size_t nconn = 0;
+    for (size_t i = 0; i < in->n; i++)
+        if (eq_ci(in->f[i].name, in->f[i].name_len, "connection") && nconn < 8)
+            conn[nconn++] = &in->f[i];
+
+    size_t xff_start = 0, xff_len = 0;
+    int have_xff = 0;
+    size_t fwd_start = 0, fwd_len = 0;
+    int have_fwd = 0;
+    for (size_t i = 0; i < in->n; i++) {
+        const struct tt_px_field *f = &in->f[i];
+        if (eq_ci(f->name, f->name_len, "te")) {
+            if (tt_px_list_has(f->value, f->value_len, "trailers", 8))
+                o->te_trailers = 1;
+            continue;
+        }
+        if (eq_ci(f->name, f->name_len, "expect")) {
+            if (f->value_len == 12 && strncasecmp(f->value, "100-continue", 12) == 0)
+                o->expect_continue = 1;
+            continue;
+        }
+        int listed = 0;
+        for (size_t k = 0; k < nconn && !listed; k++)
+            listed = tt_px_list_has(conn[k]->value, conn[k]->value_len, f->name, f->name_len);
+        if (listed)
+            continue;
+        /* Earlier hops' X-Forwarded-For and Forwarded are kept, ours
+         * appended (scratch copies joined by ", "). */
+        if (eq_ci(f->name, f->name_len, "x-forwarded-for") ||
+            eq_ci(f->name, f->name_len, "forwarded")) {
+            int is_xff = f->name_len == 15;
+            size_t *st = is_xff ? &xff_start : &fwd_start;
+            size_t *ln = is_xff ? &xff_len : &fwd_len;
+            int *have = is_xff ? &have_xff : &have_fwd;
+            if (*have) {
+                /* Only contiguous joins: restart the copy when another
+                 * field was put in scratch between two occurrences. */
+                if (*st + *ln != o->scratch_len) {
+                    const char *old = scratch_put(o, o->scratch + *st, *ln, 0);
+                    if (!old)
+                        return -1;
+                    *st = (size_t)(old - o->scratch);
+                }
+                if (!scratch_put(o, ", ", 2, 0) || !scratch_put(o, f->value, f->value_len, 0))
+                    return -1;
+                *ln += 2 + f->value_len;
+            } else {
+                const char *v = scratch_put(o, f->value, f->value_len, 0);
+                if (!v)
+                    return -1;
+                *st = (size_t)(v - o->scratch);
+                *ln = f->value_len;
+                *have = 1;
+            }
+            continue;
+        }
+        if (map_dropped(f->name, f->name_len))
+            continue;
+        const char *ln = scratch_put(o, f->name, f->name_len, 1);
+        if (!ln || map_add(o, ln, f->name_len, f->value, f->value_len) < 0)
+            return -1;
+    }
+    if (o->te_trailers && MAP_ADD_LIT(o, "te", "trailers", 8) < 0)
+        return -1;
+
+    /* X-Forwarded-For: earlier hops, then the client we saw. */
+    size_t ipl = strlen(in->client_ip);
+    {
+        size_t st = o->scratch_len;
+        if (have_xff) {
+            if (!scratch_put(o, o->scratch + xff_start, xff_len, 0) || !scratch_put(o, ", ", 2, 0))
+                return -1;
+        }
+        if (!scratch_put(o, in->client_ip, ipl, 0))
+            return -1;
+        if (MAP_ADD_LIT(o, "x-forwarded-for", o->scratch + st, o->scratch_len - st) < 0)
+            return -1;
+    }
+    if (MAP_ADD_LIT(o, "x-forwarded-proto", in->scheme, strlen(in->scheme)) < 0)
+        return -1;
+    if (in->host && in->host_len &&
+        MAP_ADD_LIT(o, "x-forwarded-host", in->host, in->host_len) < 0)
+        return -1;
+    if (in->prefix && MAP_ADD_LIT(o, "x-forwarded-prefix", in->prefix, in->prefix_len) < 0)
+        return -1;
+
+    /* Forwarded (RFC 7239 §4): an IPv6 node and any host are quoted. */
+    {
+        size_t st = o->scratch_len;
+        int v6 = memchr(in->client_ip, ':', ipl) != NULL;
+        if (have_fwd) {
+            if (!scratch_put(o, o->scratch + fwd_start, fwd_len, 0) || !scratch_put(o, ", ", 2, 0))
+                return -1;
+        }
+        if (!scratch_put(o, "for=", 4, 0) || (v6 && !scratch_put(o, "\"[", 2, 0)) ||
+            !scratch_put(o, in->client_ip, ipl, 0) || (v6 && !scratch_put(o, "]\"", 2, 0)))
+            return -1;
+        if (in->host && in->host_len) {
+            int quotable = 1;
+            for (size_t i = 0; i < in->host_len; i++)
+                if (in->host[i] == '"' || in->host[i] == '\\')
+                    quotable = 0;
+            if (quotable && (!scratch_put(o, ";host=\"", 7, 0) ||
+                             !scratch_put(o, in->host, in->host_len, 0) ||
+                             !scratch_put(o, "\"", 1, 0)))
+                return -1;
+        }
+        if (!scratch_put(o, ";proto=", 7, 0) || !scratch_put(o, in->scheme, strlen(in->scheme), 0))
+            return -1;
+        if (MAP_ADD_LIT(o, "forwarded", o->scratch + st, o->scratch_len - st) < 0)
+            return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,511 @@
+/*
+ * p's command line, listen addresses and the tokens file.
+ *
+ * Every bad value stops p with exit status 2 and one line saying which flag
+ * and why (TUNNEL.md); nothing here logs, the caller prints `err`.
+ */
+#include "proxy.h"
+
+#include "proto/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void cfg_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void cfg_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* --- Addresses ---------------------------------------------------------- */
+
+int tt_px_parse_addr(const char *s, struct tt_px_addr *out, char *err, size_t errlen)
+{
+    char host[64];
+    const char *port;
+    memset(out, 0, sizeof(*out));
+    if (!s || !*s) {
+        cfg_err(err, errlen, "empty address (want host:port, [v6]:port or :port)");
+        return -1;
+    }
+    if (s[0] == '[') {
+        const char *rb = strchr(s, ']');
+        if (!rb || rb[1] != ':' || (size_t)(rb - s - 1) >= sizeof(host) || rb == s + 1) {
+            cfg_err(err, errlen, "bad address '%s' (want [v6]:port)", s);
+            return -1;
+        }
+        memcpy(host, s + 1, (size_t)(rb - s - 1));
+        host[rb - s - 1] = 0;
+        port = rb + 2;
+    } else {
+        const char *colon = strrchr(s, ':');
+        if (!colon || (size_t)(colon - s) >= sizeof(host)) {
+            cfg_err(err, errlen, "bad address '%s' (want host:port, [v6]:port or :port)", s);
+            return -1;
+        }
+        if (memchr(s, ':', (size_t)(colon - s))) {
+            cfg_err(err, errlen, "bad address '%s' (put an IPv6 address in brackets)", s);
+            return -1;
+        }
+        memcpy(host, s, (size_t)(colon - s));
+        host[colon - s] = 0;
+        port = colon + 1;
+    }
+    char *end;
+    errno = 0;
+    long pn = strtol(port, &end, 10);
+    if (!*port || *end || errno || pn < 0 || pn > 65535) {
+        cfg_err(err, errlen, "bad port in address '%s'", s);
+        return -1;
+    }
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+    if (rc != 0 || !res) {
+        cfg_err(err, errlen, "cannot resolve address '%s': %s", s, gai_strerror(rc));
+        return -1;
+    }
+    /* ":port" means every address: prefer the IPv6 wildcard (dual stack)
+     * only when asked for; 0.0.0.0 is what people expect. */
+    struct addrinfo *pick = res;
+    if (!host[0])
+        for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+            if (ai->ai_family == AF_INET) {
+                pick = ai;
+                break;
+            }
+    memcpy(&out->ss, pick->ai_addr, pick->ai_addrlen);
+    out->len = pick->ai_addrlen;
+    freeaddrinfo(res);
+    snprintf(out->text, sizeof(out->text), "%s", s);
+    return 0;
+}
+
+void tt_px_sockaddr_text(const struct sockaddr *sa, char *out, size_t outlen, char *ip,
+                         size_t iplen)
+{
+    char a[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, a, sizeof(a));
+        port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, a, sizeof(a));
+        port = ntohs(in6->sin6_port);
+    }
+    if (out) {
+        if (sa->sa_family == AF_INET6)
+            snprintf(out, outlen, "[%s]:%u", a, port);
+        else
+            snprintf(out, outlen, "%s:%u", a, port);
+    }
+    if (ip)
+        snprintf(ip, iplen, "%s", a);
+}
+
+/* --- Names and tokens --------------------------------------------------- */
+
+/* A name is a DNS label (it routes <name>.DOMAIN) that is also safe as a path
+ * segment and in a log line: letters, digits, '-' and '_', 1..63 bytes. */
+int tt_px_name_valid(const char *s, size_t len)
+{
+    if (len == 0 || len > TT_PX_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_'))
+            return 0;
+    }
+    return 1;
+}
+
+void tt_px_tokens_free(struct tt_px_tokens *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->v[i].token) {
+            /* Do not leave secrets in freed memory. */
+            volatile char *p = t->v[i].token;
+            for (size_t k = 0; k < t->v[i].token_len; k++)
+                p[k] = 0;
+        }
+        tt_mem_free(t->v[i].token);
+    }
+    tt_mem_free(t->v);
+    t->v = NULL;
+    t->n = t->cap = 0;
+}
+
+static int tok_is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+int tt_px_tokens_parse(struct tt_px_tokens *t, const char *text, size_t len, const char *file,
+                       char *err, size_t errlen)
+{
+    memset(t, 0, sizeof(*t));
+    size_t line = 0, pos = 0;
+    while (pos < len) {
+        line++;
+        const char *ls = text + pos;
+        const char *nl = memchr(ls, '\n', len - pos);
+        size_t ll = nl ? (size_t)(nl - ls) : len - pos;
+        pos += ll + (nl ? 1 : 0);
+        if (memchr(ls, '\0', ll)) {
+            cfg_err(err, errlen, "tokens %s:%zu: NUL byte in line", file, line);
+            goto fail;
+        }
+        /* Split into fields on spaces and tabs; '#' starts a comment only at
+         * the start of a field, so tokens may not contain one mid-field... */
+        const char *f[3];
+        size_t fl[3];
+        int nf = 0;
+        size_t i = 0;
+        while (i < ll) {
+            while (i < ll && tok_is_space(ls[i]))
+                i++;
+            if (i >= ll || ls[i] == '#')
+                break;
+            size_t st = i;
+            while (i < ll && !tok_is_space(ls[i]))
+                i++;
+            if (nf < 3) {
+                f[nf] = ls + st;
+                fl[nf] = i - st;
+            }
+            nf++;
+        }
+        if (nf == 0)
+            continue;
+        if (nf == 1) {
+            cfg_err(err, errlen, "tokens %s:%zu: missing token after the name (want NAME TOKEN)",
+                    file, line);
+            goto fail;
+        }
+        if (nf > 2) {
+            cfg_err(err, errlen, "tokens %s:%zu: too many fields (want NAME TOKEN)", file, line);
+            goto fail;
+        }
+        if (!tt_px_name_valid(f[0], fl[0])) {
+            cfg_err(err, errlen,
+                    "tokens %s:%zu: bad name (letters, digits, '-' and '_', at most %d)", file,
+                    line, TT_PX_NAME_MAX);
+            goto fail;
+        }
+        if (fl[1] < 8) {
+            cfg_err(err, errlen, "tokens %s:%zu: token too short (at least 8 characters)", file,
+                    line);
+            goto fail;
+        }
+        if (fl[1] > 1024) {
+            cfg_err(err, errlen, "tokens %s:%zu: token too long (at most 1024 characters)", file,
+                    line);
+            goto fail;
+        }
+        for (size_t k = 0; k < fl[1]; k++) {
+            unsigned char ch = (unsigned char)f[1][k];
+            if (ch < 0x21 || ch > 0x7e) {
+                cfg_err(err, errlen, "tokens %s:%zu: token has a character that is not printable ASCII",
+                        file, line);
+                goto fail;
+            }
+        }
+        for (size_t k = 0; k < t->n; k++) {
+            if (strlen(t->v[k].name) == fl[0] && strncasecmp(t->v[k].name, f[0], fl[0]) == 0) {
+                cfg_err(err, errlen, "tokens %s:%zu: name %.*s appears twice", file, line,
+                        (int)fl[0], f[0]);
+                goto fail;
+            }
+            /* A token belongs to one name (DESIGN.md): 403 depends on it. */
+            if (t->v[k].token_len == fl[1] && memcmp(t->v[k].token, f[1], fl[1]) == 0) {
+                cfg_err(err, errlen, "tokens %s:%zu: this token is already given to name %s", file,
+                        line, t->v[k].name);
+                goto fail;
+            }
+        }
+        if (t->n == t->cap) {
+            size_t nc = t->cap ? t->cap * 2 : 8;
+            struct tt_px_token *nv = tt_mem_realloc(t->v, nc * sizeof(*nv));
+            if (!nv) {
+                cfg_err(err, errlen, "tokens %s: out of memory", file);
+                goto fail;
+            }
+            t->v = nv;
+            t->cap = nc;
+        }
+        struct tt_px_token *tk = &t->v[t->n];
+        memset(tk, 0, sizeof(*tk));
+        memcpy(tk->name, f[0], fl[0]);
+        tk->token = tt_mem_alloc(fl[1] + 1);
+        if (!tk->token) {
+            cfg_err(err, errlen, "tokens %s: out of memory", file);
+            goto fail;
+        }
+        memcpy(tk->token, f[1], fl[1]);
+        tk->token[fl[1]] = 0;
+        tk->token_len = fl[1];
+        t->n++;
+    }
+    if (t->n == 0) {
+        cfg_err(err, errlen, "tokens %s: no NAME TOKEN line", file);
+        goto fail;
+    }
+    return 0;
+fail:
+    tt_px_tokens_free(t);
+    return -1;
+}
+
+int tt_px_tokens_load(struct tt_px_tokens *t, const char *file, char *err, size_t errlen)
+{
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        cfg_err(err, errlen, "tokens %s: %s", file, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 16 * 1024 * 1024) {
+        cfg_err(err, errlen, "tokens %s: not a regular file of sane size", file);
+        close(fd);
+        return -1;
+    }
+    size_t n = (size_t)st.st_size;
+    char *buf = tt_mem_alloc(n + 1);
+    if (!buf) {
+        close(fd);
+        cfg_err(err, errlen, "tokens %s: out of memory", file);
+        return -1;
+    }
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    int rc = tt_px_tokens_parse(t, buf, got, file, err, errlen);
+    memset(buf, 0, got);
+    tt_mem_free(buf);
+    return rc;
+}
+
+int tt_px_tokens_check(const struct tt_px_tokens *t, const char *name, size_t name_len,
+                       const uint8_t *token, size_t token_len)
+{
+    /* Compare against every entry, whatever matches first, so the time taken
+     * says nothing about which token or name is close. */
+    int own = 0, other = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        int eq = tt_ct_equal(t->v[i].token, t->v[i].token_len, token, token_len);
+        int same_name =
+            strlen(t->v[i].name) == name_len && strncasecmp(t->v[i].name, name, name_len) == 0;
+        own |= eq & same_name;
+        other |= eq & !same_name;
+    }
+    if (own)
+        return 0;
+    return other ? 403 : 401;
+}
+
+/* --- Flags ---------------------------------------------------------------- */
+
+void tt_px_config_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: p [flags]\n"
+            "tether proxy: clients send HTTP/1.1 here; origins (bin/c) dial in over TLS.\n"
+            "\n"
+            "  --listen ADDR          client front, HTTP/1.1 (host:port, [v6]:port, :port)\n"
+            "                         [default 0.0.0.0:8080]\n"
+            "  --tunnel-listen ADDR   TLS listener where c dials in [default 0.0.0.0:7443]\n"
+            "  --cert FILE            tunnel certificate (PEM) [default: self-signed in --state-dir]\n"
+            "  --key FILE             tunnel private key (PEM) [default: self-signed in --state-dir]\n"
+            "  --state-dir DIR        where the self-signed certificate and the tokens file are\n"
+            "                         kept [default ./tether-state]\n"
+            "  --tokens FILE          'NAME TOKEN' per line, # comments [default: DIR/tokens,\n"
+            "                         made with a random token for name 'default']\n"
+            "  --domain DOMAIN        route <name>.DOMAIN by Host [default: none]\n"
+            "  --path-prefix PREFIX   route PREFIX<name>/rest to name, prefix stripped\n"
+            "                         [default: none]\n"
+            "  --default NAME         name for everything else [default: the only connected name]\n"
+            "  --log-level LEVEL      error|warn|info|debug [default info]\n"
+            "  --ping-interval SECS   keepalive PING on an idle tunnel [default 15]\n"
+            "  --ping-timeout SECS    no answer within this: tunnel dropped [default 10]\n"
+            "  --max-tunnels N        more tunnels are refused with 503 [default 10000]\n"
+            "  --help                 this text\n"
+            "  --version              print the version\n");
+}
+
+static int cfg_uint(const char *flag, const char *v, uint32_t min, uint32_t max, uint32_t *out,
+                    char *err, size_t errlen)
+{
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (!*v || *end || errno || v[0] == '-' || n < min || n > max) {
+        cfg_err(err, errlen, "%s: '%s' is not a whole number from %u to %u", flag, v, min, max);
+        return -1;
+    }
+    *out = (uint32_t)n;
+    return 0;
+}
+
+int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->listen = "0.0.0.0:8080";
+    cfg->tunnel_listen = "0.0.0.0:7443";
+    cfg->state_dir = "./tether-state";
+    cfg->log_level = TT_LOG_INFO;
+    cfg->ping_interval_s = 15;
+    cfg->ping_timeout_s = 10;
+    cfg->max_tunnels = 10000;
+
+    static const char *const with_value[] = {
+        "--listen", "--tunnel-listen", "--cert", "--key", "--state-dir", "--tokens", "--domain",
+        "--path-prefix", "--default", "--log-level", "--ping-interval", "--ping-timeout",
+        "--max-tunnels"};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            tt_px_config_usage(stdout);
+            return 1;
+        }
+        if (!strcmp(a, "--version")) {
+            printf("tether-p %s\n", TT_VERSION);
+            return 1;
+        }
+        char flag[32];
+        const char *v = NULL;
+        const char *eq = strchr(a, '=');
+        if (strncmp(a, "--", 2) == 0 && eq && (size_t)(eq - a) < sizeof(flag)) {
+            memcpy(flag, a, (size_t)(eq - a));
+            flag[eq - a] = 0;
+            v = eq + 1;
+        } else {
+            snprintf(flag, sizeof(flag), "%s", a);
+        }
+        int known = 0;
+        for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
+            if (!strcmp(flag, with_value[k]))
+                known = 1;
+        if (!known) {
+            cfg_err(err, errlen, "unknown flag '%s' (see --help)", a);
+            return -1;
+        }
+        if (!v) {
+            if (i + 1 >= argc) {
+                cfg_err(err, errlen, "%s needs a value", flag);
+                return -1;
+            }
+            v = argv[++i];
+        }
+        if (!strcmp(flag, "--listen"))
+            cfg->listen = v;
+        else if (!strcmp(flag, "--tunnel-listen"))
+            cfg->tunnel_listen = v;
+        else if (!strcmp(flag, "--cert"))
+            cfg->cert = v;
+        else if (!strcmp(flag, "--key"))
+            cfg->key = v;
+        else if (!strcmp(flag, "--state-dir"))
+            cfg->state_dir = v;
+        else if (!strcmp(flag, "--tokens"))
+            cfg->tokens_file = v;
+        else if (!strcmp(flag, "--domain"))
+            cfg->domain = v;
+        else if (!strcmp(flag, "--path-prefix"))
+            cfg->path_prefix = v;
+        else if (!strcmp(flag, "--default"))
+            cfg->default_name = v;
+        else if (!strcmp(flag, "--log-level")) {
+            int l = tt_log_parse_level(v);
+            if (l < 0) {
+                cfg_err(err, errlen, "--log-level: '%s' is not one of error|warn|info|debug", v);
+                return -1;
+            }
+            cfg->log_level = l;
+        } else if (!strcmp(flag, "--ping-interval")) {
+            if (cfg_uint(flag, v, 1, 86400, &cfg->ping_interval_s, err, errlen) < 0)
+                return -1;
+        } else if (!strcmp(flag, "--ping-timeout")) {
+            if (cfg_uint(flag, v, 1, 86400, &cfg->ping_timeout_s, err, errlen) < 0)
+                return -1;
+        } else if (!strcmp(flag, "--max-tunnels")) {
+            if (cfg_uint(flag, v, 1, 1000000, &cfg->max_tunnels, err, errlen) < 0)
+                return -1;
+        }
+    }
+    char why[160];
+    if (tt_px_parse_addr(cfg->listen, &cfg->listen_addr, why, sizeof(why)) < 0) {
+        cfg_err(err, errlen, "--listen: %s", why);
+        return -1;
+    }
+    if (tt_px_parse_addr(cfg->tunnel_listen, &cfg->tunnel_addr, why, sizeof(why)) < 0) {
+        cfg_err(err, errlen, "--tunnel-listen: %s", why);
+        return -1;
+    }
+    if ((cfg->cert != NULL) != (cfg->key != NULL)) {
+        cfg_err(err, errlen, "--cert and --key go together");
+        return -1;
+    }
+    if (!*cfg->state_dir) {
+        cfg_err(err, errlen, "--state-dir: empty");
+        return -1;
+    }
+    if (cfg->domain) {
+        while (*cfg->domain == '.')
+            cfg->domain++;
+        size_t dl = strlen(cfg->domain);
+        if (dl == 0 || dl > 253) {
+            cfg_err(err, errlen, "--domain: empty or too long");
+            return -1;
+        }
+        for (size_t k = 0; k < dl; k++) {
+            unsigned char ch = (unsigned char)cfg->domain[k];
+            if (!(ch == '.' || ch == '-' || (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+                  (ch >= 'A' && ch <= 'Z'))) {
+                cfg_err(err, errlen, "--domain: '%s' is not a domain name", cfg->domain);
+                return -1;
+            }
+        }
+    }
+    if (cfg->path_prefix) {
+        const char *p = cfg->path_prefix;
+        if (p[0] != '/') {
+            cfg_err(err, errlen, "--path-prefix: '%s' must start with '/'", p);
+            return -1;
+        }
+        for (; *p; p++)
+            if (*p <= 0x20 || *p == '?' || *p == '#' || *p == '%' || *p == 0x7f) {
+                cfg_err(err, errlen, "--path-prefix: '%s' has a character not allowed in a prefix",
+                        cfg->path_prefix);
+                return -1;
+            }
+    }
+    if (cfg->default_name && !tt_px_name_valid(cfg->default_name, strlen(cfg->default_name))) {
+        cfg_err(err, errlen, "--default: '%s' is not a valid name (letters, digits, '-', '_')",
+                cfg->default_name);
+        return -1;
+    }
+    return 0;
+}

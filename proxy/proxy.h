@@ -1,0 +1,252 @@
+/*
+ * bin/p internals: the configuration, the tunnel registry, the tunnel
+ * listener, the HTTP/1.1 client front and the bridge between them.
+ *
+ * Ownership, in one picture:
+ *
+ *   tt_px_server (one, made by main)
+ *     ├── registry: name -> pool (array of tunnel pointers)
+ *     ├── tunnel listener -> handshakes (tt_px_hs, freed after the 101)
+ *     │                      -> tunnels (tt_px_tunnel: a session + its pool slot)
+ *     └── client listener -> clients (tt_px_client: one socket, llhttp, and
+ *                            the one request in flight, embedded)
+ *
+ * A request in flight is bound to one HTTP/2 stream of one tunnel; the
+ * stream's user data is the request, and the request knows its tunnel and
+ * stream id.  Either side may go first: a tunnel that closes closes its
+ * streams (on_stream_close detaches the request), a client that goes resets
+ * its stream (RST_STREAM(CANCEL)) before it is freed.
+ */
+#ifndef TT_PROXY_H
+#define TT_PROXY_H
+
+#include "codec/buf.h"
+#include "codec/h2.h"
+#include "proto/loop.h"
+#include "proto/session.h"
+#include "proto/tls.h"
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#define TT_PX_NAME_MAX 63
+
+/* --- Configuration (config.c) ----------------------------------------- */
+
+struct tt_px_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char text[80]; /* "host:port" as given, for the log */
+};
+
+struct tt_px_token {
+    char name[TT_PX_NAME_MAX + 1];
+    char *token;
+    size_t token_len;
+};
+
+struct tt_px_tokens {
+    struct tt_px_token *v;
+    size_t n, cap;
+};
+
+struct tt_px_config {
+    const char *listen;        /* "0.0.0.0:8080" */
+    const char *tunnel_listen; /* "0.0.0.0:7443" */
+    const char *cert, *key;
+    const char *state_dir; /* "./tether-state" */
+    const char *tokens_file;
+    const char *domain;      /* lowercase, no leading dot */
+    const char *path_prefix; /* starts with '/' */
+    const char *default_name;
+    int log_level;
+    uint32_t ping_interval_s, ping_timeout_s;
+    uint32_t max_tunnels;
+    struct tt_px_addr listen_addr, tunnel_addr;
+};
+
+/* Parses argv into cfg.  Returns 0 to run, 1 when --help/--version printed
+ * (exit 0), or -1 with a one-line reason in err (exit 2). */
+int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *err, size_t errlen);
+void tt_px_config_usage(FILE *out);
+/* "host:port", "[v6]:port", ":port" (all addresses).  Returns 0 or -1. */
+int tt_px_parse_addr(const char *s, struct tt_px_addr *out, char *err, size_t errlen);
+/* A name usable in a tokens file, a Host label and a path segment. */
+int tt_px_name_valid(const char *s, size_t len);
+
+/* Parses a tokens file's text.  `file` is used in messages only: "FILE:LINE:
+ * why".  Returns 0, or -1 with err set (tokens freed). */
+int tt_px_tokens_parse(struct tt_px_tokens *t, const char *text, size_t len, const char *file,
+                       char *err, size_t errlen);
+int tt_px_tokens_load(struct tt_px_tokens *t, const char *file, char *err, size_t errlen);
+void tt_px_tokens_free(struct tt_px_tokens *t);
+/* The outcome of checking a PUT's name and token, in constant time over all
+ * tokens: 0 valid for the name, 401 unknown name or token, 403 the token is
+ * valid but for another name. */
+int tt_px_tokens_check(const struct tt_px_tokens *t, const char *name, size_t name_len,
+                       const uint8_t *token, size_t token_len);
+
+/* --- Registry (registry.c) -------------------------------------------- */
+
+struct tt_px_server;
+struct tt_px_req;
+
+struct tt_px_tunnel {
+    struct tt_px_server *srv;
+    struct tt_session *sess; /* NULL in unit tests */
+    struct tt_px_pool *pool; /* NULL once out of the registry */
+    size_t pool_index;
+    uint64_t serial;   /* unique per process: "not that one again" on retry */
+    uint32_t streams;  /* requests bound to this tunnel */
+    uint8_t draining;  /* GOAWAY seen (either way): no new streams */
+    uint8_t dead;      /* the session is closing */
+    struct tt_px_req *blocked; /* requests waiting for send window or room */
+    char name[TT_PX_NAME_MAX + 1];
+    char peer[64];
+};
+
+struct tt_px_pool {
+    struct tt_px_pool *next; /* hash chain */
+    char name[TT_PX_NAME_MAX + 1];
+    struct tt_px_tunnel **members;
+    size_t n, cap;
+    size_t rr; /* where the next tie-break scan starts */
+};
+
+#define TT_PX_REG_BUCKETS 256
+
+struct tt_px_registry {
+    struct tt_px_pool *buckets[TT_PX_REG_BUCKETS];
+    size_t names;   /* pools with at least one member */
+    size_t tunnels; /* members in all pools */
+};
+
+void tt_px_registry_init(struct tt_px_registry *r);
+void tt_px_registry_free(struct tt_px_registry *r);
+/* Adds a tunnel under t->name.  Returns the pool size, or -1 (no memory). */
+int tt_px_registry_add(struct tt_px_registry *r, struct tt_px_tunnel *t);
+/* Removes a tunnel from its pool (at once; no-op when not in one).  Returns
+ * the pool size left. */
+size_t tt_px_registry_remove(struct tt_px_registry *r, struct tt_px_tunnel *t);
+struct tt_px_pool *tt_px_registry_find(const struct tt_px_registry *r, const char *name,
+                                       size_t len);
+/* The only name with members when exactly one has; else NULL. */
+const char *tt_px_registry_single_name(const struct tt_px_registry *r);
+/* Picks the member with the fewest streams among those `usable` accepts (all
+ * when NULL) and not draining/dead, round-robin on ties; skips `avoid`.
+ * Returns NULL when none. */
+struct tt_px_tunnel *tt_px_pool_pick(struct tt_px_pool *p,
+                                     int (*usable)(const struct tt_px_tunnel *),
+                                     const struct tt_px_tunnel *avoid);
+
+/* --- Routing and header mapping (bridge.c, pure parts) ----------------- */
+
+struct tt_px_route_cfg {
+    const char *domain;
+    const char *path_prefix;
+    const char *default_name;
+    const char *single_name; /* the only connected name, or NULL */
+};
+
+struct tt_px_route {
+    const char *name; /* points into host/path/cfg; NULL: no route */
+    size_t name_len;
+    const char *path; /* the :path to send (points into the input path) */
+    size_t path_len;
+    int stripped;     /* 1: routed by path prefix (x-forwarded-prefix) */
+    int by_path_root; /* "PREFIX<name>" with nothing after: path "/" */
+};
+
+/* Decides the name for a request from its Host and path.  Returns 0 and
+ * fills `out` (out->name NULL when nothing routes it). */
+int tt_px_route(const struct tt_px_route_cfg *cfg, const char *host, size_t host_len,
+                const char *path, size_t path_len, struct tt_px_route *out);
+
+struct tt_px_field {
+    const char *name, *value;
+    size_t name_len, value_len;
+};
+
+struct tt_px_map_in {
+    const char *method;
+    size_t method_len;
+    const char *path; /* after prefix stripping */
+    size_t path_len;
+    const char *host; /* the Host field; NULL when absent */
+    size_t host_len;
+    const char *scheme;    /* "http" */
+    const char *client_ip; /* "127.0.0.1" or "::1" */
+    const char *prefix;    /* x-forwarded-prefix value, or NULL */
+    size_t prefix_len;
+    const struct tt_px_field *f; /* the request's fields as received */
+    size_t n;
+};
+
+struct tt_px_map_out {
+    struct tt_header *hdrs;
+    size_t cap, count;
+    char *scratch; /* lowercased names and built values live here */
+    size_t scratch_cap, scratch_len;
+    int te_trailers;     /* the client sent TE: trailers */
+    int expect_continue; /* the client sent Expect: 100-continue */
+};
+
+/* Maps an HTTP/1.1 request head to HTTP/2 fields (pseudo-headers first):
+ * hop-by-hop fields dropped (also those named by Connection), names
+ * lowercased, X-Forwarded-* and Forwarded added.  Returns 0, or -1 when
+ * out of room (431). */
+int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *out);
+
+/* Token list helper: 1 if the comma-separated `list` holds `tok`
+ * (case-insensitive, optional whitespace). */
+int tt_px_list_has(const char *list, size_t len, const char *tok, size_t tok_len);
+
+/* --- The server (main.c builds it; tunnel.c, front.c, bridge.c run it) --- */
+
+struct tt_px_server {
+    struct tt_loop *loop;
+    const struct tt_px_config *cfg;
+    struct tt_px_tokens tokens;
+    struct tt_px_registry reg;
+    struct tt_session_config scfg;
+    SSL_CTX *tls_ctx;
+    struct tt_io tunnel_io, client_io;
+    size_t handshakes;   /* TLS + PUT in progress */
+    size_t clients;      /* client connections open */
+    struct tt_px_client *client_list;
+    struct tt_px_tunnel **all_tunnels; /* for drain */
+    size_t all_n, all_cap;
+    int draining;
+    uint64_t tunnel_serial;
+    struct tt_timer drain_timer;
+};
+
+int tt_px_tunnel_listen(struct tt_px_server *srv, int fd);
+/* Drain: GOAWAY every tunnel (grace), stop accepting. */
+void tt_px_tunnel_drain(struct tt_px_server *srv, uint32_t grace_ms);
+size_t tt_px_tunnel_count(const struct tt_px_server *srv);
+
+int tt_px_front_listen(struct tt_px_server *srv, int fd);
+void tt_px_front_drain(struct tt_px_server *srv);
+
+/* The session callbacks of a tunnel that deal with requests (bridge in
+ * front.c): the tunnel's ud is the tt_px_tunnel. */
+int tt_px_bridge_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h2_headers *h);
+int tt_px_bridge_on_data(void *ud, uint32_t sid, void *sud, const uint8_t *data, size_t len,
+                         int end_stream);
+void tt_px_bridge_on_stream_close(void *ud, uint32_t sid, void *sud, uint32_t code,
+                                  unsigned flags);
+void tt_px_bridge_on_window_update(void *ud, uint32_t sid, void *sud);
+void tt_px_bridge_on_writable(void *ud, struct tt_session *s);
+
+/* Opens a listening socket (SO_REUSEADDR, non-blocking).  Returns the fd or
+ * -1 with err. */
+int tt_px_listen_socket(const struct tt_px_addr *a, char *err, size_t errlen);
+/* "ip:port" of a sockaddr. */
+void tt_px_sockaddr_text(const struct sockaddr *sa, char *out, size_t outlen, char *ip,
+                         size_t iplen);
+
+#endif

@@ -1,0 +1,167 @@
+/*
+ * The tunnel registry: name -> pool of tunnels.
+ *
+ * A fixed table of hash buckets, each a chain of pools; a pool is an array of
+ * tunnel pointers and each tunnel remembers its index, so removal is O(1)
+ * (the last member moves into the hole).  Names compare case-insensitively
+ * because they also arrive as DNS labels in Host.  A pool whose last member
+ * leaves is freed, so the registry holds only names that are served.
+ *
+ * Selection (DESIGN.md "Routing and pools"): the member with the fewest
+ * streams wins; among equals the scan starts where the previous pick left
+ * off, which spreads ties round-robin.
+ */
+#include "proxy.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+static unsigned reg_hash(const char *s, size_t len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a over the lowercased name */
+    for (size_t i = 0; i < len; i++) {
+        h ^= (uint8_t)tolower((unsigned char)s[i]);
+        h *= 16777619u;
+    }
+    return h % TT_PX_REG_BUCKETS;
+}
+
+void tt_px_registry_init(struct tt_px_registry *r) { memset(r, 0, sizeof(*r)); }
+
+void tt_px_registry_free(struct tt_px_registry *r)
+{
+    for (size_t b = 0; b < TT_PX_REG_BUCKETS; b++) {
+        struct tt_px_pool *p = r->buckets[b];
+        while (p) {
+            struct tt_px_pool *next = p->next;
+            for (size_t i = 0; i < p->n; i++)
+                p->members[i]->pool = NULL;
+            tt_mem_free(p->members);
+            tt_mem_free(p);
+            p = next;
+        }
+    }
+    memset(r, 0, sizeof(*r));
+}
+
+struct tt_px_pool *tt_px_registry_find(const struct tt_px_registry *r, const char *name,
+                                       size_t len)
+{
+    if (len == 0 || len > TT_PX_NAME_MAX)
+        return NULL;
+    for (struct tt_px_pool *p = r->buckets[reg_hash(name, len)]; p; p = p->next)
+        if (strlen(p->name) == len && strncasecmp(p->name, name, len) == 0)
+            return p;
+    return NULL;
+}
+
+int tt_px_registry_add(struct tt_px_registry *r, struct tt_px_tunnel *t)
+{
+    size_t len = strlen(t->name);
+    struct tt_px_pool *p = tt_px_registry_find(r, t->name, len);
+    if (!p) {
+        p = tt_mem_calloc(1, sizeof(*p));
+        if (!p)
+            return -1;
+        memcpy(p->name, t->name, len + 1);
+        unsigned b = reg_hash(t->name, len);
+        p->next = r->buckets[b];
+        r->buckets[b] = p;
+    }
+    if (p->n == p->cap) {
+        size_t nc = p->cap ? p->cap * 2 : 4;
+        struct tt_px_tunnel **nm = tt_mem_realloc(p->members, nc * sizeof(*nm));
+        if (!nm) {
+            if (p->n == 0) { /* a pool made just now: unlink it again */
+                unsigned b = reg_hash(p->name, len);
+                for (struct tt_px_pool **pp = &r->buckets[b]; *pp; pp = &(*pp)->next)
+                    if (*pp == p) {
+                        *pp = p->next;
+                        break;
+                    }
+                tt_mem_free(p->members);
+                tt_mem_free(p);
+            }
+            return -1;
+        }
+        p->members = nm;
+        p->cap = nc;
+    }
+    if (p->n == 0)
+        r->names++;
+    t->pool = p;
+    t->pool_index = p->n;
+    p->members[p->n++] = t;
+    r->tunnels++;
+    return (int)p->n;
+}
+
+size_t tt_px_registry_remove(struct tt_px_registry *r, struct tt_px_tunnel *t)
+{
+    struct tt_px_pool *p = t->pool;
+    if (!p)
+        return 0;
+    size_t i = t->pool_index;
+    if (i < p->n && p->members[i] == t) {
+        p->members[i] = p->members[p->n - 1];
+        p->members[i]->pool_index = i;
+        p->n--;
+        r->tunnels--;
+        if (p->rr > p->n)
+            p->rr = 0;
+    }
+    t->pool = NULL;
+    size_t left = p->n;
+    if (left == 0) {
+        r->names--;
+        unsigned b = reg_hash(p->name, strlen(p->name));
+        for (struct tt_px_pool **pp = &r->buckets[b]; *pp; pp = &(*pp)->next)
+            if (*pp == p) {
+                *pp = p->next;
+                break;
+            }
+        tt_mem_free(p->members);
+        tt_mem_free(p);
+    }
+    return left;
+}
+
+const char *tt_px_registry_single_name(const struct tt_px_registry *r)
+{
+    if (r->names != 1)
+        return NULL;
+    for (size_t b = 0; b < TT_PX_REG_BUCKETS; b++)
+        for (struct tt_px_pool *p = r->buckets[b]; p; p = p->next)
+            if (p->n > 0)
+                return p->name;
+    return NULL;
+}
+
+struct tt_px_tunnel *tt_px_pool_pick(struct tt_px_pool *p,
+                                     int (*usable)(const struct tt_px_tunnel *),
+                                     const struct tt_px_tunnel *avoid)
+{
+    if (!p || p->n == 0)
+        return NULL;
+    struct tt_px_tunnel *best = NULL;
+    size_t best_i = 0;
+    size_t start = p->rr % p->n;
+    for (size_t k = 0; k < p->n; k++) {
+        size_t i = (start + k) % p->n;
+        struct tt_px_tunnel *t = p->members[i];
+        if (t == avoid || t->draining || t->dead)
+            continue;
+        if (usable && !usable(t))
+            continue;
+        if (!best || t->streams < best->streams) {
+            best = t;
+            best_i = i;
+        }
+    }
+    if (!best && avoid && !avoid->draining && !avoid->dead && (!usable || usable(avoid)))
+        best = (struct tt_px_tunnel *)avoid; /* the only one left */
+    else if (best)
+        p->rr = best_i + 1;
+    return best;
+}

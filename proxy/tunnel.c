@@ -1,0 +1,390 @@
+/*
+ * The tunnel listener: TLS accept, the PUT handshake (DESIGN.md), and the
+ * tunnels that come out of it.
+ *
+ * A connection is a tt_px_hs while it does TLS and the PUT: it holds the
+ * read buffer for the head (at most TT_HS_MAX_HEAD plus one read) and a 10 s
+ * deadline.  After the 101 is written the hs is freed and what remains is a
+ * tt_px_tunnel (name, peer, pool slot, a few counters) plus the session: an
+ * idle tunnel holds no handshake state.
+ */
+#include "proxy.h"
+
+#include "proto/handshake.h"
+#include "proto/log.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define HS_TIMEOUT_MS 10000
+#define HS_BUF (TT_HS_MAX_HEAD + 4096)
+
+struct px_hs {
+    struct tt_px_server *srv;
+    struct tt_tls_conn *tls;
+    struct tt_io io;
+    struct tt_timer timer;
+    int tls_done;
+    int status; /* 0 while reading the head */
+    size_t head_len;
+    tt_buf out;
+    const char *why;
+    char name[TT_PX_NAME_MAX + 1];
+    char peer[64];
+    size_t in_len;
+    uint8_t in[HS_BUF];
+};
+
+static void hs_free(struct px_hs *hs, int close_tls)
+{
+    struct tt_loop *loop = hs->srv->loop;
+    tt_io_stop(loop, &hs->io);
+    tt_timer_stop(loop, &hs->timer);
+    if (close_tls && hs->tls) {
+        tt_tls_conn_free(hs->tls);
+        tt_mem_free(hs->tls);
+    }
+    tt_buf_free(&hs->out);
+    hs->srv->handshakes--;
+    /* The head held a token: do not leave it in freed memory. */
+    memset(hs->in, 0, hs->in_len);
+    tt_mem_free(hs);
+}
+
+/* --- The tunnel after the 101 --------------------------------------------- */
+
+static int tun_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h2_headers *h)
+{
+    return tt_px_bridge_on_headers(ud, sid, sud, h);
+}
+
+static void tun_on_goaway(void *ud, uint32_t last_sid, uint32_t code, tt_iov debug)
+{
+    struct tt_px_tunnel *t = ud;
+    (void)debug;
+    t->draining = 1;
+    tt_log_info("tunnel draining name=%s peer=%s last_stream=%u code=%s", t->name, t->peer,
+                last_sid, tt_h2_strerror(code));
+}
+
+static void tun_on_ping_ack(void *ud, uint64_t opaque)
+{
+    (void)ud;
+    (void)opaque;
+}
+
+static void tun_on_remote_settings(void *ud) { (void)ud; }
+
+static void tun_on_closed(void *ud, struct tt_session *s, const char *reason)
+{
+    struct tt_px_tunnel *t = ud;
+    (void)s;
+    t->dead = 1;
+    size_t left = tt_px_registry_remove(&t->srv->reg, t);
+    tt_log_info("tunnel down name=%s peer=%s reason=%s pool=%zu", t->name, t->peer,
+                reason && *reason ? reason : "closed", left);
+    t->sess = NULL;
+    tt_mem_free(t);
+}
+
+static const struct tt_session_callbacks tun_cbs = {
+    .h2 =
+        {
+            .on_headers = tun_on_headers,
+            .on_data = tt_px_bridge_on_data,
+            .on_stream_close = tt_px_bridge_on_stream_close,
+            .on_window_update = tt_px_bridge_on_window_update,
+            .on_goaway = tun_on_goaway,
+            .on_ping_ack = tun_on_ping_ack,
+            .on_remote_settings = tun_on_remote_settings,
+        },
+    .on_writable = tt_px_bridge_on_writable,
+    .on_closed = tun_on_closed,
+};
+
+static void hs_become_tunnel(struct px_hs *hs)
+{
+    struct tt_px_server *srv = hs->srv;
+    struct tt_px_tunnel *t = tt_mem_calloc(1, sizeof(*t));
+    if (!t) {
+        tt_log_error("tunnel refused peer=%s status=503 reason=out of memory", hs->peer);
+        hs_free(hs, 1);
+        return;
+    }
+    t->srv = srv;
+    t->serial = ++srv->tunnel_serial;
+    memcpy(t->name, hs->name, sizeof(t->name));
+    memcpy(t->peer, hs->peer, sizeof(t->peer));
+    /* Bytes c sent after its head belong to HTTP/2 (DESIGN.md step 4). */
+    const uint8_t *early = hs->in + hs->head_len;
+    size_t early_len = hs->in_len - hs->head_len;
+    struct tt_tls_conn *tls = hs->tls;
+    hs->tls = NULL;
+    tt_io_stop(srv->loop, &hs->io);
+    t->sess = tt_session_new(srv->loop, tls, TT_H2_CLIENT, &srv->scfg, &tun_cbs, t, early,
+                             early_len);
+    /* The session took the fd and SSL (it copies the struct and clears
+     * ours); the holder itself is still ours. */
+    tt_mem_free(tls);
+    hs_free(hs, 0);
+    if (!t->sess) {
+        tt_log_error("tunnel refused peer=%s status=503 reason=out of memory", t->peer);
+        tt_mem_free(t);
+        return;
+    }
+    int n = tt_px_registry_add(&srv->reg, t);
+    if (n < 0) {
+        tt_log_error("tunnel dropped name=%s peer=%s reason=out of memory", t->name, t->peer);
+        t->dead = 1;
+        tt_session_close(t->sess, "out of memory");
+        return;
+    }
+    tt_log_info("tunnel up name=%s peer=%s pool=%d", t->name, t->peer, n);
+    tt_session_flush(t->sess);
+    if (srv->draining)
+        tt_session_drain(t->sess, 10000);
+}
+
+/* --- The handshake ---------------------------------------------------------- */
+
+static void hs_on_io(struct tt_loop *loop, struct tt_io *io, unsigned events);
+
+static void hs_set_io(struct px_hs *hs, int rc)
+{
+    unsigned ev = rc == TT_TLS_WANT_WRITE ? TT_IO_WRITE : TT_IO_READ;
+    tt_io_modify(hs->srv->loop, &hs->io, ev);
+}
+
+/* Decides the answer to a complete head (DESIGN.md step 3). */
+static void hs_decide(struct px_hs *hs, int head_len, const struct tt_hs_request *rq)
+{
+    struct tt_px_server *srv = hs->srv;
+    int retry = -1;
+    if (head_len < 0) {
+        hs->status = 400;
+        hs->why = head_len == TT_HS_TOO_LARGE ? "request head too large" : "malformed request";
+    } else if (rq->method.len != 3 || memcmp(rq->method.base, "PUT", 3) != 0 ||
+               rq->path.len != sizeof(TT_HS_PATH) - 1 ||
+               memcmp(rq->path.base, TT_HS_PATH, rq->path.len) != 0) {
+        hs->status = 400;
+        hs->why = "not a tunnel request (want PUT " TT_HS_PATH ")";
+    } else if (!rq->upgrade_ok) {
+        hs->status = 426;
+        hs->why = "upgrade to " TT_HS_UPGRADE " required";
+    } else if (rq->version.len != 1 || rq->version.base[0] != '1') {
+        hs->status = 400;
+        hs->why = "unsupported Tether-Version (want 1)";
+    } else if (!tt_px_name_valid((const char *)rq->name.base, rq->name.len)) {
+        hs->status = 400;
+        hs->why = "missing or invalid Tether-Name";
+    } else if (!rq->has_authorization || rq->token.len == 0) {
+        hs->status = 401;
+        hs->why = "missing bearer token";
+    } else {
+        int v = tt_px_tokens_check(&srv->tokens, (const char *)rq->name.base, rq->name.len,
+                                   rq->token.base, rq->token.len);
+        if (v == 401) {
+            hs->status = 401;
+            hs->why = "unknown name or wrong token";
+        } else if (v == 403) {
+            hs->status = 403;
+            hs->why = "token is not valid for this name";
+        } else if (srv->draining) {
+            hs->status = 503;
+            hs->why = "proxy is shutting down";
+            retry = 5;
+        } else if (srv->reg.tunnels >= srv->cfg->max_tunnels) {
+            hs->status = 503;
+            hs->why = "too many tunnels";
+            retry = 5;
+        } else {
+            hs->status = 101;
+            hs->why = "ok";
+        }
+    }
+    if (head_len >= 0 && rq->name.len > 0 && tt_px_name_valid((const char *)rq->name.base,
+                                                                rq->name.len))
+        memcpy(hs->name, rq->name.base, rq->name.len);
+    hs->head_len = head_len > 0 ? (size_t)head_len : 0;
+    if (hs->status != 101)
+        tt_log_info("tunnel refused peer=%s status=%d reason=%s%s%s", hs->peer, hs->status,
+                    hs->why, hs->name[0] ? " for name " : "", hs->name);
+    if (tt_hs_build_response(&hs->out, hs->status, hs->status == 101 ? NULL : hs->why, retry) !=
+        0) {
+        hs_free(hs, 1);
+        return;
+    }
+    tt_io_modify(srv->loop, &hs->io, TT_IO_WRITE);
+}
+
+/* Returns 1 when hs was freed or handed over. */
+static int hs_write(struct px_hs *hs)
+{
+    while (tt_buf_len(&hs->out) > 0) {
+        ssize_t n = tt_tls_write(hs->tls, tt_buf_data(&hs->out), tt_buf_len(&hs->out));
+        if (n == TT_TLS_WANT_WRITE || n == TT_TLS_WANT_READ) {
+            hs_set_io(hs, (int)n);
+            return 0;
+        }
+        if (n < 0) {
+            tt_log_debug("tunnel handshake write failed peer=%s: %s", hs->peer, hs->tls->err);
+            hs_free(hs, 1);
+            return 1;
+        }
+        tt_buf_consume(&hs->out, (size_t)n);
+    }
+    if (hs->status == 101)
+        hs_become_tunnel(hs);
+    else
+        hs_free(hs, 1);
+    return 1;
+}
+
+static void hs_read(struct px_hs *hs)
+{
+    for (;;) {
+        if (hs->in_len == sizeof(hs->in)) {
+            hs_decide(hs, TT_HS_TOO_LARGE, NULL);
+            return;
+        }
+        ssize_t n = tt_tls_read(hs->tls, hs->in + hs->in_len, sizeof(hs->in) - hs->in_len);
+        if (n == TT_TLS_WANT_READ || n == TT_TLS_WANT_WRITE) {
+            hs_set_io(hs, (int)n);
+            return;
+        }
+        if (n <= 0) {
+            tt_log_debug("tunnel handshake ended peer=%s: %s", hs->peer,
+                         n == 0 ? "closed" : hs->tls->err);
+            hs_free(hs, 1);
+            return;
+        }
+        hs->in_len += (size_t)n;
+        struct tt_hs_request rq;
+        memset(&rq, 0, sizeof(rq));
+        int r = tt_hs_parse_request(hs->in, hs->in_len, &rq);
+        if (r == TT_HS_NEED_MORE)
+            continue;
+        hs_decide(hs, r, &rq);
+        return;
+    }
+}
+
+static void hs_on_io(struct tt_loop *loop, struct tt_io *io, unsigned events)
+{
+    struct px_hs *hs = io->data;
+    (void)loop;
+    (void)events;
+    if (!hs->tls_done) {
+        int rc = tt_tls_handshake(hs->tls);
+        if (rc == TT_TLS_WANT_READ || rc == TT_TLS_WANT_WRITE) {
+            hs_set_io(hs, rc);
+            return;
+        }
+        if (rc != 1) {
+            tt_log_info("tunnel refused peer=%s status=0 reason=TLS handshake failed: %s",
+                        hs->peer, hs->tls->err);
+            hs_free(hs, 1);
+            return;
+        }
+        hs->tls_done = 1;
+    }
+    if (hs->status == 0)
+        hs_read(hs);
+    else
+        hs_write(hs);
+}
+
+static void hs_on_timeout(struct tt_loop *loop, struct tt_timer *t)
+{
+    struct px_hs *hs = t->data;
+    (void)loop;
+    tt_log_info("tunnel refused peer=%s status=408 reason=handshake not done within %d s",
+                hs->peer, HS_TIMEOUT_MS / 1000);
+    hs_free(hs, 1);
+}
+
+static void tun_on_accept(struct tt_loop *loop, struct tt_io *io, unsigned events)
+{
+    struct tt_px_server *srv = io->data;
+    (void)events;
+    for (int k = 0; k < 64; k++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int fd = accept4(io->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                errno != ECONNABORTED)
+                tt_log_warn("tunnel accept failed: %s", strerror(errno));
+            return;
+        }
+        /* A flood of half-done handshakes must not take all memory: each
+         * holds ~12 KiB until its 10 s deadline. */
+        if (srv->handshakes >= 1024 || srv->draining) {
+            close(fd);
+            continue;
+        }
+        struct px_hs *hs = tt_mem_alloc(sizeof(*hs));
+        struct tt_tls_conn *tls = tt_mem_calloc(1, sizeof(*tls));
+        if (!hs || !tls) {
+            tt_mem_free(hs);
+            tt_mem_free(tls);
+            close(fd);
+            continue;
+        }
+        memset(hs, 0, offsetof(struct px_hs, in));
+        hs->srv = srv;
+        hs->tls = tls;
+        tt_buf_init(&hs->out, 4096);
+        tt_px_sockaddr_text((struct sockaddr *)&ss, hs->peer, sizeof(hs->peer), NULL, 0);
+        if (tt_tls_conn_init(tls, srv->tls_ctx, fd, 1, NULL) < 0) {
+            tt_log_warn("tunnel TLS setup failed peer=%s: %s", hs->peer, tls->err);
+            tt_tls_conn_free(tls);
+            tt_mem_free(tls);
+            tt_mem_free(hs);
+            continue;
+        }
+        srv->handshakes++;
+        tt_timer_init(&hs->timer, hs_on_timeout, hs);
+        tt_timer_start(loop, &hs->timer, HS_TIMEOUT_MS);
+        if (tt_io_start(loop, &hs->io, fd, TT_IO_READ, hs_on_io, hs) < 0) {
+            hs->io.fd = -1;
+            hs_free(hs, 1);
+            continue;
+        }
+        hs_on_io(loop, &hs->io, TT_IO_READ);
+    }
+}
+
+int tt_px_tunnel_listen(struct tt_px_server *srv, int fd)
+{
+    return tt_io_start(srv->loop, &srv->tunnel_io, fd, TT_IO_READ, tun_on_accept, srv);
+}
+
+void tt_px_tunnel_drain(struct tt_px_server *srv, uint32_t grace_ms)
+{
+    if (srv->tunnel_io.fd >= 0) {
+        int fd = srv->tunnel_io.fd;
+        tt_io_stop(srv->loop, &srv->tunnel_io);
+        close(fd);
+    }
+    /* Collect first: a drained session may close (and leave its pool)
+     * while we walk. */
+    size_t n = 0, k = 0;
+    struct tt_px_tunnel **all = tt_mem_calloc(srv->reg.tunnels + 1, sizeof(*all));
+    if (!all)
+        return;
+    for (size_t b = 0; b < TT_PX_REG_BUCKETS; b++)
+        for (struct tt_px_pool *p = srv->reg.buckets[b]; p; p = p->next)
+            for (size_t i = 0; i < p->n && n < srv->reg.tunnels; i++)
+                all[n++] = p->members[i];
+    for (k = 0; k < n; k++)
+        all[k]->draining = 1;
+    for (k = 0; k < n; k++)
+        if (all[k]->sess && !tt_session_closing(all[k]->sess))
+            tt_session_drain(all[k]->sess, grace_ms);
+    tt_mem_free(all);
+}
+
+size_t tt_px_tunnel_count(const struct tt_px_server *srv) { return srv->reg.tunnels; }

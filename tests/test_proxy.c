@@ -1,0 +1,556 @@
+/*
+ * bin/p's pure parts: flags and addresses, the tokens file (every malformed
+ * case names its line), token checks (401 vs 403), routing, the HTTP/1.1 ->
+ * HTTP/2 header mapping and pool selection.  The live paths (sockets, TLS,
+ * llhttp, tunnels) are tested end to end by integration-tests/.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "proxy/proxy.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- flags and addresses ------------------------------------------------ */
+
+static int parse_args(struct tt_px_config *cfg, char *err, size_t errlen, ...)
+{
+    char *argv[32];
+    int argc = 0;
+    argv[argc++] = "p";
+    va_list ap;
+    va_start(ap, errlen);
+    char *a;
+    while ((a = va_arg(ap, char *)) != NULL && argc < 31)
+        argv[argc++] = a;
+    va_end(ap);
+    argv[argc] = NULL;
+    return tt_px_config_parse(cfg, argc, argv, err, errlen);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct tt_px_config cfg;
+    char err[256];
+    assert_int_equal(parse_args(&cfg, err, sizeof(err), NULL), 0);
+    assert_string_equal(cfg.listen, "0.0.0.0:8080");
+    assert_string_equal(cfg.tunnel_listen, "0.0.0.0:7443");
+    assert_string_equal(cfg.state_dir, "./tether-state");
+    assert_int_equal(cfg.ping_interval_s, 15);
+    assert_int_equal(cfg.ping_timeout_s, 10);
+    assert_int_equal(cfg.max_tunnels, 10000);
+    assert_null(cfg.domain);
+    assert_null(cfg.tokens_file);
+    struct sockaddr_in *in = (struct sockaddr_in *)&cfg.listen_addr.ss;
+    assert_int_equal(in->sin_family, AF_INET);
+    assert_int_equal(ntohs(in->sin_port), 8080);
+}
+
+static void test_flags(void **state)
+{
+    (void)state;
+    struct tt_px_config cfg;
+    char err[256];
+    assert_int_equal(parse_args(&cfg, err, sizeof(err), "--listen", "127.0.0.1:0",
+                                "--tunnel-listen=[::1]:7000", "--domain", "example.com",
+                                "--path-prefix", "/t/", "--default", "media", "--ping-interval",
+                                "3", "--ping-timeout=2", "--max-tunnels", "5", "--log-level",
+                                "debug", "--tokens", "/x", NULL),
+                     0);
+    assert_string_equal(cfg.domain, "example.com");
+    assert_string_equal(cfg.path_prefix, "/t/");
+    assert_string_equal(cfg.default_name, "media");
+    assert_int_equal(cfg.ping_interval_s, 3);
+    assert_int_equal(cfg.ping_timeout_s, 2);
+    assert_int_equal(cfg.max_tunnels, 5);
+    assert_string_equal(cfg.tokens_file, "/x");
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&cfg.tunnel_addr.ss;
+    assert_int_equal(in6->sin6_family, AF_INET6);
+    assert_int_equal(ntohs(in6->sin6_port), 7000);
+}
+
+static void test_bad_flags(void **state)
+{
+    (void)state;
+    struct tt_px_config cfg;
+    char err[256];
+    assert_int_equal(parse_args(&cfg, err, sizeof(err), "--bogus", NULL), -1);
+    assert_non_null(strstr(err, "--bogus"));
+    assert_int_equal(parse_args(&cfg, err, sizeof(err), "--listen", NULL), -1);
+    assert_non_null(strstr(err, "needs a value"));
+    assert_int_equal(parse_args(&cfg, err, sizeof(err), "--ping-interval", "abc", NULL), -1);
+    assert_non_null(strstr(err, "--ping-interval"));
+    assert_int_equal(parse_args(&cfg, err, sizeof(err), "--ping-timeout", "-1", NULL), -1);
+    assert_int_equal(parse_args(&cfg, err, sizeof(err), "--max-tunnels", "0", NULL), -1);
+    assert_int_equal(parse_args(&cfg, err, sizeof(err), "--log-level", "loud", NULL), -1);
+    assert_non_null(strstr(err, "--log-level"));
+    assert_int_equal(parse_args(&cfg, err, sizeof(err), "--listen", "1.2.3.4", NULL), -1);
+    assert_non_null(strstr(err, "--listen"));
+    assert_int_equal(parse_args(&cfg, err, sizeof(err), "--listen", "1.2.3.4:99999", NULL), -1);
+    assert_int_equal(parse_args(&cfg, err, sizeof(err), "--cert", "a.pem", NULL), -1);
+    assert_non_null(strstr(err, "--key"));
+    assert_int_equal(parse_args(&cfg, err, sizeof(err), "--path-prefix", "t/", NULL), -1);
+    assert_int_equal(parse_args(&cfg, err, sizeof(err), "--default", "a b", NULL), -1);
+    assert_int_equal(parse_args(&cfg, err, sizeof(err), "--domain", "ex ample", NULL), -1);
+    /* one line: no newline in the reason */
+    assert_null(strchr(err, '\n'));
+}
+
+static void test_addr(void **state)
+{
+    (void)state;
+    struct tt_px_addr a;
+    char err[128];
+    assert_int_equal(tt_px_parse_addr(":9000", &a, err, sizeof(err)), 0);
+    assert_int_equal(((struct sockaddr_in *)&a.ss)->sin_family, AF_INET);
+    assert_int_equal(ntohs(((struct sockaddr_in *)&a.ss)->sin_port), 9000);
+    assert_int_equal(((struct sockaddr_in *)&a.ss)->sin_addr.s_addr, htonl(INADDR_ANY));
+    assert_int_equal(tt_px_parse_addr("127.0.0.1:80", &a, err, sizeof(err)), 0);
+    assert_int_equal(((struct sockaddr_in *)&a.ss)->sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+    assert_int_equal(tt_px_parse_addr("[::1]:443", &a, err, sizeof(err)), 0);
+    assert_int_equal(a.ss.ss_family, AF_INET6);
+    assert_int_equal(tt_px_parse_addr("::1:443", &a, err, sizeof(err)), -1);
+    assert_int_equal(tt_px_parse_addr("[::1]443", &a, err, sizeof(err)), -1);
+    assert_int_equal(tt_px_parse_addr("127.0.0.1:", &a, err, sizeof(err)), -1);
+    assert_int_equal(tt_px_parse_addr("127.0.0.1:x", &a, err, sizeof(err)), -1);
+    assert_int_equal(tt_px_parse_addr("", &a, err, sizeof(err)), -1);
+}
+
+/* ---- tokens file -------------------------------------------------------- */
+
+static void expect_tokens_error(const char *text, const char *want)
+{
+    struct tt_px_tokens t;
+    char err[256];
+    assert_int_equal(tt_px_tokens_parse(&t, text, strlen(text), "T", err, sizeof(err)), -1);
+    if (!strstr(err, want))
+        fail_msg("error '%s' does not contain '%s'", err, want);
+    assert_null(t.v);
+}
+
+static void test_tokens_ok(void **state)
+{
+    (void)state;
+    const char *text = "# comment\n\n  media  0123456789abcdef  # trailing comment\n"
+                       "\tcam\tsecret-token-2\r\nlast token-without-newline";
+    struct tt_px_tokens t;
+    char err[256];
+    assert_int_equal(tt_px_tokens_parse(&t, text, strlen(text), "T", err, sizeof(err)), 0);
+    assert_int_equal(t.n, 3);
+    assert_string_equal(t.v[0].name, "media");
+    assert_string_equal(t.v[0].token, "0123456789abcdef");
+    assert_string_equal(t.v[1].name, "cam");
+    assert_string_equal(t.v[1].token, "secret-token-2");
+    assert_string_equal(t.v[2].token, "token-without-newline");
+
+    const uint8_t *good = (const uint8_t *)"0123456789abcdef";
+    assert_int_equal(tt_px_tokens_check(&t, "media", 5, good, 16), 0);
+    assert_int_equal(tt_px_tokens_check(&t, "MEDIA", 5, good, 16), 0);
+    /* a valid token for another name: 403 */
+    assert_int_equal(tt_px_tokens_check(&t, "cam", 3, good, 16), 403);
+    /* wrong token, unknown name: 401 */
+    assert_int_equal(tt_px_tokens_check(&t, "media", 5, (const uint8_t *)"0123456789abcdeX", 16),
+                     401);
+    assert_int_equal(tt_px_tokens_check(&t, "nobody", 6, (const uint8_t *)"whatever", 8), 401);
+    assert_int_equal(tt_px_tokens_check(&t, "media", 5, good, 15), 401);
+    tt_px_tokens_free(&t);
+}
+
+static void test_tokens_bad(void **state)
+{
+    (void)state;
+    expect_tokens_error("media\n", "T:1: missing token");
+    expect_tokens_error("# c\n\nmedia tok12345 extra\n", "T:3: too many fields");
+    expect_tokens_error("a b\n", "T:1: token too short");
+    expect_tokens_error("ok 12345678\nbad/name 12345678x\n", "T:2: bad name");
+    expect_tokens_error("a 12345678\na 87654321\n", "T:2: name a appears twice");
+    expect_tokens_error("a 12345678\nb 12345678\n", "T:2: this token is already given to name a");
+    expect_tokens_error("a 1234567\x01x\n", "T:1: token has a character");
+    expect_tokens_error("# only comments\n\n", "no NAME TOKEN line");
+    char big[2000];
+    memset(big, 'x', sizeof(big));
+    memcpy(big, "n ", 2);
+    big[sizeof(big) - 1] = 0;
+    expect_tokens_error(big, "T:1: token too long");
+    char nul[] = "a 12345678\nb 1234\0 5678\n";
+    struct tt_px_tokens t;
+    char err[256];
+    assert_int_equal(tt_px_tokens_parse(&t, nul, sizeof(nul) - 1, "T", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "T:2: NUL"));
+}
+
+static void test_name_valid(void **state)
+{
+    (void)state;
+    assert_true(tt_px_name_valid("media", 5));
+    assert_true(tt_px_name_valid("a-b_C9", 6));
+    assert_false(tt_px_name_valid("", 0));
+    assert_false(tt_px_name_valid("a.b", 3));
+    assert_false(tt_px_name_valid("a/b", 3));
+    assert_false(tt_px_name_valid("a b", 3));
+    char n[70];
+    memset(n, 'a', sizeof(n));
+    assert_true(tt_px_name_valid(n, 63));
+    assert_false(tt_px_name_valid(n, 64));
+}
+
+/* ---- routing ------------------------------------------------------------- */
+
+static struct tt_px_route route(const struct tt_px_route_cfg *c, const char *host,
+                                const char *path)
+{
+    struct tt_px_route r;
+    tt_px_route(c, host, host ? strlen(host) : 0, path, strlen(path), &r);
+    return r;
+}
+
+#define ASSERT_NAME(r, want)                                                                    \
+    do {                                                                                        \
+        assert_non_null((r).name);                                                              \
+        assert_int_equal((r).name_len, strlen(want));                                           \
+        assert_memory_equal((r).name, want, strlen(want));                                      \
+    } while (0)
+
+#define ASSERT_PATH(r, want)                                                                    \
+    do {                                                                                        \
+        assert_int_equal((r).path_len, strlen(want));                                           \
+        assert_memory_equal((r).path, want, strlen(want));                                      \
+    } while (0)
+
+static void test_route(void **state)
+{
+    (void)state;
+    struct tt_px_route_cfg c = {.domain = "example.com", .path_prefix = "/t/"};
+    struct tt_px_route r = route(&c, "media.example.com", "/a/b?x=1");
+    ASSERT_NAME(r, "media");
+    ASSERT_PATH(r, "/a/b?x=1");
+    assert_false(r.stripped);
+    r = route(&c, "Media.EXAMPLE.com:8080", "/");
+    ASSERT_NAME(r, "Media");
+    r = route(&c, "media.example.com.", "/");
+    ASSERT_NAME(r, "media");
+    /* two labels, or the bare domain: not a name */
+    r = route(&c, "a.b.example.com", "/");
+    assert_null(r.name);
+    r = route(&c, "example.com", "/");
+    assert_null(r.name);
+    r = route(&c, "notexample.com", "/");
+    assert_null(r.name);
+
+    r = route(&c, "other.host", "/t/cam/live/x.mp4");
+    ASSERT_NAME(r, "cam");
+    ASSERT_PATH(r, "/live/x.mp4");
+    assert_true(r.stripped);
+    r = route(&c, "other.host", "/t/cam");
+    ASSERT_NAME(r, "cam");
+    ASSERT_PATH(r, "");
+    assert_true(r.by_path_root);
+    r = route(&c, "other.host", "/t/cam?q=1");
+    ASSERT_NAME(r, "cam");
+    ASSERT_PATH(r, "?q=1");
+    r = route(&c, "other.host", "/t/");
+    assert_null(r.name);
+    r = route(&c, "other.host", "/tx/cam");
+    assert_null(r.name);
+
+    c.default_name = "dflt";
+    c.single_name = "only";
+    r = route(&c, "other.host", "/x");
+    ASSERT_NAME(r, "dflt");
+    ASSERT_PATH(r, "/x");
+    c.default_name = NULL;
+    r = route(&c, NULL, "/x");
+    ASSERT_NAME(r, "only");
+    c.single_name = NULL;
+    r = route(&c, "other.host", "/x");
+    assert_null(r.name);
+}
+
+/* ---- header mapping --------------------------------------------------------- */
+
+struct mapped {
+    struct tt_header h[64];
+    char scratch[4096];
+    struct tt_px_map_out out;
+};
+
+static int map(struct mapped *m, const char *path, const char *host, const char *ip,
+               const char *prefix, const struct tt_px_field *f, size_t n)
+{
+    struct tt_px_map_in in = {
+        .method = "GET", .method_len = 3,
+        .path = path, .path_len = strlen(path),
+        .host = host, .host_len = host ? strlen(host) : 0,
+        .scheme = "http", .client_ip = ip,
+        .prefix = prefix, .prefix_len = prefix ? strlen(prefix) : 0,
+        .f = f, .n = n,
+    };
+    memset(&m->out, 0, sizeof(m->out));
+    m->out.hdrs = m->h;
+    m->out.cap = 64;
+    m->out.scratch = m->scratch;
+    m->out.scratch_cap = sizeof(m->scratch);
+    return tt_px_map_request(&in, &m->out);
+}
+
+static const char *find(const struct mapped *m, const char *name, int *count)
+{
+    const char *v = NULL;
+    static char buf[1024];
+    int c = 0;
+    for (size_t i = 0; i < m->out.count; i++) {
+        const struct tt_header *h = &m->h[i];
+        if (h->name_len == strlen(name) && memcmp(h->name, name, h->name_len) == 0) {
+            c++;
+            snprintf(buf, sizeof(buf), "%.*s", (int)h->value_len, h->value);
+            v = buf;
+        }
+    }
+    if (count)
+        *count = c;
+    return v;
+}
+
+#define F(n, v) {n, v, sizeof(n) - 1, sizeof(v) - 1}
+
+static void test_map_basic(void **state)
+{
+    (void)state;
+    struct mapped m;
+    struct tt_px_field f[] = {
+        F("Host", "media.example.com"),
+        F("User-Agent", "curl/8"),
+        F("Connection", "keep-alive, X-Secret-Hop"),
+        F("Keep-Alive", "timeout=5"),
+        F("X-Secret-Hop", "1"),
+        F("Proxy-Connection", "close"),
+        F("Transfer-Encoding", "chunked"),
+        F("Upgrade", "websocket"),
+        F("TE", "gzip"),
+        F("Accept", "*/*"),
+    };
+    assert_int_equal(map(&m, "/a?b", "media.example.com", "10.0.0.7", NULL, f, 10), 0);
+    /* pseudo-headers first */
+    assert_int_equal(m.h[0].name_len, 7);
+    assert_memory_equal(m.h[0].name, ":method", 7);
+    assert_memory_equal(m.h[1].name, ":scheme", 7);
+    assert_memory_equal(m.h[2].name, ":authority", 10);
+    assert_memory_equal(m.h[3].name, ":path", 5);
+    assert_string_equal(find(&m, ":path", NULL), "/a?b");
+    assert_string_equal(find(&m, ":authority", NULL), "media.example.com");
+    assert_string_equal(find(&m, "user-agent", NULL), "curl/8"); /* lowercased */
+    assert_string_equal(find(&m, "accept", NULL), "*/*");
+    const char *gone[] = {"host", "connection", "keep-alive", "x-secret-hop", "proxy-connection",
+                          "transfer-encoding", "upgrade", "te", "Host", "User-Agent"};
+    for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+        if (find(&m, gone[i], NULL))
+            fail_msg("%s was forwarded", gone[i]);
+    assert_string_equal(find(&m, "x-forwarded-for", NULL), "10.0.0.7");
+    assert_string_equal(find(&m, "x-forwarded-proto", NULL), "http");
+    assert_string_equal(find(&m, "x-forwarded-host", NULL), "media.example.com");
+    assert_string_equal(find(&m, "forwarded", NULL),
+                        "for=10.0.0.7;host=\"media.example.com\";proto=http");
+    assert_null(find(&m, "x-forwarded-prefix", NULL));
+    assert_false(m.out.te_trailers);
+    assert_false(m.out.expect_continue);
+    /* no upper case in any name */
+    for (size_t i = 0; i < m.out.count; i++)
+        for (size_t k = 0; k < m.h[i].name_len; k++)
+            assert_false(m.h[i].name[k] >= 'A' && m.h[i].name[k] <= 'Z');
+}
+
+static void test_map_forwarded_chain(void **state)
+{
+    (void)state;
+    struct mapped m;
+    struct tt_px_field f[] = {
+        F("X-Forwarded-For", "1.1.1.1"),
+        F("Accept", "x"),
+        F("x-forwarded-for", "2.2.2.2, 3.3.3.3"),
+        F("Forwarded", "for=1.1.1.1"),
+        F("X-Forwarded-Proto", "https"),
+        F("X-Forwarded-Host", "spoof"),
+        F("X-Forwarded-Prefix", "/spoof"),
+        F("TE", "trailers, deflate;q=0.5"),
+        F("Expect", "100-continue"),
+    };
+    int count;
+    assert_int_equal(map(&m, "/x", "h", "::1", "/t/cam", f, 9), 0);
+    assert_string_equal(find(&m, "x-forwarded-for", &count), "1.1.1.1, 2.2.2.2, 3.3.3.3, ::1");
+    assert_int_equal(count, 1);
+    assert_string_equal(find(&m, "forwarded", &count),
+                        "for=1.1.1.1, for=\"[::1]\";host=\"h\";proto=http");
+    assert_int_equal(count, 1);
+    assert_string_equal(find(&m, "x-forwarded-proto", &count), "http");
+    assert_int_equal(count, 1);
+    assert_string_equal(find(&m, "x-forwarded-host", &count), "h");
+    assert_int_equal(count, 1);
+    assert_string_equal(find(&m, "x-forwarded-prefix", &count), "/t/cam");
+    assert_int_equal(count, 1);
+    assert_string_equal(find(&m, "te", &count), "trailers");
+    assert_int_equal(count, 1);
+    assert_true(m.out.te_trailers);
+    assert_true(m.out.expect_continue);
+    assert_null(find(&m, "expect", NULL));
+}
+
+static void test_map_root_path_and_room(void **state)
+{
+    (void)state;
+    struct mapped m;
+    assert_int_equal(map(&m, "?q=1", "h", "1.2.3.4", "/t/x", NULL, 0), 0);
+    assert_string_equal(find(&m, ":path", NULL), "/?q=1");
+    assert_int_equal(map(&m, "", "h", "1.2.3.4", "/t/x", NULL, 0), 0);
+    assert_string_equal(find(&m, ":path", NULL), "/");
+    /* out of room: an error, not a truncated list */
+    struct tt_px_field many[80];
+    for (int i = 0; i < 80; i++)
+        many[i] = (struct tt_px_field)F("X-A", "1");
+    assert_int_equal(map(&m, "/", "h", "1.2.3.4", NULL, many, 80), -1);
+}
+
+static void test_list_has(void **state)
+{
+    (void)state;
+    assert_true(tt_px_list_has("close", 5, "close", 5));
+    assert_true(tt_px_list_has(" Keep-Alive ,  Upgrade", 22, "upgrade", 7));
+    assert_true(tt_px_list_has("gzip, trailers;q=1", 18, "trailers", 8));
+    assert_false(tt_px_list_has("closed", 6, "close", 5));
+    assert_false(tt_px_list_has("", 0, "close", 5));
+}
+
+/* ---- pools ------------------------------------------------------------------- */
+
+static struct tt_px_tunnel *mk(const char *name)
+{
+    static struct tt_px_tunnel ts[16];
+    static int next;
+    struct tt_px_tunnel *t = &ts[next++ % 16];
+    memset(t, 0, sizeof(*t));
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    return t;
+}
+
+static void test_pool(void **state)
+{
+    (void)state;
+    struct tt_px_registry r;
+    tt_px_registry_init(&r);
+    struct tt_px_tunnel *a = mk("media"), *b = mk("media"), *c = mk("Media"), *o = mk("other");
+    assert_int_equal(tt_px_registry_add(&r, a), 1);
+    assert_string_equal(tt_px_registry_single_name(&r), "media");
+    assert_int_equal(tt_px_registry_add(&r, b), 2);
+    assert_int_equal(tt_px_registry_add(&r, c), 3); /* names are case-insensitive */
+    assert_int_equal(tt_px_registry_add(&r, o), 1);
+    assert_null(tt_px_registry_single_name(&r));
+    assert_int_equal(r.names, 2);
+    assert_int_equal(r.tunnels, 4);
+
+    struct tt_px_pool *p = tt_px_registry_find(&r, "MEDIA", 5);
+    assert_non_null(p);
+    assert_int_equal(p->n, 3);
+    assert_null(tt_px_registry_find(&r, "nobody", 6));
+
+    /* ties: round-robin over all three */
+    int seen[3] = {0};
+    for (int i = 0; i < 6; i++) {
+        struct tt_px_tunnel *t = tt_px_pool_pick(p, NULL, NULL);
+        seen[t == a ? 0 : t == b ? 1 : 2]++;
+    }
+    assert_int_equal(seen[0], 2);
+    assert_int_equal(seen[1], 2);
+    assert_int_equal(seen[2], 2);
+
+    /* fewest streams wins */
+    a->streams = 3;
+    b->streams = 1;
+    c->streams = 2;
+    for (int i = 0; i < 3; i++)
+        assert_ptr_equal(tt_px_pool_pick(p, NULL, NULL), b);
+    b->streams = 5;
+    assert_ptr_equal(tt_px_pool_pick(p, NULL, NULL), c);
+    /* draining and dead members are skipped; avoid skips one */
+    c->draining = 1;
+    assert_ptr_equal(tt_px_pool_pick(p, NULL, NULL), a);
+    assert_ptr_equal(tt_px_pool_pick(p, NULL, a), b);
+    c->draining = 0;
+    c->dead = 1;
+    a->dead = 1;
+    b->dead = 1;
+    assert_null(tt_px_pool_pick(p, NULL, NULL));
+    a->dead = b->dead = c->dead = 0;
+
+    /* removal: at once, others stay, empty pools vanish */
+    assert_int_equal(tt_px_registry_remove(&r, b), 2);
+    assert_null(b->pool);
+    a->streams = c->streams = 0;
+    for (int i = 0; i < 4; i++)
+        assert_ptr_not_equal(tt_px_pool_pick(p, NULL, NULL), b);
+    assert_int_equal(tt_px_registry_remove(&r, b), 0); /* twice: no-op */
+    assert_int_equal(tt_px_registry_remove(&r, a), 1);
+    assert_int_equal(tt_px_registry_remove(&r, c), 0);
+    assert_null(tt_px_registry_find(&r, "media", 5));
+    assert_string_equal(tt_px_registry_single_name(&r), "other");
+    assert_int_equal(r.tunnels, 1);
+    assert_int_equal(tt_px_registry_remove(&r, o), 0);
+    assert_int_equal(r.names, 0);
+    assert_null(tt_px_registry_single_name(&r));
+    tt_px_registry_free(&r);
+}
+
+static void test_pool_many(void **state)
+{
+    (void)state;
+    /* many names across buckets, added and removed in mixed order */
+    struct tt_px_registry r;
+    tt_px_registry_init(&r);
+    static struct tt_px_tunnel ts[600];
+    for (int i = 0; i < 600; i++) {
+        memset(&ts[i], 0, sizeof(ts[i]));
+        snprintf(ts[i].name, sizeof(ts[i].name), "n%d", i % 300);
+        assert_true(tt_px_registry_add(&r, &ts[i]) > 0);
+    }
+    assert_int_equal(r.names, 300);
+    for (int i = 0; i < 600; i += 2) /* even: both members of even names */
+        tt_px_registry_remove(&r, &ts[i]);
+    assert_int_equal(r.names, 150);
+    for (int i = 0; i < 300; i += 2) /* add the even names back, once */
+        assert_true(tt_px_registry_add(&r, &ts[i]) > 0);
+    assert_int_equal(r.tunnels, 450);
+    for (int i = 0; i < 300; i++) {
+        char n[16];
+        snprintf(n, sizeof(n), "n%d", i);
+        struct tt_px_pool *p = tt_px_registry_find(&r, n, strlen(n));
+        assert_non_null(p);
+        assert_int_equal(p->n, i % 2 ? 2 : 1);
+    }
+    tt_px_registry_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_bad_flags),
+        cmocka_unit_test(test_addr),
+        cmocka_unit_test(test_tokens_ok),
+        cmocka_unit_test(test_tokens_bad),
+        cmocka_unit_test(test_name_valid),
+        cmocka_unit_test(test_route),
+        cmocka_unit_test(test_map_basic),
+        cmocka_unit_test(test_map_forwarded_chain),
+        cmocka_unit_test(test_map_root_path_and_room),
+        cmocka_unit_test(test_list_has),
+        cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_pool_many),
+    };
+    return cmocka_run_group_tests_name("proxy", tests, NULL, NULL);
+}
