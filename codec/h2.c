@@ -333,6 +333,14 @@ static int is_local_sid(const struct tt_h2_conn *c, uint32_t sid)
     return (sid & 1) == (c->role == TT_H2_CLIENT ? 1u : 0u);
 }
 
+/* §6.8: once we sent GOAWAY, frames on streams the peer opened above its
+ * last-stream-id are ignored.  Decided by id, not by the closed ring, which
+ * a peer opening many streams would overflow. */
+static int ignored_after_goaway(const struct tt_h2_conn *c, uint32_t sid)
+{
+    return c->goaway_sent && !is_local_sid(c, sid) && sid > c->goaway_sent_last;
+}
+
 /* §5.1: idle means never opened; ids below the highest opened are closed. */
 static int is_idle(const struct tt_h2_conn *c, uint32_t sid)
 {
@@ -469,7 +477,6 @@ static int stream_error(struct tt_h2_conn *c, uint32_t sid, uint32_t code, const
     (void)desc;
     if (out_check(c, tt_frame_pack_rst(&c->out, sid, code)))
         return TT_ERR_NOMEM;
-    struct h2_stream *s = st_find(c, sid);
     if (c->rx_state == RX_FRAME && c->fh.sid == sid) {
         if (c->fh.type == TT_H2_DATA && !c->rx_discard) {
             conn_credit(c, c->rx_uncredited);
@@ -479,6 +486,11 @@ static int stream_error(struct tt_h2_conn *c, uint32_t sid, uint32_t code, const
         if (c->hb_active && c->hb_sid == sid)
             c->hb_mode = HB_DROP;
     }
+    /* Looked up only now: a credit that could not be queued fails the
+     * connection, which frees every stream. */
+    if (c->dead)
+        return TT_ERR_CONN;
+    struct h2_stream *s = st_find(c, sid);
     if (s)
         stream_close(c, s, code, TT_H2_CLOSE_RST_SENT, CL_RST_SENT);
     else if (!closed_how(c, sid))
@@ -527,12 +539,32 @@ static int64_t parse_length(const char *p, uint32_t n)
     return v;
 }
 
+static int iov_caseeq(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+    if (an != bn)
+        return 0;
+    for (size_t i = 0; i < an; i++) {
+        uint8_t x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z')
+            x = (uint8_t)(x + 32);
+        if (y >= 'A' && y <= 'Z')
+            y = (uint8_t)(y + 32);
+        if (x != y)
+            return 0;
+    }
+    return 1;
+}
+
 /* Validates one header list and fills `h` (kind set by the caller from the
- * stream's state; a response may become INFORMATIONAL).  Returns NULL, or a
- * static reason the list is malformed. */
-static const char *hv_validate(const struct tt_header *hdrs, size_t n, int hv,
+ * stream's state; a response may become INFORMATIONAL).  `rx`: the list was
+ * received, so the rules that protect routing from a peer apply too (one
+ * unambiguous authority); lists we send keep the rules of valid HTTP/2.
+ * Returns NULL, or a static reason the list is malformed. */
+static const char *hv_validate(const struct tt_header *hdrs, size_t n, int hv, int rx,
                                struct tt_h2_headers *h)
 {
+    tt_iov host = {NULL, 0};
+    int has_host = 0;
     static const char *const conn_specific[] = {"connection", "proxy-connection", "keep-alive",
                                                 "transfer-encoding", "upgrade"};
     int regular = 0;
@@ -594,7 +626,9 @@ static const char *hv_validate(const struct tt_header *hdrs, size_t n, int hv,
         regular = 1;
         for (uint32_t k = 0; k < f->name_len; k++) {
             uint8_t ch = (uint8_t)nm[k];
-            if (ch <= 0x20 || (ch >= 'A' && ch <= 'Z') || ch >= 0x7f)
+            /* §8.2.1: no controls, SP, uppercase, DEL or non-ASCII; and
+             * no colon outside a pseudo-header's first byte. */
+            if (ch <= 0x20 || (ch >= 'A' && ch <= 'Z') || ch >= 0x7f || ch == ':')
                 return "invalid character in header name";
         }
         for (size_t k = 0; k < sizeof(conn_specific) / sizeof(conn_specific[0]); k++)
@@ -603,6 +637,11 @@ static const char *hv_validate(const struct tt_header *hdrs, size_t n, int hv,
         if (iov_eq(nm, f->name_len, "te")) {
             if (!iov_eq(f->value, f->value_len, "trailers"))
                 return "te other than trailers";
+        } else if (iov_eq(nm, f->name_len, "host")) {
+            if (has_host && !iov_caseeq(host.base, host.len, v, f->value_len))
+                return "conflicting host";
+            host = (tt_iov){v, f->value_len};
+            has_host = 1;
         } else if (iov_eq(nm, f->name_len, "content-length")) {
             int64_t cl = parse_length(f->value, f->value_len);
             if (cl < 0)
@@ -635,6 +674,19 @@ static const char *hv_validate(const struct tt_header *hdrs, size_t n, int hv,
                 !(h->path.len == 1 && h->path.base[0] == '*' &&
                   iov_eq((const char *)h->method.base, (uint32_t)h->method.len, "OPTIONS")))
                 return "bad :path";
+            /* §8.3.1: when :authority and host are both present they
+             * must name the same thing, or a proxy routing on one and an
+             * origin reading the other would disagree; no userinfo.  A
+             * request with neither (which the sender MUST NOT make) is
+             * still accepted: it cannot be routed two ways, and p forwards
+             * HTTP/1.0 requests that have no Host that way. */
+            if (rx && http) {
+                if ((seen & 4) && has_host &&
+                    !iov_caseeq(h->authority.base, h->authority.len, host.base, host.len))
+                    return "host differs from :authority";
+                if ((seen & 4) && memchr(h->authority.base, '@', h->authority.len))
+                    return "userinfo in :authority";
+            }
         }
         h->kind = TT_H2_HDRS_REQUEST;
     } else if (hv == HV_RESPONSE) {
@@ -665,10 +717,18 @@ static int rx_no_stream(struct tt_h2_conn *c, uint32_t sid, int may_be_late)
     c->rx_discard = 1;
     if (is_idle(c, sid))
         return conn_error(c, TT_H2_PROTOCOL_ERROR, "frame on an idle stream");
+    if (ignored_after_goaway(c, sid))
+        return 0;
     uint8_t how = closed_how(c, sid);
     if (how == CL_RST_SENT || how == CL_IGNORED)
         return 0; /* §5.1: frames in flight when we reset are ignored */
     if (may_be_late)
+        return 0;
+    if (how == 0 && is_local_sid(c, sid))
+        /* One of ours, closed so long ago that the ring forgot how: most
+         * likely frames in flight after our RST_STREAM while many other
+         * streams closed.  §5.1 lets us stop telling them apart; killing
+         * the connection (and every other stream) for them would not do. */
         return 0;
     if (how == CL_NORMAL)
         /* §5.1 closed: frames after END_STREAM both ways. */
@@ -704,7 +764,11 @@ static int local_end(struct tt_h2_conn *c, struct h2_stream *s)
 /* Checks DATA against content-length (§8.1.1) before the user sees it. */
 static int data_length_ok(const struct h2_stream *s, uint64_t more, int end)
 {
-    if (s->content_length < 0 || s->no_length_check)
+    /* §8.1.1: a response to HEAD, a 204 or a 304 has no content whatever
+     * its content-length says (RFC 9110 §6.4.1, §8.6). */
+    if (s->no_length_check)
+        return s->data_received + more == 0;
+    if (s->content_length < 0)
         return 1;
     uint64_t total = s->data_received + more;
     if (total > (uint64_t)s->content_length)
@@ -857,11 +921,13 @@ static int rx_headers_begin(struct tt_h2_conn *c)
          * (only push could, and push is off: §8.4). */
         return conn_error(c, TT_H2_PROTOCOL_ERROR, "HEADERS on an idle stream");
     if (is_local_sid(c, sid) || sid <= c->max_peer_sid) {
-        /* Closed: the block is still decoded, then dropped.  An id we have
-         * no memory of is most likely a reused one (§5.1.1). */
-        if (!closed_how(c, sid))
-            return conn_error(c, TT_H2_PROTOCOL_ERROR, "HEADERS on a stream id already used");
+        /* Closed: the block is still decoded, then dropped.  A peer id we
+         * have no memory of is most likely one it skipped and now reuses
+         * (§5.1.1); every id of ours below next_local_sid was really used,
+         * so rx_no_stream treats a forgotten one as closed. */
         c->hb_mode = HB_DROP;
+        if (!is_local_sid(c, sid) && !closed_how(c, sid) && !ignored_after_goaway(c, sid))
+            return conn_error(c, TT_H2_PROTOCOL_ERROR, "HEADERS on a stream id already used");
         return rx_no_stream(c, sid, 0);
     }
     /* §5.1.1: a new stream, id greater than every one before it. */
@@ -945,7 +1011,7 @@ static int hb_deliver(struct tt_h2_conn *c, struct tt_hpack_out *o, int too_larg
     }
     if (too_large)
         return stream_error(c, sid, TT_H2_PROTOCOL_ERROR, "header list too large");
-    const char *why = hv_validate(o->hdrs, o->count, hv, &h);
+    const char *why = hv_validate(o->hdrs, o->count, hv, 1, &h);
     if (!why && hv == HV_TRAILERS && !h.end_stream)
         why = "trailers without END_STREAM"; /* §8.1 */
     if (!why && h.kind == TT_H2_HDRS_INFORMATIONAL && h.end_stream)
@@ -1318,9 +1384,13 @@ static int rx_frame_begin(struct tt_h2_conn *c)
     if (tt_frame_check(&c->fh, c->cfg.max_frame_size, &e) < 0) {
         if (e.conn)
             return conn_error(c, e.code, e.desc);
-        /* Only PRIORITY of the wrong length gets here. */
+        /* Only PRIORITY of the wrong length gets here.  RST_STREAM may
+         * not name an idle stream (§6.4), so there the stream error
+         * becomes a connection error (§5.4.1 allows it). */
         c->rx_prefix = 0;
         c->rx_body_end = c->fh.length;
+        if (is_idle(c, c->fh.sid))
+            return conn_error(c, e.code, e.desc);
         int rc = stream_error(c, c->fh.sid, e.code, e.desc);
         c->rx_discard = 1;
         return rc;
@@ -1671,7 +1741,7 @@ int64_t tt_h2_submit_request(struct tt_h2_conn *c, const struct tt_header *hdrs,
     if (!tt_h2_can_open_stream(c))
         return TT_ERR_TOO_MANY_STREAMS;
     struct tt_h2_headers h;
-    if (hv_validate(hdrs, n, HV_REQUEST, &h))
+    if (hv_validate(hdrs, n, HV_REQUEST, 0, &h))
         return TT_ERR_BAD_HEADER;
     if (list_size(hdrs, n) > c->remote.max_header_list_size)
         return TT_ERR_HEADER_TOO_LARGE;
@@ -1709,7 +1779,7 @@ int tt_h2_submit_headers(struct tt_h2_conn *c, uint32_t sid, const struct tt_hea
     int hv = s->sent_headers ? HV_TRAILERS : HV_RESPONSE;
     if (hv == HV_RESPONSE && c->role == TT_H2_CLIENT)
         return TT_ERR_INVALID_ARG;
-    if (hv_validate(hdrs, n, hv, &h))
+    if (hv_validate(hdrs, n, hv, 0, &h))
         return TT_ERR_BAD_HEADER;
     if (hv == HV_TRAILERS && !end_stream)
         return TT_ERR_BAD_HEADER;
@@ -1854,9 +1924,11 @@ void tt_h2_transport_closed(struct tt_h2_conn *c)
 {
     c->transport_gone = 1;
     c->rx_state = RX_DEAD;
+    /* Dead before the callbacks run, so that what they try to send is
+     * refused instead of queued into an output nobody will write. */
+    c->dead = 1;
     tt_buf_free(&c->out);
     close_all(c, TT_H2_CANCEL, TT_H2_CLOSE_CONN);
-    c->dead = 1;
 }
 
 int tt_h2_awaiting_settings_ack(const struct tt_h2_conn *c) { return c->settings_unacked > 0; }

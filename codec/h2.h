@@ -99,7 +99,8 @@ struct tt_h2_headers {
     int end_stream;
     const struct tt_header *hdrs; /* all fields, pseudo-headers first */
     size_t count;
-    tt_iov method, scheme, authority, path, protocol; /* requests; empty if absent */
+    tt_iov method, scheme, authority, path, protocol; /* requests; empty if absent
+                                                         (authority: then see `host`) */
     int status;                                       /* responses; 0 otherwise */
     int64_t content_length;                           /* -1 when absent */
 };
@@ -113,7 +114,9 @@ struct tt_h2_headers {
 /* Callbacks.  `ud` is the connection's user data, `sud` the stream's
  * (tt_h2_stream_set_user), NULL until set.  A callback returning non-zero
  * makes tt_h2_recv() fail with TT_ERR_CALLBACK (the connection is then
- * failed with INTERNAL_ERROR).  Callbacks may call the submit functions. */
+ * failed with INTERNAL_ERROR).  Callbacks may call the submit functions,
+ * tt_h2_consume, tt_h2_fail and tt_h2_transport_closed, but never
+ * tt_h2_conn_free or tt_h2_recv on the same connection. */
 struct tt_h2_callbacks {
     /* A complete, validated header block arrived. */
     int (*on_headers)(void *ud, uint32_t sid, void *sud, const struct tt_h2_headers *h);
@@ -193,7 +196,10 @@ ssize_t tt_h2_send_data(struct tt_h2_conn *c, uint32_t sid, const void *data, si
 int tt_h2_submit_rst(struct tt_h2_conn *c, uint32_t sid, uint32_t code);
 /* Gives back receive window for `n` bytes of DATA the user has passed on
  * (also valid after the stream closed: the connection window is credited).
- * Sends WINDOW_UPDATE once enough is owed (half a window). */
+ * Sends WINDOW_UPDATE once enough is owed (half a window).  Call it for
+ * every byte on_data delivered, including bytes dropped because the stream
+ * was reset or closed: until then they hold connection window, and a
+ * connection that leaks window stalls every stream. */
 void tt_h2_consume(struct tt_h2_conn *c, uint32_t sid, size_t n);
 
 void tt_h2_stream_set_user(struct tt_h2_conn *c, uint32_t sid, void *sud);

@@ -215,6 +215,7 @@ struct tt_px_server {
     SSL_CTX *tls_ctx;
     struct tt_io tunnel_io, client_io;
     size_t handshakes;   /* TLS + PUT in progress */
+    size_t granted;      /* of those, answered 101 but not yet registered */
     size_t clients;      /* client connections open */
     struct tt_px_client *client_list;
     struct tt_px_tunnel **all_tunnels; /* for drain */

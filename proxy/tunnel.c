@@ -48,6 +48,8 @@ static void hs_free(struct px_hs *hs, int close_tls)
     }
     tt_buf_free(&hs->out);
     hs->srv->handshakes--;
+    if (hs->status == 101)
+        hs->srv->granted--;
     /* The head held a token: do not leave it in freed memory. */
     memset(hs->in, 0, hs->in_len);
     tt_mem_free(hs);
@@ -195,13 +197,16 @@ static void hs_decide(struct px_hs *hs, int head_len, const struct tt_hs_request
             hs->status = 503;
             hs->why = "proxy is shutting down";
             retry = 5;
-        } else if (srv->reg.tunnels >= srv->cfg->max_tunnels) {
+        } else if (srv->reg.tunnels + srv->granted >= srv->cfg->max_tunnels) {
+            /* Count the 101s still being written too, or two handshakes
+             * finishing together would both pass the limit. */
             hs->status = 503;
             hs->why = "too many tunnels";
             retry = 5;
         } else {
             hs->status = 101;
             hs->why = "ok";
+            srv->granted++;
         }
     }
     if (head_len >= 0 && rq->name.len > 0 && tt_px_name_valid((const char *)rq->name.base,

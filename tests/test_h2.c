@@ -1286,6 +1286,360 @@ static void test_memory_bound(void **state)
     assert_true(b < 8u * 1024 * 1024);
 }
 
+
+/* --- Review findings (RFC 9113 audit) ------------------------------------ */
+
+/* A stream error on DATA whose connection-window credit cannot be queued
+ * (output full) fails the connection, which frees every stream: the stream
+ * the error was about must not be touched afterwards (use after free). */
+static void test_stream_error_output_full(void **state)
+{
+    (void)state;
+    struct tt_h2_config cfg;
+    tt_h2_config_default(&cfg);
+    cfg.max_output = 0;
+    cfg.max_header_block = 1024;
+    cfg.connection_window = 65535;
+    cfg.max_frame_size = 65536;
+    /* Mirrors out_cap() in codec/h2.c; the final assertion proves the
+     * output really filled up at the intended frame. */
+    size_t cap = cfg.max_output + cfg.max_header_block +
+                 (cfg.max_header_block / TT_H2_MIN_FRAME_SIZE + 1) * TT_FRAME_HEADER_LEN +
+                 64 * 1024 + (size_t)cfg.rst_budget * 13 + (size_t)cfg.max_pending_acks * 17;
+    struct peer p;
+    peer_init(&p, TT_H2_SERVER, &cfg);
+    struct script s;
+    sc_init(&s, TT_H2_SERVER);
+    sc_headers(&s, 1, 0, POST5);
+    assert_int_equal(tt_h2_recv(p.c, tt_buf_data(&s.b), tt_buf_len(&s.b)), (ssize_t)tt_buf_len(&s.b));
+    tt_buf_consume(&s.b, tt_buf_len(&s.b));
+    tt_iov o;
+    size_t used = tt_h2_pending_output(p.c, &o);
+    /* Leave room for the RST_STREAM (13) but not the WINDOW_UPDATE (13). */
+    size_t want_room = 20;
+    size_t fill = cap - used - want_room;
+    while (fill >= 17 + 40) {
+        assert_int_equal(tt_h2_submit_ping(p.c, 7), 0);
+        fill -= 17;
+    }
+    static char dbg[64];
+    memset(dbg, 'd', fill - 17);
+    dbg[fill - 17] = 0;
+    assert_int_equal(tt_h2_submit_goaway(p.c, TT_H2_NO_ERROR, dbg), 0);
+    assert_int_equal(tt_h2_pending_output(p.c, &o), cap - want_room);
+    static uint8_t big[40000];
+    sc_frame(&s, TT_H2_DATA, 0, 1, big, sizeof(big)); /* content-length is 5 */
+    assert_true(tt_h2_recv(p.c, tt_buf_data(&s.b), tt_buf_len(&s.b)) < 0);
+    uint32_t code = 0;
+    const char *why = NULL;
+    assert_int_equal(tt_h2_error(p.c, &code, &why), 1);
+    assert_int_equal(code, TT_H2_INTERNAL_ERROR);
+    assert_string_equal(why, "output buffer full");
+    assert_int_equal(p.closes, 1);
+    sc_free(&s);
+    peer_free(&p);
+}
+
+/* Client with many streams reset: late frames from the server on a stream
+ * we reset long ago (forgotten by the closed ring) are ignored, not a
+ * connection error that would kill every other stream (§5.1 closed). */
+static void setup_many_reset(struct peer *p)
+{
+    struct tt_header r[] = {hdr(":method", "GET"), hdr(":scheme", "https"), hdr(":authority", "a"),
+                            hdr(":path", "/")};
+    for (int i = 0; i < 200; i++) {
+        int64_t sid = tt_h2_submit_request(p->c, r, 4, 1, NULL);
+        assert_int_equal(sid, 1 + 2 * i);
+        assert_int_equal(tt_h2_submit_rst(p->c, (uint32_t)sid, TT_H2_CANCEL), 0);
+    }
+    assert_int_equal(tt_h2_submit_request(p->c, r, 4, 1, NULL), 401);
+}
+
+static void test_late_frames_forgotten_local(void **state)
+{
+    (void)state;
+    struct tt_h2_config cfg;
+    tt_h2_config_default(&cfg);
+    cfg.rst_budget = 1000;
+    struct script s;
+    sc_init(&s, TT_H2_CLIENT);
+    sc_headers(&s, 1, 0, RESP200);
+    sc_frame(&s, TT_H2_DATA, 0, 1, "late", 4);
+    sc_headers(&s, 401, TT_FLAG_END_STREAM, RESP200);
+    char *log = run_script(TT_H2_CLIENT, &cfg, setup_many_reset, &s.b, 1);
+    if (strstr(log, "GOAWAY") || strstr(log, "STREAM_CLOSED") || !strstr(log, "H401 resp end 200\n"))
+        fail_msg("late frames on a forgotten reset stream:\n...%s", log + strlen(log) - 200);
+    free(log);
+    sc_free(&s);
+}
+
+/* After our GOAWAY, streams the peer opens above its last-stream-id are
+ * ignored (§6.8) however many there are. */
+static void setup_goaway(struct peer *p)
+{
+    assert_int_equal(tt_h2_submit_goaway(p->c, TT_H2_NO_ERROR, NULL), 0);
+}
+
+static void test_after_goaway_ignored(void **state)
+{
+    (void)state;
+    struct script s;
+    sc_init(&s, TT_H2_SERVER);
+    for (uint32_t i = 0; i < 200; i++)
+        sc_headers(&s, 1 + 2 * i, 0, GET);
+    sc_frame(&s, TT_H2_DATA, 0, 1, "x", 1);
+    sc_frame(&s, TT_H2_DATA, TT_FLAG_END_STREAM, 3, "x", 1);
+    char *log = run_script(TT_H2_SERVER, NULL, setup_goaway, &s.b, 1);
+    if (strstr(log, "> RST") || strstr(log, "H1") || !strstr(log, "rc=0\n"))
+        fail_msg("streams after GOAWAY:\n%s", log);
+    free(log);
+    sc_free(&s);
+}
+
+/* PRIORITY of the wrong length on an idle stream: RST_STREAM may not be
+ * sent on an idle stream (§6.4, §5.1), so the error becomes a connection
+ * error (§5.4.1 allows that for any stream error). */
+static void test_priority_bad_length_idle(void **state)
+{
+    (void)state;
+    struct script s;
+    sc_init(&s, TT_H2_SERVER);
+    sc_frame(&s, TT_H2_PRIORITY, 0, 3, "\x00\x00\x00\x00", 4);
+    char *log = run_script(TT_H2_SERVER, NULL, NULL, &s.b, 1);
+    if (strstr(log, "> RST 3") || !strstr(log, "> GOAWAY 0 FRAME_SIZE_ERROR\n"))
+        fail_msg("PRIORITY length 4 on idle stream:\n%s", log);
+    free(log);
+    sc_free(&s);
+}
+
+static const char *const hv_colon[] = {":method", "GET", ":scheme", "https", ":authority", "a",
+                                       ":path", "/", "x:y", "1", NULL};
+static const char *const hv_noauth[] = {":method", "GET", ":scheme", "https", ":path", "/", NULL};
+static const char *const hv_hostdiff[] = {":method", "GET", ":scheme", "https", ":authority", "a",
+                                          ":path", "/", "host", "b", NULL};
+static const char *const hv_hostonly[] = {":method", "GET", ":scheme", "https", ":path", "/",
+                                          "host", "b", NULL};
+static const char *const hv_userinfo[] = {":method", "GET", ":scheme", "https", ":authority",
+                                          "u:p@a", ":path", "/", NULL};
+static const char *const hv_hostsame[] = {":method", "GET", ":scheme", "https", ":authority",
+                                          "Ex.com", ":path", "/", "host", "ex.COM", NULL};
+
+/* §8.2.1: a regular field name has no colon; §8.3.1: :authority and host,
+ * when both are present, do not differ. */
+static void test_header_rules_more(void **state)
+{
+    (void)state;
+    static const struct hv_case bad[] = {
+        {"colon in name", hv_colon, TT_FLAG_END_STREAM},
+        {"host differs from :authority", hv_hostdiff, TT_FLAG_END_STREAM},
+        {"userinfo in :authority", hv_userinfo, TT_FLAG_END_STREAM},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct script s;
+        sc_init(&s, TT_H2_SERVER);
+        sc_headers(&s, 1, bad[i].flags, bad[i].kv);
+        sc_headers(&s, 3, TT_FLAG_END_STREAM, GET);
+        char *log = run_script(TT_H2_SERVER, NULL, NULL, &s.b, 1);
+        if (!strstr(log, "H3 req end GET /\n> RST 1 PROTOCOL_ERROR\nrc=0\n") || strstr(log, "H1"))
+            fail_msg("%s:\n%s", bad[i].name, log);
+        free(log);
+        sc_free(&s);
+    }
+    static const struct hv_case good[] = {
+        {"host alone", hv_hostonly, TT_FLAG_END_STREAM},
+        {"no authority at all (HTTP/1.0 through p)", hv_noauth, TT_FLAG_END_STREAM},
+        {"host equal to :authority", hv_hostsame, TT_FLAG_END_STREAM},
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        struct script s;
+        sc_init(&s, TT_H2_SERVER);
+        sc_headers(&s, 1, good[i].flags, good[i].kv);
+        char *log = run_script(TT_H2_SERVER, NULL, NULL, &s.b, 1);
+        if (!strstr(log, "H1 req end GET /") || strstr(log, "> RST"))
+            fail_msg("%s:\n%s", good[i].name, log);
+        free(log);
+        sc_free(&s);
+    }
+}
+
+/* A response to HEAD (or a 204/304) has no content whatever its
+ * content-length says (§8.1.1, RFC 9110 §6.4.1): DATA with bytes in it
+ * is malformed. */
+static void test_no_content_response_with_data(void **state)
+{
+    (void)state;
+    struct script s;
+    sc_init(&s, TT_H2_CLIENT);
+    const char *const r2[] = {":status", "200", "content-length", "3", NULL};
+    sc_headers(&s, 1, 0, r2);
+    sc_frame(&s, TT_H2_DATA, TT_FLAG_END_STREAM, 1, "abc", 3);
+    char *log = run_script(TT_H2_CLIENT, NULL, setup_head_request, &s.b, 1);
+    if (strstr(log, "D1:") || !strstr(log, "> RST 1 PROTOCOL_ERROR\n"))
+        fail_msg("DATA in a response to HEAD:\n%s", log);
+    free(log);
+    sc_free(&s);
+
+    /* An empty DATA with END_STREAM is how such a response may end. */
+    sc_init(&s, TT_H2_CLIENT);
+    sc_headers(&s, 1, 0, r2);
+    sc_frame(&s, TT_H2_DATA, TT_FLAG_END_STREAM, 1, NULL, 0);
+    log = run_script(TT_H2_CLIENT, NULL, setup_head_request, &s.b, 1);
+    assert_string_equal(log, "S\nH1 resp 200 content-length=3\nE1\nC1 NO_ERROR 0\nrc=0\n");
+    free(log);
+    sc_free(&s);
+}
+
+/* transport_closed: every open stream closes exactly once, and callbacks
+ * that try to send from on_stream_close are told the connection is gone
+ * (nothing is queued into the released output buffer). */
+static struct peer *tc_peer;
+static int tc_send_rc = 1;
+static void cb_close_send(void *ud, uint32_t sid, void *sud, uint32_t code, unsigned flags)
+{
+    cb_close(ud, sid, sud, code, flags);
+    uint32_t other = sid == 1 ? 3 : 1;
+    ssize_t r = tt_h2_send_data(tc_peer->c, other, "", 0, 1);
+    if (r != TT_ERR_STREAM_CLOSED)
+        tc_send_rc = (int)r;
+}
+
+static void test_transport_closed_callbacks(void **state)
+{
+    (void)state;
+    struct peer cl, sv;
+    struct tt_h2_callbacks cb2 = cbs;
+    cb2.on_stream_close = cb_close_send;
+    memset(&cl, 0, sizeof(cl));
+    cl.c = tt_h2_conn_new(TT_H2_CLIENT, NULL, &cb2, &cl);
+    assert_non_null(cl.c);
+    peer_init(&sv, TT_H2_SERVER, NULL);
+    pump(&cl, &sv);
+    assert_true(get_request(&cl, "/a", 0) > 0);
+    assert_true(get_request(&cl, "/b", 0) > 0);
+    tc_peer = &cl;
+    tc_send_rc = 1;
+    tt_h2_transport_closed(cl.c);
+    assert_int_equal(cl.closes, 2);
+    assert_int_equal(tc_send_rc, 1);
+    tt_h2_transport_closed(cl.c);
+    assert_int_equal(cl.closes, 2);
+    peer_free(&cl);
+    peer_free(&sv);
+}
+
+/* Memory held by an idle connection after traffic: p keeps 1000 idle
+ * tunnels, so each must hold little beyond its struct and HPACK tables. */
+static size_t mem_live;
+static void *mh_malloc(size_t n, void *ud)
+{
+    (void)ud;
+    size_t *p = malloc(n + 16);
+    if (!p)
+        return NULL;
+    *p = n;
+    mem_live += n;
+    return (char *)p + 16;
+}
+static void *mh_realloc(void *q, size_t n, void *ud)
+{
+    (void)ud;
+    (void)q;
+    (void)n;
+    abort(); /* tt_buf does not realloc */
+}
+static void mh_free(void *q, void *ud)
+{
+    (void)ud;
+    if (!q)
+        return;
+    size_t *p = (size_t *)((char *)q - 16);
+    mem_live -= *p;
+    free(p);
+}
+
+static void test_idle_memory(void **state)
+{
+    (void)state;
+    static const struct tt_mem_hooks hooks = {mh_malloc, mh_realloc, mh_free, NULL};
+    tt_mem_set_hooks(&hooks);
+    mem_live = 0;
+    struct peer cl, sv;
+    wired(&cl, &sv, NULL);
+    sv.respond = 1;
+    cl.auto_consume = 1;
+    sv.auto_consume = 1;
+    for (int i = 0; i < 300; i++) {
+        assert_true(get_request(&cl, "/x", 1) > 0);
+        if (i % 100 == 99)
+            pump(&cl, &sv);
+    }
+    assert_int_equal(cl.closes, 300);
+    size_t both = mem_live;
+    peer_free(&cl);
+    size_t server_only = mem_live;
+    peer_free(&sv);
+    tt_mem_set_hooks(NULL);
+    print_message("idle connection after 300 streams: client %zu B, server %zu B\n",
+                  both - server_only, server_only);
+    assert_true(both - server_only < 24 * 1024);
+    assert_true(server_only < 24 * 1024);
+}
+
+/* END_STREAM with no bytes is not flow-controlled (§6.9): it goes out even
+ * when the stream window is exhausted. */
+static void test_end_stream_zero_len_blocked(void **state)
+{
+    (void)state;
+    struct peer cl, sv;
+    wired(&cl, &sv, NULL);
+    struct tt_header r[] = {hdr(":method", "POST"), hdr(":scheme", "https"), hdr(":authority", "a"),
+                            hdr(":path", "/")};
+    int64_t sid = tt_h2_submit_request(cl.c, r, 4, 0, NULL);
+    assert_true(sid > 0);
+    static uint8_t body[1 << 20];
+    memset(body, 'b', sizeof(body)); /* the event log is a C string */
+    size_t room = tt_h2_data_room(cl.c, (uint32_t)sid);
+    assert_true(room > 0);
+    assert_int_equal(tt_h2_send_data(cl.c, (uint32_t)sid, body, room, 0), (ssize_t)room);
+    assert_int_equal(tt_h2_data_room(cl.c, (uint32_t)sid), 0);
+    assert_int_equal(tt_h2_send_data(cl.c, (uint32_t)sid, body, 10, 1), 0); /* blocked */
+    assert_int_equal(tt_h2_send_data(cl.c, (uint32_t)sid, "", 0, 1), 0);    /* END_STREAM */
+    assert_int_equal(tt_h2_send_data(cl.c, (uint32_t)sid, "", 0, 1), TT_ERR_STREAM_CLOSED);
+    pump(&cl, &sv);
+    assert_non_null(strstr(sv.log, "E1\n"));
+    peer_free(&cl);
+    peer_free(&sv);
+}
+
+/* Bytes delivered on a stream that then closes still hold connection
+ * window until the user consumes them; consume after close gives it back. */
+static void test_consume_after_close(void **state)
+{
+    (void)state;
+    struct tt_h2_config cfg;
+    tt_h2_config_default(&cfg);
+    cfg.connection_window = 65535;
+    struct peer cl, sv;
+    wired(&cl, &sv, &cfg);
+    struct tt_header r[] = {hdr(":method", "POST"), hdr(":scheme", "https"), hdr(":authority", "a"),
+                            hdr(":path", "/")};
+    int64_t sid = tt_h2_submit_request(cl.c, r, 4, 0, NULL);
+    static uint8_t body[40000];
+    assert_int_equal(tt_h2_send_data(cl.c, (uint32_t)sid, body, sizeof(body), 1), 40000);
+    pump(&cl, &sv);
+    assert_int_equal(sv.body, 40000);
+    assert_int_equal(tt_h2_submit_rst(sv.c, (uint32_t)sid, TT_H2_CANCEL), 0);
+    pump(&cl, &sv);
+    /* The client's connection window is still short by the 40000 bytes. */
+    int64_t sid2 = tt_h2_submit_request(cl.c, r, 4, 0, NULL);
+    assert_int_equal(tt_h2_data_room(cl.c, (uint32_t)sid2), 65535 - 40000);
+    tt_h2_consume(sv.c, (uint32_t)sid, 40000);
+    pump(&cl, &sv);
+    assert_int_equal(tt_h2_data_room(cl.c, (uint32_t)sid2), 65535);
+    peer_free(&cl);
+    peer_free(&sv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1311,6 +1665,16 @@ int main(void)
         cmocka_unit_test(test_script_padding_credit),
         cmocka_unit_test(test_python_h2_client),
         cmocka_unit_test(test_memory_bound),
+        cmocka_unit_test(test_stream_error_output_full),
+        cmocka_unit_test(test_late_frames_forgotten_local),
+        cmocka_unit_test(test_after_goaway_ignored),
+        cmocka_unit_test(test_priority_bad_length_idle),
+        cmocka_unit_test(test_header_rules_more),
+        cmocka_unit_test(test_no_content_response_with_data),
+        cmocka_unit_test(test_transport_closed_callbacks),
+        cmocka_unit_test(test_idle_memory),
+        cmocka_unit_test(test_end_stream_zero_len_blocked),
+        cmocka_unit_test(test_consume_after_close),
     };
     return cmocka_run_group_tests_name("h2", tests, NULL, NULL);
 }
