@@ -1,0 +1,591 @@
+/*
+ * One tunnel of c: dial p, prove who we are, serve, and when anything goes
+ * wrong, wait and dial again, forever.
+ *
+ *   IDLE --timer--> CONNECTING --writable--> TLS --done--> SEND (the PUT)
+ *     ^                 |                     |              |
+ *     |                 +-- next address      |              v
+ *     +---- backoff <---+---------------------+-- error -- RECV (p's answer)
+ *     |                                                      | 101
+ *     +---- backoff <--- serve.c says the tunnel closed <-- UP
+ *
+ * Every state change is one log line (TUNNEL.md words them).  The wait
+ * between attempts is exponential backoff with full jitter ("Exponential
+ * Backoff And Jitter", AWS architecture blog, 2015): many c behind one
+ * NAT that lost p at the same moment do not come back in lockstep.  A
+ * tunnel that stayed up 30 s starts again from the small wait.  After 401
+ * or 403 the token is wrong, and retrying fast cannot fix that: we wait
+ * --auth-backoff and say so plainly.
+ *
+ * Name resolution uses getaddrinfo, which blocks the loop for as long as the
+ * resolver takes.  The proxy is usually an address or a cached name; other
+ * tunnels' streams stall for that time only when the resolver is slow.
+ */
+#include "origin/origin.h"
+
+#include "codec/buf.h"
+#include "proto/handshake.h"
+#include "proto/log.h"
+#include "proto/loop.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define DL_CONNECT_TIMEOUT_MS 10000u  /* per address */
+#define DL_HANDSHAKE_TIMEOUT_MS 15000u /* TLS + PUT + 101 */
+#define DL_IN_MAX (1u << 20)           /* the head, plus h2 bytes p sent right after it */
+#define DL_RETRY_AFTER_MAX_S 600       /* a 503's Retry-After we honour at most */
+
+/* ---- Backoff (pure) -------------------------------------------------- */
+
+uint64_t tt_backoff_default_rand(void *state)
+{
+    /* xorshift64*: jitter needs spread, not secrecy. */
+    uint64_t *s = state;
+    uint64_t x = *s ? *s : 0x9e3779b97f4a7c15ull;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+uint64_t tt_backoff_ceiling_ms(unsigned failures)
+{
+    /* 200 ms * 2^8 is already past the cap: no shift can overflow. */
+    if (failures >= 8)
+        return TT_BACKOFF_CAP_MS;
+    uint64_t c = (uint64_t)TT_BACKOFF_BASE_MS << failures;
+    return c < TT_BACKOFF_CAP_MS ? c : TT_BACKOFF_CAP_MS;
+}
+
+uint64_t tt_backoff_next_ms(struct tt_backoff *b)
+{
+    uint64_t ceiling = tt_backoff_ceiling_ms(b->failures);
+    uint64_t r = b->rand(b->rand_ud);
+    /* Full jitter: uniform over [0, ceiling]. */
+    uint64_t wait = r % (ceiling + 1);
+    if (wait < TT_BACKOFF_MIN_MS)
+        wait = TT_BACKOFF_MIN_MS;
+    if (b->failures < 64)
+        b->failures++;
+    return wait;
+}
+
+void tt_backoff_was_up(struct tt_backoff *b, uint64_t up_ms)
+{
+    if (up_ms >= TT_BACKOFF_RESET_MS)
+        b->failures = 0;
+}
+
+/* ---- The dialer ------------------------------------------------------ */
+
+enum dl_state {
+    DL_IDLE = 0,  /* waiting for the timer */
+    DL_CONNECTING,
+    DL_TLS,
+    DL_SEND,
+    DL_RECV,
+    DL_UP,
+    DL_STOPPED,
+};
+
+struct tt_dialer {
+    struct tt_origin *o;
+    unsigned index;
+    enum dl_state state;
+    int draining;
+
+    struct addrinfo *ai_list, *ai_cur;
+    int last_errno; /* of the last failed connect, for the log */
+    int fd;
+    struct tt_io io;
+    int io_on;
+    struct tt_timer timer;
+    struct tt_tls_conn *tls;
+    tt_buf out;
+    size_t out_off;
+    tt_buf in;
+
+    struct tt_backoff bo;
+    uint64_t rand_state;
+    uint64_t up_at;
+    struct tt_serve *serve;
+};
+
+static void dl_attempt(struct tt_dialer *d);
+static void dl_try_address(struct tt_dialer *d);
+static void dl_step(struct tt_dialer *d);
+
+static void dl_cleanup(struct tt_dialer *d)
+{
+    struct tt_loop *loop = d->o->loop;
+    if (d->io_on) {
+        tt_io_stop(loop, &d->io);
+        d->io_on = 0;
+    }
+    tt_timer_stop(loop, &d->timer);
+    if (d->tls) {
+        tt_tls_conn_free(d->tls); /* closes the fd too */
+        tt_mem_free(d->tls);
+        d->tls = NULL;
+        d->fd = -1;
+    }
+    if (d->fd >= 0) {
+        close(d->fd);
+        d->fd = -1;
+    }
+    if (d->ai_list) {
+        freeaddrinfo(d->ai_list);
+        d->ai_list = d->ai_cur = NULL;
+    }
+    tt_buf_free(&d->out);
+    tt_buf_free(&d->in);
+    d->out_off = 0;
+}
+
+static void dl_stopped(struct tt_dialer *d)
+{
+    dl_cleanup(d);
+    if (d->state == DL_STOPPED)
+        return;
+    d->state = DL_STOPPED;
+    struct tt_origin *o = d->o;
+    if (o->live > 0 && --o->live == 0 && o->on_all_stopped)
+        o->on_all_stopped(o);
+}
+
+static void dl_wait(struct tt_dialer *d, uint64_t ms)
+{
+    d->state = DL_IDLE;
+    tt_timer_start(d->o->loop, &d->timer, ms);
+}
+
+/* The attempt failed or the tunnel went down: one log line, then wait. */
+static void dl_down(struct tt_dialer *d, const char *why)
+{
+    dl_cleanup(d);
+    if (d->draining) {
+        dl_stopped(d);
+        return;
+    }
+    uint64_t wait = tt_backoff_next_ms(&d->bo);
+    tt_log_warn("tunnel down (tunnel %u): %s; next try in %.1f s", d->index, why,
+                (double)wait / 1000.0);
+    dl_wait(d, wait);
+}
+
+/* p's reason phrase, made safe for one log line. */
+static void dl_reason(tt_iov r, char *out, size_t outlen)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r.len && n + 1 < outlen && n < 60; i++) {
+        unsigned char ch = r.base[i];
+        out[n++] = (ch >= ' ' && ch < 0x7f) ? (char)ch : '?';
+    }
+    out[n] = 0;
+}
+
+static void dl_refused(struct tt_dialer *d, const struct tt_hs_response *resp)
+{
+    const struct tt_origin_opts *opts = d->o->opts;
+    char why[200], reason[64];
+    dl_reason(resp->reason, reason, sizeof reason);
+
+    if (resp->status == 401 || resp->status == 403) {
+        dl_cleanup(d);
+        if (d->draining) {
+            dl_stopped(d);
+            return;
+        }
+        /* A wrong token stays wrong: retrying at the normal pace would only
+         * fill p's log.  Counted as a failure so that a later network error
+         * does not restart from the smallest wait either. */
+        uint64_t wait = opts->auth_backoff_ms;
+        if (wait < TT_BACKOFF_MIN_MS)
+            wait = TT_BACKOFF_MIN_MS;
+        if (d->bo.failures < 64)
+            d->bo.failures++;
+        if (resp->status == 401)
+            tt_log_error("proxy rejected the token for name %s (401 Unauthorized): check --token; "
+                         "next try in %g s",
+                         opts->name, (double)wait / 1000.0);
+        else
+            tt_log_error("proxy refused the tunnel: the token is not valid for name %s "
+                         "(403 Forbidden): check --name and --token; next try in %g s",
+                         opts->name, (double)wait / 1000.0);
+        dl_wait(d, wait);
+        return;
+    }
+    if (resp->status == 503) {
+        dl_cleanup(d);
+        if (d->draining) {
+            dl_stopped(d);
+            return;
+        }
+        uint64_t wait = tt_backoff_next_ms(&d->bo);
+        if (resp->retry_after > 0) {
+            int ra = resp->retry_after < DL_RETRY_AFTER_MAX_S ? resp->retry_after
+                                                             : DL_RETRY_AFTER_MAX_S;
+            if ((uint64_t)ra * 1000u > wait)
+                wait = (uint64_t)ra * 1000u;
+        }
+        tt_log_warn("tunnel down (tunnel %u): proxy %s is full (503 %s); next try in %.1f s",
+                    d->index, opts->proxy, reason, (double)wait / 1000.0);
+        dl_wait(d, wait);
+        return;
+    }
+    if (resp->status == 101)
+        snprintf(why, sizeof why, "proxy answered 101 without 'Upgrade: %s'", TT_HS_UPGRADE);
+    else
+        snprintf(why, sizeof why, "proxy answered the tunnel request with %d %s%s", resp->status,
+                 reason,
+                 resp->status == 400   ? " (malformed request: versions of p and c differ?)"
+                 : resp->status == 426 ? " (upgrade required)"
+                                       : "");
+    dl_down(d, why);
+}
+
+static void dl_on_serve_closed(void *owner, const char *reason)
+{
+    struct tt_dialer *d = owner;
+    d->serve = NULL;
+    if (d->draining) {
+        tt_log_info("tunnel closed (tunnel %u): %s", d->index, reason);
+        dl_stopped(d);
+        return;
+    }
+    tt_backoff_was_up(&d->bo, tt_loop_now(d->o->loop) - d->up_at);
+    d->state = DL_IDLE;
+    dl_down(d, reason && *reason ? reason : "closed");
+}
+
+static void dl_up(struct tt_dialer *d, size_t head_len)
+{
+    struct tt_origin *o = d->o;
+    /* Bytes OpenSSL decrypted but we did not read yet belong to HTTP/2 as
+     * well, and epoll cannot see them: collect them with the rest. */
+    while (tt_tls_pending(d->tls)) {
+        uint8_t *p = tt_buf_reserve(&d->in, 16384);
+        if (!p)
+            break;
+        ssize_t r = tt_tls_read(d->tls, p, 16384);
+        if (r <= 0)
+            break;
+        tt_buf_commit(&d->in, (size_t)r);
+    }
+    if (d->io_on) {
+        tt_io_stop(o->loop, &d->io);
+        d->io_on = 0;
+    }
+    tt_timer_stop(o->loop, &d->timer);
+
+    struct tt_tls_conn *tls = d->tls;
+    d->tls = NULL;
+    d->fd = -1;
+    freeaddrinfo(d->ai_list);
+    d->ai_list = d->ai_cur = NULL;
+    tt_buf_free(&d->out);
+
+    d->state = DL_UP;
+    d->up_at = tt_loop_now(o->loop);
+    tt_log_info("tunnel up to %s as %s (tunnel %u)", o->opts->proxy, o->opts->name, d->index);
+    d->serve = tt_serve_start(o->loop, tls, &o->scfg, &o->fs, tt_buf_data(&d->in) + head_len,
+                              tt_buf_len(&d->in) - head_len, dl_on_serve_closed, d);
+    tt_buf_free(&d->in);
+    if (!d->serve)
+        dl_down(d, "out of memory starting HTTP/2");
+}
+
+static void dl_watch(struct tt_dialer *d, unsigned events)
+{
+    if (!d->io_on) {
+        if (tt_io_start(d->o->loop, &d->io, d->fd, events, d->io.cb, d) == 0)
+            d->io_on = 1;
+    } else if (d->io.events != events) {
+        tt_io_modify(d->o->loop, &d->io, events);
+    }
+}
+
+static void dl_on_io(struct tt_loop *loop, struct tt_io *io, unsigned events)
+{
+    (void)loop;
+    (void)events;
+    struct tt_dialer *d = io->data;
+    if (d->state == DL_CONNECTING) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
+        if (err == 0 && (events & TT_IO_WRITE)) {
+            tt_timer_stop(d->o->loop, &d->timer);
+            struct tt_tls_conn *tls = tt_mem_calloc(1, sizeof *tls);
+            if (!tls || tt_tls_conn_init(tls, d->o->ssl_ctx, d->fd, 0, d->o->opts->proxy_host)) {
+                tt_mem_free(tls);
+                dl_down(d, "cannot set up TLS (out of memory?)");
+                return;
+            }
+            d->tls = tls;
+            d->state = DL_TLS;
+            tt_timer_start(d->o->loop, &d->timer, DL_HANDSHAKE_TIMEOUT_MS);
+            dl_step(d);
+            return;
+        }
+        if (err == 0)
+            return;
+        d->last_errno = err;
+        tt_io_stop(d->o->loop, &d->io);
+        d->io_on = 0;
+        close(d->fd);
+        d->fd = -1;
+        d->ai_cur = d->ai_cur->ai_next;
+        dl_try_address(d);
+        return;
+    }
+    dl_step(d);
+}
+
+/* TLS handshake, the PUT, p's answer: each step resumes where the socket
+ * made it stop. */
+static void dl_step(struct tt_dialer *d)
+{
+    struct tt_origin *o = d->o;
+    char why[800];
+
+    if (d->state == DL_TLS) {
+        int r = tt_tls_handshake(d->tls);
+        if (r == TT_TLS_WANT_READ) {
+            dl_watch(d, TT_IO_READ);
+            return;
+        }
+        if (r == TT_TLS_WANT_WRITE) {
+            dl_watch(d, TT_IO_WRITE);
+            return;
+        }
+        if (r != 1) {
+            snprintf(why, sizeof why, "TLS handshake with %s failed: %s%s", o->opts->proxy,
+                     d->tls->err[0] ? d->tls->err : "unknown error",
+                     o->opts->verify == TT_TLS_VERIFY_PIN ? " (check --fingerprint)" : "");
+            dl_down(d, why);
+            return;
+        }
+        tt_buf_init(&d->out, TT_HS_MAX_HEAD + TT_ORIGIN_MAX_TOKEN);
+        if (tt_hs_build_request(&d->out, o->opts->proxy_host, o->opts->token, o->opts->name)) {
+            dl_down(d, "cannot build the tunnel request (out of memory)");
+            return;
+        }
+        d->out_off = 0;
+        d->state = DL_SEND;
+    }
+
+    if (d->state == DL_SEND) {
+        while (d->out_off < tt_buf_len(&d->out)) {
+            ssize_t w = tt_tls_write(d->tls, tt_buf_data(&d->out) + d->out_off,
+                                     tt_buf_len(&d->out) - d->out_off);
+            if (w == TT_TLS_WANT_WRITE || w == TT_TLS_WANT_READ) {
+                dl_watch(d, w == TT_TLS_WANT_WRITE ? TT_IO_WRITE : TT_IO_READ);
+                return;
+            }
+            if (w < 0) {
+                snprintf(why, sizeof why, "sending the tunnel request failed: %s", d->tls->err);
+                dl_down(d, why);
+                return;
+            }
+            d->out_off += (size_t)w;
+        }
+        /* The request holds the token: do not keep it around. */
+        memset(tt_buf_data(&d->out), 0, tt_buf_len(&d->out));
+        tt_buf_free(&d->out);
+        tt_buf_init(&d->in, DL_IN_MAX);
+        d->state = DL_RECV;
+        dl_watch(d, TT_IO_READ);
+    }
+
+    if (d->state == DL_RECV) {
+        for (;;) {
+            uint8_t *p = tt_buf_reserve(&d->in, 4096);
+            if (!p) {
+                dl_down(d, "proxy's answer to the tunnel request is too large");
+                return;
+            }
+            ssize_t r = tt_tls_read(d->tls, p, 4096);
+            if (r == TT_TLS_WANT_READ || r == TT_TLS_WANT_WRITE) {
+                dl_watch(d, r == TT_TLS_WANT_READ ? TT_IO_READ : TT_IO_WRITE);
+                return;
+            }
+            if (r == 0) {
+                dl_down(d, "proxy closed the connection before answering the tunnel request");
+                return;
+            }
+            if (r < 0) {
+                snprintf(why, sizeof why, "reading the proxy's answer failed: %s", d->tls->err);
+                dl_down(d, why);
+                return;
+            }
+            tt_buf_commit(&d->in, (size_t)r);
+            struct tt_hs_response resp;
+            int n = tt_hs_parse_response(tt_buf_data(&d->in), tt_buf_len(&d->in), &resp);
+            if (n == TT_HS_NEED_MORE)
+                continue;
+            if (n < 0) {
+                dl_down(d, n == TT_HS_TOO_LARGE
+                               ? "proxy's answer to the tunnel request is too large"
+                               : "proxy's answer to the tunnel request is malformed (is "
+                                 "--proxy the tunnel port of bin/p?)");
+                return;
+            }
+            if (resp.status == 101 && resp.upgrade_ok)
+                dl_up(d, (size_t)n);
+            else
+                dl_refused(d, &resp);
+            return;
+        }
+    }
+}
+
+static void dl_try_address(struct tt_dialer *d)
+{
+    struct tt_origin *o = d->o;
+    for (; d->ai_cur; d->ai_cur = d->ai_cur->ai_next) {
+        struct addrinfo *ai = d->ai_cur;
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                        ai->ai_protocol);
+        if (fd < 0) {
+            d->last_errno = errno;
+            continue;
+        }
+        int one = 1;
+        /* Small frames (WINDOW_UPDATE, HEADERS) must not wait for Nagle. */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+            d->last_errno = errno;
+            close(fd);
+            continue;
+        }
+        /* Connected or in progress: either way writable tells. */
+        d->fd = fd;
+        d->io.cb = dl_on_io;
+        dl_watch(d, TT_IO_WRITE);
+        if (!d->io_on) {
+            d->last_errno = errno;
+            close(fd);
+            d->fd = -1;
+            continue;
+        }
+        tt_timer_start(o->loop, &d->timer, DL_CONNECT_TIMEOUT_MS);
+        return;
+    }
+    char why[800];
+    snprintf(why, sizeof why, "connect to %s failed: %s", o->opts->proxy,
+             d->last_errno == ETIMEDOUT ? "timed out" : strerror(d->last_errno));
+    dl_down(d, why);
+}
+
+static void dl_attempt(struct tt_dialer *d)
+{
+    struct tt_origin *o = d->o;
+    const struct tt_origin_opts *opts = o->opts;
+    d->state = DL_CONNECTING;
+    tt_log_info("connecting to %s (tunnel %u)", opts->proxy, d->index);
+    if (opts->verify == TT_TLS_VERIFY_NONE)
+        tt_log_warn("WARNING: --insecure: the proxy's certificate is NOT verified; anyone on "
+                    "the path can read this tunnel and impersonate the proxy");
+
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    int rc = getaddrinfo(opts->proxy_host, opts->proxy_port, &hints, &d->ai_list);
+    if (rc != 0) {
+        char why[800];
+        d->ai_list = NULL;
+        snprintf(why, sizeof why, "cannot resolve %s: %s", opts->proxy_host,
+                 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+        dl_down(d, why);
+        return;
+    }
+    d->ai_cur = d->ai_list;
+    d->last_errno = EHOSTUNREACH;
+    dl_try_address(d);
+}
+
+static void dl_on_timer(struct tt_loop *loop, struct tt_timer *t)
+{
+    (void)loop;
+    struct tt_dialer *d = t->data;
+    char why[800];
+    switch (d->state) {
+    case DL_IDLE:
+        dl_attempt(d);
+        break;
+    case DL_CONNECTING:
+        /* This address did not answer: try the next one. */
+        tt_io_stop(d->o->loop, &d->io);
+        d->io_on = 0;
+        close(d->fd);
+        d->fd = -1;
+        d->last_errno = ETIMEDOUT;
+        d->ai_cur = d->ai_cur->ai_next;
+        dl_try_address(d);
+        break;
+    case DL_TLS:
+    case DL_SEND:
+    case DL_RECV:
+        snprintf(why, sizeof why, "%s with %s timed out after %u s",
+                 d->state == DL_TLS ? "TLS handshake" : "tunnel request", d->o->opts->proxy,
+                 DL_HANDSHAKE_TIMEOUT_MS / 1000);
+        dl_down(d, why);
+        break;
+    default:
+        break;
+    }
+}
+
+struct tt_dialer *tt_dialer_new(struct tt_origin *o, unsigned index)
+{
+    struct tt_dialer *d = tt_mem_calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->o = o;
+    d->index = index;
+    d->fd = -1;
+    d->io.fd = -1;
+    tt_timer_init(&d->timer, dl_on_timer, d);
+    tt_buf_init(&d->out, 0);
+    tt_buf_init(&d->in, 0);
+    if (getrandom(&d->rand_state, sizeof d->rand_state, 0) != sizeof d->rand_state)
+        d->rand_state = tt_loop_now(o->loop) * 2654435761u + index;
+    d->rand_state ^= index;
+    d->bo.rand = tt_backoff_default_rand;
+    d->bo.rand_ud = &d->rand_state;
+    o->live++;
+    dl_attempt(d);
+    return d;
+}
+
+void tt_dialer_drain(struct tt_dialer *d, uint32_t grace_ms)
+{
+    if (d->draining)
+        return;
+    d->draining = 1;
+    if (d->state == DL_UP && d->serve)
+        tt_serve_drain(d->serve, grace_ms);
+    else if (d->state != DL_STOPPED)
+        dl_stopped(d);
+}
+
+void tt_dialer_free(struct tt_dialer *d)
+{
+    if (!d)
+        return;
+    dl_cleanup(d);
+    tt_mem_free(d);
+}

@@ -1,0 +1,432 @@
+/*
+ * bin/c's flags (TUNNEL.md "bin/c flags").  Every bad value becomes one line
+ * saying which flag and why; main prints it as "c: <reason>" and exits 2.
+ * Flags take their value as the next argument or after '='.
+ */
+#include "origin/origin.h"
+
+#include "codec/buf.h"
+#include "proto/log.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char opt_usage[] =
+    "usage: c --proxy HOST:PORT --root DIR [options]\n"
+    "\n"
+    "tether's origin connector: dials out to the proxy (bin/p) over TLS and\n"
+    "serves the requests that come back through that tunnel.\n"
+    "\n"
+    "  --proxy HOST:PORT       the proxy's tunnel listener (required; [v6]:port for IPv6)\n"
+    "  --name NAME             the name this origin serves (default: default)\n"
+    "  --token TOKEN           the name's token (visible in ps: prefer --token-file)\n"
+    "  --token-file FILE       read the token from the first line of FILE\n"
+    "                          (one of --token, --token-file or $TETHER_TOKEN is required)\n"
+    "  --fingerprint sha256:HEX  pin the proxy's certificate (colons in HEX allowed)\n"
+    "  --ca FILE               verify the proxy against this CA and its host name\n"
+    "                          (neither: the system trust store and host name)\n"
+    "  --insecure              do not verify the proxy at all (INSECURE; tests only)\n"
+    "  --root DIR              serve the files under DIR (required)\n"
+    "  --allow-put             accept PUT uploads under --root (default: off)\n"
+    "  --connections N         tunnels to hold open, a pool at the proxy (default: 1)\n"
+    "  --log-level LEVEL       error|warn|info|debug (default: info)\n"
+    "  --ping-interval SECS    PING an idle tunnel after this long (default: 15)\n"
+    "  --ping-timeout SECS     drop a tunnel whose PING gets no answer (default: 10)\n"
+    "  --auth-backoff SECS     wait after the proxy refuses the token, 401/403 (default: 300)\n"
+    "  --help                  this text\n"
+    "  --version               the version\n"
+    "\n"
+    "Reconnects forever: exponential backoff with full jitter from 0.2 s up to 30 s,\n"
+    "reset once a tunnel has stayed up 30 s.  SIGTERM/SIGINT drain: in-flight\n"
+    "requests get 10 s to finish, then c exits 0.\n";
+
+const char *tt_origin_usage(void) { return opt_usage; }
+
+static int opt_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int opt_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return TT_ORIGIN_BAD;
+}
+
+int tt_origin_split_hostport(const char *s, char *host, size_t hostlen, char *port,
+                             size_t portlen)
+{
+    const char *h, *p;
+    size_t hl;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return -1;
+        h = s + 1;
+        hl = (size_t)(close - h);
+        p = close + 2;
+    } else {
+        const char *colon = strrchr(s, ':');
+        if (!colon)
+            return -1;
+        /* Two colons without brackets: an IPv6 address whose port cannot be
+         * told apart. */
+        if (memchr(s, ':', (size_t)(colon - s)))
+            return -1;
+        h = s;
+        hl = (size_t)(colon - s);
+        p = colon + 1;
+    }
+    if (hl == 0 || hl >= hostlen)
+        return -1;
+    for (size_t i = 0; i < hl; i++) {
+        unsigned char ch = (unsigned char)h[i];
+        if (ch <= ' ' || ch >= 0x7f || ch == '/' || ch == '@')
+            return -1;
+    }
+    size_t pl = strlen(p);
+    if (pl == 0 || pl > 5 || pl >= portlen)
+        return -1;
+    unsigned long v = 0;
+    for (size_t i = 0; i < pl; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        v = v * 10 + (unsigned long)(p[i] - '0');
+    }
+    if (v == 0 || v > 65535)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = 0;
+    snprintf(port, portlen, "%lu", v);
+    return 0;
+}
+
+/* Seconds as a decimal number (tests use fractions) within [min, max]. */
+static int opt_seconds(const char *v, double min, double max, uint32_t *ms)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || *end || !isfinite(d) || d < min || d > max)
+        return -1;
+    *ms = (uint32_t)(d * 1000.0 + 0.5);
+    return 0;
+}
+
+/* A token travels in a header line: visible ASCII only, so it can neither
+ * break the request head nor hide in it. */
+static int opt_token_ok(const char *t)
+{
+    size_t n = strlen(t);
+    if (n == 0 || n > TT_ORIGIN_MAX_TOKEN)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)t[i] <= ' ' || (unsigned char)t[i] >= 0x7f)
+            return 0;
+    return 1;
+}
+
+static char *opt_strdup(const char *s, size_t n)
+{
+    char *d = tt_mem_alloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = 0;
+    }
+    return d;
+}
+
+/* The first line of the file, without surrounding white space. */
+static int opt_read_token_file(const char *path, char **out, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return opt_fail(err, errlen, "--token-file %s: %s", path, strerror(errno));
+    char line[TT_ORIGIN_MAX_TOKEN + 2];
+    if (!fgets(line, sizeof line, f)) {
+        fclose(f);
+        return opt_fail(err, errlen, "--token-file %s: the file is empty", path);
+    }
+    fclose(f);
+    char *s = line;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    s[n] = 0;
+    if (!opt_token_ok(s))
+        return opt_fail(err, errlen,
+                        "--token-file %s: the first line must be the token (visible ASCII, no spaces)",
+                        path);
+    *out = opt_strdup(s, n);
+    return *out ? 0 : opt_fail(err, errlen, "out of memory");
+}
+
+static int opt_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > TT_ORIGIN_MAX_NAME)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_' || ch == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+void tt_origin_opts_free(struct tt_origin_opts *o)
+{
+    if (o->token) {
+        /* Not in memory longer than needed. */
+        memset(o->token, 0, strlen(o->token));
+        tt_mem_free(o->token);
+        o->token = NULL;
+    }
+}
+
+/* Flags that take a value. */
+static const char *const opt_valued[] = {
+    "--proxy",     "--name",      "--token",         "--token-file",
+    "--fingerprint", "--ca",      "--root",          "--connections",
+    "--log-level", "--ping-interval", "--ping-timeout", "--auth-backoff",
+};
+/* Flags without. */
+static const char *const opt_plain[] = {"--insecure", "--allow-put", "--help", "--version"};
+
+int tt_origin_parse_args(int argc, char **argv, const char *env_token,
+                         struct tt_origin_opts *o, char *err, size_t errlen)
+{
+    memset(o, 0, sizeof *o);
+    snprintf(o->name, sizeof o->name, "default");
+    o->verify = TT_TLS_VERIFY_SYSTEM;
+    o->connections = 1;
+    o->log_level = TT_LOG_INFO;
+    o->ping_interval_ms = 15000;
+    o->ping_timeout_ms = 10000;
+    o->auth_backoff_ms = 300000;
+
+    const char *proxy = NULL, *token = NULL, *token_file = NULL, *fingerprint = NULL;
+    const char *ca = NULL, *root = NULL;
+    int insecure = 0;
+    int rc;
+
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        char flag[32];
+        const char *val = NULL;
+        const char *eq = strchr(arg, '=');
+        size_t fl = eq ? (size_t)(eq - arg) : strlen(arg);
+        if (strncmp(arg, "--", 2) != 0 || fl >= sizeof flag) {
+            rc = opt_fail(err, errlen, "unexpected argument '%s' (see --help)", arg);
+            goto bad;
+        }
+        memcpy(flag, arg, fl);
+        flag[fl] = 0;
+
+        int valued = -1;
+        for (size_t k = 0; k < sizeof opt_valued / sizeof opt_valued[0]; k++)
+            if (!strcmp(flag, opt_valued[k]))
+                valued = 1;
+        for (size_t k = 0; k < sizeof opt_plain / sizeof opt_plain[0]; k++)
+            if (!strcmp(flag, opt_plain[k]))
+                valued = 0;
+        if (valued < 0) {
+            rc = opt_fail(err, errlen, "unknown flag %s (see --help)", flag);
+            goto bad;
+        }
+        if (valued) {
+            if (eq)
+                val = eq + 1;
+            else if (i + 1 < argc)
+                val = argv[++i];
+            else {
+                rc = opt_fail(err, errlen, "%s needs a value", flag);
+                goto bad;
+            }
+        } else if (eq) {
+            rc = opt_fail(err, errlen, "%s takes no value", flag);
+            goto bad;
+        }
+
+        if (!strcmp(flag, "--help")) {
+            rc = TT_ORIGIN_HELP;
+            goto bad;
+        } else if (!strcmp(flag, "--version")) {
+            rc = TT_ORIGIN_VERSION;
+            goto bad;
+        } else if (!strcmp(flag, "--insecure")) {
+            insecure = 1;
+        } else if (!strcmp(flag, "--allow-put")) {
+            o->allow_put = 1;
+        } else if (!strcmp(flag, "--proxy")) {
+            proxy = val;
+        } else if (!strcmp(flag, "--name")) {
+            if (!opt_name_ok(val)) {
+                rc = opt_fail(err, errlen,
+                              "--name '%s': use 1 to %d letters, digits, '-', '_' or '.'", val,
+                              TT_ORIGIN_MAX_NAME);
+                goto bad;
+            }
+            snprintf(o->name, sizeof o->name, "%s", val);
+        } else if (!strcmp(flag, "--token")) {
+            token = val;
+        } else if (!strcmp(flag, "--token-file")) {
+            token_file = val;
+        } else if (!strcmp(flag, "--fingerprint")) {
+            fingerprint = val;
+        } else if (!strcmp(flag, "--ca")) {
+            ca = val;
+        } else if (!strcmp(flag, "--root")) {
+            root = val;
+        } else if (!strcmp(flag, "--connections")) {
+            char *end;
+            errno = 0;
+            long n = strtol(val, &end, 10);
+            if (errno || end == val || *end || n < 1 || n > TT_ORIGIN_MAX_CONNECTIONS) {
+                rc = opt_fail(err, errlen, "--connections '%s': want a whole number from 1 to %d",
+                              val, TT_ORIGIN_MAX_CONNECTIONS);
+                goto bad;
+            }
+            o->connections = (unsigned)n;
+        } else if (!strcmp(flag, "--log-level")) {
+            int lv = tt_log_parse_level(val);
+            if (lv < 0) {
+                rc = opt_fail(err, errlen, "--log-level '%s': want error, warn, info or debug", val);
+                goto bad;
+            }
+            o->log_level = lv;
+        } else if (!strcmp(flag, "--ping-interval")) {
+            if (opt_seconds(val, 0.05, 86400, &o->ping_interval_ms)) {
+                rc = opt_fail(err, errlen, "--ping-interval '%s': want seconds from 0.05 to 86400", val);
+                goto bad;
+            }
+        } else if (!strcmp(flag, "--ping-timeout")) {
+            if (opt_seconds(val, 0.05, 86400, &o->ping_timeout_ms)) {
+                rc = opt_fail(err, errlen, "--ping-timeout '%s': want seconds from 0.05 to 86400", val);
+                goto bad;
+            }
+        } else if (!strcmp(flag, "--auth-backoff")) {
+            if (opt_seconds(val, 0, 86400, &o->auth_backoff_ms)) {
+                rc = opt_fail(err, errlen, "--auth-backoff '%s': want seconds from 0 to 86400", val);
+                goto bad;
+            }
+        }
+    }
+
+    if (!proxy) {
+        rc = opt_fail(err, errlen, "--proxy is required (HOST:PORT)");
+        goto bad;
+    }
+    if (strlen(proxy) >= sizeof o->proxy ||
+        tt_origin_split_hostport(proxy, o->proxy_host, sizeof o->proxy_host, o->proxy_port,
+                                 sizeof o->proxy_port)) {
+        rc = opt_fail(err, errlen, "--proxy '%s': want HOST:PORT or [IPv6]:PORT, port 1-65535",
+                      proxy);
+        goto bad;
+    }
+    snprintf(o->proxy, sizeof o->proxy, "%s", proxy);
+
+    if (token && token_file) {
+        rc = opt_fail(err, errlen, "use --token or --token-file, not both");
+        goto bad;
+    }
+    if (token_file) {
+        if ((rc = opt_read_token_file(token_file, &o->token, err, errlen)) != 0)
+            goto bad;
+    } else {
+        const char *t = token ? token : env_token;
+        const char *from = token ? "--token" : "TETHER_TOKEN";
+        if (!t || !*t) {
+            rc = opt_fail(err, errlen,
+                          "a token is required: --token, --token-file FILE or the environment "
+                          "variable TETHER_TOKEN");
+            goto bad;
+        }
+        if (!opt_token_ok(t)) {
+            rc = opt_fail(err, errlen, "%s: the token must be visible ASCII without spaces", from);
+            goto bad;
+        }
+        if (!(o->token = opt_strdup(t, strlen(t)))) {
+            rc = opt_fail(err, errlen, "out of memory");
+            goto bad;
+        }
+    }
+
+    if (!!fingerprint + !!ca + insecure > 1) {
+        rc = opt_fail(err, errlen, "use only one of --fingerprint, --ca and --insecure");
+        goto bad;
+    }
+    if (fingerprint) {
+        if (tt_tls_parse_fingerprint(fingerprint, o->pin)) {
+            rc = opt_fail(err, errlen,
+                          "--fingerprint '%s': want sha256: and 64 hex digits (colons allowed)",
+                          fingerprint);
+            goto bad;
+        }
+        o->verify = TT_TLS_VERIFY_PIN;
+    } else if (ca) {
+        struct stat st;
+        if (stat(ca, &st)) {
+            rc = opt_fail(err, errlen, "--ca %s: %s", ca, strerror(errno));
+            goto bad;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            rc = opt_fail(err, errlen, "--ca %s: not a regular file", ca);
+            goto bad;
+        }
+        o->verify = TT_TLS_VERIFY_CA;
+        o->ca_file = ca;
+    } else if (insecure) {
+        o->verify = TT_TLS_VERIFY_NONE;
+    }
+
+    if (!root) {
+        rc = opt_fail(err, errlen, "--root is required (the directory to serve)");
+        goto bad;
+    }
+    {
+        char resolved[PATH_MAX];
+        struct stat st;
+        if (!realpath(root, resolved)) {
+            rc = opt_fail(err, errlen, "--root %s: %s", root, strerror(errno));
+            goto bad;
+        }
+        if (stat(resolved, &st) || !S_ISDIR(st.st_mode)) {
+            rc = opt_fail(err, errlen, "--root %s: not a directory", root);
+            goto bad;
+        }
+        if (strlen(resolved) >= sizeof o->root) {
+            rc = opt_fail(err, errlen, "--root %s: path too long", root);
+            goto bad;
+        }
+        snprintf(o->root, sizeof o->root, "%s", resolved);
+    }
+    return TT_ORIGIN_RUN;
+
+bad:
+    tt_origin_opts_free(o);
+    return rc;
+}
+
+void tt_origin_session_config(const struct tt_origin_opts *opts, struct tt_session_config *cfg)
+{
+    tt_session_config_default(cfg);
+    cfg->ping_interval_ms = opts->ping_interval_ms;
+    cfg->ping_timeout_ms = opts->ping_timeout_ms;
+    /* c is the HTTP/2 server of the tunnel: p opens the streams.  Many
+     * viewers share one tunnel, hence the stream limit; the receive window
+     * governs uploads (PUT) only. */
+    cfg->h2.max_concurrent_streams = 1000;
+    cfg->h2.initial_window_size = 1u << 20;
+    cfg->h2.max_output = 1u << 20;
+}

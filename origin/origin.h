@@ -1,0 +1,141 @@
+/*
+ * bin/c, the origin connector: what its parts share.
+ *
+ *   options.c  flags -> struct tt_origin_opts (pure but for reading the
+ *              token file and resolving --root; unit-tested)
+ *   dialer.c   one per tunnel: resolve, connect, TLS, the PUT, the 101, then
+ *              hand the connection to serve.c; reconnect with backoff
+ *   serve.c    one per live tunnel: HTTP/2 streams <-> origin/fileserver.h
+ *   main.c     wires them on one loop, signals, drain, exit code
+ *
+ * Names: tt_origin_* (options and the shared context), tt_backoff_*,
+ * tt_dialer_*, tt_serve_*.
+ */
+#ifndef TT_ORIGIN_H
+#define TT_ORIGIN_H
+
+#include "origin/fileserver.h"
+#include "proto/session.h"
+#include "proto/tls.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- Options (options.c) --------------------------------------------- */
+
+#define TT_ORIGIN_MAX_CONNECTIONS 256
+#define TT_ORIGIN_MAX_NAME 63
+#define TT_ORIGIN_MAX_TOKEN 4096
+
+struct tt_origin_opts {
+    char proxy[300];      /* as given: "host:port" or "[v6]:port" (for logs) */
+    char proxy_host[256]; /* host without brackets: getaddrinfo, SNI, Host */
+    char proxy_port[8];
+    char name[TT_ORIGIN_MAX_NAME + 1];
+    char *token; /* owned (tt_mem_alloc); never logged */
+    enum tt_tls_verify verify;
+    const char *ca_file;
+    uint8_t pin[32];
+    char root[4096]; /* realpath of --root */
+    int allow_put;
+    unsigned connections;
+    int log_level;           /* enum tt_log_level */
+    uint32_t ping_interval_ms;
+    uint32_t ping_timeout_ms;
+    uint32_t auth_backoff_ms;
+};
+
+/* What tt_origin_parse_args found. */
+#define TT_ORIGIN_RUN 0
+#define TT_ORIGIN_HELP 1    /* --help: print tt_origin_usage(), exit 0 */
+#define TT_ORIGIN_VERSION 2 /* --version */
+#define TT_ORIGIN_BAD (-1)  /* err holds a one-line reason: exit 2 */
+
+/* Parses argv (argv[0] skipped).  `env_token` is $TETHER_TOKEN or NULL.
+ * Returns TT_ORIGIN_RUN with `o` filled (free with tt_origin_opts_free),
+ * TT_ORIGIN_HELP, TT_ORIGIN_VERSION, or TT_ORIGIN_BAD with a reason in err
+ * (without the "c: " prefix). */
+int tt_origin_parse_args(int argc, char **argv, const char *env_token,
+                         struct tt_origin_opts *o, char *err, size_t errlen);
+void tt_origin_opts_free(struct tt_origin_opts *o);
+/* The --help text: every flag with its default. */
+const char *tt_origin_usage(void);
+/* Splits "host:port", "[v6]:port" into host and port (1-65535).  Returns 0
+ * or -1. */
+int tt_origin_split_hostport(const char *s, char *host, size_t hostlen, char *port,
+                             size_t portlen);
+
+/* ---- Backoff (dialer.c) ---------------------------------------------- */
+
+/* TUNNEL.md: wait = uniform(0, min(30 s, 0.2 s * 2^failures)), at least
+ * 50 ms; failures reset once a tunnel has stayed up 30 s. */
+#define TT_BACKOFF_BASE_MS 200u
+#define TT_BACKOFF_CAP_MS 30000u
+#define TT_BACKOFF_MIN_MS 50u
+#define TT_BACKOFF_RESET_MS 30000u
+
+struct tt_backoff {
+    unsigned failures;
+    uint64_t (*rand)(void *ud); /* uniform 64-bit values; injected by tests */
+    void *rand_ud;
+};
+
+/* A default random source (xorshift seeded from getrandom): `state` points
+ * to a uint64_t the caller keeps. */
+uint64_t tt_backoff_default_rand(void *state);
+/* The upper bound of the next wait, without drawing. */
+uint64_t tt_backoff_ceiling_ms(unsigned failures);
+/* Draws the wait before the next try and counts one more failure. */
+uint64_t tt_backoff_next_ms(struct tt_backoff *b);
+/* A tunnel that was up for `up_ms` went down: resets the failure count when
+ * it stayed up long enough. */
+void tt_backoff_was_up(struct tt_backoff *b, uint64_t up_ms);
+
+/* ---- The shared context (main.c owns it) ----------------------------- */
+
+struct tt_dialer;
+
+struct tt_origin {
+    struct tt_loop *loop;
+    const struct tt_origin_opts *opts;
+    SSL_CTX *ssl_ctx;
+    struct tt_fs_config fs;
+    struct tt_session_config scfg;
+    int draining;
+    unsigned live; /* dialers not yet stopped */
+    /* Called once `live` drops to 0 while draining. */
+    void (*on_all_stopped)(struct tt_origin *o);
+};
+
+/* Fills o->scfg from the options (c is the HTTP/2 server of the tunnel). */
+void tt_origin_session_config(const struct tt_origin_opts *opts, struct tt_session_config *cfg);
+
+/* ---- Dialer (dialer.c) ----------------------------------------------- */
+
+/* Makes tunnel number `index` (1-based, for the log) and starts dialing at
+ * once.  Returns NULL when out of memory. */
+struct tt_dialer *tt_dialer_new(struct tt_origin *o, unsigned index);
+/* Stops reconnecting; a live tunnel drains (GOAWAY, streams finish within
+ * grace_ms).  o->live drops when this dialer is done. */
+void tt_dialer_drain(struct tt_dialer *d, uint32_t grace_ms);
+/* Frees a stopped dialer (after the loop ended). */
+void tt_dialer_free(struct tt_dialer *d);
+
+/* ---- Serving a live tunnel (serve.c) --------------------------------- */
+
+struct tt_serve;
+
+typedef void (*tt_serve_closed_cb)(void *owner, const char *reason);
+
+/* Starts HTTP/2 (server role) on a tunnel whose PUT got its 101.  Takes
+ * `tls` (allocated with tt_mem_alloc).  `early` are the bytes read past the
+ * 101 head.  `on_closed` fires once when the tunnel is gone (never during
+ * this call).  Returns NULL when out of memory (tls is then freed). */
+struct tt_serve *tt_serve_start(struct tt_loop *loop, struct tt_tls_conn *tls,
+                                const struct tt_session_config *cfg,
+                                const struct tt_fs_config *fs, const uint8_t *early,
+                                size_t early_len, tt_serve_closed_cb on_closed, void *owner);
+/* Graceful drain: GOAWAY, in-flight streams finish within grace_ms. */
+void tt_serve_drain(struct tt_serve *sv, uint32_t grace_ms);
+
+#endif
