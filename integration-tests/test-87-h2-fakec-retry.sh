@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# p's retries when a fake c refuses or goes away before answering.
+# A fake c (integration-tests/h2peer.py fakec) dials the real bin/p's tunnel
+# listener over TLS, makes the PUT with the shared test token for "media",
+# and after the 101 acts as a hostile HTTP/2 server; client requests go
+# through p's front with curl.  p runs with the shared cert and tokens and
+# --default media.  Cases (see h2peer.py for what each asserts):
+#   goaway-retry
+#   refused-stream
+source "$(dirname "$0")/lib.sh"
+pick_ports
+start_p p --cert "$TT_CERT" --key "$TT_KEY" --tokens "$TT_TOKENS" --default media 
+pid_of p >"$W/p.pid"
+$PY "$TT_HERE/h2peer.py" fakec "$W" "$HTTP_PORT" "$TUN_PORT" goaway-retry refused-stream || FAILS=$((FAILS + 1))
+alive "$(pid_of p)" || bad "p is not running any more (see $W/p.log)"
+finish
