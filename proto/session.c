@@ -73,6 +73,7 @@ struct tt_session {
     unsigned transport_dead : 1;     /* do not write any more */
     unsigned linger : 1;             /* close gracefully: see ss_linger */
     unsigned lingering : 1;
+    unsigned linger_writing : 1;     /* lingering, output still going out */
 
     char reason[160];
     char peer[64];
@@ -140,19 +141,33 @@ static void ss_on_linger_timeout(struct tt_loop *loop, struct tt_timer *t)
     ss_finish(t->data);
 }
 
-static int ss_linger(struct tt_session *s)
+/* Sends close_notify, half-closes and waits (reading) for the peer's close.
+ * Returns 1 when waiting, 0 when the socket can be closed now. */
+static int ss_linger_shutdown(struct tt_session *s)
 {
-    tt_iov out;
-    if (tt_h2_pending_output(s->h2, &out) > 0)
-        return 0; /* the peer is not reading: no point waiting for it */
     ERR_clear_error();
     SSL_shutdown(s->tls.ssl);
     ERR_clear_error();
     SSL_set_quiet_shutdown(s->tls.ssl, 1);
     if (shutdown(s->tls.fd, SHUT_WR) < 0)
         return 0;
-    if (tt_io_modify(s->loop, &s->io, TT_IO_READ) < 0)
+    return tt_io_modify(s->loop, &s->io, TT_IO_READ) == 0;
+}
+
+/* Starts a lingering close.  Output still pending (say a GOAWAY queued
+ * behind DATA of streams that were just reset) is written first, within the
+ * same time limit: dropping it would lose the GOAWAY that tells the peer why
+ * (RFC 9113 §5.4.1). */
+static int ss_linger(struct tt_session *s)
+{
+    tt_iov out;
+    s->linger_writing = tt_h2_pending_output(s->h2, &out) > 0;
+    if (s->linger_writing) {
+        if (tt_io_modify(s->loop, &s->io, TT_IO_READ | TT_IO_WRITE) < 0)
+            return 0;
+    } else if (!ss_linger_shutdown(s)) {
         return 0;
+    }
     s->lingering = 1;
     tt_timer_init(&s->drain_timer, ss_on_linger_timeout, s);
     uint32_t ms = SS_LINGER_MS;
@@ -162,17 +177,43 @@ static int ss_linger(struct tt_session *s)
     return 1;
 }
 
-static void ss_linger_read(struct tt_session *s)
+/* Lingering: reads and discards what the peer still sends (so our close is
+ * not turned into a reset), writes what is left, then half-closes. */
+static void ss_linger_io(struct tt_session *s, unsigned events)
 {
     uint8_t buf[16384];
-    for (int i = 0; i < 64; i++) {
-        ssize_t r = tt_tls_read(&s->tls, buf, sizeof(buf));
-        if (r > 0)
-            continue;
-        if (r == TT_TLS_WANT_READ || r == TT_TLS_WANT_WRITE)
-            return;
-        break; /* the peer closed its side (or failed): done */
+    int peer_done = 0;
+    if (events & (TT_IO_READ | TT_IO_ERROR)) {
+        for (int i = 0; i < 64; i++) {
+            ssize_t r = tt_tls_read(&s->tls, buf, sizeof(buf));
+            if (r > 0)
+                continue;
+            if (r != TT_TLS_WANT_READ && r != TT_TLS_WANT_WRITE)
+                peer_done = 1; /* the peer closed its side (or failed) */
+            break;
+        }
     }
+    if (!peer_done && s->linger_writing) {
+        tt_iov out;
+        while (tt_h2_pending_output(s->h2, &out) > 0) {
+            ssize_t w = tt_tls_write(&s->tls, out.base, out.len);
+            if (w == TT_TLS_WANT_WRITE || w == TT_TLS_WANT_READ)
+                return;
+            if (w <= 0) {
+                peer_done = 1;
+                break;
+            }
+            tt_h2_output_consumed(s->h2, (size_t)w);
+        }
+        if (!peer_done) {
+            s->linger_writing = 0;
+            if (ss_linger_shutdown(s))
+                return;
+            peer_done = 1;
+        }
+    }
+    if (!peer_done)
+        return;
     tt_timer_stop(s->loop, &s->drain_timer);
     tt_defer_queue(s->loop, &s->close_d);
 }
@@ -455,7 +496,7 @@ static void ss_on_io(struct tt_loop *loop, struct tt_io *io, unsigned events)
     (void)loop;
     struct tt_session *s = io->data;
     if (s->lingering) {
-        ss_linger_read(s);
+        ss_linger_io(s, events);
         return;
     }
     if ((events & TT_IO_WRITE) && s->write_blocked) {
