@@ -1284,9 +1284,10 @@ def fc_bad_header(fc):
               "curl rc %s code %s body %r after %d attempt(s) at c%s" % (
                   rc, code, body[:60], attempts,
                   ": p never answered the client" if rc == 28 else ""))
-        if attempts > 2:
-            note("p sent this GET to c %d times (it retries a request whose response it found "
-                 "malformed) before its 502" % attempts)
+        # The origin's invalid answer is its answer: p must not send the
+        # request again (only lost or refused requests are retried).
+        check(attempts == 1, "p sent the GET once, not again after the invalid response",
+              "p sent it %d times" % attempts)
         if conn.closed:
             conn = fc.tunnel()
     conn.close()

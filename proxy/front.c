@@ -1438,6 +1438,17 @@ void tt_px_bridge_on_stream_close(void *ud, uint32_t sid, void *sud, uint32_t co
             rq->refused = 1; /* never processed: safe to retry (RFC 9113 §8.7) */
         tt_log_debug("stream lost before response client=%s origin=%s code=%s flags=%u",
                      cl->peer, rq->name, tt_h2_strerror(code), flags);
+        if (!rq->refused && !(flags & TT_H2_CLOSE_CONN)) {
+            /* The origin answered with a reset, or we reset its invalid
+             * response: that is its answer, not a lost tunnel, and sending
+             * the request again would only repeat it (DESIGN.md retries
+             * only lost or refused requests). */
+            fr_local(cl, 502,
+                     (flags & TT_H2_CLOSE_RST_SENT) ? "the origin sent an invalid response\n"
+                                                    : "the origin reset the request\n",
+                     -1);
+            return;
+        }
         if (rq->body_sent == 0 || rq->refused) {
             if (rq->refused && fr_body_rewind(rq) < 0) {
                 /* Not processed, but more body went out than we kept. */
