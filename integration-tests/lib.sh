@@ -144,23 +144,36 @@ log_has() { # FILE PATTERN [COUNT]
 
 # start_p LABEL [flags...]: p on HTTP_PORT (client front) and TUN_PORT
 # (tunnels), stderr to $W/LABEL.log, stdout to $W/LABEL.out.  Waits for both
-# "listening" lines; dies with the log if p exits first.
+# "listening" lines; dies with the log if p exits first.  The ports come
+# from pick_ports, which must release them before p binds: if another
+# process took one meanwhile, the first p of a test retries on new ports
+# (later ones keep theirs, since a c may already be dialing them).
 start_p() {
-    local label=$1
+    local label=$1 attempt
     shift
-    "$TT_P" --listen "127.0.0.1:$HTTP_PORT" --tunnel-listen "127.0.0.1:$TUN_PORT" "$@" \
-        >>"$W/$label.out" 2>>"$W/$label.log" &
-    local pid=$!
-    track "$pid" "$label"
-    local i
-    for ((i = 0; i < 150; i++)); do
-        if log_has "$W/$label.log" "listening for clients on" && log_has "$W/$label.log" "listening for tunnels on"; then
-            return 0
+    for attempt in 1 2 3; do
+        "$TT_P" --listen "127.0.0.1:$HTTP_PORT" --tunnel-listen "127.0.0.1:$TUN_PORT" "$@" \
+            >>"$W/$label.out" 2>>"$W/$label.log" &
+        local pid=$!
+        track "$pid" "$label"
+        local i
+        for ((i = 0; i < 150; i++)); do
+            if log_has "$W/$label.log" "listening for clients on" && log_has "$W/$label.log" "listening for tunnels on"; then
+                P_STARTED=1
+                return 0
+            fi
+            alive "$pid" || break
+            sleep 0.1
+        done
+        if ! alive "$pid" && [ -z "${P_STARTED:-}" ] && log_has "$W/$label.log" "Address already in use"; then
+            echo "note: a port was taken before p bound it; new ports (attempt $attempt)" >&2
+            pick_ports
+            continue
         fi
-        alive "$pid" || { tail -20 "$W/$label.log"; die "p ($label) exited during startup"; }
-        sleep 0.1
+        break
     done
     tail -20 "$W/$label.log"
+    alive "$pid" || die "p ($label) exited during startup"
     die "p ($label) did not print its listening lines within 15 s"
 }
 
