@@ -145,10 +145,12 @@ static void ss_on_linger_timeout(struct tt_loop *loop, struct tt_timer *t)
  * Returns 1 when waiting, 0 when the socket can be closed now. */
 static int ss_linger_shutdown(struct tt_session *s)
 {
-    ERR_clear_error();
-    SSL_shutdown(s->tls.ssl);
-    ERR_clear_error();
-    SSL_set_quiet_shutdown(s->tls.ssl, 1);
+    if (s->tls.ssl) { /* NULL: a plaintext connection (tt_tls_conn_init_plain) */
+        ERR_clear_error();
+        SSL_shutdown(s->tls.ssl);
+        ERR_clear_error();
+        SSL_set_quiet_shutdown(s->tls.ssl, 1);
+    }
     if (shutdown(s->tls.fd, SHUT_WR) < 0)
         return 0;
     return tt_io_modify(s->loop, &s->io, TT_IO_READ) == 0;

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -473,6 +474,51 @@ fail:
     return -1;
 }
 
+void tt_tls_conn_init_plain(struct tt_tls_conn *c, int fd)
+{
+    c->fd = fd;
+    c->ssl = NULL;
+    c->err[0] = '\0';
+}
+
+/* Plain-mode I/O: errno mapped to the TT_TLS_* conventions. */
+static ssize_t tls_plain_result(struct tt_tls_conn *c, ssize_t n, const char *op, int want)
+{
+    if (n >= 0)
+        return n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return want;
+    snprintf(c->err, sizeof(c->err), "%s: %s", op, strerror(errno));
+    return TT_TLS_ERROR;
+}
+
+static ssize_t tls_plain_read(struct tt_tls_conn *c, void *buf, size_t len)
+{
+    ssize_t n;
+    do
+        n = read(c->fd, buf, len);
+    while (n < 0 && errno == EINTR);
+    if (n == 0)
+        snprintf(c->err, sizeof(c->err), "peer closed the connection");
+    return tls_plain_result(c, n, "read", TT_TLS_WANT_READ);
+}
+
+static ssize_t tls_plain_write(struct tt_tls_conn *c, const void *buf, size_t len)
+{
+    ssize_t n;
+    /* MSG_NOSIGNAL: a peer that is gone is an error to report, not a
+     * SIGPIPE; write() for descriptors that are not sockets. */
+    do
+        n = send(c->fd, buf, len, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == ENOTSOCK) {
+        do
+            n = write(c->fd, buf, len);
+        while (n < 0 && errno == EINTR);
+    }
+    return tls_plain_result(c, n, "write", TT_TLS_WANT_WRITE);
+}
+
 void tt_tls_conn_free(struct tt_tls_conn *c)
 {
     if (c->ssl) {
@@ -535,6 +581,8 @@ static int tls_result(struct tt_tls_conn *c, int ret, const char *op)
 
 int tt_tls_handshake(struct tt_tls_conn *c)
 {
+    if (!c->ssl)
+        return 1;
     ERR_clear_error();
     errno = 0;
     int r = SSL_do_handshake(c->ssl);
@@ -566,6 +614,8 @@ ssize_t tt_tls_read(struct tt_tls_conn *c, void *buf, size_t len)
 {
     if (len == 0)
         return TT_TLS_ERROR;
+    if (!c->ssl)
+        return tls_plain_read(c, buf, len);
     size_t n = 0;
     ERR_clear_error();
     errno = 0;
@@ -579,6 +629,8 @@ ssize_t tt_tls_write(struct tt_tls_conn *c, const void *buf, size_t len)
 {
     if (len == 0)
         return 0;
+    if (!c->ssl)
+        return tls_plain_write(c, buf, len);
     size_t n = 0;
     ERR_clear_error();
     errno = 0;

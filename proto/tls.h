@@ -53,6 +53,12 @@ SSL_CTX *tt_tls_client_ctx_new(enum tt_tls_verify mode, const char *ca_file,
  * and host name verification.  Returns 0 or -1. */
 int tt_tls_conn_init(struct tt_tls_conn *c, SSL_CTX *ctx, int fd, int is_server,
                      const char *host);
+/* Wraps a connected non-blocking fd without TLS (HTTP/2 with prior
+ * knowledge on p's client port, RFC 9113 §3.3): ssl stays NULL and the I/O
+ * calls below do plain read()/write() with the same return conventions
+ * (WANT_READ/WANT_WRITE on EAGAIN, 0 on EOF, TT_TLS_ERROR with a reason in
+ * err); tt_tls_handshake returns 1 at once and tt_tls_pending 0. */
+void tt_tls_conn_init_plain(struct tt_tls_conn *c, int fd);
 /* Closes the fd and frees the SSL. */
 void tt_tls_conn_free(struct tt_tls_conn *c);
 /* Drives the handshake.  Returns 1 when done, TT_TLS_WANT_READ,

@@ -116,6 +116,7 @@ struct tt_px_client {
     uint8_t closing;   /* close once `out` is written */
     uint8_t lingering;
     uint8_t parse_err;
+    uint8_t sniffed;   /* the first bytes were looked at (HTTP/2 or not) */
     int err_status; /* our own refusal from an llhttp callback */
     const char *err_why;
     tt_buf in;
@@ -1057,6 +1058,31 @@ static void fr_flush(struct tt_px_client *cl)
     fr_update_io(cl);
 }
 
+/* HTTP/2 with prior knowledge (RFC 9113 §3.3): a connection whose first
+ * bytes are the preface goes to front_h2.c, bytes read so far included.
+ * Returns 1 when the connection is no longer parsed here (handed over, or
+ * waiting for the rest of a partial preface). */
+static int fr_sniff_h2(struct tt_px_client *cl)
+{
+    size_t len = tt_buf_len(&cl->in);
+    int r = len ? tt_px_h2f_sniff(tt_buf_data(&cl->in), len) : 0;
+    if (r == 0 && !cl->read_eof) {
+        fr_update_io(cl);
+        return 1;
+    }
+    cl->sniffed = 1;
+    if (r != 1)
+        return 0;
+    int fd = cl->fd;
+    tt_io_stop(cl->srv->loop, &cl->io);
+    cl->fd = -1;
+    if (tt_px_h2f_adopt(cl->srv, fd, cl->peer, cl->ip, tt_buf_data(&cl->in), len) < 0)
+        tt_log_warn("client dropped client=%s: out of memory for HTTP/2", cl->peer);
+    tt_buf_consume(&cl->in, len);
+    fr_kill(cl);
+    return 1;
+}
+
 static void fr_read(struct tt_px_client *cl)
 {
     for (int k = 0; k < 4; k++) {
@@ -1088,6 +1114,8 @@ static void fr_read(struct tt_px_client *cl)
             fr_kill(cl);
         return;
     }
+    if (!cl->sniffed && fr_sniff_h2(cl))
+        return;
     fr_parse(cl);
     if (cl->dead)
         return;

@@ -97,6 +97,7 @@ static void on_signal(struct tt_loop *loop, int signo, void *data)
     tt_log_info("signal %d: draining (grace %d s)", signo, DRAIN_GRACE_MS / 1000);
     srv->draining = 1;
     tt_px_front_drain(srv);
+    tt_px_h2f_drain(srv, DRAIN_GRACE_MS);
     tt_px_tunnel_drain(srv, DRAIN_GRACE_MS);
     ms->drain_deadline = tt_loop_now(loop) + DRAIN_GRACE_MS + 500;
     tt_timer_start(loop, &srv->drain_timer, 50);

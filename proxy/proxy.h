@@ -93,6 +93,8 @@ int tt_px_tokens_check(const struct tt_px_tokens *t, const char *name, size_t na
 
 struct tt_px_server;
 struct tt_px_req;
+struct tt_px_h2s;
+struct tt_px_h2c;
 
 struct tt_px_tunnel {
     struct tt_px_server *srv;
@@ -104,6 +106,7 @@ struct tt_px_tunnel {
     uint8_t draining;  /* GOAWAY seen (either way): no new streams */
     uint8_t dead;      /* the session is closing */
     struct tt_px_req *blocked; /* requests waiting for send window or room */
+    struct tt_px_h2s *h2_blocked; /* the same for HTTP/2 front streams (front_h2.c) */
     char name[TT_PX_NAME_MAX + 1];
     char peer[64];
 };
@@ -218,6 +221,7 @@ struct tt_px_server {
     size_t granted;      /* of those, answered 101 but not yet registered */
     size_t clients;      /* client connections open */
     struct tt_px_client *client_list;
+    struct tt_px_h2c *h2_list; /* HTTP/2 client connections (front_h2.c) */
     struct tt_px_tunnel **all_tunnels; /* for drain */
     size_t all_n, all_cap;
     int draining;
@@ -242,6 +246,40 @@ void tt_px_bridge_on_stream_close(void *ud, uint32_t sid, void *sud, uint32_t co
                                   unsigned flags);
 void tt_px_bridge_on_window_update(void *ud, uint32_t sid, void *sud);
 void tt_px_bridge_on_writable(void *ud, struct tt_session *s);
+
+/* --- The HTTP/2 front (front_h2.c): h2c with prior knowledge ----------- */
+
+/* RFC 9113 §3.4: what an HTTP/2 client sends first. */
+#define TT_PX_H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define TT_PX_H2_PREFACE_LEN 24
+
+/* Looks at the first bytes of a client connection.  Returns 1 when they
+ * start with the whole HTTP/2 preface, 0 when they are a proper prefix of it
+ * (read more), -1 when they are not HTTP/2 (serve HTTP/1.1). */
+int tt_px_h2f_sniff(const uint8_t *p, size_t len);
+/* Takes over a client socket (connected, non-blocking) whose first bytes
+ * were the preface: `early` holds every byte read so far, preface included.
+ * `peer` is "ip:port", `ip` the address alone.  Returns 0, or -1 when out of
+ * memory (the fd is closed then). */
+int tt_px_h2f_adopt(struct tt_px_server *srv, int fd, const char *peer, const char *ip,
+                    const uint8_t *early, size_t early_len);
+/* Drain: GOAWAY every HTTP/2 client connection; each closes once its streams
+ * are done or after grace_ms. */
+void tt_px_h2f_drain(struct tt_px_server *srv, uint32_t grace_ms);
+
+/* A tunnel stream's user data is a front.c request, or an HTTP/2 front
+ * stream with bit 0 set (both are allocated, so bit 0 is otherwise clear):
+ * tunnel.c sends each callback to its owner. */
+static inline int tt_px_sud_is_h2(const void *sud) { return ((uintptr_t)sud & 1u) != 0; }
+int tt_px_h2f_on_headers(struct tt_px_tunnel *t, uint32_t sid, void *sud,
+                         const struct tt_h2_headers *h);
+int tt_px_h2f_on_data(struct tt_px_tunnel *t, uint32_t sid, void *sud, const uint8_t *data,
+                      size_t len, int end_stream);
+void tt_px_h2f_on_stream_close(struct tt_px_tunnel *t, uint32_t sid, void *sud, uint32_t code,
+                               unsigned flags);
+/* sid 0: the connection window (every waiting stream). */
+void tt_px_h2f_on_window_update(struct tt_px_tunnel *t, uint32_t sid, void *sud);
+void tt_px_h2f_on_writable(struct tt_px_tunnel *t);
 
 /* Opens a listening socket (SO_REUSEADDR, non-blocking).  Returns the fd or
  * -1 with err. */

@@ -57,9 +57,49 @@ static void hs_free(struct px_hs *hs, int close_tls)
 
 /* --- The tunnel after the 101 --------------------------------------------- */
 
+/* Stream callbacks go to the front that opened the stream: front.c
+ * (HTTP/1.1) or front_h2.c (tagged user data, see tt_px_sud_is_h2). */
 static int tun_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h2_headers *h)
 {
+    if (tt_px_sud_is_h2(sud))
+        return tt_px_h2f_on_headers(ud, sid, sud, h);
     return tt_px_bridge_on_headers(ud, sid, sud, h);
+}
+
+static int tun_on_data(void *ud, uint32_t sid, void *sud, const uint8_t *data, size_t len,
+                       int end_stream)
+{
+    if (tt_px_sud_is_h2(sud))
+        return tt_px_h2f_on_data(ud, sid, sud, data, len, end_stream);
+    return tt_px_bridge_on_data(ud, sid, sud, data, len, end_stream);
+}
+
+static void tun_on_stream_close(void *ud, uint32_t sid, void *sud, uint32_t code, unsigned flags)
+{
+    if (tt_px_sud_is_h2(sud)) {
+        /* front.c's handler still learns that the connection died. */
+        tt_px_h2f_on_stream_close(ud, sid, sud, code, flags);
+        sud = NULL;
+    }
+    tt_px_bridge_on_stream_close(ud, sid, sud, code, flags);
+}
+
+static void tun_on_window_update(void *ud, uint32_t sid, void *sud)
+{
+    if (sid == 0) {
+        tt_px_h2f_on_window_update(ud, 0, NULL);
+        tt_px_bridge_on_window_update(ud, 0, NULL);
+    } else if (tt_px_sud_is_h2(sud)) {
+        tt_px_h2f_on_window_update(ud, sid, sud);
+    } else {
+        tt_px_bridge_on_window_update(ud, sid, sud);
+    }
+}
+
+static void tun_on_writable(void *ud, struct tt_session *s)
+{
+    tt_px_h2f_on_writable(ud);
+    tt_px_bridge_on_writable(ud, s);
 }
 
 static void tun_on_goaway(void *ud, uint32_t last_sid, uint32_t code, tt_iov debug)
@@ -95,14 +135,14 @@ static const struct tt_session_callbacks tun_cbs = {
     .h2 =
         {
             .on_headers = tun_on_headers,
-            .on_data = tt_px_bridge_on_data,
-            .on_stream_close = tt_px_bridge_on_stream_close,
-            .on_window_update = tt_px_bridge_on_window_update,
+            .on_data = tun_on_data,
+            .on_stream_close = tun_on_stream_close,
+            .on_window_update = tun_on_window_update,
             .on_goaway = tun_on_goaway,
             .on_ping_ack = tun_on_ping_ack,
             .on_remote_settings = tun_on_remote_settings,
         },
-    .on_writable = tt_px_bridge_on_writable,
+    .on_writable = tun_on_writable,
     .on_closed = tun_on_closed,
 };
 

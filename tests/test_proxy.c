@@ -534,6 +534,35 @@ static void test_pool_many(void **state)
     tt_px_registry_free(&r);
 }
 
+/* front_h2.c: the preface is recognised as bytes arrive, at every split,
+ * and anything else (an HTTP/1.1 request, even "PRI" of another kind) is not. */
+static void test_h2_sniff(void **state)
+{
+    (void)state;
+    const char *pre = TT_PX_H2_PREFACE;
+    assert_int_equal(strlen(pre), TT_PX_H2_PREFACE_LEN);
+    for (size_t n = 1; n < TT_PX_H2_PREFACE_LEN; n++)
+        assert_int_equal(tt_px_h2f_sniff((const uint8_t *)pre, n), 0);
+    assert_int_equal(tt_px_h2f_sniff((const uint8_t *)pre, TT_PX_H2_PREFACE_LEN), 1);
+    uint8_t more[64];
+    memcpy(more, pre, TT_PX_H2_PREFACE_LEN);
+    memset(more + TT_PX_H2_PREFACE_LEN, 0, sizeof(more) - TT_PX_H2_PREFACE_LEN);
+    assert_int_equal(tt_px_h2f_sniff(more, sizeof(more)), 1); /* SETTINGS follows */
+    const char *h1 = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(tt_px_h2f_sniff((const uint8_t *)h1, strlen(h1)), -1);
+    assert_int_equal(tt_px_h2f_sniff((const uint8_t *)"G", 1), -1);
+    assert_int_equal(tt_px_h2f_sniff((const uint8_t *)"PUT", 3), -1);
+    const char *pri11 = "PRI * HTTP/1.1\r\n\r\n";
+    assert_int_equal(tt_px_h2f_sniff((const uint8_t *)pri11, strlen(pri11)), -1);
+    /* One wrong byte anywhere. */
+    for (size_t i = 0; i < TT_PX_H2_PREFACE_LEN; i++) {
+        memcpy(more, pre, TT_PX_H2_PREFACE_LEN);
+        more[i] ^= 0x20;
+        assert_int_equal(tt_px_h2f_sniff(more, TT_PX_H2_PREFACE_LEN), -1);
+        assert_int_equal(tt_px_h2f_sniff(more, i + 1), -1);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -551,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_list_has),
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_pool_many),
+        cmocka_unit_test(test_h2_sniff),
     };
     return cmocka_run_group_tests_name("proxy", tests, NULL, NULL);
 }

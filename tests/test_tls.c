@@ -411,6 +411,51 @@ static void test_peer_gone(void **state)
     pair_close(&p);
 }
 
+/* Plain mode (ssl NULL): the same return conventions over read()/write(). */
+static void test_plain_io(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    struct tt_tls_conn a, b;
+    tt_tls_conn_init_plain(&a, sv[0]);
+    tt_tls_conn_init_plain(&b, sv[1]);
+    assert_null(a.ssl);
+    assert_int_equal(tt_tls_handshake(&a), 1);
+    uint8_t buf[65536];
+    assert_int_equal(tt_tls_read(&b, buf, sizeof(buf)), TT_TLS_WANT_READ);
+    assert_int_equal(tt_tls_write(&a, "PRI * HTTP/2.0", 14), 14);
+    assert_int_equal(tt_tls_read(&b, buf, sizeof(buf)), 14);
+    assert_memory_equal(buf, "PRI * HTTP/2.0", 14);
+    assert_int_equal(tt_tls_pending(&b), 0);
+    /* Fill the socket until it pushes back. */
+    memset(buf, 'x', sizeof(buf));
+    ssize_t w = 1;
+    size_t sent = 0;
+    for (int i = 0; i < 10000 && w > 0; i++) {
+        w = tt_tls_write(&a, buf, sizeof(buf));
+        if (w > 0)
+            sent += (size_t)w;
+    }
+    assert_int_equal(w, TT_TLS_WANT_WRITE);
+    assert_true(sent > 0);
+    /* The reader gets every byte, then WANT_READ. */
+    size_t got = 0;
+    ssize_t r;
+    while ((r = tt_tls_read(&b, buf, sizeof(buf))) > 0)
+        got += (size_t)r;
+    assert_int_equal(r, TT_TLS_WANT_READ);
+    assert_int_equal(got, sent);
+    /* The peer closes: 0 on read; writing fails without SIGPIPE. */
+    tt_tls_conn_free(&a);
+    assert_int_equal(a.fd, -1);
+    assert_int_equal(tt_tls_read(&b, buf, sizeof(buf)), 0);
+    w = tt_tls_write(&b, "x", 1);
+    assert_int_equal(w, TT_TLS_ERROR);
+    assert_true(strlen(b.err) > 0);
+    tt_tls_conn_free(&b);
+}
+
 static void test_ct_equal(void **state)
 {
     (void)state;
@@ -432,6 +477,7 @@ int main(void)
         cmocka_unit_test(test_ca_mode),
         cmocka_unit_test(test_system_and_none),
         cmocka_unit_test(test_peer_gone),
+        cmocka_unit_test(test_plain_io),
         cmocka_unit_test(test_ct_equal),
     };
     return cmocka_run_group_tests_name("tls", tests, setup, teardown);
