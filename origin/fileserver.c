@@ -27,6 +27,7 @@
 
 #include "codec/buf.h"
 #include "listing.h"
+#include "proto/text.h"
 #include "mime.h"
 
 #include <errno.h>
@@ -260,17 +261,6 @@ static int fs_parse_date(const char *s, size_t len, time_t *out)
 
 /* ---- path ------------------------------------------------------------- */
 
-static int hexval(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 struct fs_path {
     char rel[PATH_MAX];  /* decoded, "a/b/c" without leading or trailing '/' */
     size_t rel_len;
@@ -318,8 +308,8 @@ static int fs_parse_path(tt_iov raw, struct fs_path *p)
         while (i < end && raw.base[i] != '/') {
             int c = raw.base[i];
             if (c == '%') {
-                int hi = i + 2 < end ? hexval(raw.base[i + 1]) : -1;
-                int lo = i + 2 < end ? hexval(raw.base[i + 2]) : -1;
+                int hi = i + 2 < end ? tt_hex_value(raw.base[i + 1]) : -1;
+                int lo = i + 2 < end ? tt_hex_value(raw.base[i + 2]) : -1;
                 if (hi < 0 || lo < 0)
                     return 400;
                 c = hi << 4 | lo;

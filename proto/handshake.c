@@ -18,6 +18,7 @@
  * Transfer-Encoding is malformed (the bytes after the head are HTTP/2).
  */
 #include "handshake.h"
+#include "text.h"
 
 #include "codec/err.h"
 
@@ -349,25 +350,6 @@ int tt_hs_build_request(tt_buf *out, const char *host, const char *token, const 
     return 0;
 }
 
-static const char *hs_reason(int status)
-{
-    switch (status) {
-    case 101: return "Switching Protocols";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    default: return status < 400 ? "OK" : status < 500 ? "Client Error" : "Server Error";
-    }
-}
-
 int tt_hs_build_response(tt_buf *out, int status, const char *why, int retry_after)
 {
     if (status < 100 || status > 999)
@@ -378,7 +360,7 @@ int tt_hs_build_response(tt_buf *out, int status, const char *why, int retry_aft
                                  "Upgrade: " TT_HS_UPGRADE "\r\n\r\n";
         return tt_buf_append(out, up, sizeof(up) - 1) == 0 ? 0 : TT_ERR_NOMEM;
     }
-    const char *reason = hs_reason(status);
+    const char *reason = tt_http_reason(status);
     if (!why || !*why)
         why = reason;
     /* The body is one line of text; a stray control character in `why`

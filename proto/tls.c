@@ -18,6 +18,7 @@
  * is checked again against the pin once it completes.
  */
 #include "tls.h"
+#include "text.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -304,17 +305,6 @@ int tt_tls_file_fingerprint(const char *cert_file, char *out, size_t outlen)
     return 0;
 }
 
-static int tls_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int tt_tls_parse_fingerprint(const char *s, uint8_t out[32])
 {
     if (!s || strncasecmp(s, "sha256:", 7) != 0)
@@ -324,8 +314,8 @@ int tt_tls_parse_fingerprint(const char *s, uint8_t out[32])
         /* A colon may sit between two pairs, never first, last or doubled. */
         if (i > 0 && *s == ':')
             s++;
-        int hi = tls_hexval(s[0]);
-        int lo = hi < 0 ? -1 : tls_hexval(s[1]);
+        int hi = tt_hex_value(s[0]);
+        int lo = hi < 0 ? -1 : tt_hex_value(s[1]);
         if (hi < 0 || lo < 0)
             return -1;
         out[i] = (uint8_t)(hi << 4 | lo);

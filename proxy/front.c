@@ -22,6 +22,7 @@
 
 #include "llhttp.h"
 #include "proto/log.h"
+#include "proto/text.h"
 
 #include <errno.h>
 #include <netinet/tcp.h>
@@ -133,46 +134,6 @@ static void fr_abort(struct tt_px_client *cl, const char *why);
 static void fr_parse(struct tt_px_client *cl);
 static void fr_req_finished(struct tt_px_client *cl);
 static int fr_open_stream(struct tt_px_req *rq);
-
-static const char *fr_reason(int status)
-{
-    switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Range Not Satisfiable";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return status < 200 ? "Informational" : status < 300 ? "OK" : status < 400 ? "Redirect"
-                  : status < 500 ? "Client Error" : "Server Error";
-    }
-}
 
 static const char *fr_h(const struct tt_px_req *rq, uint32_t off)
 {
@@ -444,7 +405,7 @@ static void fr_local(struct tt_px_client *cl, int status, const char *body, int 
     int n = snprintf(head, sizeof(head),
                      "HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
                      "content-length: %zu\r\n%s%s%s%s\r\n",
-                     status, fr_reason(status), bl,
+                     status, tt_http_reason(status), bl,
                      retry_after >= 0 ? "retry-after: " : "", retry_after >= 0 ? ra : "",
                      retry_after >= 0 ? "\r\n" : "",
                      rq->keepalive ? "" : "connection: close\r\n");
@@ -1326,7 +1287,7 @@ int tt_px_bridge_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h
             return 0;
         }
         char *p = buf;
-        p += snprintf(p, 64, "HTTP/1.1 %d %s\r\n", h->status, fr_reason(h->status));
+        p += snprintf(p, 64, "HTTP/1.1 %d %s\r\n", h->status, tt_http_reason(h->status));
         for (size_t i = 0; i < h->count; i++) {
             const struct tt_header *f = &h->hdrs[i];
             if (f->name_len == 0 || f->name[0] == ':')
