@@ -36,7 +36,7 @@
 #define FR_HEAD_MAX (64 * 1024)    /* request line + fields: more -> 431 */
 #define FR_URL_MAX (16 * 1024)     /* request target: more -> 414 */
 #define FR_FIELDS_MAX 128          /* fields: more -> 431 */
-#define FR_OUT_MAX (4u << 20)      /* window (1 MiB) + heads + framing, with room */
+#define FR_OUT_MAX (6u << 20)      /* stream window (4 MiB, main.c) + heads + framing, with room */
 #define FR_HEAD_TIMEOUT_MS 10000   /* a request head must be complete within this */
 #define FR_IDLE_TIMEOUT_MS 60000   /* keep-alive idle */
 #define FR_LINGER_MS 2000          /* read and drop after our last byte, then close */
