@@ -293,6 +293,8 @@ static void st_remove(struct tt_h2_conn *c, struct h2_stream *s)
     }
 unlinked:
     c->nstreams--;
+    if (c->nstreams == 0 && tt_buf_len(&c->out) == 0)
+        tt_buf_shrink(&c->out); /* idle now: see tt_h2_output_consumed */
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -1637,8 +1639,11 @@ void tt_h2_output_consumed(struct tt_h2_conn *c, size_t n)
         n = tt_buf_len(&c->out);
     tt_buf_consume(&c->out, n);
     c->out_written += n;
-    if (tt_buf_len(&c->out) == 0)
-        tt_buf_shrink(&c->out); /* idle connections hold no output buffer */
+    /* Idle connections hold no output buffer.  A connection with open
+     * streams keeps it: freeing it on every drain made each refill rebuild
+     * it from 4 KiB (page faults and copies on every doubling). */
+    if (tt_buf_len(&c->out) == 0 && c->nstreams == 0)
+        tt_buf_shrink(&c->out);
 }
 
 int tt_h2_want_read(const struct tt_h2_conn *c) { return !c->dead && !c->transport_gone; }
@@ -1839,6 +1844,44 @@ ssize_t tt_h2_send_data(struct tt_h2_conn *c, uint32_t sid, const void *data, si
     if (fin && off == n)
         local_end(c, s);
     return (ssize_t)off;
+}
+
+uint8_t *tt_h2_data_reserve(struct tt_h2_conn *c, uint32_t sid, size_t len, size_t *room)
+{
+    *room = 0;
+    struct h2_stream *s = st_find(c, sid);
+    if (!s || c->dead || s->state == ST_HALF_LOCAL || !s->sent_headers)
+        return NULL;
+    size_t n = tt_h2_data_room(c, sid);
+    if (n > len)
+        n = len;
+    if (n > c->remote.max_frame_size)
+        n = c->remote.max_frame_size;
+    /* Room for the frame header even when n is 0 (an empty END_STREAM). */
+    uint8_t *p = tt_buf_reserve(&c->out, TT_FRAME_HEADER_LEN + n);
+    if (!p)
+        return NULL;
+    *room = n;
+    return p + TT_FRAME_HEADER_LEN;
+}
+
+int tt_h2_data_commit(struct tt_h2_conn *c, uint32_t sid, size_t n, int end_stream)
+{
+    struct h2_stream *s = st_find(c, sid);
+    if (!s || c->dead || s->state == ST_HALF_LOCAL || !s->sent_headers)
+        return TT_ERR_STREAM_CLOSED;
+    if (n == 0 && !end_stream)
+        return 0;
+    /* The payload is already in place behind the header's room (the caller
+     * keeps n within what tt_h2_data_reserve granted). */
+    uint8_t *p = tt_buf_data(&c->out) + tt_buf_len(&c->out);
+    tt_frame_pack_header(p, (uint32_t)n, TT_H2_DATA, end_stream ? TT_FLAG_END_STREAM : 0, sid);
+    tt_buf_commit(&c->out, TT_FRAME_HEADER_LEN + n);
+    s->send_window -= (int64_t)n;
+    c->send_window -= (int64_t)n;
+    if (end_stream)
+        local_end(c, s);
+    return 0;
 }
 
 int tt_h2_submit_rst(struct tt_h2_conn *c, uint32_t sid, uint32_t code)

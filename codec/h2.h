@@ -191,6 +191,22 @@ size_t tt_h2_data_room(const struct tt_h2_conn *c, uint32_t sid);
  * TT_ERR_STREAM_CLOSED, TT_ERR_NOMEM. */
 ssize_t tt_h2_send_data(struct tt_h2_conn *c, uint32_t sid, const void *data, size_t len,
                         int end_stream) TT_WUR;
+/* Zero-copy DATA, for a producer that reads its bytes from somewhere (a
+ * file) and would otherwise copy them once more into the output buffer.
+ * tt_h2_data_reserve() returns where up to *room bytes of one DATA frame's
+ * payload go, right in the output buffer behind room for the frame header;
+ * *room is the least of `len`, tt_h2_data_room() and the peer's max frame
+ * size (so peers that allow big frames get big writes).  Returns NULL with
+ * *room 0 when the stream cannot send (closed, blocked: nothing to commit
+ * then) or memory ran out; may return a pointer with *room 0, which only an
+ * empty END_STREAM can use.  The pointer is valid until the next call on
+ * the connection: fill it, then call tt_h2_data_commit() next, with no other
+ * call on the connection in between.
+ * tt_h2_data_commit() queues the first `n` (<= *room) reserved bytes as one
+ * DATA frame, with END_STREAM when end_stream is set; n 0 without
+ * end_stream queues nothing.  Returns 0, or TT_ERR_STREAM_CLOSED. */
+uint8_t *tt_h2_data_reserve(struct tt_h2_conn *c, uint32_t sid, size_t len, size_t *room) TT_WUR;
+int tt_h2_data_commit(struct tt_h2_conn *c, uint32_t sid, size_t n, int end_stream) TT_WUR;
 /* Resets a stream: queues RST_STREAM(code), fires on_stream_close.  Returns 0
  * or TT_ERR_STREAM_CLOSED. */
 int tt_h2_submit_rst(struct tt_h2_conn *c, uint32_t sid, uint32_t code);

@@ -4,8 +4,10 @@
  *
  * Sending bodies.  A stream whose response has a body sits on the `sending`
  * list until its last byte is queued.  Pumping a stream reads the file
- * straight into one reusable buffer per tunnel (no allocation per chunk) and
- * hands it to the codec, as much as tt_h2_data_room() allows: the least of
+ * straight into the codec's output buffer behind a DATA frame header
+ * (tt_h2_data_reserve/commit) when the peer allows big frames, else into one
+ * reusable buffer per tunnel (no allocation per chunk) that is then copied
+ * into frames; either way as much as tt_h2_data_room() allows: the least of
  * the stream window, the connection window and the room in the codec's
  * output buffer.  That room is what bounds c's memory per stream: nothing is
  * read from disk that cannot be queued at once.  When room runs out the
@@ -42,6 +44,9 @@
 #include <string.h>
 
 #define SV_CHUNK (256u * 1024u)
+/* Smallest frame worth reading into directly (below it, one read fills
+ * several frames through the copying path). */
+#define SV_DIRECT_MIN (64u * 1024u)
 
 struct sv_stream {
     uint32_t sid;
@@ -224,6 +229,40 @@ static size_t sv_pump(struct tt_serve *sv, struct sv_stream *st, unsigned max_ch
         const uint8_t *p;
         size_t n;
         int from_left = st->left_len > 0;
+        if (!from_left && !st->eof) {
+            /* Read straight into the output buffer behind a DATA frame
+             * header: no copy between the file and the TLS write.  Taken
+             * when one frame holds the whole chunk or a big part of it (p
+             * advertises large frames); else the copying path below. */
+            size_t want = room < SV_CHUNK ? room : SV_CHUNK;
+            if (st->remaining >= 0 && (uint64_t)st->remaining < want)
+                want = (size_t)st->remaining;
+            size_t granted = 0;
+            uint8_t *dst = want ? tt_h2_data_reserve(sv->h2, st->sid, want, &granted) : NULL;
+            if (dst && (granted == want || granted >= SV_DIRECT_MIN)) {
+                ssize_t r = tt_fs_read(st->fs, dst, granted);
+                if (r < 0 || (r == 0 && st->remaining > 0)) {
+                    tt_log_warn("read error on stream %" PRIu32 ": resetting it", st->sid);
+                    sv_reset(sv, st, TT_H2_INTERNAL_ERROR);
+                    break;
+                }
+                if (st->remaining >= 0)
+                    st->remaining -= r;
+                if (r == 0 || st->remaining == 0)
+                    st->eof = 1;
+                if (tt_h2_data_commit(sv->h2, st->sid, (size_t)r, st->eof) < 0) {
+                    if (!st->dead)
+                        sv_reset(sv, st, TT_H2_INTERNAL_ERROR);
+                    break;
+                }
+                total += (size_t)r;
+                if (st->eof) {
+                    sv_body_done(sv, st);
+                    break;
+                }
+                continue;
+            }
+        }
         if (from_left) {
             p = st->left + st->left_off;
             n = st->left_len < room ? st->left_len : room;

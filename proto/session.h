@@ -30,7 +30,8 @@ void tt_session_config_default(struct tt_session_config *cfg);
 
 struct tt_session_callbacks {
     struct tt_h2_callbacks h2; /* called with the session's `ud` */
-    /* Output drained below half of max_output: producers may send more. */
+    /* Output drained below max_output / 8 after having been above half:
+     * producers may send more. */
     void (*on_writable)(void *ud, struct tt_session *s);
     /* The session closed (`reason` says why, for the log).  The session is
      * freed right after this returns. */

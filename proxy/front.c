@@ -37,7 +37,7 @@
 #define FR_HEAD_MAX (64 * 1024)    /* request line + fields: more -> 431 */
 #define FR_URL_MAX (16 * 1024)     /* request target: more -> 414 */
 #define FR_FIELDS_MAX 128          /* fields: more -> 431 */
-#define FR_OUT_MAX (4u << 20)      /* window (1 MiB) + heads + framing, with room */
+#define FR_OUT_MAX (6u << 20)      /* stream window (4 MiB, main.c) + heads + framing, with room */
 #define FR_HEAD_TIMEOUT_MS 10000   /* a request head must be complete within this */
 #define FR_IDLE_TIMEOUT_MS 60000   /* keep-alive idle */
 #define FR_LINGER_MS 2000          /* read and drop after our last byte, then close */
@@ -108,6 +108,7 @@ struct tt_px_client {
     struct tt_io io;
     struct tt_timer timer;
     struct tt_defer work;
+    struct tt_defer wdefer; /* writes a response head held back in `out` */
     enum fr_timer_kind tkind;
     llhttp_t parser;
     int fd;
@@ -118,6 +119,7 @@ struct tt_px_client {
     uint8_t lingering;
     uint8_t parse_err;
     uint8_t sniffed;   /* the first bytes were looked at (HTTP/2 or not) */
+    uint8_t wblocked;  /* the socket took less than asked: wait for EPOLLOUT */
     int err_status; /* our own refusal from an llhttp callback */
     const char *err_why;
     tt_buf in;
@@ -207,26 +209,43 @@ static void fr_cancel_stream(struct tt_px_req *rq)
 
 static void fr_client_gone(struct tt_px_client *cl, const char *why);
 
-/* Writes iov to the socket now when nothing waits before it, buffers the
- * rest.  `data_len` of the bytes are response DATA (window owed): returns
- * how many of those reached the socket, or -1 when the client is gone. */
+/* Writes iov to the socket now unless the socket is known to be full,
+ * behind whatever `out` holds (a response head held back so that it leaves
+ * with the first DATA in one writev: one syscall per small response instead
+ * of two); buffers the rest.  Returns how many of iov's bytes reached the
+ * socket, or -1 when the client is gone. */
 static ssize_t fr_send(struct tt_px_client *cl, struct iovec *iov, int iovcnt)
 {
     size_t total = 0;
     for (int i = 0; i < iovcnt; i++)
         total += iov[i].iov_len;
     size_t done = 0;
-    if (tt_buf_len(&cl->out) == 0 && !cl->dead) {
+    size_t pend = tt_buf_len(&cl->out);
+    if (!cl->dead && !cl->wblocked && iovcnt <= 4) {
+        struct iovec v[5];
+        int k = 0;
+        if (pend)
+            v[k++] = (struct iovec){tt_buf_data(&cl->out), pend};
+        for (int i = 0; i < iovcnt; i++)
+            v[k++] = iov[i];
         ssize_t n;
         do
-            n = writev(cl->fd, iov, iovcnt);
+            n = writev(cl->fd, v, k);
         while (n < 0 && errno == EINTR);
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
             fr_client_gone(cl, strerror(errno));
             return -1;
         }
-        if (n > 0)
-            done = (size_t)n;
+        size_t w = n > 0 ? (size_t)n : 0;
+        if (w < pend + total)
+            cl->wblocked = 1;
+        /* `out` holds only heads and framing here (DATA waits in it only
+         * while wblocked), so no window is owed for what leaves it. */
+        size_t from_out = w < pend ? w : pend;
+        tt_buf_consume(&cl->out, from_out);
+        done = w - from_out;
+        if (pend && tt_buf_len(&cl->out) == 0)
+            fr_update_io(cl); /* no EPOLLOUT wanted for the head any more */
     }
     if (done < total) {
         size_t skip = done;
@@ -308,6 +327,7 @@ static void fr_free(struct tt_px_client *cl)
     struct tt_px_server *srv = cl->srv;
     if (cl->req.tun)
         fr_cancel_stream(&cl->req);
+    tt_defer_cancel(srv->loop, &cl->wdefer);
     tt_buf_free(&cl->in);
     tt_buf_free(&cl->out);
     tt_buf_free(&cl->req.head);
@@ -980,12 +1000,15 @@ static void fr_update_io(struct tt_px_client *cl)
 static void fr_flush(struct tt_px_client *cl)
 {
     struct tt_px_req *rq = &cl->req;
+    cl->wblocked = 0;
     while (tt_buf_len(&cl->out) > 0) {
         ssize_t n = write(cl->fd, tt_buf_data(&cl->out), tt_buf_len(&cl->out));
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            cl->wblocked = 1;
             break;
+        }
         if (n <= 0) {
             fr_client_gone(cl, strerror(errno));
             return;
@@ -1099,6 +1122,15 @@ static void fr_read(struct tt_px_client *cl)
     fr_update_io(cl);
 }
 
+/* A held-back response head whose DATA did not come in the same batch. */
+static void fr_on_wdefer(struct tt_loop *loop, struct tt_defer *d)
+{
+    struct tt_px_client *cl = d->data;
+    (void)loop;
+    if (!cl->dead && !cl->wblocked && tt_buf_len(&cl->out) > 0)
+        fr_flush(cl);
+}
+
 static void fr_on_io(struct tt_loop *loop, struct tt_io *io, unsigned events)
 {
     struct tt_px_client *cl = io->data;
@@ -1200,6 +1232,7 @@ static void fr_on_accept(struct tt_loop *loop, struct tt_io *io, unsigned events
         cl->parser.data = cl;
         tt_timer_init(&cl->timer, fr_on_timer, cl);
         tt_defer_init(&cl->work, fr_work, cl);
+        tt_defer_init(&cl->wdefer, fr_on_wdefer, cl);
         cl->next = srv->client_list;
         if (cl->next)
             cl->next->prev = &cl->next;
@@ -1306,7 +1339,20 @@ int tt_px_bridge_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h
         else if (rq->minor == 0)
             fr_put(&p, "connection: keep-alive\r\n", 24);
         fr_put(&p, "\r\n", 2);
-        int rc = fr_send_buf(cl, buf, (size_t)(p - buf));
+        int rc;
+        if (!h->end_stream && !rq->resp_nobody && tt_buf_len(&cl->out) == 0 && !cl->wblocked) {
+            /* DATA usually follows in the same read: hold the head back so
+             * both leave in one writev (fr_send); the deferred write sends
+             * it alone otherwise. */
+            rc = tt_buf_append(&cl->out, buf, (size_t)(p - buf));
+            if (rc == 0)
+                tt_defer_queue(cl->srv->loop, &cl->wdefer);
+            else
+                fr_client_gone(cl, "out of memory");
+            rc = rc == 0 ? 0 : -1;
+        } else {
+            rc = fr_send_buf(cl, buf, (size_t)(p - buf));
+        }
         if (buf != stackbuf)
             tt_mem_free(buf);
         if (rc < 0)

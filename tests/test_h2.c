@@ -322,6 +322,62 @@ static void test_data_room_output_cap(void **state)
     peer_free(&sv);
 }
 
+/* Zero-copy DATA: the payload written at the reserved pointer arrives as
+ * one frame of at most the peer's max frame size, windows shrink as with
+ * tt_h2_send_data, and an empty END_STREAM works with a 0-byte commit. */
+static void test_data_reserve_commit(void **state)
+{
+    (void)state;
+    struct tt_h2_config cfg;
+    tt_h2_config_default(&cfg);
+    cfg.max_frame_size = 65536; /* what each side accepts */
+    struct peer cl, sv;
+    wired(&cl, &sv, &cfg);
+    cl.auto_consume = 1;
+    sv.respond = 0;
+    int64_t sid = get_request(&cl, "/file", 1);
+    assert_int_equal(sid, 1);
+    pump(&cl, &sv);
+    size_t room = 0;
+    /* No response head yet: nothing can be reserved. */
+    assert_null(tt_h2_data_reserve(sv.c, 1, 100, &room));
+    assert_int_equal(room, 0);
+    struct tt_header r[] = {hdr(":status", "200")};
+    assert_int_equal(tt_h2_submit_headers(sv.c, 1, r, 1, 0), 0);
+    size_t before = tt_h2_data_room(sv.c, 1);
+    uint8_t *p = tt_h2_data_reserve(sv.c, 1, 200000, &room);
+    assert_non_null(p);
+    assert_int_equal(room, 65536); /* the peer's max frame size */
+    memset(p, 'a', room);
+    memcpy(p, "zero-copy", 9);
+    assert_int_equal(tt_h2_data_commit(sv.c, 1, 70000 - 60000, 0), 0);
+    assert_true(tt_h2_data_room(sv.c, 1) <= before - 10000);
+    /* A small reserve is granted whole; a 0-byte commit without end is a
+     * no-op. */
+    p = tt_h2_data_reserve(sv.c, 1, 5, &room);
+    assert_non_null(p);
+    assert_int_equal(room, 5);
+    assert_int_equal(tt_h2_data_commit(sv.c, 1, 0, 0), 0);
+    p = tt_h2_data_reserve(sv.c, 1, 5, &room);
+    memcpy(p, "tail!", 5);
+    assert_int_equal(tt_h2_data_commit(sv.c, 1, 5, 0), 0);
+    p = tt_h2_data_reserve(sv.c, 1, 0, &room);
+    assert_non_null(p);
+    assert_int_equal(room, 0);
+    assert_int_equal(tt_h2_data_commit(sv.c, 1, 0, 1), 0);
+    assert_int_equal(tt_h2_open_streams(sv.c), 0);
+    /* The stream is done: no more reserving or committing. */
+    assert_null(tt_h2_data_reserve(sv.c, 1, 5, &room));
+    assert_int_equal(tt_h2_data_commit(sv.c, 1, 0, 1), TT_ERR_STREAM_CLOSED);
+    pump(&cl, &sv);
+    assert_int_equal(cl.body, 10005);
+    assert_non_null(strstr(cl.log, "D1:zero-copyaaaaaaaaaaaaaaaaaaaaaaa"));
+    assert_non_null(strstr(cl.log, "tail!\nE1\n"));
+    assert_non_null(strstr(cl.log, "C1 NO_ERROR 0\n"));
+    peer_free(&cl);
+    peer_free(&sv);
+}
+
 static void test_big_headers_continuation(void **state)
 {
     (void)state;
@@ -1646,6 +1702,7 @@ int main(void)
         cmocka_unit_test(test_request_response),
         cmocka_unit_test(test_flow_control_consume),
         cmocka_unit_test(test_data_room_output_cap),
+        cmocka_unit_test(test_data_reserve_commit),
         cmocka_unit_test(test_big_headers_continuation),
         cmocka_unit_test(test_max_concurrent_client),
         cmocka_unit_test(test_respond_in_callback),
