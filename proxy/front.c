@@ -57,6 +57,7 @@ struct fr_field {
 };
 
 struct tt_px_req {
+    enum tt_px_front_kind kind; /* first: see tt_px_sud_is_h2 */
     struct tt_px_client *cl;
     struct tt_px_tunnel *tun; /* the stream's tunnel; NULL when not bound */
     uint32_t sid;
@@ -1220,6 +1221,7 @@ static void fr_on_accept(struct tt_loop *loop, struct tt_io *io, unsigned events
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         cl->srv = srv;
         cl->fd = fd;
+        cl->req.kind = TT_PX_FRONT_H1;
         cl->req.cl = cl;
         tt_buf_init(&cl->in, FR_IN_MAX + FR_READ_CHUNK);
         tt_buf_init(&cl->out, FR_OUT_MAX);

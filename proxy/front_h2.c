@@ -28,7 +28,7 @@
  * detached from both, it goes on the connection's reap list and is freed
  * from a deferred call, so a callback that closes a stream (a send with
  * END_STREAM may fire on_stream_close) never sees its record vanish.  The
- * tunnel's user data is the record with bit 0 set (tt_px_sud_is_h2).
+ * tunnel's user data is the record itself, tagged TT_PX_FRONT_H2.
  */
 #include "proxy.h"
 
@@ -57,6 +57,7 @@ struct tt_px_h2c {
 };
 
 struct tt_px_h2s {
+    enum tt_px_front_kind kind; /* first: see tt_px_sud_is_h2 */
     struct tt_px_h2c *cc;
     uint32_t csid;            /* client stream; 0 once closed */
     struct tt_px_tunnel *tun; /* NULL when not bound to a tunnel stream */
@@ -133,13 +134,6 @@ static struct tt_header *h2f_hdrs_dup(const struct tt_header *h, size_t n)
         p += h[i].value_len;
     }
     return v;
-}
-
-static void *h2f_tag(struct tt_px_h2s *s) { return (void *)((uintptr_t)s | 1u); }
-
-static struct tt_px_h2s *h2f_untag(void *sud)
-{
-    return sud ? (struct tt_px_h2s *)((uintptr_t)sud & ~(uintptr_t)1u) : NULL;
 }
 
 static int h2f_is_idempotent(const char *m)
@@ -458,7 +452,7 @@ static int h2f_open(struct tt_px_h2s *s)
     for (int tries = 0; t && tries < 8; tries++) {
         struct tt_h2_conn *tc = tt_session_h2(t->sess);
         int end = s->req_end && tt_buf_len(&s->req) == 0 && !s->req_trl;
-        int64_t sid = tt_h2_submit_request(tc, s->req_hdrs, s->req_n, end, h2f_tag(s));
+        int64_t sid = tt_h2_submit_request(tc, s->req_hdrs, s->req_n, end, s);
         if (sid > 0) {
             s->tun = t;
             s->tsid = (uint32_t)sid;
@@ -602,6 +596,7 @@ static void h2f_request(struct tt_px_h2c *cc, uint32_t sid, const struct tt_h2_h
         (void)tt_h2_submit_rst(c, sid, TT_H2_INTERNAL_ERROR);
         return;
     }
+    s->kind = TT_PX_FRONT_H2;
     s->cc = cc;
     s->csid = sid;
     s->start_ms = tt_loop_now(srv->loop);
@@ -954,7 +949,7 @@ void tt_px_h2f_drain(struct tt_px_server *srv, uint32_t grace_ms)
 int tt_px_h2f_on_headers(struct tt_px_tunnel *t, uint32_t sid, void *sud,
                          const struct tt_h2_headers *h)
 {
-    struct tt_px_h2s *s = h2f_untag(sud);
+    struct tt_px_h2s *s = sud;
     (void)t;
     (void)sid;
     struct tt_h2_conn *c = s ? h2f_cconn(s) : NULL;
@@ -1002,7 +997,7 @@ int tt_px_h2f_on_headers(struct tt_px_tunnel *t, uint32_t sid, void *sud,
 int tt_px_h2f_on_data(struct tt_px_tunnel *t, uint32_t sid, void *sud, const uint8_t *data,
                       size_t len, int end_stream)
 {
-    struct tt_px_h2s *s = h2f_untag(sud);
+    struct tt_px_h2s *s = sud;
     struct tt_h2_conn *tc = t->sess ? tt_session_h2(t->sess) : NULL;
     struct tt_h2_conn *c = s ? h2f_cconn(s) : NULL;
     if (!c || s->local || !s->resp_head || s->resp_end) {
@@ -1038,7 +1033,7 @@ int tt_px_h2f_on_data(struct tt_px_tunnel *t, uint32_t sid, void *sud, const uin
 void tt_px_h2f_on_stream_close(struct tt_px_tunnel *t, uint32_t sid, void *sud, uint32_t code,
                                unsigned flags)
 {
-    struct tt_px_h2s *s = h2f_untag(sud);
+    struct tt_px_h2s *s = sud;
     if (flags & TT_H2_CLOSE_CONN)
         t->dead = 1;
     if (!s || s->tun != t)
@@ -1102,7 +1097,7 @@ void tt_px_h2f_on_window_update(struct tt_px_tunnel *t, uint32_t sid, void *sud)
         h2f_wake_tunnel(t);
         return;
     }
-    struct tt_px_h2s *s = h2f_untag(sud);
+    struct tt_px_h2s *s = sud;
     if (s && s->tun == t && s->tb_prev) {
         h2f_tunblock(s);
         h2f_pump_req(s);

@@ -267,10 +267,17 @@ int tt_px_h2f_adopt(struct tt_px_server *srv, int fd, const char *peer, const ch
  * are done or after grace_ms. */
 void tt_px_h2f_drain(struct tt_px_server *srv, uint32_t grace_ms);
 
-/* A tunnel stream's user data is a front.c request, or an HTTP/2 front
- * stream with bit 0 set (both are allocated, so bit 0 is otherwise clear):
- * tunnel.c sends each callback to its owner. */
-static inline int tt_px_sud_is_h2(const void *sud) { return ((uintptr_t)sud & 1u) != 0; }
+/* A tunnel stream's user data is a front.c request or a front_h2.c stream.
+ * Both begin with this tag, so tunnel.c can send each callback to its
+ * owner. */
+enum tt_px_front_kind {
+    TT_PX_FRONT_H1 = 1,
+    TT_PX_FRONT_H2 = 2,
+};
+static inline int tt_px_sud_is_h2(const void *sud)
+{
+    return sud && *(const enum tt_px_front_kind *)sud == TT_PX_FRONT_H2;
+}
 int tt_px_h2f_on_headers(struct tt_px_tunnel *t, uint32_t sid, void *sud,
                          const struct tt_h2_headers *h);
 int tt_px_h2f_on_data(struct tt_px_tunnel *t, uint32_t sid, void *sud, const uint8_t *data,

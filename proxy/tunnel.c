@@ -58,7 +58,7 @@ static void hs_free(struct px_hs *hs, int close_tls)
 /* --- The tunnel after the 101 --------------------------------------------- */
 
 /* Stream callbacks go to the front that opened the stream: front.c
- * (HTTP/1.1) or front_h2.c (tagged user data, see tt_px_sud_is_h2). */
+ * (HTTP/1.1) or front_h2.c (see tt_px_sud_is_h2). */
 static int tun_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h2_headers *h)
 {
     if (tt_px_sud_is_h2(sud))
