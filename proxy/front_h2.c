@@ -898,6 +898,18 @@ static const struct tt_session_callbacks h2f_client_cbs = {
     .on_closed = h2f_c_on_closed,
 };
 
+void tt_px_h2f_client_config(struct tt_session_config *scfg)
+{
+    scfg->h2.initial_window_size = H2F_CLIENT_WINDOW;
+    scfg->h2.connection_window = H2F_CLIENT_CONN_WINDOW;
+    /* Clients get the RFC 9113 §4.2 default frame size, not the tunnels'
+     * big frames: what p sends is bounded by the client's own setting
+     * anyway, and client uploads gain nothing from larger frames, while a
+     * client HEADERS frame over 16384 octets is then a FRAME_SIZE_ERROR,
+     * as conformance suites (h2spec 4.2/3) expect of a server. */
+    scfg->h2.max_frame_size = TT_H2_MIN_FRAME_SIZE;
+}
+
 int tt_px_h2f_adopt(struct tt_px_server *srv, int fd, const char *peer, const char *ip,
                     const uint8_t *early, size_t early_len)
 {
@@ -916,8 +928,7 @@ int tt_px_h2f_adopt(struct tt_px_server *srv, int fd, const char *peer, const ch
      * window let c send beyond what the client took. */
     cc->resp_max = (size_t)srv->scfg.h2.initial_window_size + 16384;
     struct tt_session_config scfg = srv->scfg;
-    scfg.h2.initial_window_size = H2F_CLIENT_WINDOW;
-    scfg.h2.connection_window = H2F_CLIENT_CONN_WINDOW;
+    tt_px_h2f_client_config(&scfg);
     cc->sess = tt_session_new(srv->loop, &tls, TT_H2_SERVER, &scfg, &h2f_client_cbs, cc, early,
                               early_len);
     if (!cc->sess) {

@@ -266,6 +266,9 @@ int tt_px_h2f_adopt(struct tt_px_server *srv, int fd, const char *peer, const ch
 /* Drain: GOAWAY every HTTP/2 client connection; each closes once its streams
  * are done or after grace_ms. */
 void tt_px_h2f_drain(struct tt_px_server *srv, uint32_t grace_ms);
+/* Turns p's session settings (made for tunnels) into those of an HTTP/2
+ * client connection: the client's windows and frame size. */
+void tt_px_h2f_client_config(struct tt_session_config *scfg);
 
 /* A tunnel stream's user data is a front.c request or a front_h2.c stream.
  * Both begin with this tag, so tunnel.c can send each callback to its

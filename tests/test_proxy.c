@@ -563,6 +563,26 @@ static void test_h2_sniff(void **state)
     }
 }
 
+/* front_h2.c: a client connection gets the client windows, and accepts
+ * frames of the RFC 9113 §4.2 minimum only: the big frames p allows on its
+ * tunnels are not offered to clients (a client's larger HEADERS frame is a
+ * FRAME_SIZE_ERROR, as conformance suites such as h2spec expect). */
+static void test_h2_client_config(void **state)
+{
+    (void)state;
+    struct tt_session_config scfg;
+    memset(&scfg, 0, sizeof(scfg));
+    tt_h2_config_default(&scfg.h2);
+    scfg.h2.max_frame_size = 256u << 10; /* as main.c sets for tunnels */
+    scfg.h2.initial_window_size = 4u << 20;
+    scfg.h2.header_table_size = 4096;
+    tt_px_h2f_client_config(&scfg);
+    assert_int_equal(scfg.h2.max_frame_size, TT_H2_MIN_FRAME_SIZE);
+    assert_int_equal(scfg.h2.initial_window_size, 1u << 20);
+    assert_int_equal(scfg.h2.connection_window, 8u << 20);
+    assert_int_equal(scfg.h2.header_table_size, 4096); /* the rest is kept */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -581,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_pool_many),
         cmocka_unit_test(test_h2_sniff),
+        cmocka_unit_test(test_h2_client_config),
     };
     return cmocka_run_group_tests_name("proxy", tests, NULL, NULL);
 }
