@@ -6,7 +6,8 @@ set -euo pipefail
 
 build=(build-essential libssl-dev zlib1g-dev node-llhttp openssl)
 test=(libcmocka-dev libjansson-dev clang libclang-rt-14-dev curl ffmpeg
-      nghttp2-client python3-h2 python3-hpack procps psmisc iproute2 nodejs)
+      nghttp2-client python3-h2 python3-hpack procps psmisc iproute2 nodejs
+      chromium mpv)
 bench=(libnghttp2-dev nginx-light nghttp2-server nghttp2-proxy wrk openssh-server
        openssh-client linux-perf time util-linux)
 
