@@ -117,7 +117,8 @@ struct tt_dialer {
     struct tt_backoff bo;
     uint64_t rand_state;
     uint64_t up_at;
-    struct tt_serve *serve;
+    struct tt_serve *serve;       /* --root */
+    struct tt_up_tunnel *up_serve; /* --upstream */
 };
 
 static void dl_attempt(struct tt_dialer *d);
@@ -257,6 +258,7 @@ static void dl_on_serve_closed(void *owner, const char *reason)
 {
     struct tt_dialer *d = owner;
     d->serve = NULL;
+    d->up_serve = NULL;
     if (d->draining) {
         tt_log_info("tunnel closed (tunnel %u): %s", d->index, reason);
         dl_stopped(d);
@@ -297,10 +299,14 @@ static void dl_up(struct tt_dialer *d, size_t head_len)
     d->state = DL_UP;
     d->up_at = tt_loop_now(o->loop);
     tt_log_info("tunnel up to %s as %s (tunnel %u)", o->opts->proxy, o->opts->name, d->index);
-    d->serve = tt_serve_start(o->loop, tls, &o->scfg, &o->fs, tt_buf_data(&d->in) + head_len,
-                              tt_buf_len(&d->in) - head_len, dl_on_serve_closed, d);
+    if (o->upstream)
+        d->up_serve = tt_up_tunnel_start(o->upstream, tls, &o->scfg, tt_buf_data(&d->in) + head_len,
+                                         tt_buf_len(&d->in) - head_len, dl_on_serve_closed, d);
+    else
+        d->serve = tt_serve_start(o->loop, tls, &o->scfg, &o->fs, tt_buf_data(&d->in) + head_len,
+                                  tt_buf_len(&d->in) - head_len, dl_on_serve_closed, d);
     tt_buf_free(&d->in);
-    if (!d->serve)
+    if (!d->serve && !d->up_serve)
         dl_down(d, "out of memory starting HTTP/2");
 }
 
@@ -578,6 +584,8 @@ void tt_dialer_drain(struct tt_dialer *d, uint32_t grace_ms)
     d->draining = 1;
     if (d->state == DL_UP && d->serve)
         tt_serve_drain(d->serve, grace_ms);
+    if (d->state == DL_UP && d->up_serve)
+        tt_up_tunnel_drain(d->up_serve, grace_ms);
     else if (d->state != DL_STOPPED)
         dl_stopped(d);
 }

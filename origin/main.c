@@ -115,6 +115,10 @@ int main(int argc, char **argv)
     m.o.fs.root = opts.root;
     m.o.fs.allow_put = opts.allow_put;
     tt_origin_session_config(&opts, &m.o.scfg);
+    if (opts.has_upstream && !(m.o.upstream = tt_upstream_new(loop, &opts.upstream))) {
+        fprintf(stderr, "c: out of memory\n");
+        return 1;
+    }
     m.o.on_all_stopped = main_all_stopped;
     tt_timer_init(&m.hard_stop, main_hard_stop, &m);
 
@@ -128,8 +132,14 @@ int main(int argc, char **argv)
                         : opts.verify == TT_TLS_VERIFY_CA   ? "CA file"
                         : opts.verify == TT_TLS_VERIFY_NONE ? "NOTHING (--insecure)"
                                                             : "system trust store";
-    tt_log_info("tether-c %s: serving %s%s as %s through %s, %u tunnel%s, trust: %s", TT_VERSION,
-                opts.root, opts.allow_put ? " (PUT allowed)" : "", opts.name, opts.proxy,
+    char what[4400];
+    if (opts.has_upstream)
+        snprintf(what, sizeof what, "the app at %s://%s", opts.upstream.h2c ? "h2c" : "http",
+                 opts.upstream.hostport);
+    else
+        snprintf(what, sizeof what, "%s%s", opts.root, opts.allow_put ? " (PUT allowed)" : "");
+    tt_log_info("tether-c %s: serving %s as %s through %s, %u tunnel%s, trust: %s", TT_VERSION,
+                what, opts.name, opts.proxy,
                 opts.connections, opts.connections == 1 ? "" : "s", trust);
     if (opts.verify == TT_TLS_VERIFY_NONE)
         tt_log_warn("WARNING: --insecure: the proxy's certificate is NOT verified; anyone on the "
@@ -154,6 +164,7 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < m.ndialers; i++)
         tt_dialer_free(m.dialers[i]);
     tt_mem_free(m.dialers);
+    tt_upstream_free(m.o.upstream);
     tt_loop_free(loop);
     SSL_CTX_free(ctx);
     tt_origin_opts_free(&opts);

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 
 static const char opt_usage[] =
-    "usage: c --proxy HOST:PORT --root DIR [options]\n"
+    "usage: c --proxy HOST:PORT (--root DIR | --upstream URL) [options]\n"
     "\n"
     "tether's origin connector: dials out to the proxy (bin/p) over TLS and\n"
     "serves the requests that come back through that tunnel.\n"
@@ -32,8 +32,12 @@ static const char opt_usage[] =
     "  --ca FILE               verify the proxy against this CA and its host name\n"
     "                          (neither: the system trust store and host name)\n"
     "  --insecure              do not verify the proxy at all (INSECURE; tests only)\n"
-    "  --root DIR              serve the files under DIR (required)\n"
+    "  --root DIR              serve the files under DIR\n"
     "  --allow-put             accept PUT uploads under --root (default: off)\n"
+    "  --upstream URL          forward every request to a local app instead:\n"
+    "                          http://HOST:PORT (HTTP/1.1, keep-alive pool) or\n"
+    "                          h2c://HOST:PORT (HTTP/2 prior knowledge, e.g. gRPC)\n"
+    "                          (one of --root and --upstream is required)\n"
     "  --connections N         tunnels to hold open, a pool at the proxy (default: 1)\n"
     "  --log-level LEVEL       error|warn|info|debug (default: info)\n"
     "  --ping-interval SECS    PING an idle tunnel after this long (default: 15)\n"
@@ -198,6 +202,7 @@ void tt_origin_opts_free(struct tt_origin_opts *o)
 static const char *const opt_valued[] = {
     "--proxy",     "--name",      "--token",         "--token-file",
     "--fingerprint", "--ca",      "--root",          "--connections",
+    "--upstream",
     "--log-level", "--ping-interval", "--ping-timeout", "--auth-backoff",
 };
 /* Flags without. */
@@ -216,7 +221,7 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
     o->auth_backoff_ms = 300000;
 
     const char *proxy = NULL, *token = NULL, *token_file = NULL, *fingerprint = NULL;
-    const char *ca = NULL, *root = NULL;
+    const char *ca = NULL, *root = NULL, *upstream = NULL;
     int insecure = 0;
     int rc;
 
@@ -288,6 +293,8 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
             ca = val;
         } else if (!strcmp(flag, "--root")) {
             root = val;
+        } else if (!strcmp(flag, "--upstream")) {
+            upstream = val;
         } else if (!strcmp(flag, "--connections")) {
             char *end;
             errno = 0;
@@ -390,9 +397,23 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
         o->verify = TT_TLS_VERIFY_NONE;
     }
 
-    if (!root) {
-        rc = opt_fail(err, errlen, "--root is required (the directory to serve)");
+    if (root && upstream) {
+        rc = opt_fail(err, errlen, "use --root or --upstream, not both");
         goto bad;
+    }
+    if (!root && !upstream) {
+        rc = opt_fail(err, errlen,
+                      "--root DIR or --upstream URL is required (the files or the app to serve)");
+        goto bad;
+    }
+    if (upstream) {
+        char why[200];
+        if (tt_upstream_parse_url(upstream, &o->upstream, why, sizeof why)) {
+            rc = opt_fail(err, errlen, "--upstream '%s': %s", upstream, why);
+            goto bad;
+        }
+        o->has_upstream = 1;
+        return TT_ORIGIN_RUN;
     }
     {
         char resolved[PATH_MAX];

@@ -6,6 +6,7 @@
  *   dialer.c   one per tunnel: resolve, connect, TLS, the PUT, the 101, then
  *              hand the connection to serve.c; reconnect with backoff
  *   serve.c    one per live tunnel: HTTP/2 streams <-> origin/fileserver.h
+ *   upstream.c instead of serve.c with --upstream: streams <-> a local app
  *   main.c     wires them on one loop, signals, drain, exit code
  *
  * Names: tt_origin_* (options and the shared context), tt_backoff_*,
@@ -15,6 +16,7 @@
 #define TT_ORIGIN_H
 
 #include "origin/fileserver.h"
+#include "origin/upstream.h"
 #include "proto/session.h"
 #include "proto/tls.h"
 
@@ -36,7 +38,9 @@ struct tt_origin_opts {
     enum tt_tls_verify verify;
     const char *ca_file;
     uint8_t pin[32];
-    char root[4096]; /* realpath of --root */
+    char root[4096]; /* realpath of --root; empty with --upstream */
+    int has_upstream; /* --upstream given (then no --root) */
+    struct tt_upstream_url upstream;
     int allow_put;
     unsigned connections;
     int log_level;           /* enum tt_log_level */
@@ -100,6 +104,7 @@ struct tt_origin {
     const struct tt_origin_opts *opts;
     SSL_CTX *ssl_ctx;
     struct tt_fs_config fs;
+    struct tt_upstream *upstream; /* --upstream: tunnels forward to the app */
     struct tt_session_config scfg;
     int draining;
     unsigned live; /* dialers not yet stopped */

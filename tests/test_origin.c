@@ -143,7 +143,13 @@ static void test_bad_values(void **state)
     expect_bad("a token is required", "--proxy", "h:1", "--root", tmpdir, NULL);
     expect_bad("--token: the token must be visible ASCII", "--proxy", "h:1", "--token", "a b",
                "--root", tmpdir, NULL);
-    expect_bad("--root is required", "--proxy", "h:1", "--token", "t", NULL);
+    expect_bad("--root DIR or --upstream URL is required", "--proxy", "h:1", "--token", "t", NULL);
+    expect_bad("use --root or --upstream, not both", "--proxy", "h:1", "--token", "t", "--root",
+               tmpdir, "--upstream", "http://127.0.0.1:8000", NULL);
+    expect_bad("--upstream 'https://a:1': https is not supported", "--proxy", "h:1", "--token",
+               "t", "--upstream", "https://a:1", NULL);
+    expect_bad("--upstream 'http://a:1/api': a path is not supported", "--proxy", "h:1",
+               "--token", "t", "--upstream", "http://a:1/api", NULL);
     expect_bad("No such file or directory", "--proxy", "h:1", "--token", "t", "--root",
                "/nonexistent/tether-dir", NULL);
     expect_bad("--connections '0'", "--proxy", "h:1", "--token", "t", "--root", tmpdir,

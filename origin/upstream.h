@@ -1,0 +1,86 @@
+/*
+ * c --upstream URL: the tunnel's requests forwarded to a local application
+ * instead of the file server.
+ *
+ *   http://HOST:PORT   HTTP/1.1 to the app over a small pool of keep-alive
+ *                      connections (one request at a time on each).
+ *   h2c://HOST:PORT    HTTP/2 with prior knowledge (RFC 9113 §3.3) over one
+ *                      connection shared by every tunnel, e.g. a gRPC server:
+ *                      each tunnel stream becomes one app stream, trailers
+ *                      and resets pass both ways.
+ *
+ * Names: tt_upstream_* (the mode and its pure helpers), tt_up_tunnel_* (one
+ * live tunnel served by this mode, the counterpart of serve.c's tt_serve).
+ */
+#ifndef TT_UPSTREAM_H
+#define TT_UPSTREAM_H
+
+#include "codec/buf.h"
+#include "codec/h2.h"
+#include "proto/loop.h"
+#include "proto/session.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- pure parts (unit-tested) ---------------------------------------- */
+
+struct tt_upstream_url {
+    int h2c;           /* 0: http:// (HTTP/1.1), 1: h2c:// (HTTP/2, prior knowledge) */
+    char host[256];    /* without brackets */
+    char port[8];
+    char hostport[300]; /* "host:port" or "[v6]:port": the Host of a request without one */
+};
+
+/* Parses "http://HOST[:PORT][/]" or "h2c://HOST[:PORT][/]" (port 80 when
+ * absent; [v6] in brackets).  Returns 0, or -1 with a one-line reason in err
+ * (without the flag's name). */
+int tt_upstream_parse_url(const char *s, struct tt_upstream_url *u, char *err, size_t errlen);
+
+/* How an HTTP/1.1 request carries its body. */
+enum tt_upstream_body {
+    TT_UPSTREAM_BODY_NONE = 0, /* no body; "Content-Length: 0" for methods that expect one */
+    TT_UPSTREAM_BODY_LENGTH,   /* the Content-Length p sent (kept from the fields) */
+    TT_UPSTREAM_BODY_CHUNKED,  /* Transfer-Encoding: chunked (RFC 9112 §7.1) */
+};
+
+/* Writes the HTTP/1.1 request head for a tunnel request `h` into out:
+ * the request line from :method and :path, Host from :authority (else the
+ * host field, else `default_host`), the regular fields except those that
+ * belong to one connection (RFC 9110 §7.6.1; te), cookies joined into one
+ * field (RFC 9113 §8.2.3), and the body framing.  Returns 0, or -1 when a
+ * field cannot be written in HTTP/1.1 or out is full. */
+int tt_upstream_h1_head(const struct tt_h2_headers *h, enum tt_upstream_body body,
+                        const char *default_host, tt_buf *out);
+
+/* Drops from an HTTP/1.1 response's fields (names already lowercase) those
+ * that belong to one connection: Connection and every field it names,
+ * Keep-Alive, Transfer-Encoding, Upgrade, Proxy-Connection, TE (RFC 9110
+ * §7.6.1, RFC 9113 §8.2.2).  Compacts the array; returns the new count. */
+size_t tt_upstream_filter_response(struct tt_header *f, size_t n);
+
+/* ---- runtime --------------------------------------------------------- */
+
+struct tt_upstream;
+struct tt_up_tunnel;
+
+/* The app connections of the process (the HTTP/1.1 pool or the HTTP/2
+ * connection), shared by every tunnel.  Returns NULL when out of memory. */
+struct tt_upstream *tt_upstream_new(struct tt_loop *loop, const struct tt_upstream_url *url);
+/* Closes every app connection (after the loop ended). */
+void tt_upstream_free(struct tt_upstream *up);
+
+typedef void (*tt_up_tunnel_closed_cb)(void *owner, const char *reason);
+
+/* Serves a tunnel whose PUT got its 101 (like tt_serve_start): takes `tls`
+ * (allocated with tt_mem_alloc); `early` are the bytes read past the 101
+ * head.  `on_closed` fires once when the tunnel is gone (never during this
+ * call).  Returns NULL when out of memory (tls is then freed). */
+struct tt_up_tunnel *tt_up_tunnel_start(struct tt_upstream *up, struct tt_tls_conn *tls,
+                                        const struct tt_session_config *cfg,
+                                        const uint8_t *early, size_t early_len,
+                                        tt_up_tunnel_closed_cb on_closed, void *owner);
+/* Graceful drain: GOAWAY, in-flight streams finish within grace_ms. */
+void tt_up_tunnel_drain(struct tt_up_tunnel *t, uint32_t grace_ms);
+
+#endif
