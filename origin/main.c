@@ -113,6 +113,7 @@ int main(int argc, char **argv)
     m.o.opts = &opts;
     m.o.ssl_ctx = ctx;
     m.o.fs.root = opts.root;
+    m.o.fs.root_fd = tt_fs_open_root(opts.root); /* -1: realpath() resolution, slower but the same */
     m.o.fs.allow_put = opts.allow_put;
     tt_origin_session_config(&opts, &m.o.scfg);
     m.o.on_all_stopped = main_all_stopped;
