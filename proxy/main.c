@@ -272,5 +272,6 @@ int main(int argc, char **argv)
     }
     tt_log_info("stopped");
     tt_px_tokens_free(&srv.tokens);
+    tt_mem_free(srv.front_rbuf);
     return 0;
 }
