@@ -18,8 +18,12 @@
 struct tt_tls_conn {
     int fd;
     SSL *ssl;
-    char err[160]; /* last error, for the log */
+    int read_starved; /* the last read wanted more bytes from the socket */
+    char err[160];    /* last error, for the log */
 };
+
+/* OpenSSL's read-ahead buffer: several records per recv(). */
+#define TT_TLS_READ_BUF (128 * 1024)
 
 /* Server context (TLS 1.2+, ALPN http/1.1) from PEM files.  Returns NULL and
  * writes a one-line reason to err on failure. */
