@@ -1373,7 +1373,17 @@ int tt_px_bridge_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h
             return 0;
         }
         char *p = buf;
-        p += snprintf(p, 64, "HTTP/1.1 %d %s\r\n", h->status, tt_http_reason(h->status));
+        /* By hand, not snprintf: this runs once a response.  The codec
+         * checked :status is three digits (RFC 9113 §8.3.2). */
+        const char *reason = tt_http_reason(h->status);
+        int st = h->status;
+        fr_put(&p, "HTTP/1.1 ", 9);
+        *p++ = (char)('0' + st / 100 % 10);
+        *p++ = (char)('0' + st / 10 % 10);
+        *p++ = (char)('0' + st % 10);
+        *p++ = ' ';
+        fr_put(&p, reason, strnlen(reason, 40));
+        fr_put(&p, "\r\n", 2);
         for (size_t i = 0; i < h->count; i++) {
             const struct tt_header *f = &h->hdrs[i];
             if (f->name_len == 0 || f->name[0] == ':')
