@@ -150,6 +150,7 @@ int main(int argc, char **argv)
         m.ndialers++;
     }
 
+    tt_log_set_buffered(1); /* access lines: one write a loop iteration */
     rc = tt_loop_run(loop);
 
     for (unsigned i = 0; i < m.ndialers; i++)

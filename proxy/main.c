@@ -274,6 +274,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "p: cannot handle signals: %s\n", strerror(errno));
         return 1;
     }
+    tt_log_set_buffered(1); /* access lines: one write a loop iteration */
     if (tt_loop_run(srv.loop) < 0) {
         tt_log_error("event loop failed: %s", strerror(errno));
         return 1;
