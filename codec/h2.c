@@ -1117,8 +1117,9 @@ static int hb_complete(struct tt_h2_conn *c)
     o.scratch_cap = c->cfg.max_header_list_size + 1;
     o.max_list_size = c->cfg.max_header_list_size;
     rc = tt_hpack_decode_block(&c->dec, buf_view(&c->hblock), tt_buf_len(&c->hblock), &o);
+    /* Emptied but kept while streams are open (a request each would
+     * otherwise cost a malloc and a free); freed below when idle. */
     tt_buf_consume(&c->hblock, tt_buf_len(&c->hblock));
-    tt_buf_shrink(&c->hblock);
     if (rc == TT_ERR_NOMEM)
         return rc;
     if (rc < 0 && rc != TT_ERR_HEADER_TOO_LARGE)
@@ -1546,8 +1547,10 @@ ssize_t tt_h2_recv(struct tt_h2_conn *c, const uint8_t *data, size_t len)
     }
     /* An idle connection keeps no decode scratch (safe here: no callback
      * is running that could still look at decoded headers). */
-    if (c->nstreams == 0 && !c->hb_active)
+    if (c->nstreams == 0 && !c->hb_active) {
         free_scratch(c);
+        tt_buf_shrink(&c->hblock);
+    }
     return (ssize_t)len;
 }
 
