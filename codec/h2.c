@@ -557,6 +557,41 @@ static int iov_caseeq(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
     return 1;
 }
 
+/* 1 for the bytes a field name may hold (RFC 9113 §8.2.1: no controls, SP,
+ * uppercase, DEL, non-ASCII, and no colon outside a pseudo-header's first
+ * byte), by table: this runs over every byte of every name. */
+static const uint8_t hv_name_ok[256] = {
+#define HV_R4(c) [c] = 1, [c + 1] = 1, [c + 2] = 1, [c + 3] = 1
+    HV_R4(0x21), HV_R4(0x25), HV_R4(0x29), HV_R4(0x2d), HV_R4(0x31), HV_R4(0x35), [0x39] = 1,
+    /* 0x3a ':' is not */ HV_R4(0x3b), [0x3f] = 1, [0x40] = 1, /* 'A'..'Z' are not */
+    HV_R4(0x5b), HV_R4(0x5f), HV_R4(0x63), HV_R4(0x67), HV_R4(0x6b), HV_R4(0x6f), HV_R4(0x73),
+    HV_R4(0x77), HV_R4(0x7b) /* to 0x7e; 0x7f DEL is not */
+#undef HV_R4
+};
+
+/* 1 when the value holds NUL, CR or LF (§8.2.1).  Eight bytes at a time:
+ * a word with no byte below 0x0e holds none of them (the usual case; a tab
+ * is the one such byte a value may hold, and sends its word to the slow
+ * check). */
+static int hv_value_bad(const uint8_t *v, uint32_t n)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint32_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        uint64_t x;
+        memcpy(&x, v + k, 8);
+        if (((x - ones * 0x0e) & ~x & highs) == 0)
+            continue;
+        for (uint32_t j = k; j < k + 8; j++)
+            if (v[j] == 0 || v[j] == '\r' || v[j] == '\n')
+                return 1;
+    }
+    for (; k < n; k++)
+        if (v[k] <= '\r' && (v[k] == 0 || v[k] == '\r' || v[k] == '\n'))
+            return 1;
+    return 0;
+}
+
 /* Validates one header list and fills `h` (kind set by the caller from the
  * stream's state; a response may become INFORMATIONAL).  `rx`: the list was
  * received, so the rules that protect routing from a peer apply too (one
@@ -581,9 +616,8 @@ static const char *hv_validate(const struct tt_header *hdrs, size_t n, int hv, i
         if (f->name_len == 0)
             return "empty header name";
         /* §8.2.1: no NUL, CR, LF in values, no whitespace at either end. */
-        for (uint32_t k = 0; k < f->value_len; k++)
-            if (v[k] == 0 || v[k] == '\r' || v[k] == '\n')
-                return "CR, LF or NUL in header value";
+        if (hv_value_bad(v, f->value_len))
+            return "CR, LF or NUL in header value";
         if (f->value_len &&
             (v[0] == ' ' || v[0] == '\t' || v[f->value_len - 1] == ' ' || v[f->value_len - 1] == '\t'))
             return "whitespace around header value";
@@ -626,12 +660,22 @@ static const char *hv_validate(const struct tt_header *hdrs, size_t n, int hv, i
             continue;
         }
         regular = 1;
-        for (uint32_t k = 0; k < f->name_len; k++) {
-            uint8_t ch = (uint8_t)nm[k];
-            /* §8.2.1: no controls, SP, uppercase, DEL or non-ASCII; and
-             * no colon outside a pseudo-header's first byte. */
-            if (ch <= 0x20 || (ch >= 'A' && ch <= 'Z') || ch >= 0x7f || ch == ':')
+        for (uint32_t k = 0; k < f->name_len; k++)
+            if (!hv_name_ok[(uint8_t)nm[k]])
                 return "invalid character in header name";
+        /* The names checked below have these lengths: most fields are
+         * none of them and cost one switch, not a compare with each. */
+        switch (f->name_len) {
+        case 2:
+        case 4:
+        case 7:
+        case 10:
+        case 14:
+        case 16:
+        case 17:
+            break;
+        default:
+            continue;
         }
         for (size_t k = 0; k < sizeof(conn_specific) / sizeof(conn_specific[0]); k++)
             if (iov_eq(nm, f->name_len, conn_specific[k]))
@@ -1073,8 +1117,9 @@ static int hb_complete(struct tt_h2_conn *c)
     o.scratch_cap = c->cfg.max_header_list_size + 1;
     o.max_list_size = c->cfg.max_header_list_size;
     rc = tt_hpack_decode_block(&c->dec, buf_view(&c->hblock), tt_buf_len(&c->hblock), &o);
+    /* Emptied but kept while streams are open (a request each would
+     * otherwise cost a malloc and a free); freed below when idle. */
     tt_buf_consume(&c->hblock, tt_buf_len(&c->hblock));
-    tt_buf_shrink(&c->hblock);
     if (rc == TT_ERR_NOMEM)
         return rc;
     if (rc < 0 && rc != TT_ERR_HEADER_TOO_LARGE)
@@ -1502,8 +1547,10 @@ ssize_t tt_h2_recv(struct tt_h2_conn *c, const uint8_t *data, size_t len)
     }
     /* An idle connection keeps no decode scratch (safe here: no callback
      * is running that could still look at decoded headers). */
-    if (c->nstreams == 0 && !c->hb_active)
+    if (c->nstreams == 0 && !c->hb_active) {
         free_scratch(c);
+        tt_buf_shrink(&c->hblock);
+    }
     return (ssize_t)len;
 }
 

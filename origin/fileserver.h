@@ -19,8 +19,17 @@
 
 struct tt_fs_config {
     const char *root;   /* absolute, resolved (realpath) */
+    /* An O_PATH directory descriptor of `root` (tt_fs_open_root), or <= 0:
+     * then every path is resolved with realpath(), which costs a readlink
+     * per component.  With it, a GET opens the file with one openat2()
+     * that the kernel confines beneath the root. */
+    int root_fd;
     int allow_put;
 };
+
+/* Opens the O_PATH descriptor for tt_fs_config.root_fd.  Returns it, or -1
+ * (errno set); -1 is harmless: the server then resolves with realpath(). */
+int tt_fs_open_root(const char *root);
 
 struct tt_fs_request {
     tt_iov method;

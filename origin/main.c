@@ -113,6 +113,7 @@ int main(int argc, char **argv)
     m.o.opts = &opts;
     m.o.ssl_ctx = ctx;
     m.o.fs.root = opts.root;
+    m.o.fs.root_fd = tt_fs_open_root(opts.root); /* -1: realpath() resolution, slower but the same */
     m.o.fs.allow_put = opts.allow_put;
     tt_origin_session_config(&opts, &m.o.scfg);
     if (opts.has_upstream && !(m.o.upstream = tt_upstream_new(loop, &opts.upstream))) {
@@ -159,6 +160,7 @@ int main(int argc, char **argv)
         m.ndialers++;
     }
 
+    tt_log_set_buffered(1); /* access lines: one write a loop iteration */
     rc = tt_loop_run(loop);
 
     for (unsigned i = 0; i < m.ndialers; i++)

@@ -6,13 +6,19 @@
  *   2026-11-21T20:52:46.123Z p info tunnel up name=media peer=127.0.0.1:5555
  *
  * The program name and level are process-wide settings made once at start
- * (the only mutable globals of proto/, set before any loop runs).
+ * (the only mutable globals of proto/, set before any loop runs), and so is
+ * the buffered mode the mains turn on before their loop runs: info and debug
+ * lines (p writes one access line per request) then gather in a buffer that
+ * the loop writes once an iteration, before it sleeps (tt_log_flush), and at
+ * exit.  Lines stay whole; warnings and errors flush it and go out at once,
+ * so they are never behind an exit or a crash.
  */
 #include "log.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -24,6 +30,49 @@ static char log_prog[32] = "tether";
 static enum tt_log_level log_level = TT_LOG_INFO;
 
 static const char *const log_words[] = {"error", "warn", "info", "debug"};
+
+#define LOG_BUF_MAX (64 * 1024)
+static char log_buf[LOG_BUF_MAX];
+static size_t log_buf_len;
+static int log_buffered, log_atexit_done;
+/* "YYYY-MM-DDTHH:MM:SS." of log_sec: formatted once a second, not per line. */
+static time_t log_sec = (time_t)-1;
+static char log_stamp[32];
+static size_t log_stamp_len;
+
+static void log_write_all(const char *p, size_t len)
+{
+    while (len) {
+        ssize_t w = write(STDERR_FILENO, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return; /* nowhere to report it */
+        p += w;
+        len -= (size_t)w;
+    }
+}
+
+void tt_log_flush(void)
+{
+    if (!log_buf_len)
+        return;
+    int saved_errno = errno;
+    log_write_all(log_buf, log_buf_len);
+    log_buf_len = 0;
+    errno = saved_errno;
+}
+
+static void log_flush_at_exit(void) { tt_log_flush(); }
+
+void tt_log_set_buffered(int on)
+{
+    if (on && !log_atexit_done)
+        log_atexit_done = atexit(log_flush_at_exit) == 0;
+    if (!on || !log_atexit_done)
+        tt_log_flush();
+    log_buffered = on && log_atexit_done;
+}
 
 void tt_log_init(const char *prog, enum tt_log_level level)
 {
@@ -55,15 +104,21 @@ void tt_log(enum tt_log_level level, const char *fmt, ...)
     int saved_errno = errno;
     char line[LOG_LINE_MAX];
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
+    if (ts.tv_sec != log_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        int k = snprintf(log_stamp, sizeof(log_stamp), "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
+                         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        log_stamp_len = k > 0 && (size_t)k < sizeof(log_stamp) ? (size_t)k : 0;
+        log_sec = ts.tv_sec;
+    }
     int lvl = (int)level;
     if (lvl < 0 || lvl > TT_LOG_DEBUG)
         lvl = TT_LOG_DEBUG;
-    int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, ts.tv_nsec / 1000000L, log_prog, log_words[lvl]);
+    int ms = (int)(ts.tv_nsec / 1000000L);
+    int n = snprintf(line, sizeof(line), "%.*s%03dZ %s %s ", (int)log_stamp_len, log_stamp, ms, log_prog,
+                     log_words[lvl]);
     if (n < 0 || (size_t)n >= sizeof(line))
         n = 0;
     size_t head = (size_t)n;
@@ -84,9 +139,14 @@ void tt_log(enum tt_log_level level, const char *fmt, ...)
             line[i] = '?';
     }
     line[len++] = '\n';
-    ssize_t w;
-    do {
-        w = write(STDERR_FILENO, line, len);
-    } while (w < 0 && errno == EINTR);
+    if (log_buffered && level >= TT_LOG_INFO) {
+        if (LOG_BUF_MAX - log_buf_len < len)
+            tt_log_flush();
+        memcpy(log_buf + log_buf_len, line, len);
+        log_buf_len += len;
+    } else {
+        tt_log_flush(); /* keep the order of lines */
+        log_write_all(line, len);
+    }
     errno = saved_errno;
 }

@@ -19,6 +19,11 @@ void tt_log_init(const char *prog, enum tt_log_level level);
 int tt_log_parse_level(const char *s);
 int tt_log_enabled(enum tt_log_level level);
 void tt_log(enum tt_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Buffered mode (off by default): info and debug lines wait in a buffer
+ * until tt_log_flush(), which the loop calls once an iteration before it
+ * sleeps, or until exit; warn and error lines flush it and go out at once. */
+void tt_log_set_buffered(int on);
+void tt_log_flush(void);
 
 #define tt_log_error(...) tt_log(TT_LOG_ERROR, __VA_ARGS__)
 #define tt_log_warn(...) tt_log(TT_LOG_WARN, __VA_ARGS__)

@@ -18,6 +18,7 @@
  * Signals are blocked and read from one signalfd watched like any fd.
  */
 #include "loop.h"
+#include "log.h"
 
 #include "codec/buf.h"
 
@@ -419,6 +420,7 @@ int tt_loop_run(struct tt_loop *loop)
     loop->now_ms = loop_clock_ms();
     loop_run_defers(loop);
     while (!loop->stopped) {
+        tt_log_flush(); /* buffered log lines go out before we sleep */
         int n = epoll_wait(loop->epfd, loop->events, LOOP_MAX_EVENTS, loop_timeout(loop));
         if (n < 0) {
             if (errno != EINTR)

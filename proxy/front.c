@@ -1068,11 +1068,64 @@ static int fr_sniff_h2(struct tt_px_client *cl)
     return 1;
 }
 
+/* The shared read buffer (tt_px_server.front_rbuf): lent to a connection
+ * whose input is empty for the length of one fr_read, then taken back; what
+ * is left unparsed then (an incomplete or pipelined request) is copied into
+ * a buffer of the connection's own.  Nothing keeps pointers into `in` past a
+ * parse (fields are copied into req.head), as a reallocation would move it. */
+static uint8_t *fr_in_borrow(struct tt_px_client *cl)
+{
+    struct tt_px_server *srv = cl->srv;
+    if (cl->in.base || (!srv->front_rbuf && srv->front_rbuf_made))
+        return NULL;
+    if (!srv->front_rbuf) {
+        srv->front_rbuf = tt_mem_alloc(FR_READ_CHUNK);
+        if (!srv->front_rbuf)
+            return NULL;
+        srv->front_rbuf_made = 1;
+    }
+    cl->in.base = srv->front_rbuf;
+    cl->in.cap = FR_READ_CHUNK;
+    cl->in.off = cl->in.len = 0;
+    srv->front_rbuf = NULL;
+    return cl->in.base;
+}
+
+/* Gives the shared buffer back; returns -1 when the unparsed rest could not
+ * be kept (out of memory: the input is then lost). */
+static int fr_in_return(struct tt_px_client *cl)
+{
+    tt_buf rest = cl->in;
+    tt_buf_init(&cl->in, rest.max);
+    cl->srv->front_rbuf = rest.base;
+    if (rest.len && tt_buf_append(&cl->in, rest.base + rest.off, rest.len))
+        return -1;
+    return 0;
+}
+
+static void fr_read_inner(struct tt_px_client *cl, int lent);
+
 static void fr_read(struct tt_px_client *cl)
+{
+    uint8_t *lent = fr_in_borrow(cl);
+    fr_read_inner(cl, lent != NULL);
+    if (lent && cl->in.base == lent && fr_in_return(cl) && !cl->dead)
+        fr_client_gone(cl, "out of memory");
+}
+
+static void fr_read_inner(struct tt_px_client *cl, int lent)
 {
     for (int k = 0; k < 4; k++) {
         if (tt_buf_len(&cl->in) >= FR_IN_MAX)
             break;
+        if (lent && tt_buf_len(&cl->in)) {
+            /* The shared buffer is full: go on in a buffer of our own. */
+            if (fr_in_return(cl)) {
+                fr_client_gone(cl, "out of memory");
+                return;
+            }
+            lent = 0;
+        }
         uint8_t *p = tt_buf_reserve(&cl->in, FR_READ_CHUNK);
         if (!p) {
             fr_client_gone(cl, "out of memory");
@@ -1118,7 +1171,7 @@ static void fr_read(struct tt_px_client *cl)
         }
         cl->closing = 1;
     }
-    if (tt_buf_len(&cl->in) == 0)
+    if (tt_buf_len(&cl->in) == 0 && !lent)
         tt_buf_shrink(&cl->in);
     fr_update_io(cl);
 }
@@ -1322,7 +1375,17 @@ int tt_px_bridge_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h
             return 0;
         }
         char *p = buf;
-        p += snprintf(p, 64, "HTTP/1.1 %d %s\r\n", h->status, tt_http_reason(h->status));
+        /* By hand, not snprintf: this runs once a response.  The codec
+         * checked :status is three digits (RFC 9113 §8.3.2). */
+        const char *reason = tt_http_reason(h->status);
+        int st = h->status;
+        fr_put(&p, "HTTP/1.1 ", 9);
+        *p++ = (char)('0' + st / 100 % 10);
+        *p++ = (char)('0' + st / 10 % 10);
+        *p++ = (char)('0' + st % 10);
+        *p++ = ' ';
+        fr_put(&p, reason, strnlen(reason, 40));
+        fr_put(&p, "\r\n", 2);
         for (size_t i = 0; i < h->count; i++) {
             const struct tt_header *f = &h->hdrs[i];
             if (f->name_len == 0 || f->name[0] == ':')

@@ -125,6 +125,9 @@ struct tt_px_registry {
     struct tt_px_pool *buckets[TT_PX_REG_BUCKETS];
     size_t names;   /* pools with at least one member */
     size_t tunnels; /* members in all pools */
+    /* The pool when exactly one name is served, else NULL: kept up to date
+     * by add and remove, because every request without a route asks. */
+    struct tt_px_pool *single;
 };
 
 void tt_px_registry_init(struct tt_px_registry *r);
@@ -227,6 +230,11 @@ struct tt_px_server {
     int draining;
     uint64_t tunnel_serial;
     struct tt_timer drain_timer;
+    /* One read buffer that HTTP/1.1 client connections borrow for a read
+     * (front.c): a connection keeps input of its own only while a request
+     * is incomplete, so requests cost no allocation.  NULL while lent. */
+    uint8_t *front_rbuf;
+    int front_rbuf_made;
 };
 
 int tt_px_tunnel_listen(struct tt_px_server *srv, int fd);

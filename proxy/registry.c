@@ -27,6 +27,8 @@ static unsigned reg_hash(const char *s, size_t len)
     return h % TT_PX_REG_BUCKETS;
 }
 
+static void reg_update_single(struct tt_px_registry *r);
+
 void tt_px_registry_init(struct tt_px_registry *r) { memset(r, 0, sizeof(*r)); }
 
 void tt_px_registry_free(struct tt_px_registry *r)
@@ -88,12 +90,15 @@ int tt_px_registry_add(struct tt_px_registry *r, struct tt_px_tunnel *t)
         p->members = nm;
         p->cap = nc;
     }
-    if (p->n == 0)
+    int new_name = p->n == 0;
+    if (new_name)
         r->names++;
     t->pool = p;
     t->pool_index = p->n;
     p->members[p->n++] = t;
     r->tunnels++;
+    if (new_name)
+        reg_update_single(r);
     return (int)p->n;
 }
 
@@ -123,19 +128,29 @@ size_t tt_px_registry_remove(struct tt_px_registry *r, struct tt_px_tunnel *t)
             }
         tt_mem_free(p->members);
         tt_mem_free(p);
+        reg_update_single(r);
     }
     return left;
 }
 
-const char *tt_px_registry_single_name(const struct tt_px_registry *r)
+/* Recomputes r->single after the set of names changed (rare: a name's first
+ * tunnel came or its last one left); the scan runs only when one name is left. */
+static void reg_update_single(struct tt_px_registry *r)
 {
+    r->single = NULL;
     if (r->names != 1)
-        return NULL;
+        return;
     for (size_t b = 0; b < TT_PX_REG_BUCKETS; b++)
         for (struct tt_px_pool *p = r->buckets[b]; p; p = p->next)
-            if (p->n > 0)
-                return p->name;
-    return NULL;
+            if (p->n > 0) {
+                r->single = p;
+                return;
+            }
+}
+
+const char *tt_px_registry_single_name(const struct tt_px_registry *r)
+{
+    return r->single ? r->single->name : NULL;
 }
 
 struct tt_px_tunnel *tt_px_pool_pick(struct tt_px_pool *p,

@@ -58,6 +58,8 @@ static void make_dir(const char *rel)
 
 static uint8_t g_bin[100000];
 static char g_text[20000];
+static struct tt_fs_config g_cfg;
+static int g_realpath_only;
 
 static int setup(void **state)
 {
@@ -109,7 +111,26 @@ static int setup(void **state)
     snprintf(path, sizeof(path), "%s/list/in-link.txt", g_root);
     snprintf(target, sizeof(target), "%s/hello.txt", g_root); /* absolute, inside */
     assert_int_equal(symlink(target, path), 0);
+    snprintf(path, sizeof(path), "%s/sub/up.txt", g_root); /* relative through "..", inside */
+    assert_int_equal(symlink("../hello.txt", path), 0);
+    snprintf(path, sizeof(path), "%s/relleak", g_root); /* relative, out */
+    snprintf(target, sizeof(target), "../%s/secret.txt", strrchr(g_outside, '/') + 1);
+    assert_int_equal(symlink(target, path), 0);
+    snprintf(path, sizeof(path), "%s/magic", g_root); /* a /proc magic link to the outside */
+    assert_int_equal(symlink("/proc/self/cwd", path), 0);
+    g_cfg.root_fd = g_realpath_only ? -1 : tt_fs_open_root(g_root);
+    assert_true(g_realpath_only || g_cfg.root_fd > 0);
     return 0;
+}
+
+/* The same tests again with no root fd: every path goes the realpath()
+ * route, as on a kernel without openat2. */
+static int setup_realpath(void **state)
+{
+    g_realpath_only = 1;
+    int rc = setup(state);
+    g_realpath_only = 0;
+    return rc;
 }
 
 static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -123,6 +144,9 @@ static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *
 static int teardown(void **state)
 {
     (void)state;
+    if (g_cfg.root_fd > 0)
+        close(g_cfg.root_fd);
+    g_cfg.root_fd = -1;
     nftw(g_root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
     nftw(g_outside, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
     return 0;
@@ -136,8 +160,6 @@ struct result {
     uint8_t *body;
     size_t len;
 };
-
-static struct tt_fs_config g_cfg;
 
 /* Sends a request; reads the whole body with reads of at most `chunk`
  * bytes.  Header arguments are name, value pairs ending with NULL. */
@@ -396,6 +418,8 @@ static void test_traversal(void **state)
         {"/%4", 400},
         {"hello.txt", 400},
         {"/leak", 403},
+        {"/relleak", 403},
+        {"/magic", 403},
         {"/leakdir/secret.txt", 403},
         {"/leakdir/", 403},
         {"/nope.txt", 404},
@@ -425,6 +449,10 @@ static void test_traversal(void **state)
     assert_body(r, "inner\n", 6);
     result_free(r);
     r = request("GET", "/list/in-link.txt", NULL);
+    assert_int_equal(r->resp.status, 200);
+    assert_body(r, g_text, strlen(g_text));
+    result_free(r);
+    r = request("GET", "/sub/up.txt", NULL);
     assert_int_equal(r->resp.status, 200);
     assert_body(r, g_text, strlen(g_text));
     result_free(r);
@@ -798,6 +826,45 @@ static void test_conditionals(void **state)
 
     free(etag);
     free(lm);
+
+    /* Last-Modified is IMF-fixdate (RFC 9110 §5.6.7) for any mtime: leap
+     * days, century years, before 1970, the end of a year. */
+    const time_t when[] = {0, 1, -1, 86399, 951782400 /* 2000-02-29 */, 951868800, 4107542400 /* 2100-03-01 */,
+                           1700000000, 1735689599, -2208988800 /* 1900-01-01 */, 253402300799 /* 9999 */,
+                           68256000, 1582934400 /* 2020-02-29 */};
+    for (size_t i = 0; i < sizeof(when) / sizeof(when[0]); i++) {
+        struct timespec t2[2] = {{0, UTIME_OMIT}, {when[i], 0}};
+        assert_int_equal(utimensat(AT_FDCWD, path, t2, 0), 0);
+        struct stat st; /* some file systems clamp the time they store */
+        assert_int_equal(stat(path, &st), 0);
+        struct tm tm;
+        char want[64];
+        static const char *const wd[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+        static const char *const mo[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+        assert_non_null(gmtime_r(&st.st_mtime, &tm));
+        snprintf(want, sizeof(want), "%s, %02d %s %04d %02d:%02d:%02d GMT", wd[tm.tm_wday], tm.tm_mday,
+                 mo[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        r = request("HEAD", "/video.mp4", NULL);
+        assert_header(r, "last-modified", want);
+        result_free(r);
+    }
+    for (time_t t = -400LL * 86400; t < 3000LL * 366 * 86400; t += 7919LL * 3607) {
+        struct timespec t2[2] = {{0, UTIME_OMIT}, {t, 0}};
+        assert_int_equal(utimensat(AT_FDCWD, path, t2, 0), 0);
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        struct tm tm;
+        char want[64];
+        assert_non_null(gmtime_r(&st.st_mtime, &tm));
+        strftime(want, sizeof(want), "%d %b %Y %H:%M:%S GMT", &tm); /* C locale: English names */
+        r = request("HEAD", "/video.mp4", NULL);
+        const char *got = hval(r, "last-modified");
+        assert_non_null(got);
+        if (strcmp(got + 5, want) != 0)
+            fail_msg("mtime %lld: %s, want ... %s", (long long)t, got, want);
+        result_free(r);
+    }
 }
 
 /* ---- tests: gzip ------------------------------------------------------ */
@@ -1124,6 +1191,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_get_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_traversal, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_traversal, setup_realpath, teardown),
+        cmocka_unit_test_setup_teardown(test_get_file, setup_realpath, teardown),
+        cmocka_unit_test_setup_teardown(test_conditionals, setup_realpath, teardown),
         cmocka_unit_test_setup_teardown(test_directories, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_range_single, setup, teardown),
