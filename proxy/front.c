@@ -61,7 +61,7 @@ struct tt_px_req {
     struct tt_px_client *cl;
     struct tt_px_tunnel *tun; /* the stream's tunnel; NULL when not bound */
     uint32_t sid;
-    struct tt_px_req *blk_next, **blk_prev; /* in tun->blocked */
+    struct tt_link blk; /* on tun->blocked */
 
     /* The head as received (offsets into `head`). */
     tt_buf head;
@@ -105,7 +105,7 @@ struct tt_px_req {
 
 struct tt_px_client {
     struct tt_px_server *srv;
-    struct tt_px_client *next, **prev;
+    struct tt_link link; /* on srv->client_list */
     struct tt_io io;
     struct tt_timer timer;
     struct tt_defer work;
@@ -145,26 +145,12 @@ static const char *fr_h(const struct tt_px_req *rq, uint32_t off)
 
 /* --- Tunnel binding ---------------------------------------------------------- */
 
-static void fr_unblock(struct tt_px_req *rq)
-{
-    if (rq->blk_prev) {
-        *rq->blk_prev = rq->blk_next;
-        if (rq->blk_next)
-            rq->blk_next->blk_prev = rq->blk_prev;
-        rq->blk_prev = NULL;
-        rq->blk_next = NULL;
-    }
-}
+static void fr_unblock(struct tt_px_req *rq) { tt_link_remove(&rq->blk); }
 
 static void fr_block(struct tt_px_req *rq)
 {
-    if (rq->blk_prev || !rq->tun)
-        return;
-    rq->blk_next = rq->tun->blocked;
-    if (rq->blk_next)
-        rq->blk_next->blk_prev = &rq->blk_next;
-    rq->tun->blocked = rq;
-    rq->blk_prev = &rq->tun->blocked;
+    if (rq->tun)
+        tt_list_push(&rq->tun->blocked, &rq->blk);
 }
 
 static struct tt_h2_conn *fr_conn(const struct tt_px_req *rq)
@@ -334,11 +320,7 @@ static void fr_free(struct tt_px_client *cl)
     tt_buf_free(&cl->req.head);
     tt_buf_free(&cl->req.body);
     tt_buf_free(&cl->req.replay);
-    if (cl->prev) {
-        *cl->prev = cl->next;
-        if (cl->next)
-            cl->next->prev = cl->prev;
-    }
+    tt_link_remove(&cl->link);
     srv->clients--;
     tt_mem_free(cl);
 }
@@ -1288,11 +1270,7 @@ static void fr_on_accept(struct tt_loop *loop, struct tt_io *io, unsigned events
         tt_timer_init(&cl->timer, fr_on_timer, cl);
         tt_defer_init(&cl->work, fr_work, cl);
         tt_defer_init(&cl->wdefer, fr_on_wdefer, cl);
-        cl->next = srv->client_list;
-        if (cl->next)
-            cl->next->prev = &cl->next;
-        srv->client_list = cl;
-        cl->prev = &srv->client_list;
+        tt_list_push(&srv->client_list, &cl->link);
         srv->clients++;
         if (tt_io_start(loop, &cl->io, fd, TT_IO_READ, fr_on_io, cl) < 0) {
             close(fd);
@@ -1316,7 +1294,8 @@ void tt_px_front_drain(struct tt_px_server *srv)
         tt_io_stop(srv->loop, &srv->client_io);
         close(fd);
     }
-    for (struct tt_px_client *cl = srv->client_list; cl; cl = cl->next) {
+    for (struct tt_link *l = srv->client_list.first; l; l = l->next) {
+        struct tt_px_client *cl = tt_container_of(l, struct tt_px_client, link);
         if (cl->dead)
             continue;
         if (!cl->req.active || (cl->req.in_head && !cl->req.nf))
@@ -1571,16 +1550,22 @@ static void fr_wake(struct tt_px_req *rq)
     tt_defer_queue(rq->cl->srv->loop, &rq->cl->work);
 }
 
+/* Wakes every request of the tunnel that waited for window or room. */
+static void fr_wake_blocked(struct tt_px_tunnel *t)
+{
+    while (t->blocked.first)
+        fr_wake(tt_container_of(t->blocked.first, struct tt_px_req, blk));
+}
+
 void tt_px_bridge_on_window_update(void *ud, uint32_t sid, void *sud)
 {
     struct tt_px_tunnel *t = ud;
     if (sid == 0) {
-        while (t->blocked)
-            fr_wake(t->blocked);
+        fr_wake_blocked(t);
         return;
     }
     struct tt_px_req *rq = sud;
-    if (rq && rq->tun == t && rq->blk_prev)
+    if (rq && rq->tun == t && tt_link_linked(&rq->blk))
         fr_wake(rq);
 }
 
@@ -1588,6 +1573,5 @@ void tt_px_bridge_on_writable(void *ud, struct tt_session *s)
 {
     struct tt_px_tunnel *t = ud;
     (void)s;
-    while (t->blocked)
-        fr_wake(t->blocked);
+    fr_wake_blocked(t);
 }

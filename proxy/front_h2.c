@@ -47,8 +47,8 @@
 struct tt_px_h2c {
     struct tt_px_server *srv;
     struct tt_session *sess;
-    struct tt_px_h2c *next, **prev; /* srv->h2_list */
-    struct tt_px_h2s *blocked;      /* waiting for room on this connection */
+    struct tt_link link;            /* on srv->h2_list */
+    struct tt_list blocked;         /* tt_px_h2s waiting for room on this connection */
     struct tt_px_h2s *reap;         /* detached from both sides, to free */
     struct tt_defer reap_d;
     size_t resp_max; /* bound of a stream's response buffer */
@@ -62,8 +62,8 @@ struct tt_px_h2s {
     uint32_t csid;            /* client stream; 0 once closed */
     struct tt_px_tunnel *tun; /* NULL when not bound to a tunnel stream */
     uint32_t tsid;
-    struct tt_px_h2s *cb_next, **cb_prev; /* cc->blocked */
-    struct tt_px_h2s *tb_next, **tb_prev; /* tun->h2_blocked */
+    struct tt_link cb; /* on cc->blocked */
+    struct tt_link tb; /* on tun->h2_blocked */
     struct tt_px_h2s *wk_next;            /* a wake-up batch */
     struct tt_px_h2s *reap_next;
     struct tt_timer retry;
@@ -183,48 +183,20 @@ static void h2f_tflush(struct tt_px_h2s *s)
         tt_session_flush(s->tun->sess);
 }
 
-static void h2f_cunblock(struct tt_px_h2s *s)
-{
-    if (s->cb_prev) {
-        *s->cb_prev = s->cb_next;
-        if (s->cb_next)
-            s->cb_next->cb_prev = s->cb_prev;
-        s->cb_prev = NULL;
-        s->cb_next = NULL;
-    }
-}
+static void h2f_cunblock(struct tt_px_h2s *s) { tt_link_remove(&s->cb); }
 
 static void h2f_cblock(struct tt_px_h2s *s)
 {
-    if (s->cb_prev || !s->csid)
-        return;
-    s->cb_next = s->cc->blocked;
-    if (s->cb_next)
-        s->cb_next->cb_prev = &s->cb_next;
-    s->cc->blocked = s;
-    s->cb_prev = &s->cc->blocked;
+    if (s->csid)
+        tt_list_push(&s->cc->blocked, &s->cb);
 }
 
-static void h2f_tunblock(struct tt_px_h2s *s)
-{
-    if (s->tb_prev) {
-        *s->tb_prev = s->tb_next;
-        if (s->tb_next)
-            s->tb_next->tb_prev = s->tb_prev;
-        s->tb_prev = NULL;
-        s->tb_next = NULL;
-    }
-}
+static void h2f_tunblock(struct tt_px_h2s *s) { tt_link_remove(&s->tb); }
 
 static void h2f_tblock(struct tt_px_h2s *s)
 {
-    if (s->tb_prev || !s->tun)
-        return;
-    s->tb_next = s->tun->h2_blocked;
-    if (s->tb_next)
-        s->tb_next->tb_prev = &s->tb_next;
-    s->tun->h2_blocked = s;
-    s->tb_prev = &s->tun->h2_blocked;
+    if (s->tun)
+        tt_list_push(&s->tun->h2_blocked, &s->tb);
 }
 
 static void h2f_on_reap(struct tt_loop *loop, struct tt_defer *d);
@@ -808,8 +780,8 @@ static void h2f_c_on_stream_close(void *ud, uint32_t sid, void *sud, uint32_t co
 static void h2f_wake_client(struct tt_px_h2c *cc)
 {
     struct tt_px_h2s *batch = NULL;
-    while (cc->blocked) {
-        struct tt_px_h2s *s = cc->blocked;
+    while (cc->blocked.first) {
+        struct tt_px_h2s *s = tt_container_of(cc->blocked.first, struct tt_px_h2s, cb);
         h2f_cunblock(s);
         s->wk_next = batch;
         batch = s;
@@ -829,7 +801,7 @@ static void h2f_c_on_window_update(void *ud, uint32_t sid, void *sud)
         h2f_wake_client(cc);
         return;
     }
-    if (s && s->cb_prev) {
+    if (s && tt_link_linked(&s->cb)) {
         h2f_cunblock(s);
         h2f_pump_resp(s);
     }
@@ -874,11 +846,7 @@ static void h2f_c_on_closed(void *ud, struct tt_session *sess, const char *reaso
     cc->sess = NULL;
     tt_defer_cancel(cc->srv->loop, &cc->reap_d);
     h2f_reap_all(cc);
-    if (cc->prev) {
-        *cc->prev = cc->next;
-        if (cc->next)
-            cc->next->prev = cc->prev;
-    }
+    tt_link_remove(&cc->link);
     cc->srv->clients--;
     tt_mem_free(cc);
 }
@@ -935,11 +903,7 @@ int tt_px_h2f_adopt(struct tt_px_server *srv, int fd, const char *peer, const ch
         tt_mem_free(cc);
         return -1;
     }
-    cc->next = srv->h2_list;
-    if (cc->next)
-        cc->next->prev = &cc->next;
-    srv->h2_list = cc;
-    cc->prev = &srv->h2_list;
+    tt_list_push(&srv->h2_list, &cc->link);
     srv->clients++;
     tt_log_debug("h2 client connected client=%s", cc->peer);
     tt_session_flush(cc->sess);
@@ -950,9 +914,11 @@ int tt_px_h2f_adopt(struct tt_px_server *srv, int fd, const char *peer, const ch
 
 void tt_px_h2f_drain(struct tt_px_server *srv, uint32_t grace_ms)
 {
-    for (struct tt_px_h2c *cc = srv->h2_list; cc; cc = cc->next)
+    for (struct tt_link *l = srv->h2_list.first; l; l = l->next) {
+        struct tt_px_h2c *cc = tt_container_of(l, struct tt_px_h2c, link);
         if (cc->sess && !tt_session_closing(cc->sess))
             tt_session_drain(cc->sess, grace_ms);
+    }
 }
 
 /* --- The tunnel's stream callbacks (tagged user data) -------------------- */
@@ -1089,8 +1055,8 @@ void tt_px_h2f_on_stream_close(struct tt_px_tunnel *t, uint32_t sid, void *sud, 
 static void h2f_wake_tunnel(struct tt_px_tunnel *t)
 {
     struct tt_px_h2s *batch = NULL;
-    while (t->h2_blocked) {
-        struct tt_px_h2s *s = t->h2_blocked;
+    while (t->h2_blocked.first) {
+        struct tt_px_h2s *s = tt_container_of(t->h2_blocked.first, struct tt_px_h2s, tb);
         h2f_tunblock(s);
         s->wk_next = batch;
         batch = s;
@@ -1109,7 +1075,7 @@ void tt_px_h2f_on_window_update(struct tt_px_tunnel *t, uint32_t sid, void *sud)
         return;
     }
     struct tt_px_h2s *s = sud;
-    if (s && s->tun == t && s->tb_prev) {
+    if (s && s->tun == t && tt_link_linked(&s->tb)) {
         h2f_tunblock(s);
         h2f_pump_req(s);
     }

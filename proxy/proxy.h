@@ -22,6 +22,7 @@
 
 #include "codec/buf.h"
 #include "codec/h2.h"
+#include "proto/list.h"
 #include "proto/loop.h"
 #include "proto/session.h"
 #include "proto/tls.h"
@@ -105,8 +106,8 @@ struct tt_px_tunnel {
     uint32_t streams;  /* requests bound to this tunnel */
     uint8_t draining;  /* GOAWAY seen (either way): no new streams */
     uint8_t dead;      /* the session is closing */
-    struct tt_px_req *blocked; /* requests waiting for send window or room */
-    struct tt_px_h2s *h2_blocked; /* the same for HTTP/2 front streams (front_h2.c) */
+    struct tt_list blocked;    /* tt_px_req waiting for send window or room */
+    struct tt_list h2_blocked; /* the same for HTTP/2 front streams (front_h2.c) */
     char name[TT_PX_NAME_MAX + 1];
     char peer[64];
 };
@@ -223,8 +224,8 @@ struct tt_px_server {
     size_t handshakes;   /* TLS + PUT in progress */
     size_t granted;      /* of those, answered 101 but not yet registered */
     size_t clients;      /* client connections open */
-    struct tt_px_client *client_list;
-    struct tt_px_h2c *h2_list; /* HTTP/2 client connections (front_h2.c) */
+    struct tt_list client_list; /* tt_px_client */
+    struct tt_list h2_list;     /* HTTP/2 client connections (front_h2.c) */
     struct tt_px_tunnel **all_tunnels; /* for drain */
     size_t all_n, all_cap;
     int draining;
