@@ -83,6 +83,12 @@ build/fuzz/%: fuzz/%.c $(FUZZ_LIB) $(wildcard codec/*.h proto/*.h fuzz/*.h)
 	@echo "  FUZZ  $@"
 	$(Q)$(FUZZ_CC) $(CPPFLAGS) -std=gnu11 $(WARN) $(FUZZFLAGS) -o $@ $< $(FUZZ_LIB) $(LIBS)
 
+# Targets that fuzz a part of c also link the origin sources it needs; the
+# rest stay on the codec and proto alone.
+FUZZ_ORIGIN_FS := origin/fileserver.c origin/listing.c origin/mime.c
+build/fuzz/fuzz_fileserver: FUZZ_LIB += $(FUZZ_ORIGIN_FS)
+build/fuzz/fuzz_fileserver: $(FUZZ_ORIGIN_FS) $(wildcard origin/*.h)
+
 unit: $(TESTS)
 fuzz-build: $(FUZZERS)
 

@@ -240,7 +240,9 @@ static void st_put(struct h2_stream **tab, uint32_t cap, struct h2_stream *s)
     tab[i] = s;
 }
 
-static int st_insert(struct tt_h2_conn *c, struct h2_stream *s)
+/* Makes room for one more stream, so that the st_insert() that follows
+ * cannot fail.  Returns 0 or TT_ERR_NOMEM. */
+static int st_reserve(struct tt_h2_conn *c)
 {
     if ((c->nstreams + 1) * 2 > c->tab_cap) {
         uint32_t ncap = c->tab_cap ? c->tab_cap * 2 : 16;
@@ -254,6 +256,13 @@ static int st_insert(struct tt_h2_conn *c, struct h2_stream *s)
         c->tab = nt;
         c->tab_cap = ncap;
     }
+    return 0;
+}
+
+static int st_insert(struct tt_h2_conn *c, struct h2_stream *s)
+{
+    if (st_reserve(c) < 0)
+        return TT_ERR_NOMEM;
     st_put(c->tab, c->tab_cap, s);
     c->nstreams++;
     s->prev = NULL;
@@ -1810,11 +1819,15 @@ int64_t tt_h2_submit_request(struct tt_h2_conn *c, const struct tt_header *hdrs,
     s->send_window = c->remote.initial_window_size;
     s->recv_window = c->rx_initial_window;
     s->req_head = iov_eq((const char *)h.method.base, (uint32_t)h.method.len, "HEAD");
-    int rc = send_header_block(c, sid, hdrs, n, end_stream);
-    if (rc < 0 || (rc = st_insert(c, s)) < 0) {
+    /* Room in the stream table first: once the HEADERS are queued (and the
+     * HPACK tables have moved on) the stream cannot be taken back, and
+     * forgetting it would make a retry reuse its id. */
+    int rc = st_reserve(c);
+    if (rc < 0 || (rc = send_header_block(c, sid, hdrs, n, end_stream)) < 0) {
         tt_mem_free(s);
         return rc;
     }
+    (void)st_insert(c, s); /* cannot fail after st_reserve */
     c->next_local_sid += 2;
     if (end_stream)
         s->state = ST_HALF_LOCAL;

@@ -525,12 +525,6 @@ static void fr_pump_body(struct tt_px_req *rq)
         tt_session_flush(rq->tun->sess);
 }
 
-static int fr_tunnel_usable(const struct tt_px_tunnel *t)
-{
-    return t->sess && !tt_session_closing(t->sess) &&
-           tt_h2_can_open_stream(tt_session_h2(t->sess));
-}
-
 /* Maps the head and opens it on a tunnel of the request's pool.  Returns 0
  * when opened, 1 when no tunnel could take it now, -1 on a bad head (an
  * answer was sent). */
@@ -587,11 +581,8 @@ static int fr_open_stream(struct tt_px_req *rq)
     rq->name[nl] = 0;
 
     struct tt_px_pool *pool = tt_px_registry_find(&srv->reg, rq->name, nl);
-    struct tt_px_tunnel *t = tt_px_pool_pick(pool, fr_tunnel_usable, NULL);
-    if (t && rq->avoid && t->serial == rq->avoid)
-        t = tt_px_pool_pick(pool, fr_tunnel_usable, t); /* another, if any */
-    if (!t)
-        return 1;
+    if (!pool || pool->n == 0)
+        return 1; /* before the work of mapping the head */
 
     char prefix[TT_PX_NAME_MAX + 256];
     size_t prefix_len = 0;
@@ -625,38 +616,30 @@ static int fr_open_stream(struct tt_px_req *rq)
     rq->te_trailers = (uint8_t)out.te_trailers;
     rq->expect = (uint8_t)out.expect_continue;
 
-    /* Try members until one takes the stream (a member at its stream
-     * limit or going away says so here). */
-    for (int tries = 0; t && tries < 8; tries++) {
-        struct tt_h2_conn *c = tt_session_h2(t->sess);
-        int end = !rq->has_body || (rq->body_done && tt_buf_len(&rq->body) == 0);
-        int64_t sid = tt_h2_submit_request(c, hdrs, out.count, end, rq);
-        if (sid > 0) {
-            rq->tun = t;
-            rq->sid = (uint32_t)sid;
-            rq->end_sent = (uint8_t)end;
-            t->streams++;
-            tt_session_flush(t->sess);
-            if (rq->expect && !rq->sent_continue && !rq->body_done) {
-                /* RFC 9110 §10.1.1: we are the one that will read the
-                 * body, so we say 100 once the request has a place. */
-                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-                rq->sent_continue = 1;
-                if (fr_send_buf(cl, cont, sizeof(cont) - 1) < 0)
-                    return 0;
-            }
-            fr_pump_body(rq);
-            return 0;
-        }
-        if (sid == TT_ERR_BAD_HEADER) {
-            fr_reject(cl, 400, "request header not allowed");
-            return -1;
-        }
-        if (sid == TT_ERR_GOING_AWAY || sid == TT_ERR_STREAM_ID_EXHAUSTED)
-            t->draining = 1;
-        t = tt_px_pool_pick(pool, fr_tunnel_usable, t);
+    int end = !rq->has_body || (rq->body_done && tt_buf_len(&rq->body) == 0);
+    struct tt_px_tunnel *t = NULL;
+    int64_t sid = tt_px_pool_open(pool, rq->avoid, hdrs, out.count, end, rq, &t);
+    if (sid == TT_ERR_BAD_HEADER || sid == TT_ERR_HEADER_TOO_LARGE) {
+        fr_reject(cl, sid == TT_ERR_BAD_HEADER ? 400 : 431,
+                  sid == TT_ERR_BAD_HEADER ? "request header not allowed"
+                                           : "request header fields too large");
+        return -1;
     }
-    return 1;
+    if (sid <= 0)
+        return 1;
+    rq->tun = t;
+    rq->sid = (uint32_t)sid;
+    rq->end_sent = (uint8_t)end;
+    if (rq->expect && !rq->sent_continue && !rq->body_done) {
+        /* RFC 9110 §10.1.1: we are the one that will read the body, so we
+         * say 100 once the request has a place. */
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        rq->sent_continue = 1;
+        if (fr_send_buf(cl, cont, sizeof(cont) - 1) < 0)
+            return 0;
+    }
+    fr_pump_body(rq);
+    return 0;
 }
 
 static void fr_no_tunnel(struct tt_px_client *cl)
@@ -676,7 +659,7 @@ static void fr_retry_or_fail(struct tt_px_req *rq)
         /* Immediately when another member is there, else give a
          * reconnecting c a moment. */
         struct tt_px_pool *pool = tt_px_registry_find(&cl->srv->reg, rq->name, strlen(rq->name));
-        int other = tt_px_pool_pick(pool, fr_tunnel_usable, NULL) != NULL;
+        int other = tt_px_pool_pick(pool, tt_px_tunnel_usable, NULL) != NULL;
         fr_timer_set(cl, FR_T_RETRY, other ? 0 : 250u << rq->attempts);
         return;
     }

@@ -146,12 +146,6 @@ static int h2f_is_idempotent(const char *m)
     return 0;
 }
 
-static int h2f_tunnel_usable(const struct tt_px_tunnel *t)
-{
-    return t->sess && !tt_session_closing(t->sess) &&
-           tt_h2_can_open_stream(tt_session_h2(t->sess));
-}
-
 /* --- Sides --------------------------------------------------------------- */
 
 static int h2f_client_ok(const struct tt_px_h2s *s)
@@ -418,41 +412,30 @@ static int h2f_open(struct tt_px_h2s *s)
 {
     struct tt_px_server *srv = s->cc->srv;
     struct tt_px_pool *pool = tt_px_registry_find(&srv->reg, s->name, strlen(s->name));
-    struct tt_px_tunnel *t = tt_px_pool_pick(pool, h2f_tunnel_usable, NULL);
-    if (t && s->avoid && t->serial == s->avoid)
-        t = tt_px_pool_pick(pool, h2f_tunnel_usable, t); /* another, if any */
-    for (int tries = 0; t && tries < 8; tries++) {
-        struct tt_h2_conn *tc = tt_session_h2(t->sess);
-        int end = s->req_end && tt_buf_len(&s->req) == 0 && !s->req_trl;
-        int64_t sid = tt_h2_submit_request(tc, s->req_hdrs, s->req_n, end, s);
-        if (sid > 0) {
-            s->tun = t;
-            s->tsid = (uint32_t)sid;
-            s->req_end_sent = (uint8_t)end;
-            t->streams++;
-            tt_session_flush(t->sess);
-            if (s->expect && !s->sent_continue && !s->req_end) {
-                /* RFC 9110 §10.1.1: we read the body, so we say 100 once
-                 * the request has somewhere to go. */
-                static const struct tt_header cont[] = {{":status", "100", 7, 3, 0}};
-                s->sent_continue = 1;
-                struct tt_h2_conn *c = h2f_cconn(s);
-                if (c && tt_h2_submit_headers(c, s->csid, cont, 1, 0) == 0)
-                    h2f_cflush(s);
-            }
-            h2f_pump_req(s);
-            return 0;
-        }
-        if (sid == TT_ERR_BAD_HEADER || sid == TT_ERR_HEADER_TOO_LARGE) {
-            h2f_local(s, sid == TT_ERR_BAD_HEADER ? 400 : 431,
-                      "the request cannot be forwarded\n", -1);
-            return -1;
-        }
-        if (sid == TT_ERR_GOING_AWAY || sid == TT_ERR_STREAM_ID_EXHAUSTED)
-            t->draining = 1;
-        t = tt_px_pool_pick(pool, h2f_tunnel_usable, t);
+    int end = s->req_end && tt_buf_len(&s->req) == 0 && !s->req_trl;
+    struct tt_px_tunnel *t = NULL;
+    int64_t sid = tt_px_pool_open(pool, s->avoid, s->req_hdrs, s->req_n, end, s, &t);
+    if (sid == TT_ERR_BAD_HEADER || sid == TT_ERR_HEADER_TOO_LARGE) {
+        h2f_local(s, sid == TT_ERR_BAD_HEADER ? 400 : 431, "the request cannot be forwarded\n",
+                  -1);
+        return -1;
     }
-    return 1;
+    if (sid <= 0)
+        return 1;
+    s->tun = t;
+    s->tsid = (uint32_t)sid;
+    s->req_end_sent = (uint8_t)end;
+    if (s->expect && !s->sent_continue && !s->req_end) {
+        /* RFC 9110 §10.1.1: we read the body, so we say 100 once the request
+         * has somewhere to go. */
+        static const struct tt_header cont[] = {{":status", "100", 7, 3, 0}};
+        s->sent_continue = 1;
+        struct tt_h2_conn *c = h2f_cconn(s);
+        if (c && tt_h2_submit_headers(c, s->csid, cont, 1, 0) == 0)
+            h2f_cflush(s);
+    }
+    h2f_pump_req(s);
+    return 0;
 }
 
 static void h2f_no_tunnel(struct tt_px_h2s *s)
@@ -490,7 +473,7 @@ static void h2f_retry_or_fail(struct tt_px_h2s *s, int refused)
     if (safe && s->attempts < H2F_RETRIES && !srv->draining) {
         s->attempts++;
         struct tt_px_pool *pool = tt_px_registry_find(&srv->reg, s->name, strlen(s->name));
-        int other = tt_px_pool_pick(pool, h2f_tunnel_usable, NULL) != NULL;
+        int other = tt_px_pool_pick(pool, tt_px_tunnel_usable, NULL) != NULL;
         s->retry_on = 1;
         /* At once when another member is there, else give a reconnecting
          * c a moment. */

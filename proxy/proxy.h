@@ -149,6 +149,18 @@ struct tt_px_tunnel *tt_px_pool_pick(struct tt_px_pool *p,
                                      int (*usable)(const struct tt_px_tunnel *),
                                      const struct tt_px_tunnel *avoid);
 
+/* 1 if a new stream can be opened on the tunnel now (tunnel.c). */
+int tt_px_tunnel_usable(const struct tt_px_tunnel *t);
+/* Opens a stream for a request on a member of `pool`: the one with the
+ * fewest streams, not the tunnel whose serial is `avoid` while another is
+ * there (a retry goes elsewhere), and the next one when a member turns out
+ * to be at its stream limit or going away.  On success the stream is counted
+ * on the tunnel, the tunnel is flushed, *tun is set and the stream id (> 0)
+ * returned.  Returns 0 when no member can take it now, or TT_ERR_BAD_HEADER /
+ * TT_ERR_HEADER_TOO_LARGE for a request no tunnel would take (tunnel.c). */
+int64_t tt_px_pool_open(struct tt_px_pool *pool, uint64_t avoid, const struct tt_header *hdrs,
+                        size_t n, int end_stream, void *sud, struct tt_px_tunnel **tun);
+
 /* --- Routing and header mapping (bridge.c, pure parts) ----------------- */
 
 struct tt_px_route_cfg {
