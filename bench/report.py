@@ -63,7 +63,7 @@ def load(path):
 
 def median(groups, scen_prefix, metric, system):
     for (scen, m), g in groups.items():
-        if scen.startswith(scen_prefix) and m == metric and system in g["sys"]:
+        if scen.startswith(scen_prefix + ":") and m == metric and system in g["sys"]:
             return statistics.median(g["sys"][system])
     return None
 
@@ -149,6 +149,12 @@ def targets(groups):
           lambda v: v >= 3, lambda v: f"{v:.2f}x")
     check("2: tether / ssh -R", ratio("2", thr, "ssh"), ">= 3x",
           lambda v: v >= 3, lambda v: f"{v:.2f}x")
+    # The throughput targets again, a core per side (scenarios 1s and 2s).
+    for sc, what in (("1s", "one 1 GiB download"), ("2s", "32 x 64 MiB")):
+        for ref, label, goal in (("nghttpx", "nghttpx", 2), ("nghttpx16", "nghttpx 16 MiB win", 2),
+                                 ("ssh", "ssh -R", 3)):
+            check(f"{sc}: tether / {label}, {what}, a core per side", ratio(sc, thr, ref),
+                  f">= {goal}x", lambda v, g=goal: v >= g, lambda v: f"{v:.2f}x")
     for (scen, metric), g in groups.items():
         if scen.startswith("4") and "idle tunnels" in scen and metric == "p RSS":
             check(f"4: p RSS, {scen.split(':', 1)[1].strip()}",

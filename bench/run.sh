@@ -123,6 +123,11 @@ kb_field() {  # FIELD PID...: sum of a /proc/PID/status field, in kB
     echo $t
 }
 
+repin() {  # CPU PID...: move those processes, their threads and children
+    local cpu=$1 p; shift
+    for p in $(descendants "$@"); do taskset -a -p -c "$cpu" "$p" >/dev/null 2>&1; done
+}
+
 reset_hwm() { local p; for p in "$@"; do echo 5 >"/proc/$p/clear_refs" 2>/dev/null; done; }
 
 record() {  # SCENARIO METRIC UNIT BETTER SYSTEM VALUE
@@ -394,9 +399,15 @@ S3="3: 1 KiB file, wrk -c32 -t2 -d${WRK_D}s (nghttpd: h2load -c32 -m1)"
 S3L="3: 1 KiB file, open loop at $LAT_RATE req/s for ${LAT_D}s (bench/latency.py, HTTP/1.1)"
 S4="4: peak RSS during scenario 2 (VmHWM, reset before each run)"
 S5="5: CPU per GiB moved, scenario 1 (server-side processes)"
+# The same downloads with a core per side, as when p and c (or nghttpx and
+# nghttpd) run on different machines: the proxy side shares cpu 0 with the
+# client, the origin side keeps cpu 1.  Pinned as above, the two ends of
+# every tunnel compete for one core and the figure is CPU per byte.
+S1S="1s: scenario 1, a core per side (client + proxy side on cpu 0, origin side on cpu 1)"
+S2S="2s: scenario 2, a core per side (client + proxy side on cpu 0, origin side on cpu 1)"
 
-scen1() {  # SYSTEM RUN
-    local s=$1 pids t0 t1 out code size speed cyc perfo="" perfpid=""
+scen1() {  # SYSTEM [SCENARIO]: the CPU figures only in the default layout
+    local s=$1 scen=${2:-$S1} pids t0 t1 out code size speed cyc perfo="" perfpid=""
     pids=$(server_pids "$s")
     if [ "$HAVE_PERF" = 1 ]; then
         perfo=$W/perf-$s.txt
@@ -410,7 +421,8 @@ scen1() {  # SYSTEM RUN
     if [ -n "$perfpid" ]; then kill -INT "$perfpid" 2>/dev/null; wait "$perfpid" 2>/dev/null; fi
     read -r code size speed <<<"$out"
     if [ "$code" != 200 ] || [ "$size" != "$BIG" ]; then err "$s scenario 1: status $code, $size of $BIG bytes"; return; fi
-    record "$S1" throughput GB/s + "$s" "$(awk -v b="$speed" 'BEGIN { printf "%.4f", b / 1e9 }')"
+    record "$scen" throughput GB/s + "$s" "$(awk -v b="$speed" 'BEGIN { printf "%.4f", b / 1e9 }')"
+    [ "$scen" = "$S1" ] || return
     record "$S5" "CPU user+sys (/proc/PID/stat)" "s/GiB" - "$s" \
         "$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v b="$BIG" 'BEGIN { printf "%.4f", t / hz / (b / 1073741824) }')"
     if [ -n "$perfo" ]; then
@@ -426,15 +438,16 @@ h2load_args() {  # SYSTEM
     if [ "$1" = nghttpd ]; then echo ""; else echo "--h1"; fi
 }
 
-scen2() {
-    local s=$1 ppids opids out secs ok
+scen2() {  # SYSTEM [SCENARIO]: the RSS figures only in the default layout
+    local s=$1 scen=${2:-$S2} ppids opids out secs ok
     ppids=$(descendants ${PROXY_ROOTS[$s]}); opids=$(descendants ${ORIGIN_ROOTS[$s]})
     reset_hwm $ppids $opids
     out=$($CLI timeout 300 h2load $(h2load_args "$s") -n "$S2N" -c "$S2N" -m 1 "${BASE[$s]}/mid.bin" 2>&1)
     secs=$(sed -n 's/^finished in \([0-9.]*\)\(us\|ms\|s\),.*/\1 \2/p' <<<"$out")
     ok=$(sed -n 's/^status codes: \([0-9]*\) 2xx.*/\1/p' <<<"$out")
     if [ -z "$secs" ] || [ "$ok" != "$S2N" ]; then err "$s scenario 2: $(grep -E 'finished|status codes|requests:' <<<"$out" | tr '\n' ' ')"; return; fi
-    record "$S2" throughput GB/s + "$s" "$(awk -v t="$secs" -v n="$S2N" -v b="$MID" 'BEGIN { split(t, a, " "); if (a[2] == "ms") a[1] /= 1e3; if (a[2] == "us") a[1] /= 1e6; printf "%.4f", n * b / a[1] / 1e9 }')"
+    record "$scen" throughput GB/s + "$s" "$(awk -v t="$secs" -v n="$S2N" -v b="$MID" 'BEGIN { split(t, a, " "); if (a[2] == "ms") a[1] /= 1e3; if (a[2] == "us") a[1] /= 1e6; printf "%.4f", n * b / a[1] / 1e9 }')"
+    [ "$scen" = "$S2" ] || return
     [ -n "$ppids" ] && [ "$ppids" != " " ] && record "$S4" "proxy-side peak RSS" MiB - "$s" "$(mib "$(kb_field VmHWM $ppids)")"
     record "$S4" "origin-side peak RSS" MiB - "$s" "$(mib "$(kb_field VmHWM $opids)")"
 }
@@ -577,6 +590,17 @@ done
 for r in $(seq "$RUNS"); do
     log "run $r/$RUNS: scenario 2"; for s in "${SYSTEMS[@]}"; do scen2 "$s"; done
 done
+if [ "$PIN" = 1 ] && [ "$NCPU" -ge 2 ]; then
+    for r in $(seq "$RUNS"); do
+        log "run $r/$RUNS: scenarios 1 and 2, a core per side"
+        for s in "${SYSTEMS[@]}"; do
+            [ -n "${PROXY_ROOTS[$s]}" ] || continue
+            repin 0 ${PROXY_ROOTS[$s]}
+            scen1 "$s" "$S1S"; scen2 "$s" "$S2S"
+            repin 1 ${PROXY_ROOTS[$s]}
+        done
+    done
+fi
 for r in $(seq "$RUNS"); do
     log "run $r/$RUNS: scenario 3"; for s in "${SYSTEMS[@]}"; do scen3 "$s"; done
 done

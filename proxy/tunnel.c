@@ -14,6 +14,8 @@
 #include "proto/log.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -398,6 +400,10 @@ static void tun_on_accept(struct tt_loop *loop, struct tt_io *io, unsigned event
             close(fd);
             continue;
         }
+        /* Request HEADERS and WINDOW_UPDATEs are small writes that must
+         * leave at once: Nagle would hold each behind the last unacked one. */
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         struct px_hs *hs = tt_mem_alloc(sizeof(*hs));
         struct tt_tls_conn *tls = tt_mem_calloc(1, sizeof(*tls));
         if (!hs || !tls) {
