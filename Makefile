@@ -15,7 +15,7 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -fno-strict-aliasing
 SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 FUZZFLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-LIBS     := -lssl -lcrypto -lz -lm
+LIBS     := -lssl -lcrypto -lz -lm -pthread
 
 ifeq ($(V),1)
 Q :=

@@ -2,10 +2,10 @@
  * One tunnel of c: dial p, prove who we are, serve, and when anything goes
  * wrong, wait and dial again, forever.
  *
- *   IDLE --timer--> CONNECTING --writable--> TLS --done--> SEND (the PUT)
- *     ^                 |                     |              |
- *     |                 +-- next address      |              v
- *     +---- backoff <---+---------------------+-- error -- RECV (p's answer)
+ *   IDLE --timer--> RESOLVING --> CONNECTING --writable--> TLS --done--> SEND
+ *     ^                 |             |                     |              |
+ *     |                 |             +-- next address      |              v
+ *     +---- backoff <---+-------------+---------------------+-- error -- RECV
  *     |                                                      | 101
  *     +---- backoff <--- serve.c says the tunnel closed <-- UP
  *
@@ -17,9 +17,12 @@
  * or 403 the token is wrong, and retrying fast cannot fix that: we wait
  * --auth-backoff and say so plainly.
  *
- * Name resolution uses getaddrinfo, which blocks the loop for as long as the
- * resolver takes.  The proxy is usually an address or a cached name; other
- * tunnels' streams stall for that time only when the resolver is slow.
+ * --proxy is resolved again before every attempt (a name may move), off
+ * the loop (proto/resolve.h): a dead DNS server must not stop the other
+ * tunnels' PINGs and downloads.  A lookup that does not answer within
+ * DL_RESOLVE_TIMEOUT_MS is a failed attempt like a refused connect.  Every
+ * address is tried in the resolver's order before the attempt counts as
+ * failed.
  */
 #include "origin/origin.h"
 
@@ -27,6 +30,7 @@
 #include "proto/handshake.h"
 #include "proto/log.h"
 #include "proto/loop.h"
+#include "proto/resolve.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -38,6 +42,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#define DL_RESOLVE_TIMEOUT_MS TT_RESOLVE_TIMEOUT_MS
 #define DL_CONNECT_TIMEOUT_MS 10000u  /* per address */
 #define DL_HANDSHAKE_TIMEOUT_MS 15000u /* TLS + PUT + 101 */
 #define DL_IN_MAX (1u << 20)           /* the head, plus h2 bytes p sent right after it */
@@ -89,6 +94,7 @@ void tt_backoff_was_up(struct tt_backoff *b, uint64_t up_ms)
 
 enum dl_state {
     DL_IDLE = 0,  /* waiting for the timer */
+    DL_RESOLVING, /* the lookup of --proxy runs in a helper thread */
     DL_CONNECTING,
     DL_TLS,
     DL_SEND,
@@ -103,6 +109,7 @@ struct tt_dialer {
     enum dl_state state;
     int draining;
 
+    struct tt_resolve *res; /* while DL_RESOLVING */
     struct addrinfo *ai_list, *ai_cur;
     int last_errno; /* of the last failed connect, for the log */
     int fd;
@@ -133,6 +140,11 @@ static void dl_cleanup(struct tt_dialer *d)
         d->io_on = 0;
     }
     tt_timer_stop(loop, &d->timer);
+    if (d->res) {
+        /* The helper thread finishes alone; it holds nothing of ours. */
+        tt_resolve_cancel(d->res);
+        d->res = NULL;
+    }
     if (d->tls) {
         tt_tls_conn_free(d->tls); /* closes the fd too */
         tt_mem_free(d->tls);
@@ -494,33 +506,40 @@ static void dl_try_address(struct tt_dialer *d)
     dl_down(d, why);
 }
 
+static void dl_on_resolved(void *arg, struct addrinfo *res, const char *why)
+{
+    struct tt_dialer *d = arg;
+    d->res = NULL;
+    if (!res) {
+        char msg[800];
+        snprintf(msg, sizeof msg, "resolving %s: %s", d->o->opts->proxy_host, why);
+        dl_down(d, msg);
+        return;
+    }
+    d->state = DL_CONNECTING;
+    d->ai_list = d->ai_cur = res;
+    d->last_errno = EHOSTUNREACH;
+    dl_try_address(d);
+}
+
 static void dl_attempt(struct tt_dialer *d)
 {
     struct tt_origin *o = d->o;
     const struct tt_origin_opts *opts = o->opts;
-    d->state = DL_CONNECTING;
     tt_log_info("connecting to %s (tunnel %u)", opts->proxy, d->index);
     if (opts->verify == TT_TLS_VERIFY_NONE)
         tt_log_warn("WARNING: --insecure: the proxy's certificate is NOT verified; anyone on "
                     "the path can read this tunnel and impersonate the proxy");
 
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_protocol = IPPROTO_TCP;
-    int rc = getaddrinfo(opts->proxy_host, opts->proxy_port, &hints, &d->ai_list);
-    if (rc != 0) {
+    d->state = DL_RESOLVING;
+    d->res = tt_resolve_start(o->loop, opts->proxy_host, opts->proxy_port, DL_RESOLVE_TIMEOUT_MS,
+                              dl_on_resolved, d);
+    if (!d->res) {
         char why[800];
-        d->ai_list = NULL;
-        snprintf(why, sizeof why, "cannot resolve %s: %s", opts->proxy_host,
-                 rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+        snprintf(why, sizeof why, "resolving %s: cannot start the lookup: %s", opts->proxy_host,
+                 strerror(errno));
         dl_down(d, why);
-        return;
     }
-    d->ai_cur = d->ai_list;
-    d->last_errno = EHOSTUNREACH;
-    dl_try_address(d);
 }
 
 static void dl_on_timer(struct tt_loop *loop, struct tt_timer *t)

@@ -37,6 +37,7 @@
 
 #include "codec/buf.h"
 #include "proto/log.h"
+#include "proto/resolve.h"
 
 #include "llhttp.h"
 
@@ -277,7 +278,9 @@ struct up_stream;
 struct tt_upstream {
     struct tt_loop *loop;
     struct tt_upstream_url url;
-    struct addrinfo *ai; /* resolved on first use; dropped when every address failed */
+    struct addrinfo *ai; /* resolved on first use; looked up again once every address failed */
+    int ai_stale;          /* ... which sets this: the next fresh connect looks the name up */
+    struct tt_resolve *res; /* a lookup of the app's name in flight (proto/resolve.h) */
     unsigned naddr;
     unsigned pref;          /* the address that worked last */
     struct up_h1 *idle;     /* idle HTTP/1.1 connections, most recent first */
@@ -608,24 +611,46 @@ static void st_head_timeout(struct tt_loop *loop, struct tt_timer *tm)
 
 /* ---- addresses and connecting --------------------------------------- */
 
-static int up_resolve(struct tt_upstream *up)
+/* The app's name is looked up off the loop (proto/resolve.h); a numeric
+ * address is parsed at once, so the usual 127.0.0.1 never waits.  Connects
+ * asked for while a lookup runs wait for it (UP_RESOLVING): up_on_resolved
+ * starts them. */
+#define UP_RESOLVING (-2)
+
+static void up_on_resolved(void *arg, struct addrinfo *res, const char *why);
+
+static void up_set_addrs(struct tt_upstream *up, struct addrinfo *ai)
 {
     if (up->ai)
-        return 0;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
-    int rc = getaddrinfo(up->url.host, up->url.port, &hints, &up->ai);
-    if (rc) {
-        tt_log_warn("upstream %s: cannot resolve %s: %s", up->url.hostport, up->url.host,
-                    gai_strerror(rc));
-        up->ai = NULL;
-        return -1;
-    }
+        freeaddrinfo(up->ai);
+    up->ai = ai;
+    up->ai_stale = 0;
     up->naddr = 0;
     for (struct addrinfo *a = up->ai; a; a = a->ai_next)
         up->naddr++;
     up->pref = 0;
-    return 0;
+}
+
+/* Returns 0 when up->ai is ready, 1 when a lookup runs, -1 when none could
+ * be started and no list is known. */
+static int up_resolve(struct tt_upstream *up)
+{
+    if (up->ai && !up->ai_stale)
+        return 0;
+    if (up->res)
+        return 1;
+    struct addrinfo *ai;
+    if (tt_resolve_numeric(up->url.host, up->url.port, &ai) == 0) {
+        up_set_addrs(up, ai);
+        return 0;
+    }
+    up->res = tt_resolve_start(up->loop, up->url.host, up->url.port, TT_RESOLVE_TIMEOUT_MS,
+                               up_on_resolved, up);
+    if (up->res)
+        return 1;
+    tt_log_warn("upstream %s: resolving %s: cannot start the lookup: %s", up->url.hostport,
+                up->url.host, strerror(errno));
+    return up->ai ? 0 : -1; /* an old list beats none */
 }
 
 static struct addrinfo *up_addr(struct tt_upstream *up, unsigned i)
@@ -638,11 +663,19 @@ static struct addrinfo *up_addr(struct tt_upstream *up, unsigned i)
 
 /* Starts a non-blocking connect to the `*tries`-th address after the
  * preferred one, advancing past addresses that fail at once.  Returns the
- * fd (connect in progress or done) or -1 with errno when none is left. */
+ * fd (connect in progress or done), -1 with errno when none is left, or
+ * UP_RESOLVING when the caller must wait for up_on_resolved. */
 static int up_connect(struct tt_upstream *up, unsigned *tries, unsigned *idx)
 {
-    if (up_resolve(up))
-        return errno = EHOSTUNREACH, -1;
+    /* A connect moving on to its next address keeps the list it started
+     * with, even when another one found them all dead. */
+    if (!(*tries > 0 && up->ai)) {
+        int r = up_resolve(up);
+        if (r < 0)
+            return errno = EHOSTUNREACH, -1;
+        if (r > 0)
+            return UP_RESOLVING;
+    }
     int err = ECONNREFUSED;
     for (; *tries < up->naddr; (*tries)++) {
         unsigned i = (up->pref + *tries) % up->naddr;
@@ -662,6 +695,8 @@ static int up_connect(struct tt_upstream *up, unsigned *tries, unsigned *idx)
         err = errno;
         close(fd);
     }
+    /* Every address failed: the name may have moved. */
+    up->ai_stale = 1;
     errno = err;
     return -1;
 }
@@ -708,6 +743,7 @@ struct up_h1 {
     unsigned in_trailers : 1;
     unsigned msg_done : 1;
     unsigned dead : 1; /* closed; the record waits for `hold` to drop */
+    unsigned resolving : 1; /* CONNECTING, waiting for the app's name (fd -1) */
     unsigned hold;
     tt_buf fields;
     struct h1_field f[UP_MAX_FIELDS];
@@ -1269,6 +1305,13 @@ static struct up_h1 *h1_new_conn(struct tt_upstream *up)
     c->state = H1_CONNECTING;
     h1_list_add(&up->busy_list, c);
     c->fd = up_connect(up, &c->tries, &c->idx);
+    if (c->fd == UP_RESOLVING) {
+        /* The lookup has its own timeout; the connect timer starts with
+         * the connect (h1_resolved). */
+        c->fd = -1;
+        c->resolving = 1;
+        return c;
+    }
     if (c->fd < 0 || tt_io_start(up->loop, &c->io, c->fd, TT_IO_WRITE, h1_on_io, c) < 0) {
         /* Failing at once: answered by the caller's st_answer through
          * h1_attach's caller. */
@@ -1279,6 +1322,34 @@ static struct up_h1 *h1_new_conn(struct tt_upstream *up)
     }
     tt_timer_start(up->loop, &c->timer, UP_CONNECT_TIMEOUT_MS);
     return c;
+}
+
+/* The app's name lookup ended (up->ai is NULL when it failed and no older
+ * list is known): the waiting connection connects now, or fails. */
+static void h1_resolved(struct up_h1 *c, const char *why)
+{
+    struct tt_upstream *up = c->up;
+    char msg[200];
+    c->resolving = 0;
+    if (!up->ai) {
+        snprintf(msg, sizeof msg, "could not be resolved (%s)", why ? why : "no address");
+        h1_fail(c, msg);
+        return;
+    }
+    c->fd = up_connect(up, &c->tries, &c->idx);
+    if (c->fd == UP_RESOLVING) { /* another waiter found every address dead */
+        c->fd = -1;
+        c->resolving = 1;
+        return;
+    }
+    if (c->fd < 0 || tt_io_start(up->loop, &c->io, c->fd, TT_IO_WRITE, h1_on_io, c) < 0) {
+        snprintf(msg, sizeof msg, "refused the connection (%s)", strerror(errno));
+        if (c->fd < 0)
+            c->fd = -1;
+        h1_fail(c, msg);
+        return;
+    }
+    tt_timer_start(up->loop, &c->timer, UP_CONNECT_TIMEOUT_MS);
 }
 
 /* Joins a stream and a connection whose `out` holds the request head.
@@ -1360,6 +1431,7 @@ struct up_h2 {
     struct tt_io io;
     struct tt_timer timer;
     unsigned tries, idx;
+    int resolving; /* CONNECTING, waiting for the app's name (fd -1) */
     struct tt_session *s;
     struct tt_h2_conn *h2;
     struct up_stream *streams;
@@ -1457,6 +1529,7 @@ static void h2_let_go(struct up_stream *st)
 }
 
 static void h2_connect(struct tt_upstream *up);
+static void h2_connect_start(struct up_h2 *a);
 
 /* Submits waiting streams while the connection takes them. */
 static void h2_submit_waiting(struct tt_upstream *up)
@@ -1738,10 +1811,10 @@ static const struct tt_session_callbacks ah_callbacks = {
 };
 
 /* No connection could be made: every waiting stream hears 502. */
-static void h2_connect_failed(struct up_h2 *a, int err)
+static void h2_connect_failed_why(struct up_h2 *a, const char *what, const char *why)
 {
     struct tt_upstream *up = a->up;
-    tt_log_warn("cannot connect to the app at %s: %s", up->url.hostport, strerror(err));
+    tt_log_warn("cannot connect to the app at %s: %s", up->url.hostport, why);
     tt_io_stop(up->loop, &a->io);
     tt_timer_stop(up->loop, &a->timer);
     if (a->fd >= 0)
@@ -1752,10 +1825,14 @@ static void h2_connect_failed(struct up_h2 *a, int err)
         struct up_stream *st = up->wait_head;
         st_hold(st);
         h2_let_go(st);
-        st_answer(st, 502, "the app at %s refused the connection (%s)", up->url.hostport,
-                  strerror(err));
+        st_answer(st, 502, "the app at %s %s (%s)", up->url.hostport, what, why);
         st_release(st);
     }
+}
+
+static void h2_connect_failed(struct up_h2 *a, int err)
+{
+    h2_connect_failed_why(a, "refused the connection", strerror(err));
 }
 
 static void h2_on_connect_io(struct tt_loop *loop, struct tt_io *io, unsigned events)
@@ -1815,16 +1892,75 @@ static void h2_connect(struct tt_upstream *up)
         up->h2all->prev = a;
     up->h2all = a;
     up->h2cur = a;
+    h2_connect_start(a);
+}
+
+static void h2_connect_start(struct up_h2 *a)
+{
+    struct tt_upstream *up = a->up;
     a->fd = up_connect(up, &a->tries, &a->idx);
+    if (a->fd == UP_RESOLVING) {
+        a->fd = -1;
+        a->resolving = 1; /* up_on_resolved calls again */
+        return;
+    }
     if (a->fd < 0) {
         h2_connect_failed(a, errno);
         return;
     }
     if (tt_io_start(up->loop, &a->io, a->fd, TT_IO_WRITE, h2_on_connect_io, a) < 0) {
-        h2_connect_failed(a, errno);
+        int err = errno;
+        close(a->fd);
+        a->fd = -1;
+        h2_connect_failed(a, err);
         return;
     }
     tt_timer_start(up->loop, &a->timer, UP_CONNECT_TIMEOUT_MS);
+}
+
+/* The lookup of the app's name ended: connections that waited for it go on
+ * (with the old list when the lookup failed but one is known), or fail. */
+static void up_on_resolved(void *arg, struct addrinfo *res, const char *why)
+{
+    struct tt_upstream *up = arg;
+    up->res = NULL;
+    if (res) {
+        up_set_addrs(up, res);
+    } else {
+        tt_log_warn("upstream %s: resolving %s: %s%s", up->url.hostport, up->url.host, why,
+                    up->ai ? " (using the addresses found before)" : "");
+        /* The old list serves until its addresses fail again; the waiters
+         * below must connect, not start another lookup. */
+        up->ai_stale = 0;
+    }
+    /* Each pass takes one waiter off; the lists may change under a failing
+     * connection's answers, so start again from the head each time.  When
+     * a waiter's connect found every address dead at once, a new lookup
+     * runs (up->res): the rest wait for that one. */
+    for (;;) {
+        if (up->res)
+            return;
+        struct up_h1 *c = up->busy_list;
+        while (c && !c->resolving)
+            c = c->next;
+        if (!c)
+            break;
+        h1_resolved(c, why);
+    }
+    for (;;) {
+        if (up->res)
+            return;
+        struct up_h2 *a = up->h2all;
+        while (a && !a->resolving)
+            a = a->next;
+        if (!a)
+            break;
+        a->resolving = 0;
+        if (up->ai)
+            h2_connect_start(a);
+        else
+            h2_connect_failed_why(a, "could not be resolved", why ? why : "no address");
+    }
 }
 
 /* ---- the tunnel side -------------------------------------------------- */
@@ -2139,6 +2275,9 @@ void tt_upstream_free(struct tt_upstream *up)
             a->fd = -1;
         }
     }
+    /* A lookup still running finishes alone in its thread. */
+    tt_resolve_cancel(up->res);
+    up->res = NULL;
     if (up->ai)
         freeaddrinfo(up->ai);
     up->ai = NULL;
