@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """An h2spec-like conformance run against an h2c (prior knowledge) server.
 
-  h2conf.py [--host H] [--timeout S] [--only REGEX] [-v] PORT
+  h2conf.py [--host H] [--timeout S] [--only REGEX] [--tls] [-v] PORT
+
+With --tls the server is h2 over TLS instead (ALPN "h2", certificate not
+checked, :scheme https), e.g. bin/p's --https-listen port.
 
 The cases follow the catalogue of the conformance tool h2spec (groups
 "generic", "http2" for RFC 9113 / RFC 7540 and "hpack" for RFC 7541), with
@@ -27,6 +30,7 @@ import argparse
 import os
 import re
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -83,6 +87,12 @@ def code_names(codes):
 class Conn:
     def __init__(self):
         self.sock = socket.create_connection((OPT.host, OPT.port), timeout=OPT.timeout)
+        if OPT.tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            ctx.set_alpn_protocols(["h2"])
+            self.sock = ctx.wrap_socket(self.sock)
         self.buf = bytearray()
         self.closed = False
         self.eof_how = "EOF"
@@ -176,7 +186,7 @@ class Conn:
 
     # -- building blocks
     def common(self, method="GET", path="/"):
-        return [(":method", method), (":scheme", "http"), (":path", path),
+        return [(":method", method), (":scheme", "https" if OPT.tls else "http"), (":path", path),
                 (":authority", self.authority)]
 
     def block(self, fields, huffman=True):
@@ -1647,6 +1657,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("port", type=int)
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--tls", action="store_true", help="h2 over TLS (ALPN h2)")
     ap.add_argument("--timeout", type=float, default=2.0)
     ap.add_argument("--only", default=None, help="regex on case ids")
     ap.add_argument("--media", default=os.environ.get("TT_MEDIA"), help="the files c serves")

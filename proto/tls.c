@@ -117,7 +117,50 @@ static int tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *o
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* p's client front: server preference, h2 first (RFC 7301 §3.2 lets the
+ * server choose).  A client that offers neither h2 nor http/1.1 gets no
+ * ALPN rather than a fatal alert: it is served HTTP/1.1, as a client
+ * without ALPN is (browsers and players never hit this; odd tools do). */
+static const unsigned char tls_front_alpn[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+
+static int tls_front_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                                 const unsigned char *in, unsigned int inlen, void *arg)
+{
+    (void)ssl, (void)arg;
+    unsigned char *sel = NULL;
+    if (SSL_select_next_proto(&sel, outlen, tls_front_alpn, sizeof(tls_front_alpn), in, inlen) !=
+        OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK;
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* TLS 1.2 suites for the front: ephemeral ECDH and AEAD only.  RFC 9113
+ * §9.2.2 forbids h2 over the suites of its Appendix A (every non-AEAD and
+ * every non-ephemeral one); refusing them for HTTP/1.1 too costs nothing
+ * (every TLS 1.2 browser has these) and means an h2 connection can never
+ * end up on one. */
+static const char tls_front_ciphers12[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+static SSL_CTX *tls_server_ctx(const char *cert_file, const char *key_file, int front, char *err,
+                               size_t errlen);
+
 SSL_CTX *tt_tls_server_ctx_new(const char *cert_file, const char *key_file, char *err,
+                               size_t errlen)
+{
+    return tls_server_ctx(cert_file, key_file, 0, err, errlen);
+}
+
+SSL_CTX *tt_tls_front_ctx_new(const char *cert_file, const char *key_file, char *err,
+                              size_t errlen)
+{
+    return tls_server_ctx(cert_file, key_file, 1, err, errlen);
+}
+
+static SSL_CTX *tls_server_ctx(const char *cert_file, const char *key_file, int front, char *err,
                                size_t errlen)
 {
     ERR_clear_error();
@@ -147,7 +190,15 @@ SSL_CTX *tt_tls_server_ctx_new(const char *cert_file, const char *key_file, char
         tls_set_err(err, errlen, "the key does not match the certificate");
         goto fail;
     }
-    SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
+    if (front) {
+        if (SSL_CTX_set_cipher_list(ctx, tls_front_ciphers12) != 1) {
+            tls_set_err(err, errlen, "cannot set the TLS 1.2 cipher suites");
+            goto fail;
+        }
+        SSL_CTX_set_alpn_select_cb(ctx, tls_front_alpn_select, NULL);
+    } else {
+        SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
+    }
     return ctx;
 fail:
     SSL_CTX_free(ctx);
@@ -532,6 +583,50 @@ void tt_tls_conn_free(struct tt_tls_conn *c)
         close(c->fd);
         c->fd = -1;
     }
+}
+
+enum tt_tls_alpn tt_tls_alpn(const struct tt_tls_conn *c)
+{
+    if (!c->ssl)
+        return TT_TLS_ALPN_NONE;
+    const unsigned char *p = NULL;
+    unsigned int n = 0;
+    SSL_get0_alpn_selected(c->ssl, &p, &n);
+    if (!p || n == 0)
+        return TT_TLS_ALPN_NONE;
+    if (n == 2 && memcmp(p, "h2", 2) == 0)
+        return TT_TLS_ALPN_H2;
+    if (n == 8 && memcmp(p, "http/1.1", 8) == 0)
+        return TT_TLS_ALPN_HTTP11;
+    return TT_TLS_ALPN_OTHER;
+}
+
+void tt_tls_describe(const struct tt_tls_conn *c, char *out, size_t outlen)
+{
+    if (!c->ssl) {
+        snprintf(out, outlen, "plain");
+        return;
+    }
+    snprintf(out, outlen, "%s %s", SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
+}
+
+void tt_tls_close_notify(struct tt_tls_conn *c)
+{
+    if (!c->ssl || !SSL_is_init_finished(c->ssl) || SSL_get_quiet_shutdown(c->ssl))
+        return;
+    ERR_clear_error();
+    /* 0: sent, the peer's not seen yet (we do not wait for it); -1 with
+     * WANT_WRITE: the socket is full and the alert is lost, which the peer
+     * sees as a close without close_notify.  Either way, only once. */
+    (void)SSL_shutdown(c->ssl);
+    ERR_clear_error();
+    SSL_set_quiet_shutdown(c->ssl, 1);
+}
+
+void tt_tls_abort(struct tt_tls_conn *c)
+{
+    if (c->ssl)
+        SSL_set_quiet_shutdown(c->ssl, 1);
 }
 
 /* Maps a failed SSL call to TT_TLS_WANT_* or TT_TLS_ERROR with a reason. */

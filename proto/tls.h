@@ -33,6 +33,33 @@ struct tt_tls_conn {
  * writes a one-line reason to err on failure. */
 SSL_CTX *tt_tls_server_ctx_new(const char *cert_file, const char *key_file, char *err,
                                size_t errlen);
+/* Server context for p's client front (HTTPS): the same as above, but ALPN
+ * selects "h2" before "http/1.1" (a client offering neither gets no ALPN and
+ * is served HTTP/1.1), and TLS 1.2 is limited to ECDHE key exchange with
+ * AEAD ciphers, so no cipher suite of RFC 9113 Appendix A can be chosen
+ * (RFC 9113 §9.2.2); TLS 1.3 suites are all AEAD.  Compression and
+ * renegotiation are off (§9.2.1).  Returns NULL with a one-line err. */
+SSL_CTX *tt_tls_front_ctx_new(const char *cert_file, const char *key_file, char *err,
+                              size_t errlen);
+
+/* The application protocol a finished handshake agreed on (RFC 7301). */
+enum tt_tls_alpn {
+    TT_TLS_ALPN_NONE = 0, /* no ALPN (or a plaintext connection) */
+    TT_TLS_ALPN_HTTP11,
+    TT_TLS_ALPN_H2,
+    TT_TLS_ALPN_OTHER,
+};
+enum tt_tls_alpn tt_tls_alpn(const struct tt_tls_conn *c);
+/* "TLSv1.3 TLS_AES_128_GCM_SHA256" for the log; "plain" without TLS. */
+void tt_tls_describe(const struct tt_tls_conn *c, char *out, size_t outlen);
+/* Sends close_notify now, once, without waiting for the peer's (best
+ * effort on a non-blocking fd); tt_tls_conn_free will not send another.
+ * No-op without TLS or before the handshake finished. */
+void tt_tls_close_notify(struct tt_tls_conn *c);
+/* Marks the connection so that it ends without close_notify: an aborted
+ * response must not look like a clean end to the peer. */
+void tt_tls_abort(struct tt_tls_conn *c);
+
 /* Makes `cert_file`/`key_file` (a self-signed P-256 certificate for
  * `common_name`, valid 10 years, key mode 0600) unless both already exist.
  * Returns 1 when created, 0 when reused, -1 with err on failure. */

@@ -332,10 +332,13 @@ void tt_px_config_usage(FILE *out)
 {
     fprintf(out,
             "usage: p [flags]\n"
-            "tether proxy: clients send HTTP/1.1 here; origins (bin/c) dial in over TLS.\n"
+            "tether proxy: clients send HTTP here; origins (bin/c) dial in over TLS.\n"
             "\n"
-            "  --listen ADDR          client front, HTTP/1.1 (host:port, [v6]:port, :port)\n"
-            "                         [default 0.0.0.0:8080]\n"
+            "  --listen ADDR          client front, HTTP/1.1 and h2c (host:port, [v6]:port,\n"
+            "                         :port), or 'off' [default 0.0.0.0:8080]\n"
+            "  --https-listen ADDR    HTTPS client front: h2 or HTTP/1.1 by ALPN [default: off]\n"
+            "  --https-cert FILE      its certificate chain (PEM) [default: the tunnel's, --cert]\n"
+            "  --https-key FILE       its private key (PEM) [default: the tunnel's, --key]\n"
             "  --tunnel-listen ADDR   TLS listener where c dials in [default 0.0.0.0:7443]\n"
             "  --cert FILE            tunnel certificate (PEM) [default: self-signed in --state-dir]\n"
             "  --key FILE             tunnel private key (PEM) [default: self-signed in --state-dir]\n"
@@ -381,7 +384,7 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
     cfg->max_tunnels = 10000;
 
     static const char *const with_value[] = {
-        "--listen", "--tunnel-listen", "--cert", "--key", "--state-dir", "--tokens", "--domain",
+        "--listen", "--https-listen", "--https-cert", "--https-key", "--tunnel-listen", "--cert", "--key", "--state-dir", "--tokens", "--domain",
         "--path-prefix", "--default", "--log-level", "--ping-interval", "--ping-timeout",
         "--max-tunnels"};
     for (int i = 1; i < argc; i++) {
@@ -421,6 +424,12 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
         }
         if (!strcmp(flag, "--listen"))
             cfg->listen = v;
+        else if (!strcmp(flag, "--https-listen"))
+            cfg->https_listen = v;
+        else if (!strcmp(flag, "--https-cert"))
+            cfg->https_cert = v;
+        else if (!strcmp(flag, "--https-key"))
+            cfg->https_key = v;
         else if (!strcmp(flag, "--tunnel-listen"))
             cfg->tunnel_listen = v;
         else if (!strcmp(flag, "--cert"))
@@ -456,8 +465,28 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
         }
     }
     char why[160];
-    if (tt_px_parse_addr(cfg->listen, &cfg->listen_addr, why, sizeof(why)) < 0) {
-        cfg_err(err, errlen, "--listen: %s", why);
+    cfg->listen_off = !strcmp(cfg->listen, "off");
+    if (cfg->https_listen && !strcmp(cfg->https_listen, "off"))
+        cfg->https_listen = NULL;
+    if (!cfg->listen_off && tt_px_parse_addr(cfg->listen, &cfg->listen_addr, why, sizeof(why)) < 0) {
+        cfg_err(err, errlen, "--listen: %s (or 'off')", why);
+        return -1;
+    }
+    if (cfg->https_listen &&
+        tt_px_parse_addr(cfg->https_listen, &cfg->https_addr, why, sizeof(why)) < 0) {
+        cfg_err(err, errlen, "--https-listen: %s", why);
+        return -1;
+    }
+    if (cfg->listen_off && !cfg->https_listen) {
+        cfg_err(err, errlen, "--listen off leaves no client front: add --https-listen ADDR");
+        return -1;
+    }
+    if ((cfg->https_cert != NULL) != (cfg->https_key != NULL)) {
+        cfg_err(err, errlen, "--https-cert and --https-key go together: give both");
+        return -1;
+    }
+    if (cfg->https_cert && !cfg->https_listen) {
+        cfg_err(err, errlen, "--https-cert and --https-key need --https-listen ADDR");
         return -1;
     }
     if (tt_px_parse_addr(cfg->tunnel_listen, &cfg->tunnel_addr, why, sizeof(why)) < 0) {

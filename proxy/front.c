@@ -17,6 +17,16 @@
  * callback when the socket takes it; what it does not take waits in the
  * output buffer.  tt_h2_consume() is called only for DATA bytes that reached
  * the socket, so the tunnel window is what bounds p's memory per stream.
+ *
+ * HTTPS (--https-listen): the same connection object with a TLS connection
+ * in `tls`.  The handshake runs on the loop (FR_HANDSHAKE_TIMEOUT_MS at
+ * most, so a client that stalls in it costs a timer, never a wait); ALPN h2
+ * hands the connection to front_h2.c, anything else stays here.  Reads and
+ * writes then go through tt_tls_read/tt_tls_write: a write gathers the
+ * pieces in `out` first (one SSL_write, so a small response is one record),
+ * and reads are resumed from a deferred call while OpenSSL holds decrypted
+ * bytes (epoll cannot see those).  Every TLS branch is on `cl->is_tls`, so
+ * the plaintext path keeps its syscalls and copies as they were.
  */
 #include "proxy.h"
 
@@ -39,6 +49,7 @@
 #define FR_FIELDS_MAX 128          /* fields: more -> 431 */
 #define FR_OUT_MAX (6u << 20)      /* stream window (4 MiB, main.c) + heads + framing, with room */
 #define FR_HEAD_TIMEOUT_MS 10000   /* a request head must be complete within this */
+#define FR_HANDSHAKE_TIMEOUT_MS 10000 /* a TLS handshake must be done within this */
 #define FR_IDLE_TIMEOUT_MS 60000   /* keep-alive idle */
 #define FR_LINGER_MS 2000          /* read and drop after our last byte, then close */
 #define FR_REPLAY_MAX (64 * 1024) /* request body kept for a refused stream */
@@ -121,6 +132,11 @@ struct tt_px_client {
     uint8_t parse_err;
     uint8_t sniffed;   /* the first bytes were looked at (HTTP/2 or not) */
     uint8_t wblocked;  /* the socket took less than asked: wait for EPOLLOUT */
+    uint8_t is_tls;      /* came in on the HTTPS front */
+    uint8_t handshaking; /* TLS handshake not finished */
+    uint8_t tls_wwr;     /* SSL_write wants the socket readable first */
+    struct tt_tls_conn tls; /* ssl NULL: plaintext (or handed over) */
+    struct tt_defer rdefer; /* TLS: reads what OpenSSL already holds */
     int err_status; /* our own refusal from an llhttp callback */
     const char *err_why;
     tt_buf in;
@@ -201,8 +217,12 @@ static void fr_client_gone(struct tt_px_client *cl, const char *why);
  * with the first DATA in one writev: one syscall per small response instead
  * of two); buffers the rest.  Returns how many of iov's bytes reached the
  * socket, or -1 when the client is gone. */
+static ssize_t fr_send_tls(struct tt_px_client *cl, struct iovec *iov, int iovcnt);
+
 static ssize_t fr_send(struct tt_px_client *cl, struct iovec *iov, int iovcnt)
 {
+    if (cl->is_tls)
+        return fr_send_tls(cl, iov, iovcnt);
     size_t total = 0;
     for (int i = 0; i < iovcnt; i++)
         total += iov[i].iov_len;
@@ -253,6 +273,60 @@ static ssize_t fr_send(struct tt_px_client *cl, struct iovec *iov, int iovcnt)
     return (ssize_t)done;
 }
 
+/* TLS: writes `out` until it is empty or the socket is full.  Returns the
+ * bytes written, or -1 when the client is gone.  After a WANT the next call
+ * starts from the same bytes (only appended to since), as OpenSSL asks. */
+static ssize_t fr_tls_write_out(struct tt_px_client *cl)
+{
+    size_t done = 0;
+    while (tt_buf_len(&cl->out) > 0) {
+        ssize_t n = tt_tls_write(&cl->tls, tt_buf_data(&cl->out), tt_buf_len(&cl->out));
+        if (n > 0) {
+            tt_buf_consume(&cl->out, (size_t)n);
+            done += (size_t)n;
+            continue;
+        }
+        if (n == TT_TLS_WANT_WRITE || n == TT_TLS_WANT_READ) {
+            cl->wblocked = 1;
+            cl->tls_wwr = n == TT_TLS_WANT_READ;
+            break;
+        }
+        fr_client_gone(cl, cl->tls.err[0] ? cl->tls.err : "TLS write failed");
+        return -1;
+    }
+    return (ssize_t)done;
+}
+
+/* fr_send over TLS: the pieces are gathered behind what `out` holds and
+ * written in one go (one copy, TLS only: OpenSSL encrypts from one buffer
+ * anyway, and one SSL_write makes one record of a small response). */
+static ssize_t fr_send_tls(struct tt_px_client *cl, struct iovec *iov, int iovcnt)
+{
+    size_t pend = tt_buf_len(&cl->out);
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len && tt_buf_append(&cl->out, iov[i].iov_base, iov[i].iov_len) != 0) {
+            fr_client_gone(cl, "output buffer full");
+            return -1;
+        }
+        total += iov[i].iov_len;
+    }
+    size_t done = 0;
+    if (!cl->dead && !cl->wblocked) {
+        ssize_t w = fr_tls_write_out(cl);
+        if (w < 0)
+            return -1;
+        /* As in fr_send: what leaves first is `out`'s old part (heads and
+         * framing), then the new bytes. */
+        size_t from_out = (size_t)w < pend ? (size_t)w : pend;
+        done = (size_t)w - from_out;
+        if (done > total)
+            done = total;
+    }
+    fr_update_io(cl);
+    return (ssize_t)done;
+}
+
 static int fr_send_buf(struct tt_px_client *cl, const void *p, size_t len)
 {
     struct iovec iov = {(void *)p, len};
@@ -268,10 +342,11 @@ static void fr_access_log(struct tt_px_client *cl)
         return;
     uint64_t now = tt_loop_now(cl->srv->loop);
     int ul = (int)(rq->url_len > 512 ? 512 : rq->url_len);
-    tt_log_info("access client=%s method=%s path=%.*s status=%d bytes=%llu dur_ms=%llu origin=%s",
+    tt_log_info("access client=%s method=%s path=%.*s status=%d bytes=%llu dur_ms=%llu origin=%s%s",
                 cl->peer, llhttp_method_name((llhttp_method_t)rq->method), ul,
                 ul ? fr_h(rq, 0) : "", rq->status, (unsigned long long)rq->bytes,
-                (unsigned long long)(now - rq->start_ms), rq->name[0] ? rq->name : "-");
+                (unsigned long long)(now - rq->start_ms), rq->name[0] ? rq->name : "-",
+                cl->is_tls ? " tls=1" : "");
     rq->active = 0;
 }
 
@@ -315,6 +390,9 @@ static void fr_free(struct tt_px_client *cl)
     if (cl->req.tun)
         fr_cancel_stream(&cl->req);
     tt_defer_cancel(srv->loop, &cl->wdefer);
+    tt_defer_cancel(srv->loop, &cl->rdefer);
+    if (cl->tls.ssl) /* not reached through fr_kill (a failed start) */
+        tt_tls_conn_free(&cl->tls);
     tt_buf_free(&cl->in);
     tt_buf_free(&cl->out);
     tt_buf_free(&cl->req.head);
@@ -337,7 +415,12 @@ static void fr_kill(struct tt_px_client *cl)
     cl->dead = 1;
     tt_io_stop(cl->srv->loop, &cl->io);
     tt_timer_stop(cl->srv->loop, &cl->timer);
-    if (cl->fd >= 0) {
+    if (cl->tls.ssl) {
+        /* close_notify unless the connection failed or was cut
+         * (tt_tls_abort) or it was sent already (fr_close_after). */
+        tt_tls_conn_free(&cl->tls);
+        cl->fd = -1;
+    } else if (cl->fd >= 0) {
         close(cl->fd);
         cl->fd = -1;
     }
@@ -366,6 +449,8 @@ static void fr_close_after(struct tt_px_client *cl)
     cl->closing = 1;
     if (tt_buf_len(&cl->out) == 0 && !cl->lingering && !cl->dead) {
         cl->lingering = 1;
+        if (cl->is_tls)
+            tt_tls_close_notify(&cl->tls); /* RFC 9112 §9.8: a clean TLS end */
         shutdown(cl->fd, SHUT_WR);
         fr_timer_set(cl, FR_T_LINGER, FR_LINGER_MS);
     }
@@ -382,6 +467,9 @@ static void fr_abort(struct tt_px_client *cl, const char *why)
     rq->keepalive = 0;
     if (rq->tun)
         fr_cancel_stream(rq);
+    /* No close_notify after a cut response: an "incomplete close" (RFC 9112
+     * §9.8) tells the client the body is not whole. */
+    tt_tls_abort(&cl->tls);
     cl->closing = 1;
     /* Buffered bytes may still go; no lingering read, just close after. */
     fr_update_io(cl);
@@ -597,7 +685,7 @@ static int fr_open_stream(struct tt_px_req *rq)
         .path_len = rt.path_len,
         .host = host,
         .host_len = host_len,
-        .scheme = "http",
+        .scheme = cl->is_tls ? "https" : "http",
         .client_ip = cl->ip,
         .prefix = rt.stripped ? prefix : NULL,
         .prefix_len = prefix_len,
@@ -954,30 +1042,49 @@ static void fr_update_io(struct tt_px_client *cl)
         return;
     unsigned ev = 0;
     if (tt_buf_len(&cl->out) > 0)
-        ev |= TT_IO_WRITE;
+        ev |= cl->tls_wwr ? TT_IO_READ : TT_IO_WRITE;
     if (cl->lingering)
         ev |= TT_IO_READ;
     else if (!cl->read_eof && !cl->closing && tt_buf_len(&cl->req.body) == 0 &&
              tt_buf_len(&cl->in) < FR_IN_MAX)
         ev |= TT_IO_READ;
     tt_io_modify(cl->srv->loop, &cl->io, ev);
+    /* Bytes OpenSSL decrypted ahead make no epoll event: read them from a
+     * deferred call once reading is wanted again. */
+    if (cl->is_tls && (ev & TT_IO_READ) && !cl->handshaking && tt_tls_pending(&cl->tls))
+        tt_defer_queue(cl->srv->loop, &cl->rdefer);
 }
 
 static void fr_flush(struct tt_px_client *cl)
 {
     struct tt_px_req *rq = &cl->req;
     cl->wblocked = 0;
+    cl->tls_wwr = 0;
     while (tt_buf_len(&cl->out) > 0) {
-        ssize_t n = write(cl->fd, tt_buf_data(&cl->out), tt_buf_len(&cl->out));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            cl->wblocked = 1;
-            break;
-        }
-        if (n <= 0) {
-            fr_client_gone(cl, strerror(errno));
-            return;
+        ssize_t n;
+        if (cl->is_tls) {
+            n = tt_tls_write(&cl->tls, tt_buf_data(&cl->out), tt_buf_len(&cl->out));
+            if (n == TT_TLS_WANT_WRITE || n == TT_TLS_WANT_READ) {
+                cl->wblocked = 1;
+                cl->tls_wwr = n == TT_TLS_WANT_READ;
+                break;
+            }
+            if (n <= 0) {
+                fr_client_gone(cl, cl->tls.err[0] ? cl->tls.err : "TLS write failed");
+                return;
+            }
+        } else {
+            n = write(cl->fd, tt_buf_data(&cl->out), tt_buf_len(&cl->out));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                cl->wblocked = 1;
+                break;
+            }
+            if (n <= 0) {
+                fr_client_gone(cl, strerror(errno));
+                return;
+            }
         }
         tt_buf_consume(&cl->out, (size_t)n);
         /* Window back for DATA bytes that left (framing bytes are few, so
@@ -1008,6 +1115,24 @@ static void fr_flush(struct tt_px_client *cl)
     fr_update_io(cl);
 }
 
+/* Gives the connection (socket and TLS, if any) to front_h2.c with the
+ * plaintext bytes read so far; the caller then kills what is left here. */
+static void fr_hand_to_h2(struct tt_px_client *cl, const uint8_t *early, size_t len)
+{
+    struct tt_tls_conn conn;
+    tt_io_stop(cl->srv->loop, &cl->io);
+    if (cl->is_tls) {
+        conn = cl->tls;
+        cl->tls.ssl = NULL;
+        cl->tls.fd = -1;
+    } else {
+        tt_tls_conn_init_plain(&conn, cl->fd);
+    }
+    cl->fd = -1;
+    if (tt_px_h2f_adopt(cl->srv, &conn, cl->peer, cl->ip, early, len) < 0)
+        tt_log_warn("client dropped client=%s: out of memory for HTTP/2", cl->peer);
+}
+
 /* HTTP/2 with prior knowledge (RFC 9113 §3.3): a connection whose first
  * bytes are the preface goes to front_h2.c, bytes read so far included.
  * Returns 1 when the connection is no longer parsed here (handed over, or
@@ -1023,11 +1148,7 @@ static int fr_sniff_h2(struct tt_px_client *cl)
     cl->sniffed = 1;
     if (r != 1)
         return 0;
-    int fd = cl->fd;
-    tt_io_stop(cl->srv->loop, &cl->io);
-    cl->fd = -1;
-    if (tt_px_h2f_adopt(cl->srv, fd, cl->peer, cl->ip, tt_buf_data(&cl->in), len) < 0)
-        tt_log_warn("client dropped client=%s: out of memory for HTTP/2", cl->peer);
+    fr_hand_to_h2(cl, tt_buf_data(&cl->in), len);
     tt_buf_consume(&cl->in, len);
     fr_kill(cl);
     return 1;
@@ -1076,6 +1197,24 @@ static void fr_read(struct tt_px_client *cl)
     fr_read_inner(cl, lent != NULL);
     if (lent && cl->in.base == lent && fr_in_return(cl) && !cl->dead)
         fr_client_gone(cl, "out of memory");
+    /* Still more decrypted in OpenSSL (this read stopped at its bound):
+     * go on after the other descriptors had their turn. */
+    if (cl->is_tls && !cl->dead && (cl->io.events & TT_IO_READ) && tt_tls_pending(&cl->tls))
+        tt_defer_queue(cl->srv->loop, &cl->rdefer);
+}
+
+/* TLS: one read into p.  Returns bytes (> 0), 0 at the end (close_notify,
+ * or a failure, which ends reading all the same), or -1 for "no more now". */
+static ssize_t fr_tls_read(struct tt_px_client *cl, uint8_t *p, size_t len)
+{
+    ssize_t n = tt_tls_read(&cl->tls, p, len);
+    if (n == TT_TLS_WANT_READ || n == TT_TLS_WANT_WRITE)
+        return -1;
+    if (n < 0) {
+        tt_log_debug("client TLS read failed client=%s: %s", cl->peer, cl->tls.err);
+        return 0;
+    }
+    return n;
 }
 
 static void fr_read_inner(struct tt_px_client *cl, int lent)
@@ -1083,18 +1222,41 @@ static void fr_read_inner(struct tt_px_client *cl, int lent)
     for (int k = 0; k < 4; k++) {
         if (tt_buf_len(&cl->in) >= FR_IN_MAX)
             break;
-        if (lent && tt_buf_len(&cl->in)) {
+        /* TLS reads a record (16 KiB at most) at a time: the shared buffer
+         * takes several before it counts as full. */
+        size_t want = FR_READ_CHUNK;
+        if (lent && cl->is_tls) {
+            want = cl->in.cap - cl->in.off - cl->in.len;
+            if (want < 16384)
+                want = 0;
+        }
+        if (lent && tt_buf_len(&cl->in) && (!cl->is_tls || want == 0)) {
             /* The shared buffer is full: go on in a buffer of our own. */
             if (fr_in_return(cl)) {
                 fr_client_gone(cl, "out of memory");
                 return;
             }
             lent = 0;
+            want = FR_READ_CHUNK;
         }
-        uint8_t *p = tt_buf_reserve(&cl->in, FR_READ_CHUNK);
+        uint8_t *p = tt_buf_reserve(&cl->in, want);
         if (!p) {
             fr_client_gone(cl, "out of memory");
             return;
+        }
+        if (cl->is_tls) {
+            /* A record at a time (16 KiB at most): go on until OpenSSL
+             * has nothing, within the same bounds. */
+            ssize_t n = fr_tls_read(cl, p, want);
+            if (n < 0)
+                break;
+            if (n == 0) {
+                cl->read_eof = 1;
+                break;
+            }
+            if (!cl->lingering)
+                tt_buf_commit(&cl->in, (size_t)n);
+            continue;
         }
         ssize_t n = read(cl->fd, p, FR_READ_CHUNK);
         if (n < 0 && errno == EINTR)
@@ -1150,11 +1312,19 @@ static void fr_on_wdefer(struct tt_loop *loop, struct tt_defer *d)
         fr_flush(cl);
 }
 
+static void fr_handshake(struct tt_px_client *cl);
+
 static void fr_on_io(struct tt_loop *loop, struct tt_io *io, unsigned events)
 {
     struct tt_px_client *cl = io->data;
     (void)loop;
-    if (events & TT_IO_WRITE)
+    if (cl->handshaking) {
+        fr_handshake(cl);
+        return;
+    }
+    if (cl->tls_wwr && (events & (TT_IO_READ | TT_IO_ERROR)))
+        fr_flush(cl); /* the write waited for the socket to be readable */
+    if (!cl->dead && (events & TT_IO_WRITE))
         fr_flush(cl);
     if (!cl->dead && (events & (TT_IO_READ | TT_IO_ERROR)))
         fr_read(cl);
@@ -1216,10 +1386,61 @@ static void fr_work(struct tt_loop *loop, struct tt_defer *d)
     }
 }
 
-static void fr_on_accept(struct tt_loop *loop, struct tt_io *io, unsigned events)
+/* TLS: drives the handshake from the loop (never waits on the socket).
+ * Done: ALPN h2 goes to front_h2.c (RFC 9113 §3.2), http/1.1 or nothing
+ * stays here; any failure (a plaintext request sent to this port, a client
+ * that offers only old protocols or blocklisted suites) just closes. */
+static void fr_handshake(struct tt_px_client *cl)
+{
+    int r = tt_tls_handshake(&cl->tls);
+    if (r == TT_TLS_WANT_READ || r == TT_TLS_WANT_WRITE) {
+        tt_io_modify(cl->srv->loop, &cl->io, r == TT_TLS_WANT_READ ? TT_IO_READ : TT_IO_WRITE);
+        return;
+    }
+    if (r != 1) {
+        tt_log_debug("TLS handshake failed client=%s: %s", cl->peer,
+                     cl->tls.err[0] ? cl->tls.err : "?");
+        fr_kill(cl);
+        return;
+    }
+    cl->handshaking = 0;
+    enum tt_tls_alpn alpn = tt_tls_alpn(&cl->tls);
+    if (tt_log_enabled(TT_LOG_DEBUG)) {
+        char d[96];
+        tt_tls_describe(&cl->tls, d, sizeof(d));
+        tt_log_debug("https client client=%s %s alpn=%s", cl->peer, d,
+                     alpn == TT_TLS_ALPN_H2       ? "h2"
+                     : alpn == TT_TLS_ALPN_HTTP11 ? "http/1.1"
+                                                  : "none");
+    }
+    if (alpn == TT_TLS_ALPN_H2) {
+        fr_hand_to_h2(cl, NULL, 0);
+        fr_kill(cl);
+        return;
+    }
+    /* ALPN http/1.1 is a promise of HTTP/1.1; without ALPN a preface still
+     * means HTTP/2 (prior knowledge, as on the plaintext port). */
+    if (alpn == TT_TLS_ALPN_HTTP11)
+        cl->sniffed = 1;
+    fr_timer_set(cl, FR_T_HEAD, FR_HEAD_TIMEOUT_MS);
+    /* The request may have come with the handshake's last flight: it sits
+     * in OpenSSL, so read now rather than wait for an event. */
+    fr_read(cl);
+    if (!cl->dead)
+        fr_update_io(cl);
+}
+
+static void fr_on_rdefer(struct tt_loop *loop, struct tt_defer *d)
+{
+    struct tt_px_client *cl = d->data;
+    (void)loop;
+    if (!cl->dead && !cl->handshaking && (cl->io.events & TT_IO_READ))
+        fr_read(cl);
+}
+
+static void fr_accept(struct tt_loop *loop, struct tt_io *io, SSL_CTX *tls)
 {
     struct tt_px_server *srv = io->data;
-    (void)events;
     for (int k = 0; k < 64; k++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
@@ -1239,6 +1460,7 @@ static void fr_on_accept(struct tt_loop *loop, struct tt_io *io, unsigned events
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         cl->srv = srv;
         cl->fd = fd;
+        cl->tls.fd = -1;
         cl->req.kind = TT_PX_FRONT_H1;
         cl->req.cl = cl;
         tt_buf_init(&cl->in, FR_IN_MAX + FR_READ_CHUNK);
@@ -1253,16 +1475,43 @@ static void fr_on_accept(struct tt_loop *loop, struct tt_io *io, unsigned events
         tt_timer_init(&cl->timer, fr_on_timer, cl);
         tt_defer_init(&cl->work, fr_work, cl);
         tt_defer_init(&cl->wdefer, fr_on_wdefer, cl);
+        tt_defer_init(&cl->rdefer, fr_on_rdefer, cl);
         tt_list_push(&srv->client_list, &cl->link);
         srv->clients++;
+        if (tls) {
+            if (tt_tls_conn_init(&cl->tls, tls, fd, 1, NULL) < 0) {
+                tt_log_warn("client dropped client=%s: %s", cl->peer, cl->tls.err);
+                close(fd);
+                cl->fd = -1;
+                fr_free(cl);
+                continue;
+            }
+            cl->is_tls = 1;
+            cl->handshaking = 1;
+        }
         if (tt_io_start(loop, &cl->io, fd, TT_IO_READ, fr_on_io, cl) < 0) {
-            close(fd);
+            if (!tls)
+                close(fd);
             cl->fd = -1;
-            fr_free(cl);
+            fr_free(cl); /* frees the TLS connection and its fd */
             continue;
         }
-        fr_timer_set(cl, FR_T_HEAD, FR_HEAD_TIMEOUT_MS);
+        /* For TLS, the same deadline covers the handshake (slowloris). */
+        fr_timer_set(cl, FR_T_HEAD, tls ? FR_HANDSHAKE_TIMEOUT_MS : FR_HEAD_TIMEOUT_MS);
     }
+}
+
+static void fr_on_accept(struct tt_loop *loop, struct tt_io *io, unsigned events)
+{
+    (void)events;
+    fr_accept(loop, io, NULL);
+}
+
+static void fr_on_accept_tls(struct tt_loop *loop, struct tt_io *io, unsigned events)
+{
+    struct tt_px_server *srv = io->data;
+    (void)events;
+    fr_accept(loop, io, srv->https_ctx);
 }
 
 int tt_px_front_listen(struct tt_px_server *srv, int fd)
@@ -1270,12 +1519,21 @@ int tt_px_front_listen(struct tt_px_server *srv, int fd)
     return tt_io_start(srv->loop, &srv->client_io, fd, TT_IO_READ, fr_on_accept, srv);
 }
 
+int tt_px_front_listen_tls(struct tt_px_server *srv, int fd)
+{
+    return tt_io_start(srv->loop, &srv->https_io, fd, TT_IO_READ, fr_on_accept_tls, srv);
+}
+
 void tt_px_front_drain(struct tt_px_server *srv)
 {
-    if (srv->client_io.fd >= 0) {
-        int fd = srv->client_io.fd;
-        tt_io_stop(srv->loop, &srv->client_io);
-        close(fd);
+    struct tt_io *lis[2] = {&srv->client_io, &srv->https_io};
+    for (int i = 0; i < 2; i++) {
+        if (lis[i]->fd >= 0) {
+            int fd = lis[i]->fd;
+            tt_io_stop(srv->loop, lis[i]);
+            close(fd);
+            lis[i]->fd = -1;
+        }
     }
     for (struct tt_link *l = srv->client_list.first; l; l = l->next) {
         struct tt_px_client *cl = tt_container_of(l, struct tt_px_client, link);

@@ -1,10 +1,12 @@
 /*
  * The HTTP/2 client front: h2c with prior knowledge (RFC 9113 §3.3) on the
- * same port as the HTTP/1.1 front.  front.c reads a new connection's first
- * bytes; when they are the connection preface it hands the socket here.
+ * same port as the HTTP/1.1 front, and h2 over TLS (RFC 9113 §3.2, chosen by
+ * ALPN) on the HTTPS front.  front.c reads a new connection's first bytes
+ * (or finishes its TLS handshake); when they are the connection preface (or
+ * ALPN said h2) it hands the connection here.
  *
  * A client connection is a tt_session (proto/session.c) in the server role
- * over a plaintext tt_tls_conn, so everything at the connection level
+ * over a tt_tls_conn (plaintext or TLS), so everything at the connection level
  * (SETTINGS, PING, GOAWAY, flow control, limits, errors) is the codec's.
  * This file only bridges streams: one client stream = one tunnel stream.
  *
@@ -52,6 +54,7 @@ struct tt_px_h2c {
     struct tt_px_h2s *reap;         /* detached from both sides, to free */
     struct tt_defer reap_d;
     size_t resp_max; /* bound of a stream's response buffer */
+    uint8_t tls;     /* came over the HTTPS front (ALPN h2): :scheme https */
     char peer[64];
     char ip[48];
 };
@@ -226,9 +229,10 @@ static void h2f_access_log(struct tt_px_h2s *s)
     s->logged = 1;
     uint64_t now = tt_loop_now(s->cc->srv->loop);
     tt_log_info("access client=%s method=%s path=%s status=%d bytes=%llu dur_ms=%llu origin=%s "
-                "proto=h2",
+                "proto=h2%s",
                 s->cc->peer, s->method, s->path, s->status, (unsigned long long)s->bytes,
-                (unsigned long long)(now - s->start_ms), s->name[0] ? s->name : "-");
+                (unsigned long long)(now - s->start_ms), s->name[0] ? s->name : "-",
+                s->cc->tls ? " tls=1" : "");
 }
 
 /* The tunnel side is gone or given up: forget it. */
@@ -649,7 +653,7 @@ static void h2f_request(struct tt_px_h2c *cc, uint32_t sid, const struct tt_h2_h
         .path_len = rt.path_len,
         .host = host,
         .host_len = host_len,
-        .scheme = "http",
+        .scheme = cc->tls ? "https" : "http",
         .client_ip = cc->ip,
         .prefix = rt.stripped ? prefix : NULL,
         .prefix_len = prefix_len,
@@ -861,17 +865,16 @@ void tt_px_h2f_client_config(struct tt_session_config *scfg)
     scfg->h2.max_frame_size = TT_H2_MIN_FRAME_SIZE;
 }
 
-int tt_px_h2f_adopt(struct tt_px_server *srv, int fd, const char *peer, const char *ip,
-                    const uint8_t *early, size_t early_len)
+int tt_px_h2f_adopt(struct tt_px_server *srv, struct tt_tls_conn *conn, const char *peer,
+                    const char *ip, const uint8_t *early, size_t early_len)
 {
     struct tt_px_h2c *cc = tt_mem_calloc(1, sizeof(*cc));
-    struct tt_tls_conn tls;
-    tt_tls_conn_init_plain(&tls, fd);
     if (!cc) {
-        tt_tls_conn_free(&tls);
+        tt_tls_conn_free(conn);
         return -1;
     }
     cc->srv = srv;
+    cc->tls = conn->ssl != NULL;
     snprintf(cc->peer, sizeof(cc->peer), "%s", peer);
     snprintf(cc->ip, sizeof(cc->ip), "%s", ip);
     tt_defer_init(&cc->reap_d, h2f_on_reap, cc);
@@ -880,7 +883,7 @@ int tt_px_h2f_adopt(struct tt_px_server *srv, int fd, const char *peer, const ch
     cc->resp_max = (size_t)srv->scfg.h2.initial_window_size + 16384;
     struct tt_session_config scfg = srv->scfg;
     tt_px_h2f_client_config(&scfg);
-    cc->sess = tt_session_new(srv->loop, &tls, TT_H2_SERVER, &scfg, &h2f_client_cbs, cc, early,
+    cc->sess = tt_session_new(srv->loop, conn, TT_H2_SERVER, &scfg, &h2f_client_cbs, cc, early,
                               early_len);
     if (!cc->sess) {
         tt_mem_free(cc);
@@ -888,7 +891,7 @@ int tt_px_h2f_adopt(struct tt_px_server *srv, int fd, const char *peer, const ch
     }
     tt_list_push(&srv->h2_list, &cc->link);
     srv->clients++;
-    tt_log_debug("h2 client connected client=%s", cc->peer);
+    tt_log_debug("h2 client connected client=%s%s", cc->peer, cc->tls ? " tls=1" : "");
     tt_session_flush(cc->sess);
     if (srv->draining)
         tt_session_drain(cc->sess, 10000);

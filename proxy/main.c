@@ -187,6 +187,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "p: %s\n", err);
         return 2;
     }
+    /* The HTTPS front's identity: its own, or the tunnel's (said once). */
+    if (cfg.https_listen) {
+        const char *hc = cfg.https_cert ? cfg.https_cert : cert;
+        const char *hk = cfg.https_key ? cfg.https_key : key;
+        srv.https_ctx = tt_tls_front_ctx_new(hc, hk, err, sizeof(err));
+        if (!srv.https_ctx) {
+            fprintf(stderr, "p: %s: %s\n", cfg.https_cert ? "--https-cert/--https-key" : "--cert/--key",
+                    err);
+            return 2;
+        }
+    }
 
     /* Who may serve which name. */
     char tokens_path[4096];
@@ -236,22 +247,43 @@ int main(int argc, char **argv)
         fprintf(stderr, "p: --tunnel-listen %s\n", err);
         return 2;
     }
-    int cfd = tt_px_listen_socket(&cfg.listen_addr, err, sizeof(err));
-    if (cfd < 0) {
-        fprintf(stderr, "p: --listen %s\n", err);
-        return 2;
+    int cfd = -1, hfd = -1;
+    if (!cfg.listen_off) {
+        cfd = tt_px_listen_socket(&cfg.listen_addr, err, sizeof(err));
+        if (cfd < 0) {
+            fprintf(stderr, "p: --listen %s\n", err);
+            return 2;
+        }
     }
-    srv.tunnel_io.fd = srv.client_io.fd = -1;
-    if (tt_px_tunnel_listen(&srv, tfd) < 0 || tt_px_front_listen(&srv, cfd) < 0) {
+    if (cfg.https_listen) {
+        hfd = tt_px_listen_socket(&cfg.https_addr, err, sizeof(err));
+        if (hfd < 0) {
+            fprintf(stderr, "p: --https-listen %s\n", err);
+            return 2;
+        }
+    }
+    srv.tunnel_io.fd = srv.client_io.fd = srv.https_io.fd = -1;
+    if (tt_px_tunnel_listen(&srv, tfd) < 0 || (cfd >= 0 && tt_px_front_listen(&srv, cfd) < 0) ||
+        (hfd >= 0 && tt_px_front_listen_tls(&srv, hfd) < 0)) {
         fprintf(stderr, "p: cannot watch the listeners: %s\n", strerror(errno));
         return 1;
     }
     char taddr[96], caddr[96];
     bound_text(tfd, taddr, sizeof(taddr));
-    bound_text(cfd, caddr, sizeof(caddr));
     tt_log_info("tunnel certificate fingerprint %s", fp);
     tt_log_info("listening for tunnels on %s", taddr);
-    tt_log_info("listening for clients on %s", caddr);
+    if (cfd >= 0) {
+        bound_text(cfd, caddr, sizeof(caddr));
+        tt_log_info("listening for clients on %s", caddr);
+    }
+    if (hfd >= 0) {
+        bound_text(hfd, caddr, sizeof(caddr));
+        if (!cfg.https_cert)
+            tt_log_warn("the https front uses the tunnel certificate %s: give --https-cert "
+                        "and --https-key for a certificate that browsers trust",
+                        cert);
+        tt_log_info("listening for https clients on %s", caddr);
+    }
     if (made_token[0]) {
         /* A wildcard address is not something c can dial: show loopback and
          * let people put their public name there. */
@@ -282,5 +314,7 @@ int main(int argc, char **argv)
     tt_log_info("stopped");
     tt_px_tokens_free(&srv.tokens);
     tt_mem_free(srv.front_rbuf);
+    SSL_CTX_free(srv.https_ctx);
+    SSL_CTX_free(srv.tls_ctx);
     return 0;
 }

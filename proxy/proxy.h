@@ -55,7 +55,10 @@ struct tt_px_tokens {
 };
 
 struct tt_px_config {
-    const char *listen;        /* "0.0.0.0:8080" */
+    const char *listen;        /* "0.0.0.0:8080"; "off": no plaintext front */
+    const char *https_listen;  /* NULL: no HTTPS front */
+    const char *https_cert, *https_key; /* NULL: the tunnel identity */
+    int listen_off;
     const char *tunnel_listen; /* "0.0.0.0:7443" */
     const char *cert, *key;
     const char *state_dir; /* "./tether-state" */
@@ -66,7 +69,7 @@ struct tt_px_config {
     int log_level;
     uint32_t ping_interval_s, ping_timeout_s;
     uint32_t max_tunnels;
-    struct tt_px_addr listen_addr, tunnel_addr;
+    struct tt_px_addr listen_addr, tunnel_addr, https_addr;
 };
 
 /* Parses argv into cfg.  Returns 0 to run, 1 when --help/--version printed
@@ -232,7 +235,8 @@ struct tt_px_server {
     struct tt_px_registry reg;
     struct tt_session_config scfg;
     SSL_CTX *tls_ctx;
-    struct tt_io tunnel_io, client_io;
+    SSL_CTX *https_ctx; /* the HTTPS client front's; NULL when off */
+    struct tt_io tunnel_io, client_io, https_io;
     size_t handshakes;   /* TLS + PUT in progress */
     size_t granted;      /* of those, answered 101 but not yet registered */
     size_t clients;      /* client connections open */
@@ -256,6 +260,10 @@ void tt_px_tunnel_drain(struct tt_px_server *srv, uint32_t grace_ms);
 size_t tt_px_tunnel_count(const struct tt_px_server *srv);
 
 int tt_px_front_listen(struct tt_px_server *srv, int fd);
+/* The HTTPS front on `fd` (srv->https_ctx set): a TLS handshake on the
+ * loop (10 s at most), then ALPN h2 -> front_h2.c, anything else -> the
+ * HTTP/1.1 front through TLS. */
+int tt_px_front_listen_tls(struct tt_px_server *srv, int fd);
 void tt_px_front_drain(struct tt_px_server *srv);
 
 /* The session callbacks of a tunnel that deal with requests (bridge in
@@ -278,12 +286,14 @@ void tt_px_bridge_on_writable(void *ud, struct tt_session *s);
  * start with the whole HTTP/2 preface, 0 when they are a proper prefix of it
  * (read more), -1 when they are not HTTP/2 (serve HTTP/1.1). */
 int tt_px_h2f_sniff(const uint8_t *p, size_t len);
-/* Takes over a client socket (connected, non-blocking) whose first bytes
- * were the preface: `early` holds every byte read so far, preface included.
- * `peer` is "ip:port", `ip` the address alone.  Returns 0, or -1 when out of
- * memory (the fd is closed then). */
-int tt_px_h2f_adopt(struct tt_px_server *srv, int fd, const char *peer, const char *ip,
-                    const uint8_t *early, size_t early_len);
+/* Takes over a client connection: a plaintext one (tt_tls_conn_init_plain)
+ * whose first bytes were the preface, or a TLS one whose handshake chose h2
+ * by ALPN (requests then go on with :scheme https).  `early` holds the
+ * plaintext bytes read so far, preface included.  `peer` is "ip:port", `ip`
+ * the address alone.  Takes ownership of `conn` either way.  Returns 0, or
+ * -1 when out of memory (the connection is closed then). */
+int tt_px_h2f_adopt(struct tt_px_server *srv, struct tt_tls_conn *conn, const char *peer,
+                    const char *ip, const uint8_t *early, size_t early_len);
 /* Drain: GOAWAY every HTTP/2 client connection; each closes once its streams
  * are done or after grace_ms. */
 void tt_px_h2f_drain(struct tt_px_server *srv, uint32_t grace_ms);

@@ -103,6 +103,96 @@ static void test_bad_flags(void **state)
     assert_null(strchr(err, '\n'));
 }
 
+static void test_https_flags(void **state)
+{
+    (void)state;
+    struct tt_px_config cfg;
+    char err[256];
+    /* Off by default. */
+    assert_int_equal(parse_args(&cfg, err, sizeof(err), NULL), 0);
+    assert_null(cfg.https_listen);
+    assert_int_equal(cfg.listen_off, 0);
+    /* Both fronts; the tunnel identity when no --https-cert. */
+    assert_int_equal(parse_args(&cfg, err, sizeof(err), "--https-listen", "127.0.0.1:8443", NULL),
+                     0);
+    assert_string_equal(cfg.https_listen, "127.0.0.1:8443");
+    assert_null(cfg.https_cert);
+    assert_int_equal(ntohs(((struct sockaddr_in *)&cfg.https_addr.ss)->sin_port), 8443);
+    /* HTTPS only, with its own identity. */
+    assert_int_equal(parse_args(&cfg, err, sizeof(err), "--listen", "off", "--https-listen=[::1]:443",
+                                "--https-cert", "c.pem", "--https-key", "k.pem", NULL),
+                     0);
+    assert_int_equal(cfg.listen_off, 1);
+    assert_int_equal(cfg.https_addr.ss.ss_family, AF_INET6);
+    assert_string_equal(cfg.https_cert, "c.pem");
+    assert_string_equal(cfg.https_key, "k.pem");
+    /* "--https-listen off" is the default spelled out. */
+    assert_int_equal(parse_args(&cfg, err, sizeof(err), "--https-listen", "off", NULL), 0);
+    assert_null(cfg.https_listen);
+
+    struct {
+        const char *a[6];
+        const char *want;
+    } bad[] = {
+        {{"--listen", "off"}, "add --https-listen"},
+        {{"--listen", "off", "--https-listen", "off"}, "add --https-listen"},
+        {{"--https-listen", "1.2.3.4"}, "--https-listen:"},
+        {{"--https-listen", ":1", "--https-cert", "c.pem"}, "go together"},
+        {{"--https-listen", ":1", "--https-key", "k.pem"}, "go together"},
+        {{"--https-cert", "c.pem", "--https-key", "k.pem"}, "need --https-listen"},
+        {{"--listen", "nope"}, "or 'off'"},
+        {{"--https-listen"}, "needs a value"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(parse_args(&cfg, err, sizeof(err), bad[i].a[0], bad[i].a[1], bad[i].a[2],
+                                    bad[i].a[3], bad[i].a[4], bad[i].a[5]),
+                         -1);
+        if (!strstr(err, bad[i].want))
+            fail_msg("case %zu: '%s' does not say '%s'", i, err, bad[i].want);
+        assert_null(strchr(err, '\n'));
+    }
+}
+
+/* The scheme a front passes on: :scheme, x-forwarded-proto, forwarded. */
+static void test_map_https(void **state)
+{
+    (void)state;
+    struct tt_px_field f[] = {{"X-Forwarded-Proto", "http", 17, 4}};
+    struct tt_px_map_in in = {
+        .method = "GET", .method_len = 3, .path = "/a", .path_len = 2,
+        .host = "example.com", .host_len = 11, .scheme = "https", .client_ip = "127.0.0.1",
+        .f = f, .n = 1,
+    };
+    struct tt_header h[32];
+    char scratch[1024];
+    struct tt_px_map_out out = {.hdrs = h, .cap = 32, .scratch = scratch, .scratch_cap = 1024};
+    assert_int_equal(tt_px_map_request(&in, &out), 0);
+    int scheme = 0, xfp = 0, fwd = 0;
+    for (size_t i = 0; i < out.count; i++) {
+        const struct tt_header *x = &h[i];
+        if (x->name_len == 7 && !memcmp(x->name, ":scheme", 7)) {
+            assert_int_equal(x->value_len, 5);
+            assert_memory_equal(x->value, "https", 5);
+            scheme++;
+        }
+        if (x->name_len == 17 && !memcmp(x->name, "x-forwarded-proto", 17)) {
+            /* ours, not the client's claim */
+            assert_int_equal(x->value_len, 5);
+            assert_memory_equal(x->value, "https", 5);
+            xfp++;
+        }
+        if (x->name_len == 9 && !memcmp(x->name, "forwarded", 9)) {
+            assert_int_equal(x->value_len, strlen("for=127.0.0.1;host=\"example.com\";proto=https"));
+            assert_memory_equal(x->value, "for=127.0.0.1;host=\"example.com\";proto=https",
+                                x->value_len);
+            fwd++;
+        }
+    }
+    assert_int_equal(scheme, 1);
+    assert_int_equal(xfp, 1);
+    assert_int_equal(fwd, 1);
+}
+
 static void test_addr(void **state)
 {
     (void)state;
@@ -589,6 +679,8 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_flags),
         cmocka_unit_test(test_bad_flags),
+        cmocka_unit_test(test_https_flags),
+        cmocka_unit_test(test_map_https),
         cmocka_unit_test(test_addr),
         cmocka_unit_test(test_tokens_ok),
         cmocka_unit_test(test_tokens_bad),

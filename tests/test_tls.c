@@ -456,6 +456,169 @@ static void test_plain_io(void **state)
     tt_tls_conn_free(&b);
 }
 
+/* A bare client context for the front tests: no verification, the given
+ * ALPN list (wire format, NULL for none), TLS versions and 1.2 suites. */
+static SSL_CTX *front_client(const unsigned char *alpn, unsigned alen, int max_version,
+                             const char *ciphers12)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    assert_non_null(ctx);
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    if (alpn)
+        assert_int_equal(SSL_CTX_set_alpn_protos(ctx, alpn, alen), 0);
+    if (max_version)
+        assert_int_equal(SSL_CTX_set_max_proto_version(ctx, max_version), 1);
+    if (ciphers12)
+        assert_int_equal(SSL_CTX_set_cipher_list(ctx, ciphers12), 1);
+    return ctx;
+}
+
+static void test_front_alpn(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    SSL_CTX *front = tt_tls_front_ctx_new(f->cert, f->key, err, sizeof(err));
+    assert_non_null(front);
+    static const unsigned char both[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1', 2, 'h', '2'};
+    static const unsigned char h11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    static const unsigned char spdy[] = {6, 's', 'p', 'd', 'y', '/', '3'};
+    struct {
+        const unsigned char *alpn;
+        unsigned len;
+        enum tt_tls_alpn want;
+    } cases[] = {
+        {both, sizeof(both), TT_TLS_ALPN_H2},       /* server preference: h2 */
+        {both + 9, 3, TT_TLS_ALPN_H2},
+        {h11, sizeof(h11), TT_TLS_ALPN_HTTP11},
+        {NULL, 0, TT_TLS_ALPN_NONE},
+        {spdy, sizeof(spdy), TT_TLS_ALPN_NONE},     /* no ALPN, not an alert */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct pair p;
+        assert_int_equal(pair_open(&p, front, front_client(cases[i].alpn, cases[i].len, 0, NULL),
+                                   NULL),
+                         0);
+        if (pair_handshake(&p) != 1)
+            fail_msg("case %zu: %s / %s", i, p.s.err, p.c.err);
+        assert_int_equal(tt_tls_alpn(&p.s), cases[i].want);
+        assert_int_equal(SSL_version(p.s.ssl), TLS1_3_VERSION); /* 1.3 when both can */
+        char d[96];
+        tt_tls_describe(&p.s, d, sizeof(d));
+        assert_non_null(strstr(d, "TLSv1.3"));
+        pair_transfer(&p.c, &p.s, 5000);
+        pair_close(&p);
+    }
+    /* The tunnel's context is unchanged: http/1.1 only, even when h2 is
+     * offered first. */
+    struct pair p;
+    assert_int_equal(pair_open(&p, f->server, front_client(both + 9, 3, 0, NULL), NULL), 0);
+    assert_int_equal(pair_handshake(&p), 0);
+    pair_close(&p);
+    assert_int_equal(pair_open(&p, f->server, front_client(both, sizeof(both), 0, NULL), NULL), 0);
+    assert_int_equal(pair_handshake(&p), 1);
+    assert_int_equal(tt_tls_alpn(&p.s), TT_TLS_ALPN_HTTP11);
+    pair_close(&p);
+    /* Plain connections have no ALPN and describe themselves as such. */
+    struct tt_tls_conn plain;
+    tt_tls_conn_init_plain(&plain, -1);
+    assert_int_equal(tt_tls_alpn(&plain), TT_TLS_ALPN_NONE);
+    char d[32];
+    tt_tls_describe(&plain, d, sizeof(d));
+    assert_string_equal(d, "plain");
+    tt_tls_close_notify(&plain); /* no-ops */
+    tt_tls_abort(&plain);
+    SSL_CTX_free(front);
+}
+
+/* RFC 9113 §9.2.2: over TLS 1.2, only ephemeral AEAD suites. */
+static void test_front_tls12_suites(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    SSL_CTX *front = tt_tls_front_ctx_new(f->cert, f->key, err, sizeof(err));
+    assert_non_null(front);
+    static const unsigned char h2[] = {2, 'h', '2'};
+    /* Blocklisted (RFC 9113 Appendix A): CBC with ECDHE, and static RSA
+     * key exchange even with GCM. */
+    static const char *const refused[] = {"ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384",
+                                          "AES128-GCM-SHA256"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        struct pair p;
+        assert_int_equal(
+            pair_open(&p, front, front_client(h2, sizeof(h2), TLS1_2_VERSION, refused[i]), NULL),
+            0);
+        if (pair_handshake(&p) != 0)
+            fail_msg("TLS 1.2 with %s was accepted", refused[i]);
+        pair_close(&p);
+    }
+    static const char *const allowed[] = {"ECDHE-ECDSA-AES128-GCM-SHA256",
+                                          "ECDHE-ECDSA-AES256-GCM-SHA384",
+                                          "ECDHE-ECDSA-CHACHA20-POLY1305"};
+    for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
+        struct pair p;
+        assert_int_equal(
+            pair_open(&p, front, front_client(h2, sizeof(h2), TLS1_2_VERSION, allowed[i]), NULL),
+            0);
+        if (pair_handshake(&p) != 1)
+            fail_msg("TLS 1.2 with %s: %s", allowed[i], p.s.err);
+        assert_int_equal(SSL_version(p.s.ssl), TLS1_2_VERSION);
+        assert_int_equal(tt_tls_alpn(&p.s), TT_TLS_ALPN_H2);
+        assert_string_equal(SSL_get_cipher_name(p.s.ssl), allowed[i]);
+        /* No compression, no renegotiation (RFC 9113 §9.2.1). */
+        assert_null(SSL_get_current_compression(p.s.ssl));
+        assert_true(SSL_get_options(p.s.ssl) & SSL_OP_NO_RENEGOTIATION);
+        pair_close(&p);
+    }
+    /* Below TLS 1.2: refused. */
+    struct pair p;
+    SSL_CTX *old = front_client(NULL, 0, TLS1_1_VERSION, NULL);
+    SSL_CTX_set_security_level(old, 0);
+    assert_int_equal(pair_open(&p, front, old, NULL), 0);
+    assert_int_equal(pair_handshake(&p), 0);
+    pair_close(&p);
+    SSL_CTX_free(front);
+}
+
+/* close_notify once, at once; an aborted connection sends none. */
+static void test_front_close_notify(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    SSL_CTX *front = tt_tls_front_ctx_new(f->cert, f->key, err, sizeof(err));
+    assert_non_null(front);
+    uint8_t buf[64];
+    for (int abort_it = 0; abort_it < 2; abort_it++) {
+        struct pair p;
+        assert_int_equal(pair_open(&p, front, front_client(NULL, 0, 0, NULL), NULL), 0);
+        assert_int_equal(pair_handshake(&p), 1);
+        pair_transfer(&p.s, &p.c, 100);
+        if (abort_it)
+            tt_tls_abort(&p.s);
+        tt_tls_close_notify(&p.s);
+        tt_tls_close_notify(&p.s); /* a second call sends nothing more */
+        /* The server side still reads what the client sends. */
+        assert_int_equal(tt_tls_write(&p.c, "late", 4), 4);
+        struct pollfd pfd = {p.s.fd, POLLIN, 0};
+        poll(&pfd, 1, 1000);
+        assert_int_equal(tt_tls_read(&p.s, buf, sizeof(buf)), 4);
+        if (!abort_it) {
+            pfd = (struct pollfd){p.c.fd, POLLIN, 0};
+            poll(&pfd, 1, 1000);
+            assert_int_equal(tt_tls_read(&p.c, buf, sizeof(buf)), 0); /* clean end */
+        } else {
+            /* Nothing was sent: the client sees the socket close without
+             * close_notify, an error, once the fd goes. */
+            assert_int_equal(tt_tls_read(&p.c, buf, sizeof(buf)), TT_TLS_WANT_READ);
+            tt_tls_conn_free(&p.s);
+            pfd = (struct pollfd){p.c.fd, POLLIN, 0};
+            poll(&pfd, 1, 1000);
+            assert_int_equal(tt_tls_read(&p.c, buf, sizeof(buf)), TT_TLS_ERROR);
+        }
+        pair_close(&p);
+    }
+    SSL_CTX_free(front);
+}
+
 static void test_ct_equal(void **state)
 {
     (void)state;
@@ -478,6 +641,9 @@ int main(void)
         cmocka_unit_test(test_system_and_none),
         cmocka_unit_test(test_peer_gone),
         cmocka_unit_test(test_plain_io),
+        cmocka_unit_test(test_front_alpn),
+        cmocka_unit_test(test_front_tls12_suites),
+        cmocka_unit_test(test_front_close_notify),
         cmocka_unit_test(test_ct_equal),
     };
     return cmocka_run_group_tests_name("tls", tests, setup, teardown);
