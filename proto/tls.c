@@ -92,6 +92,12 @@ static int tls_ctx_common(SSL_CTX *ctx)
     SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    /* TLS 1.3: AES-128-GCM first (OpenSSL's default puts AES-256 first).
+     * Both are AEAD suites of full strength; 128 runs ~5% faster here and
+     * AES-GCM is the largest share of a tunnel's CPU on a download. */
+    if (SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+                                      "TLS_CHACHA20_POLY1305_SHA256") != 1)
+        return -1;
     /* Read ahead into a buffer of several records: without it every record
      * costs two recv() calls (its 5-byte header, then its body), which was
      * most of p's system calls on a download.  tt_tls_pending() then asks
