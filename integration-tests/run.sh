@@ -4,7 +4,8 @@
 # FILTER (optional) is a substring or extended regexp of test names
 # ("ranges", "0[1-4]").  Makes the media once, generates a certificate and
 # tokens (openssl) for this run, then runs each test-NN-name.sh in order
-# under `timeout 120`, each in its own work dir (integration-tests/.work/),
+# under `timeout 120`, each in its own work dir (integration-tests/.work/, or
+# $TT_WORKROOT: two runs at once in one checkout need one each),
 # printing "PASS test-NN-name" or "FAIL test-NN-name" (with the tail of its
 # output and logs), then "N passed, N failed".  Exits 1 on any failure.
 #
@@ -30,9 +31,10 @@ if ! ./make-media.sh; then
     exit 1
 fi
 
-rm -rf .work
-mkdir -p .work/shared
-export TT_SHARED=$here/.work/shared
+wr=${TT_WORKROOT:-$here/.work}
+rm -rf "$wr"/shared "$wr"/test-*   # only what a run makes: TT_WORKROOT may hold other things
+mkdir -p "$wr/shared"
+export TT_SHARED=$wr/shared
 # Generated for this run: the tunnel certificate, the tokens file, one token
 # file per name (lib.sh's make_shared).
 # shellcheck source=lib.sh
@@ -47,26 +49,26 @@ start=$(date +%s)
 for t in test-[0-9][0-9]-*.sh; do
     name=${t%.sh}
     if [ -n "$filter" ] && ! [[ "$name" =~ $filter ]]; then continue; fi
-    work=$here/.work/$name
+    work=$wr/$name
     rm -rf "$work"
     mkdir -p "$work"
     t0=$(date +%s)
-    TT_TESTWORK=$work timeout -k 10 120 bash "./$t" >"$here/.work/$name.out" 2>&1
+    TT_TESTWORK=$work timeout -k 10 120 bash "./$t" >"$wr/$name.out" 2>&1
     rc=$?
     # Leftovers: anything the test recorded and did not stop.
     if [ -f "$work/pids" ]; then
         for pid in $(awk '{ print $1 }' "$work/pids"); do
             if kill -0 "$pid" 2>/dev/null; then
-                echo "  runner: $name left PID $pid running; killing it" >>"$here/.work/$name.out"
+                echo "  runner: $name left PID $pid running; killing it" >>"$wr/$name.out"
                 kill -KILL "$pid" 2>/dev/null
             fi
         done
     fi
     # No token in any log (stderr of p and c), whatever happened.
-    for tokfile in .work/shared/token.*; do
+    for tokfile in "$wr"/shared/token.*; do
         tok=$(cat "$tokfile")
         if grep -rlF -- "$tok" "$work" --include='*.log' >/dev/null 2>&1; then
-            echo "  FAIL: a token ($(basename "$tokfile")) appears in $(grep -rlF -- "$tok" "$work" --include='*.log' | tr '\n' ' ')" >>"$here/.work/$name.out"
+            echo "  FAIL: a token ($(basename "$tokfile")) appears in $(grep -rlF -- "$tok" "$work" --include='*.log' | tr '\n' ' ')" >>"$wr/$name.out"
             rc=1
         fi
     done
@@ -75,11 +77,11 @@ for t in test-[0-9][0-9]-*.sh; do
         echo "PASS $name (${dt}s)"
         passed=$((passed + 1))
     else
-        [ "$rc" -eq 124 ] && echo "  runner: timed out after 120 s" >>"$here/.work/$name.out"
+        [ "$rc" -eq 124 ] && echo "  runner: timed out after 120 s" >>"$wr/$name.out"
         echo "FAIL $name (${dt}s, exit $rc)"
-        grep -E '^  (FAIL|FATAL|runner)' "$here/.work/$name.out" | head -30 | sed 's/^/    /'
+        grep -E '^  (FAIL|FATAL|runner)' "$wr/$name.out" | head -30 | sed 's/^/    /'
         echo "    --- last lines of the test output:"
-        tail -15 "$here/.work/$name.out" | sed 's/^/    | /'
+        tail -15 "$wr/$name.out" | sed 's/^/    | /'
         for lg in "$work"/*.log; do
             [ -f "$lg" ] || continue
             echo "    --- tail of $(basename "$lg"):"
@@ -90,7 +92,7 @@ for t in test-[0-9][0-9]-*.sh; do
     fi
 done
 
-echo "integration: $(($(date +%s) - start)) s; outputs and logs in integration-tests/.work/"
+echo "integration: $(($(date +%s) - start)) s; outputs and logs in $wr/"
 [ "${#failed_names[@]}" -gt 0 ] && echo "failed: ${failed_names[*]}"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
