@@ -24,7 +24,11 @@
  *
  * Liveness: any byte received counts as life.  After ping_interval_ms of
  * silence we PING; if nothing at all arrives within ping_timeout_ms after
- * that, the peer is dropped.  The SETTINGS ACK has its own deadline
+ * that, the peer is dropped -- unless the peer's TCP acknowledged more of
+ * our bytes meanwhile: then our PING is queued behind our own data (a busy
+ * upload over a slow link, where nothing flows back) and the peer is alive,
+ * so the wait starts again.  A hung peer stops acknowledging once its
+ * receive buffer is full, and is dropped one timeout later.  The SETTINGS ACK has its own deadline
  * (RFC 9113 §6.5.3: SETTINGS_TIMEOUT).
  *
  * Closing is always deferred to a safe point (the close defer), so any
@@ -39,7 +43,9 @@
 #include <openssl/err.h>
 
 #include <arpa/inet.h>
+#include <linux/tcp.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -64,6 +70,7 @@ struct tt_session {
     struct tt_timer ka_timer, settings_timer, drain_timer;
 
     uint64_t last_recv_ms;
+    uint64_t ping_acked; /* the peer's TCP had acknowledged this many bytes */
     uint8_t *early;
     size_t early_len;
 
@@ -543,6 +550,19 @@ static void ss_on_read_defer(struct tt_loop *loop, struct tt_defer *d)
 
 /* --- timers ------------------------------------------------------------ */
 
+/* How many of our bytes the peer's TCP has acknowledged (0 when the
+ * transport is not TCP, as in unit tests over socketpairs). */
+static uint64_t ss_bytes_acked(const struct tt_session *s)
+{
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+    memset(&ti, 0, sizeof(ti));
+    if (getsockopt(s->tls.fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
+        len < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof(ti.tcpi_bytes_acked))
+        return 0;
+    return ti.tcpi_bytes_acked;
+}
+
 static void ss_on_keepalive(struct tt_loop *loop, struct tt_timer *t)
 {
     struct tt_session *s = t->data;
@@ -551,6 +571,12 @@ static void ss_on_keepalive(struct tt_loop *loop, struct tt_timer *t)
     uint64_t now = tt_loop_now(loop);
     if (s->ping_outstanding) {
         /* Nothing at all arrived since the PING went out. */
+        uint64_t acked = ss_bytes_acked(s);
+        if (acked > s->ping_acked) {
+            s->ping_acked = acked;
+            tt_timer_start(loop, t, s->cfg.ping_timeout_ms ? s->cfg.ping_timeout_ms : 1);
+            return;
+        }
         ss_close_transport(s, "keepalive timeout");
         return;
     }
@@ -564,6 +590,7 @@ static void ss_on_keepalive(struct tt_loop *loop, struct tt_timer *t)
         return;
     }
     s->ping_outstanding = 1;
+    s->ping_acked = ss_bytes_acked(s);
     tt_defer_queue(loop, &s->flush_d);
     tt_timer_start(loop, t, s->cfg.ping_timeout_ms ? s->cfg.ping_timeout_ms : 1);
 }
