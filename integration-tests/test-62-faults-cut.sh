@@ -79,7 +79,11 @@ hs_case() { # LABEL DIR REC OFF
 }
 hs_case "cut mid ClientHello" up 1 100
 hs_case "cut mid certificate" down 4 100
-[ -n "$put_rec" ] && hs_case "cut mid PUT" up "$put_rec" 60
+if [ -n "$put_rec" ]; then
+    hs_case "cut mid PUT" up "$put_rec" 60
+    expect_true "p logged the handshake lost before its request" \
+        log_has "$W/p.log" 'tunnel refused peer=.* status=0 reason=connection lost before the request' 1
+fi
 [ "$resp_rec" -gt 1 ] && hs_case "cut just before the 101" down "$resp_rec" 0
 [ "$resp_rec" -gt 1 ] && hs_case "cut mid 101" down "$resp_rec" 30
 note "p logged: $(grep -E 'tunnel (refused|down)' "$W/p.log" | sed 's/^[^ ]* p [a-z]* //' | sort | uniq -c | sed 's/^ *//' | tr '\n' '|')"

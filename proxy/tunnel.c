@@ -330,8 +330,10 @@ static void hs_read(struct px_hs *hs)
             return;
         }
         if (n <= 0) {
-            tt_log_debug("tunnel handshake ended peer=%s: %s", hs->peer,
-                         n == 0 ? "closed" : hs->tls->err);
+            /* At info, as a failed TLS handshake is: an operator sees a
+             * link that flaps between TLS and the PUT. */
+            tt_log_info("tunnel refused peer=%s status=0 reason=connection lost before the request: %s",
+                        hs->peer, n == 0 ? "closed" : hs->tls->err);
             hs_free(hs, 1);
             return;
         }
