@@ -109,34 +109,34 @@ static int tls_ctx_common(SSL_CTX *ctx)
 
 /* --- Server ------------------------------------------------------------ */
 
-/* RFC 7301 §3.2: pick http/1.1 when offered; a client that offers only
- * other protocols gets no_application_protocol. */
+/* What a server offers by ALPN (RFC 7301 §3.2: the server chooses, in its
+ * own order) and what happens when the client offers none of it. */
+struct tls_alpn_policy {
+    const unsigned char *list;
+    unsigned int len;
+    int on_no_match; /* SSL_TLSEXT_ERR_ALERT_FATAL or SSL_TLSEXT_ERR_NOACK */
+};
+
+/* The tunnel: http/1.1 (the PUT) or no_application_protocol. */
+static const struct tls_alpn_policy tls_tunnel_alpn = {tls_alpn, sizeof(tls_alpn),
+                                                       SSL_TLSEXT_ERR_ALERT_FATAL};
+
+/* p's client front: h2 first.  A client that offers neither h2 nor
+ * http/1.1 gets no ALPN rather than a fatal alert: it is served HTTP/1.1,
+ * as a client without ALPN is (browsers and players never hit this; odd
+ * tools do). */
+static const unsigned char tls_front_alpn_list[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+static const struct tls_alpn_policy tls_front_alpn = {tls_front_alpn_list, sizeof(tls_front_alpn_list),
+                                                      SSL_TLSEXT_ERR_NOACK};
+
 static int tls_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
                            const unsigned char *in, unsigned int inlen, void *arg)
 {
-    (void)ssl, (void)arg;
+    const struct tls_alpn_policy *pol = arg;
     unsigned char *sel = NULL;
-    if (SSL_select_next_proto(&sel, outlen, tls_alpn, sizeof(tls_alpn), in, inlen) !=
-        OPENSSL_NPN_NEGOTIATED)
-        return SSL_TLSEXT_ERR_ALERT_FATAL;
-    *out = sel;
-    return SSL_TLSEXT_ERR_OK;
-}
-
-/* p's client front: server preference, h2 first (RFC 7301 §3.2 lets the
- * server choose).  A client that offers neither h2 nor http/1.1 gets no
- * ALPN rather than a fatal alert: it is served HTTP/1.1, as a client
- * without ALPN is (browsers and players never hit this; odd tools do). */
-static const unsigned char tls_front_alpn[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-
-static int tls_front_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-                                 const unsigned char *in, unsigned int inlen, void *arg)
-{
-    (void)ssl, (void)arg;
-    unsigned char *sel = NULL;
-    if (SSL_select_next_proto(&sel, outlen, tls_front_alpn, sizeof(tls_front_alpn), in, inlen) !=
-        OPENSSL_NPN_NEGOTIATED)
-        return SSL_TLSEXT_ERR_NOACK;
+    (void)ssl;
+    if (SSL_select_next_proto(&sel, outlen, pol->list, pol->len, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return pol->on_no_match;
     *out = sel;
     return SSL_TLSEXT_ERR_OK;
 }
@@ -201,9 +201,9 @@ static SSL_CTX *tls_server_ctx(const char *cert_file, const char *key_file, int 
             tls_set_err(err, errlen, "cannot set the TLS 1.2 cipher suites");
             goto fail;
         }
-        SSL_CTX_set_alpn_select_cb(ctx, tls_front_alpn_select, NULL);
+        SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, (void *)&tls_front_alpn);
     } else {
-        SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, NULL);
+        SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select, (void *)&tls_tunnel_alpn);
     }
     return ctx;
 fail:
