@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Raw HTTP/1.1 probes for test-19 (what rawhttp.py req cannot do).
 
-  h1probe.py PORT [--idle SECS] [--shut] [--expect100] [--trickle SECS]
+  h1probe.py PORT [--idle SECS] [--shut] [--expect100] [--trickle SECS] [--split N]
 
 Sends stdin to 127.0.0.1:PORT and prints what came back in rawhttp.py's
 format (RESPONSE / STATUS / HEADER / BODY / TRAILING / END eof|idle|reset),
@@ -10,6 +10,8 @@ after "INTERIM <code>" lines for every 1xx response seen (rawhttp skips them).
   --shut       shutdown(SHUT_WR) once everything is sent (a half-closed client)
   --expect100  send stdin up to the end of the first head, wait (at most
                --idle) for an interim response, then send the rest
+  --split N    send stdin's first N bytes, wait 0.3 s, then the rest (so the
+               server reads them apart)
   --trickle S  after stdin, keep sending one byte ("a") every 0.5 s for at most
                S seconds while nothing comes back (a slowloris head)
 """
@@ -37,7 +39,16 @@ def main():
     if "--expect100" in a:
         end = payload.find(b"\r\n\r\n") + 4
         payload, rest = payload[:end], payload[end:]
-    s.sendall(payload)
+    if "--split" in a:
+        cut = int(a[a.index("--split") + 1])
+        s.sendall(payload[:cut])
+        time.sleep(0.3)
+        try:
+            s.sendall(payload[cut:])
+        except OSError:
+            pass
+    else:
+        s.sendall(payload)
     if "--expect100" in a:
         s.settimeout(idle)
         try:

@@ -48,7 +48,8 @@ expect_eq "Transfer-Encoding not ending in chunked -> 400" "STATUS 400" "$(grep 
 printf 'GET /data.json HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\n\r\nGET /notes.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' \
     | $RAW req 127.0.0.1 "$HTTP_PORT" --idle 5 >"$W/len.out"
 note "a GET with a 1-byte body then a request: $(grep '^STATUS' "$W/len.out" | paste -sd,)"
-if grep -q '^STATUS 400' "$W/len.out" || ! grep -q '^RESPONSE 2' "$W/len.out" || [ "$(grep '^STATUS' "$W/len.out" | sed -n 2p)" = "STATUS 400" ]; then
+# ("ET" is a well-formed method token p does not know: 501, RFC 9110 §9.1.)
+if grep -q '^STATUS 400' "$W/len.out" || ! grep -q '^RESPONSE 2' "$W/len.out" || grep -Eqx 'STATUS (400|501)' <<<"$(grep '^STATUS' "$W/len.out" | sed -n 2p)"; then
     good "the byte counted as body was not taken as the start of a request line that succeeds"
 else
     # The second "request" starts with "ET /notes.txt": it must not be served as a GET.

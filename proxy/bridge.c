@@ -5,6 +5,7 @@
  */
 #include "proxy.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <string.h>
 #include <strings.h>
@@ -36,6 +37,129 @@ int tt_px_list_has(const char *list, size_t len, const char *tok, size_t tok_len
         if (semi - st == tok_len && strncasecmp(list + st, tok, tok_len) == 0)
             return 1;
     }
+    return 0;
+}
+
+/* --- Request target and authority ---------------------------------------- */
+
+/* reg-name = *( unreserved / pct-encoded / sub-delims ) (RFC 3986 §3.2.2);
+ * '%' is handled by the caller. */
+static int auth_reg_char(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return 1;
+    switch (c) {
+    case '-': case '.': case '_': case '~':                       /* unreserved */
+    case '!': case '$': case '&': case '\'': case '(': case ')':
+    case '*': case '+': case ',': case ';': case '=':             /* sub-delims */
+        return 1;
+    }
+    return 0;
+}
+
+static int auth_hex(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* IP-literal without its brackets: IPv6address or IPvFuture (RFC 3986
+ * §3.2.2).  Zone identifiers (RFC 6874) are not accepted. */
+static int auth_ip_literal(const char *s, size_t len)
+{
+    if (len > 1 && (s[0] == 'v' || s[0] == 'V')) {
+        size_t i = 1;
+        while (i < len && auth_hex((unsigned char)s[i]))
+            i++;
+        if (i == 1 || i >= len || s[i] != '.' || i + 1 == len)
+            return 0;
+        for (i++; i < len; i++)
+            if (!auth_reg_char((unsigned char)s[i]) && s[i] != ':')
+                return 0;
+        return 1;
+    }
+    char buf[INET6_ADDRSTRLEN];
+    struct in6_addr a6;
+    if (len == 0 || len >= sizeof(buf))
+        return 0;
+    memcpy(buf, s, len);
+    buf[len] = 0;
+    return inet_pton(AF_INET6, buf, &a6) == 1;
+}
+
+int tt_px_authority_valid(const char *a, size_t len)
+{
+    size_t i = 0;
+    if (len && a[0] == '[') {
+        const char *close = memchr(a, ']', len);
+        if (!close || !auth_ip_literal(a + 1, (size_t)(close - a) - 1))
+            return 0;
+        i = (size_t)(close - a) + 1;
+    } else {
+        while (i < len && a[i] != ':') {
+            unsigned char c = (unsigned char)a[i];
+            if (c == '%') {
+                if (i + 2 >= len || !auth_hex((unsigned char)a[i + 1]) ||
+                    !auth_hex((unsigned char)a[i + 2]))
+                    return 0;
+                i += 3;
+                continue;
+            }
+            if (!auth_reg_char(c))
+                return 0; /* '@' (userinfo), '/', '?', '#', space, CTLs, ... */
+            i++;
+        }
+    }
+    if (i == len)
+        return 1;
+    if (a[i] != ':')
+        return 0;
+    /* port = *DIGIT (RFC 3986 §3.2.3); empty is allowed by the grammar.
+     * More than a TCP port can hold is not a port. */
+    unsigned port = 0;
+    size_t digits = 0;
+    for (i++; i < len; i++, digits++) {
+        if (a[i] < '0' || a[i] > '9' || digits == 5)
+            return 0;
+        port = port * 10 + (unsigned)(a[i] - '0');
+    }
+    return port <= 65535;
+}
+
+int tt_px_target_split(const char *t, size_t len, struct tt_px_target *out)
+{
+    out->authority = NULL;
+    out->authority_len = 0;
+    out->path = t;
+    out->path_len = len;
+    /* RFC 9112 §3.2: no form of request-target has a fragment. */
+    if (memchr(t, '#', len))
+        return -1;
+    if (len > 0 && (t[0] == '/' || (len == 1 && t[0] == '*')))
+        return 0; /* origin-form, asterisk-form */
+    /* absolute-form (RFC 9112 §3.2.2); http and https are the schemes
+     * an HTTP server is asked for (RFC 9110 §4.2). */
+    size_t sl;
+    if (len >= 7 && strncasecmp(t, "http://", 7) == 0)
+        sl = 7;
+    else if (len >= 8 && strncasecmp(t, "https://", 8) == 0)
+        sl = 8;
+    else
+        return -1;
+    const char *a = t + sl;
+    size_t rest = len - sl;
+    size_t al = 0;
+    while (al < rest && a[al] != '/' && a[al] != '?') /* RFC 3986 §3.2 */
+        al++;
+    /* RFC 9110 §4.2.1: an empty host is invalid; §4.2.4: userinfo is an
+     * error (tt_px_authority_valid refuses '@'). */
+    if (al == 0 || a[0] == ':' || !tt_px_authority_valid(a, al))
+        return -1;
+    out->authority = a;
+    out->authority_len = al;
+    /* "http://h?q": the path is empty, the query stays (tt_px_map_request
+     * sends "/?q"; an empty path is sent as "/"). */
+    out->path = a + al;
+    out->path_len = rest - al;
     return 0;
 }
 
@@ -145,6 +269,7 @@ int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *o)
     o->scratch_len = 0;
     o->te_trailers = 0;
     o->expect_continue = 0;
+    o->expect_other = 0;
 
     /* RFC 9113 §8.3.1 pseudo-headers. */
     if (MAP_ADD_LIT(o, ":method", in->method, in->method_len) < 0)
@@ -185,8 +310,24 @@ int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *o)
             continue;
         }
         if (eq_ci(f->name, f->name_len, "expect")) {
-            if (f->value_len == 12 && strncasecmp(f->value, "100-continue", 12) == 0)
-                o->expect_continue = 1;
+            /* Expect = #expectation (RFC 9110 §10.1.1): 100-continue is the
+             * only one defined; any other member is noted (417). */
+            size_t k = 0;
+            while (k < f->value_len) {
+                while (k < f->value_len && (f->value[k] == ' ' || f->value[k] == '\t' ||
+                                            f->value[k] == ','))
+                    k++;
+                size_t st = k;
+                while (k < f->value_len && f->value[k] != ',')
+                    k++;
+                size_t en = k;
+                while (en > st && (f->value[en - 1] == ' ' || f->value[en - 1] == '\t'))
+                    en--;
+                if (en - st == 12 && strncasecmp(f->value + st, "100-continue", 12) == 0)
+                    o->expect_continue = 1;
+                else if (en > st)
+                    o->expect_other = 1;
+            }
             continue;
         }
         int listed = 0;

@@ -54,6 +54,7 @@
 #define FR_LINGER_MS 2000          /* read and drop after our last byte, then close */
 #define FR_REPLAY_MAX (64 * 1024) /* request body kept for a refused stream */
 #define FR_RETRIES 4               /* extra attempts to open a request on a tunnel */
+#define FR_METHOD_NONE 0xff        /* rq->method before the head is parsed (llhttp's 0 is DELETE) */
 
 enum fr_timer_kind {
     FR_T_NONE = 0,
@@ -127,6 +128,7 @@ struct tt_px_client {
     uint8_t dead;      /* gone: freed by the deferred work */
     uint8_t paused;    /* llhttp paused at a message end */
     uint8_t read_eof;
+    uint8_t read_err;  /* the read that ended it failed (a reset): gone */
     uint8_t closing;   /* close once `out` is written */
     uint8_t lingering;
     uint8_t parse_err;
@@ -139,6 +141,12 @@ struct tt_px_client {
     struct tt_defer rdefer; /* TLS: reads what OpenSSL already holds */
     int err_status; /* our own refusal from an llhttp callback */
     const char *err_why;
+    /* RFC 9112 §7.1: chunk-data is followed by CRLF.  llhttp 8.1 steps
+     * over those two bytes without looking at them, so we do: crlf_need is
+     * how many of them are still to be seen (they may come in a later
+     * read), exec_end the end of the input llhttp is running on. */
+    uint8_t crlf_need;
+    const char *exec_end;
     tt_buf in;
     tt_buf out;
     char peer[64];
@@ -343,7 +351,9 @@ static void fr_access_log(struct tt_px_client *cl)
     uint64_t now = tt_loop_now(cl->srv->loop);
     int ul = (int)(rq->url_len > 512 ? 512 : rq->url_len);
     tt_log_info("access client=%s method=%s path=%.*s status=%d bytes=%llu dur_ms=%llu origin=%s%s",
-                cl->peer, llhttp_method_name((llhttp_method_t)rq->method), ul,
+                cl->peer,
+                rq->method == FR_METHOD_NONE ? "-" : llhttp_method_name((llhttp_method_t)rq->method),
+                ul,
                 ul ? fr_h(rq, 0) : "", rq->status, (unsigned long long)rq->bytes,
                 (unsigned long long)(now - rq->start_ms), rq->name[0] ? rq->name : "-",
                 cl->is_tls ? " tls=1" : "");
@@ -368,6 +378,7 @@ static void fr_req_reset(struct tt_px_req *rq)
     tt_buf_consume(&rq->body, tt_buf_len(&rq->body));
     rq->nf = 0;
     rq->url_len = 0;
+    rq->method = FR_METHOD_NONE;
     rq->last_was_value = 0;
     rq->in_head = 0;
     rq->name[0] = 0;
@@ -518,10 +529,17 @@ static void fr_reject(struct tt_px_client *cl, int status, const char *why)
         rq->start_ms = tt_loop_now(cl->srv->loop);
     }
     rq->keepalive = 0;
-    if (rq->tun) {
+    if (rq->resp_head) {
+        /* Our answer has begun: all that is left is to cut it short. */
         fr_abort(cl, why);
         return;
     }
+    /* No response head went out yet, so the client can still get its 400
+     * (RFC 9112 §6.3, §7.1); the origin's half-sent request is reset. */
+    if (rq->tun)
+        fr_cancel_stream(rq);
+    if (cl->tkind == FR_T_RETRY)
+        fr_timer_set(cl, FR_T_NONE, 0);
     char body[160];
     snprintf(body, sizeof(body), "%s\n", why);
     fr_local(cl, status, body, -1);
@@ -639,18 +657,16 @@ static int fr_open_stream(struct tt_px_req *rq)
             host_len = fl[i].value_len;
         }
     }
-    const char *url = fr_h(rq, 0);
-    size_t url_len = rq->url_len;
-    /* Absolute form (RFC 9112 §3.2.2): its authority wins over Host. */
-    if (url_len > 7 && strncasecmp(url, "http://", 7) == 0) {
-        const char *a = url + 7;
-        const char *slash = memchr(a, '/', url_len - 7);
-        size_t al = slash ? (size_t)(slash - a) : url_len - 7;
-        host = a;
-        host_len = al;
-        url = slash ? slash : "/";
-        url_len = slash ? url_len - 7 - al : 1;
+    /* Absolute form (RFC 9112 §3.2.2): its authority wins over Host.  The
+     * target was checked in fr_on_headers_complete. */
+    struct tt_px_target tg;
+    (void)tt_px_target_split(fr_h(rq, 0), rq->url_len, &tg);
+    if (tg.authority) {
+        host = tg.authority;
+        host_len = tg.authority_len;
     }
+    const char *url = tg.path;
+    size_t url_len = tg.path_len;
 
     struct tt_px_route_cfg rc = {
         .domain = cfg->domain,
@@ -702,7 +718,14 @@ static int fr_open_stream(struct tt_px_req *rq)
         return -1;
     }
     rq->te_trailers = (uint8_t)out.te_trailers;
-    rq->expect = (uint8_t)out.expect_continue;
+    if (out.expect_other) {
+        /* RFC 9110 §10.1.1: an expectation we cannot meet MAY get 417. */
+        fr_local(cl, 417, "only Expect: 100-continue is supported\n", -1);
+        return -1;
+    }
+    /* RFC 9110 §10.1.1: 100-continue in an HTTP/1.0 request is ignored
+     * (and §15.2: no 1xx to an HTTP/1.0 client). */
+    rq->expect = (uint8_t)(out.expect_continue && rq->minor >= 1);
 
     int end = !rq->has_body || (rq->body_done && tt_buf_len(&rq->body) == 0);
     struct tt_px_tunnel *t = NULL;
@@ -774,6 +797,7 @@ static int fr_on_message_begin(llhttp_t *p)
     struct tt_px_client *cl = FR_CL(p);
     struct tt_px_req *rq = &cl->req;
     fr_req_reset(rq);
+    cl->crlf_need = 0;
     rq->active = 1;
     rq->in_head = 1;
     rq->start_ms = tt_loop_now(cl->srv->loop);
@@ -832,6 +856,49 @@ static int fr_on_header_value(llhttp_t *p, const char *at, size_t len)
     return fr_head_append(p, at, len);
 }
 
+/* 1 when a field name is `lit` (lower case, ASCII-case-insensitive). */
+static int fr_name_is(const struct tt_px_req *rq, const struct fr_field *f, const char *lit,
+                      size_t n)
+{
+    return f->nl == n && strncasecmp(fr_h(rq, f->no), lit, n) == 0;
+}
+
+/* A field's value without trailing whitespace (llhttp drops the leading). */
+static size_t fr_value_len(const struct tt_px_req *rq, const struct fr_field *f)
+{
+    const char *v = fr_h(rq, f->vo);
+    size_t n = f->vl;
+    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    return n;
+}
+
+/* 1 when every coding in the Transfer-Encoding fields is chunked: we
+ * decode chunked and nothing else (llhttp has checked it is the last). */
+static int fr_te_only_chunked(const struct tt_px_req *rq)
+{
+    for (uint32_t i = 0; i < rq->nf; i++) {
+        const struct fr_field *f = &rq->f[i];
+        if (!fr_name_is(rq, f, "transfer-encoding", 17))
+            continue;
+        const char *v = fr_h(rq, f->vo);
+        size_t n = f->vl, k = 0;
+        while (k < n) {
+            while (k < n && (v[k] == ' ' || v[k] == '\t' || v[k] == ','))
+                k++;
+            size_t st = k;
+            while (k < n && v[k] != ',')
+                k++;
+            size_t en = k;
+            while (en > st && (v[en - 1] == ' ' || v[en - 1] == '\t'))
+                en--;
+            if (en > st && !(en - st == 7 && strncasecmp(v + st, "chunked", 7) == 0))
+                return 0;
+        }
+    }
+    return 1;
+}
+
 static int fr_on_headers_complete(llhttp_t *p)
 {
     struct tt_px_client *cl = FR_CL(p);
@@ -841,16 +908,37 @@ static int fr_on_headers_complete(llhttp_t *p)
     rq->minor = llhttp_get_http_minor(p);
     fr_timer_set(cl, FR_T_NONE, 0);
 
+    /* RFC 9110 §15.6.6, RFC 9112 §2.3: this syntax is HTTP/1 only; an
+     * "HTTP/2.0" (or 0.9) request line is a version we do not serve here. */
+    if (llhttp_get_http_major(p) != 1)
+        return fr_cb_fail(p, 505, "HTTP version not supported on this syntax");
+
     /* Request smuggling (RFC 9112 §6.3): both framings, or a framing we do
-     * not know, is an error; llhttp in strict mode refuses most, this makes
-     * sure. */
+     * not know, is an error.  llhttp 8.1 runs its own Transfer-Encoding
+     * checks only after this callback, when the request would already be
+     * on its way to the origin, so they are made here. */
     if ((p->flags & F_CONTENT_LENGTH) && (p->flags & F_TRANSFER_ENCODING))
         return fr_cb_fail(p, 400, "Content-Length together with Transfer-Encoding");
+    if ((p->flags & F_TRANSFER_ENCODING) && !(p->flags & F_CHUNKED)) {
+        /* RFC 9112 §6.3 (4): chunked is not the final coding: 400, close. */
+        return fr_cb_fail(p, 400, "Transfer-Encoding without chunked last");
+    }
+    if ((p->flags & F_CHUNKED) && !fr_te_only_chunked(rq)) {
+        /* RFC 9112 §6.1: a coding we do not decode (gzip, chunked) cannot
+         * be forwarded as if the body were plain. */
+        return fr_cb_fail(p, 501, "transfer coding not implemented");
+    }
     int hosts = 0;
-    for (uint32_t i = 0; i < rq->nf; i++)
-        if (rq->f[i].nl == 4 && strncasecmp(fr_h(rq, rq->f[i].no), "host", 4) == 0)
-            hosts++;
-    if (hosts > 1 || (hosts == 0 && llhttp_get_http_major(p) == 1 && rq->minor == 1)) {
+    for (uint32_t i = 0; i < rq->nf; i++) {
+        const struct fr_field *f = &rq->f[i];
+        if (!fr_name_is(rq, f, "host", 4))
+            continue;
+        hosts++;
+        /* RFC 9112 §3.2: a Host with an invalid value -> 400. */
+        if (!tt_px_authority_valid(fr_h(rq, f->vo), fr_value_len(rq, f)))
+            return fr_cb_fail(p, 400, "invalid Host");
+    }
+    if (hosts > 1 || (hosts == 0 && rq->minor >= 1)) {
         /* RFC 9112 §3.2: exactly one Host in HTTP/1.1 */
         return fr_cb_fail(p, 400, "missing or repeated Host");
     }
@@ -863,6 +951,13 @@ static int fr_on_headers_complete(llhttp_t *p)
         fr_local(cl, 405, "CONNECT is not supported here\n", -1);
         return 0;
     }
+    /* RFC 9112 §3.2: origin-form, absolute-form (http/https, no userinfo,
+     * a valid authority) or "*" for OPTIONS; a fragment is in no form.
+     * §3: an invalid request-line SHOULD get 400. */
+    struct tt_px_target tg;
+    if (tt_px_target_split(fr_h(rq, 0), rq->url_len, &tg) < 0 ||
+        (tg.path_len == 1 && tg.path[0] == '*' && !tg.authority && rq->method != HTTP_OPTIONS))
+        return fr_cb_fail(p, 400, "invalid request target");
     if (cl->srv->draining) {
         fr_local(cl, 503, "the proxy is shutting down\n", 5);
         return 0;
@@ -875,10 +970,34 @@ static int fr_on_headers_complete(llhttp_t *p)
     return 0;
 }
 
+/* Checks the bytes after a chunk's data against the CRLF still expected
+ * (RFC 9112 §7.1).  Returns 0, or -1 on any other byte. */
+static int fr_crlf_check(struct tt_px_client *cl, const char *d, size_t avail)
+{
+    while (cl->crlf_need && avail) {
+        if (*d != (cl->crlf_need == 2 ? '\r' : '\n'))
+            return -1;
+        cl->crlf_need--;
+        d++;
+        avail--;
+    }
+    return 0;
+}
+
 static int fr_on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct tt_px_client *cl = FR_CL(p);
     struct tt_px_req *rq = &cl->req;
+    if ((p->flags & F_CHUNKED) && p->content_length == 0) {
+        /* This chunk's data ends here (llhttp counts it down before the
+         * callback): the next two bytes must be CRLF.  Checked before the
+         * bytes go anywhere; what this input lacks, fr_parse checks in the
+         * next. */
+        cl->crlf_need = 2;
+        const char *end = at + len;
+        if (fr_crlf_check(cl, end, (size_t)(cl->exec_end - end)) < 0)
+            return fr_cb_fail(p, 400, "chunk data not followed by CRLF");
+    }
     if (rq->local || rq->resp_done || cl->dead)
         return 0;
     struct tt_h2_conn *c = fr_conn(rq);
@@ -937,17 +1056,50 @@ static const llhttp_settings_t *fr_settings(void)
     return &s;
 }
 
+/* tchar (RFC 9110 §5.6.2) */
+static int fr_tchar(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return 1;
+    return c && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* llhttp 8.1 knows a fixed list of methods and refuses any other before a
+ * single callback.  A well-formed method token it does not know is a
+ * method we do not implement: 501 (RFC 9110 §9.1), not 400.  `d` is the
+ * input of the failed llhttp_execute: only empty lines and a valid prefix
+ * of a known method can have been consumed before it. */
+static int fr_method_token(const char *d, size_t len)
+{
+    size_t i = 0;
+    while (i < len && (d[i] == '\r' || d[i] == '\n'))
+        i++;
+    size_t st = i;
+    while (i < len && fr_tchar((unsigned char)d[i]))
+        i++;
+    return i > st && (i == len || d[i] == ' ');
+}
+
 /* Feeds buffered input to llhttp while a request can take it. */
 static void fr_parse(struct tt_px_client *cl)
 {
     struct tt_px_req *rq = &cl->req;
     while (!cl->dead && !cl->closing && !cl->paused && tt_buf_len(&cl->in) > 0 &&
            tt_buf_len(&rq->body) == 0) {
-        const char *d = (const char *)tt_buf_data(&cl->in);
+        char *d = (char *)tt_buf_data(&cl->in);
         size_t len = tt_buf_len(&cl->in);
-        /* Feed body bytes in window-sized bites so one call cannot buffer
-         * more than a read's worth. */
-        llhttp_errno_t e = llhttp_execute(&cl->parser, d, len);
+        llhttp_errno_t e;
+        /* No message under way (and llhttp pauses at each message's end):
+         * whatever llhttp refuses in a request line was all in `d`. */
+        int fresh = !rq->in_head && !rq->has_body;
+        if (cl->crlf_need && fr_crlf_check(cl, d, len) < 0) {
+            cl->err_status = 400;
+            cl->err_why = "chunk data not followed by CRLF";
+            e = HPE_USER;
+        } else {
+            cl->exec_end = d + len;
+            e = llhttp_execute(&cl->parser, d, len);
+        }
         if (cl->dead)
             return;
         if (e == HPE_OK) {
@@ -965,18 +1117,37 @@ static void fr_parse(struct tt_px_client *cl)
                 fr_req_finished(cl);
             break;
         }
-        /* A parse error: 400 (431/414 from our limits), then close. */
-        const char *why = cl->err_why ? cl->err_why : llhttp_get_error_reason(&cl->parser);
         int status = cl->err_status ? cl->err_status : 400;
+        const char *why = cl->err_why;
+        if (e == HPE_INVALID_VERSION) {
+            /* llhttp 8.1 takes only 0.9, 1.0, 1.1 and 2.0 (see
+             * fr_on_headers_complete for those), and has read the digits. */
+            char *pos = (char *)llhttp_get_error_pos(&cl->parser);
+            unsigned major = cl->parser.http_major, minor = cl->parser.http_minor;
+            if (major == 1 && minor >= 2 && minor <= 9 && fresh && pos && pos > d &&
+                pos <= d + len && pos[-1] == (char)('0' + minor) && (pos == d + len || *pos == '\r')) {
+                /* RFC 9110 §2.5: a later minor version of HTTP/1 is served
+                 * as the highest we know, 1.1.  The whole head so far is in
+                 * `d`: the digit is rewritten and it is parsed again. */
+                pos[-1] = '1';
+                llhttp_reset(&cl->parser);
+                continue;
+            }
+            if (major != 1) {
+                status = 505; /* RFC 9110 §15.6.6 */
+                why = "HTTP version not supported";
+            }
+        } else if (e == HPE_INVALID_METHOD && fr_method_token(d, len)) {
+            status = 501;
+            why = "method not implemented";
+        }
+        /* A parse error: 400 (431/414 from our limits), then close. */
+        if (!why)
+            why = llhttp_get_error_reason(&cl->parser);
         if (!why)
             why = "bad request";
         tt_buf_consume(&cl->in, tt_buf_len(&cl->in));
         cl->parse_err = 1;
-        if (rq->resp_head) {
-            /* We are already answering (e.g. a bad chunk in a body): cut. */
-            fr_abort(cl, why);
-            return;
-        }
         char msg[128];
         snprintf(msg, sizeof(msg), "%s", why);
         fr_reject(cl, status, msg);
@@ -1265,6 +1436,7 @@ static void fr_read_inner(struct tt_px_client *cl, int lent)
             break;
         if (n <= 0) {
             cl->read_eof = 1;
+            cl->read_err = n < 0;
             break;
         }
         if (cl->lingering)
@@ -1287,9 +1459,18 @@ static void fr_read_inner(struct tt_px_client *cl, int lent)
     if (cl->read_eof) {
         struct tt_px_req *rq = &cl->req;
         if (rq->active && !rq->resp_done) {
-            /* The client left mid-request or before our answer: it cannot
-             * read a response any more (RFC 9113 §8.7 CANCEL upstream). */
-            fr_client_gone(cl, "closed by client");
+            if (cl->read_err || rq->in_head || (rq->has_body && !rq->body_done)) {
+                /* The client left mid-request, or reset the connection: it
+                 * cannot read a response (RFC 9113 §8.7 CANCEL upstream). */
+                fr_client_gone(cl, cl->read_err ? "reset by client" : "closed by client");
+                return;
+            }
+            /* RFC 9112 §9.6: a half-close after a whole request is not an
+             * abort; the response is still owed (§9.3).  It goes out, then
+             * the connection closes (fr_req_finished sees read_eof).  A
+             * client that really left shows up as a failed write. */
+            rq->keepalive = 0;
+            fr_update_io(cl);
             return;
         }
         if (tt_buf_len(&cl->out) == 0) {
@@ -1463,6 +1644,7 @@ static void fr_accept(struct tt_loop *loop, struct tt_io *io, SSL_CTX *tls)
         cl->tls.fd = -1;
         cl->req.kind = TT_PX_FRONT_H1;
         cl->req.cl = cl;
+        cl->req.method = FR_METHOD_NONE;
         tt_buf_init(&cl->in, FR_IN_MAX + FR_READ_CHUNK);
         tt_buf_init(&cl->out, FR_OUT_MAX);
         tt_buf_init(&cl->req.head, FR_HEAD_MAX);

@@ -602,6 +602,13 @@ static void h2f_request(struct tt_px_h2c *cc, uint32_t sid, const struct tt_h2_h
         h2f_local(s, 431, "too many request header fields\n", -1);
         return;
     }
+    /* RFC 9113 §8.3.1 / RFC 9110 §4.2.3: the authority has the URI syntax,
+     * checked as the HTTP/1.1 front checks Host (a malformed request MAY
+     * get a response before its stream ends, RFC 9113 §8.1.1). */
+    if (host && !tt_px_authority_valid(host, host_len)) {
+        h2f_local(s, 400, "invalid :authority or host\n", -1);
+        return;
+    }
     need += 4 * host_len;
 
     struct tt_px_route_cfg rc = {
@@ -674,6 +681,11 @@ static void h2f_request(struct tt_px_h2c *cc, uint32_t sid, const struct tt_h2_h
     tt_mem_free(scratch);
     if (mr < 0) {
         h2f_local(s, 431, "request header fields too large\n", -1);
+        return;
+    }
+    if (out.expect_other) {
+        /* RFC 9110 §10.1.1: an expectation we cannot meet MAY get 417. */
+        h2f_local(s, 417, "only Expect: 100-continue is supported\n", -1);
         return;
     }
     if (!s->req_hdrs) {

@@ -214,6 +214,7 @@ struct tt_px_map_out {
     size_t scratch_cap, scratch_len;
     int te_trailers;     /* the client sent TE: trailers */
     int expect_continue; /* the client sent Expect: 100-continue */
+    int expect_other;    /* ... or another expectation (417, RFC 9110 §10.1.1) */
 };
 
 /* Maps an HTTP/1.1 request head to HTTP/2 fields (pseudo-headers first):
@@ -221,6 +222,28 @@ struct tt_px_map_out {
  * lowercased, X-Forwarded-* and Forwarded added.  Returns 0, or -1 when
  * out of room (431). */
 int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *out);
+
+/* 1 when `a` is a valid Host / :authority value: uri-host [ ":" port ]
+ * (RFC 9110 §7.2, §4.2.3; RFC 3986 §3.2.2-3): a reg-name (unreserved,
+ * pct-encoded, sub-delims; empty allowed), an IPv4 address, or an IPv6 /
+ * IPvFuture literal in brackets; a port of digits up to 65535.  Userinfo,
+ * '/', '?', '#', whitespace and control bytes make it invalid.  Both fronts
+ * use it, so HTTP/1.1 and HTTP/2 agree. */
+int tt_px_authority_valid(const char *a, size_t len);
+
+struct tt_px_target {
+    const char *authority; /* absolute-form: its authority; else NULL */
+    size_t authority_len;
+    const char *path; /* origin-form path + query, "*", or after the authority */
+    size_t path_len;
+};
+
+/* Splits an HTTP/1.1 request-target (RFC 9112 §3.2): origin-form ("/..."),
+ * asterisk-form ("*") or absolute-form with http or https (authority up to
+ * the first '/' or '?'; the path may then be empty or start with '?').
+ * Returns 0, or -1 for a target to answer 400: a fragment, another form or
+ * scheme, userinfo, an empty or invalid authority. */
+int tt_px_target_split(const char *t, size_t len, struct tt_px_target *out);
 
 /* Token list helper: 1 if the comma-separated `list` holds `tok`
  * (case-insensitive, optional whitespace). */

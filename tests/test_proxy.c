@@ -516,6 +516,78 @@ static void test_list_has(void **state)
     assert_false(tt_px_list_has("", 0, "close", 5));
 }
 
+static void test_expect(void **state)
+{
+    (void)state;
+    struct mapped m;
+    struct tt_px_field e1[] = {F("Expect", "100-Continue")};
+    assert_int_equal(map(&m, "/", "h", "1.2.3.4", NULL, e1, 1), 0);
+    assert_true(m.out.expect_continue);
+    assert_false(m.out.expect_other);
+    struct tt_px_field e2[] = {F("Expect", "teapot")};
+    assert_int_equal(map(&m, "/", "h", "1.2.3.4", NULL, e2, 1), 0);
+    assert_false(m.out.expect_continue);
+    assert_true(m.out.expect_other);
+    struct tt_px_field e3[] = {F("Expect", "100-continue , foo=1"), F("Expect", "")};
+    assert_int_equal(map(&m, "/", "h", "1.2.3.4", NULL, e3, 2), 0);
+    assert_true(m.out.expect_continue);
+    assert_true(m.out.expect_other);
+    assert_null(find(&m, "expect", NULL));
+}
+
+static int av(const char *s) { return tt_px_authority_valid(s, strlen(s)); }
+
+static void test_authority_valid(void **state)
+{
+    (void)state;
+    const char *good[] = {"", "a", "example.com", "example.com:8080", "example.com:",
+                          "EX-am_ple.com.", "127.0.0.1", "127.0.0.1:65535", "[::1]",
+                          "[::1]:80", "[2001:db8::7]", "[v1.fe80::a+en1]", "ex%41mple",
+                          "a!$&'()*+,;=~b"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        if (!av(good[i]))
+            fail_msg("'%s' refused", good[i]);
+    const char *bad[] = {"a b", "a\tb", "evil.example/@x", "u@example.com", "u:pw@h",
+                         "h?x", "h#x", "h:8o", "h:65536", "h:123456", "h:1:2", "[::1",
+                         "[::1]x", "[::g]", "[]", "[v.x]", "ex%4", "ex%zzmple", "a\"b",
+                         "a<b", "a\\b", "h\x80", "a{b"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (av(bad[i]))
+            fail_msg("'%s' accepted", bad[i]);
+    assert_false(tt_px_authority_valid("a\0b", 3));
+}
+
+static void test_target_split(void **state)
+{
+    (void)state;
+    struct tt_px_target t;
+#define SPLIT(s) tt_px_target_split(s, strlen(s), &t)
+    assert_int_equal(SPLIT("/a?b"), 0);
+    assert_null(t.authority);
+    assert_int_equal(t.path_len, 4);
+    assert_int_equal(SPLIT("*"), 0);
+    assert_null(t.authority);
+    assert_int_equal(SPLIT("http://example.com/x?y"), 0);
+    assert_int_equal(t.authority_len, 11);
+    assert_memory_equal(t.authority, "example.com", 11);
+    assert_int_equal(t.path_len, 4);
+    assert_memory_equal(t.path, "/x?y", 4);
+    assert_int_equal(SPLIT("HTTPS://example.com:8443"), 0);
+    assert_memory_equal(t.authority, "example.com:8443", 16);
+    assert_int_equal(t.path_len, 0);
+    assert_int_equal(SPLIT("http://h?q=1"), 0);
+    assert_int_equal(t.authority_len, 1);
+    assert_memory_equal(t.path, "?q=1", 4);
+    assert_int_equal(SPLIT("http://[::1]:80/"), 0);
+    assert_int_equal(t.authority_len, 8); /* [::1]:80 */
+    const char *bad[] = {"/a#b", "http://h/#x", "http://u:pw@h/", "http:///x", "http://:80/",
+                         "http://a b/", "ftp://h/x", "h/x", "", "**", "http:/h/x", "http://h:x/"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (SPLIT(bad[i]) != -1)
+            fail_msg("'%s' accepted", bad[i]);
+#undef SPLIT
+}
+
 /* ---- pools ------------------------------------------------------------------- */
 
 static struct tt_px_tunnel *mk(const char *name)
@@ -690,6 +762,9 @@ int main(void)
         cmocka_unit_test(test_map_forwarded_chain),
         cmocka_unit_test(test_map_root_path_and_room),
         cmocka_unit_test(test_list_has),
+        cmocka_unit_test(test_expect),
+        cmocka_unit_test(test_authority_valid),
+        cmocka_unit_test(test_target_split),
         cmocka_unit_test(test_pool),
         cmocka_unit_test(test_pool_many),
         cmocka_unit_test(test_h2_sniff),
