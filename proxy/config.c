@@ -354,6 +354,8 @@ void tt_px_config_usage(FILE *out)
             "  --ping-interval SECS   keepalive PING on an idle tunnel [default 15]\n"
             "  --ping-timeout SECS    no answer within this: tunnel dropped [default 10]\n"
             "  --max-tunnels N        more tunnels are refused with 503 [default 10000]\n"
+            "  --client-idle SECS     close a client connection (HTTP/1.1 keep-alive or HTTP/2)\n"
+            "                         with no request under way after this [default 60]\n"
             "  --help                 this text\n"
             "  --version              print the version\n");
 }
@@ -382,11 +384,12 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
     cfg->ping_interval_s = 15;
     cfg->ping_timeout_s = 10;
     cfg->max_tunnels = 10000;
+    cfg->client_idle_s = 60;
 
     static const char *const with_value[] = {
         "--listen", "--https-listen", "--https-cert", "--https-key", "--tunnel-listen", "--cert", "--key", "--state-dir", "--tokens", "--domain",
         "--path-prefix", "--default", "--log-level", "--ping-interval", "--ping-timeout",
-        "--max-tunnels"};
+        "--max-tunnels", "--client-idle"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -458,6 +461,9 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
                 return -1;
         } else if (!strcmp(flag, "--ping-timeout")) {
             if (cfg_uint(flag, v, 1, 86400, &cfg->ping_timeout_s, err, errlen) < 0)
+                return -1;
+        } else if (!strcmp(flag, "--client-idle")) {
+            if (cfg_uint(flag, v, 1, 86400, &cfg->client_idle_s, err, errlen) < 0)
                 return -1;
         } else if (!strcmp(flag, "--max-tunnels")) {
             if (cfg_uint(flag, v, 1, 1000000, &cfg->max_tunnels, err, errlen) < 0)

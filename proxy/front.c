@@ -50,7 +50,6 @@
 #define FR_OUT_MAX (6u << 20)      /* stream window (4 MiB, main.c) + heads + framing, with room */
 #define FR_HEAD_TIMEOUT_MS 10000   /* a request head must be complete within this */
 #define FR_HANDSHAKE_TIMEOUT_MS 10000 /* a TLS handshake must be done within this */
-#define FR_IDLE_TIMEOUT_MS 60000   /* keep-alive idle */
 #define FR_LINGER_MS 2000          /* read and drop after our last byte, then close */
 #define FR_REPLAY_MAX (64 * 1024) /* request body kept for a refused stream */
 #define FR_RETRIES 4               /* extra attempts to open a request on a tunnel */
@@ -963,7 +962,7 @@ static int fr_on_headers_complete(llhttp_t *p)
         return 0;
     }
     if (rq->has_body)
-        fr_timer_set(cl, FR_T_IDLE, FR_IDLE_TIMEOUT_MS);
+        fr_timer_set(cl, FR_T_IDLE, cl->srv->cfg->client_idle_s * 1000u);
     int r = fr_open_stream(rq);
     if (r == 1)
         fr_no_tunnel(cl);
@@ -1004,7 +1003,7 @@ static int fr_on_body(llhttp_t *p, const char *at, size_t len)
     size_t taken = 0;
     /* A client that stops sending its body is dropped after the idle time. */
     if (cl->tkind == FR_T_NONE || cl->tkind == FR_T_IDLE)
-        fr_timer_set(cl, FR_T_IDLE, FR_IDLE_TIMEOUT_MS);
+        fr_timer_set(cl, FR_T_IDLE, cl->srv->cfg->client_idle_s * 1000u);
     if (c && tt_buf_len(&rq->body) == 0 && !rq->end_sent) {
         size_t room = tt_h2_data_room(c, rq->sid);
         size_t n = len < room ? len : room;
@@ -1201,7 +1200,7 @@ static void fr_req_finished(struct tt_px_client *cl)
     tt_buf_shrink(&rq->body);
     cl->paused = 0;
     llhttp_resume(&cl->parser);
-    fr_timer_set(cl, FR_T_IDLE, FR_IDLE_TIMEOUT_MS);
+    fr_timer_set(cl, FR_T_IDLE, cl->srv->cfg->client_idle_s * 1000u);
     tt_defer_queue(cl->srv->loop, &cl->work);
 }
 

@@ -55,6 +55,8 @@ struct tt_px_h2c {
     struct tt_defer reap_d;
     size_t resp_max; /* bound of a stream's response buffer */
     uint8_t tls;     /* came over the HTTPS front (ALPN h2): :scheme https */
+    struct tt_timer idle;  /* --client-idle with no stream open: GOAWAY */
+    uint64_t last_busy_ms; /* a stream opened or closed */
     char peer[64];
     char ip[48];
 };
@@ -559,6 +561,7 @@ static void h2f_request(struct tt_px_h2c *cc, uint32_t sid, const struct tt_h2_h
     s->cc = cc;
     s->csid = sid;
     s->start_ms = tt_loop_now(srv->loop);
+    cc->last_busy_ms = s->start_ms;
     s->req_end = (uint8_t)h->end_stream;
     tt_buf_init(&s->req, H2F_CLIENT_WINDOW + 16384);
     tt_buf_init(&s->resp, cc->resp_max);
@@ -763,6 +766,7 @@ static void h2f_c_on_stream_close(void *ud, uint32_t sid, void *sud, uint32_t co
     if (flags & (TT_H2_CLOSE_RST_RECEIVED | TT_H2_CLOSE_CONN))
         tt_log_debug("h2 client stream closed client=%s path=%s code=%s flags=%u", s->cc->peer,
                      s->path, tt_h2_strerror(code), flags);
+    s->cc->last_busy_ms = tt_loop_now(s->cc->srv->loop);
     /* Window for request bytes held goes back while the connection lives. */
     if ((flags & TT_H2_CLOSE_CONN) && tt_buf_len(&s->req))
         tt_buf_consume(&s->req, tt_buf_len(&s->req));
@@ -843,11 +847,29 @@ static void h2f_c_on_closed(void *ud, struct tt_session *sess, const char *reaso
     tt_log_debug("h2 client gone client=%s: %s", cc->peer, reason ? reason : "closed");
     /* Every stream has had on_stream_close, so every record is detached. */
     cc->sess = NULL;
+    tt_timer_stop(cc->srv->loop, &cc->idle);
     tt_defer_cancel(cc->srv->loop, &cc->reap_d);
     h2f_reap_all(cc);
     tt_link_remove(&cc->link);
     cc->srv->clients--;
     tt_mem_free(cc);
+}
+
+/* RFC 9113 §9.1: a server may close an idle connection, with a GOAWAY
+ * so the client knows no stream was lost.  PINGs do not count as use. */
+static void h2f_on_idle(struct tt_loop *loop, struct tt_timer *t)
+{
+    struct tt_px_h2c *cc = t->data;
+    uint64_t idle_ms = (uint64_t)cc->srv->cfg->client_idle_s * 1000u;
+    uint64_t quiet = tt_loop_now(loop) - cc->last_busy_ms;
+    if (!cc->sess || tt_session_closing(cc->sess))
+        return;
+    if (tt_h2_open_streams(tt_session_h2(cc->sess)) > 0 || quiet < idle_ms) {
+        tt_timer_start(loop, t, quiet < idle_ms ? idle_ms - quiet : idle_ms);
+        return;
+    }
+    tt_log_debug("h2 client idle client=%s: closing", cc->peer);
+    tt_session_drain(cc->sess, 1000); /* no stream open: it closes once the GOAWAY is out */
 }
 
 static const struct tt_session_callbacks h2f_client_cbs = {
@@ -890,6 +912,8 @@ int tt_px_h2f_adopt(struct tt_px_server *srv, struct tt_tls_conn *conn, const ch
     snprintf(cc->peer, sizeof(cc->peer), "%s", peer);
     snprintf(cc->ip, sizeof(cc->ip), "%s", ip);
     tt_defer_init(&cc->reap_d, h2f_on_reap, cc);
+    tt_timer_init(&cc->idle, h2f_on_idle, cc);
+    cc->last_busy_ms = tt_loop_now(srv->loop);
     /* A stream's response buffer holds at most what the tunnel's stream
      * window let c send beyond what the client took. */
     cc->resp_max = (size_t)srv->scfg.h2.initial_window_size + 16384;
@@ -903,6 +927,7 @@ int tt_px_h2f_adopt(struct tt_px_server *srv, struct tt_tls_conn *conn, const ch
     }
     tt_list_push(&srv->h2_list, &cc->link);
     srv->clients++;
+    tt_timer_start(srv->loop, &cc->idle, srv->cfg->client_idle_s * 1000u);
     tt_log_debug("h2 client connected client=%s%s", cc->peer, cc->tls ? " tls=1" : "");
     tt_session_flush(cc->sess);
     if (srv->draining)

@@ -68,6 +68,7 @@ struct tt_px_config {
     const char *default_name;
     int log_level;
     uint32_t ping_interval_s, ping_timeout_s;
+    uint32_t client_idle_s; /* a client connection with no request under way */
     uint32_t max_tunnels;
     struct tt_px_addr listen_addr, tunnel_addr, https_addr;
 };
