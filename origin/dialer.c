@@ -601,9 +601,11 @@ void tt_dialer_drain(struct tt_dialer *d, uint32_t grace_ms)
     if (d->draining)
         return;
     d->draining = 1;
+    /* An up tunnel closes when its streams are done (dl_on_serve_closed);
+     * only a dialer with no tunnel stops at once. */
     if (d->state == DL_UP && d->serve)
         tt_serve_drain(d->serve, grace_ms);
-    if (d->state == DL_UP && d->up_serve)
+    else if (d->state == DL_UP && d->up_serve)
         tt_up_tunnel_drain(d->up_serve, grace_ms);
     else if (d->state != DL_STOPPED)
         dl_stopped(d);

@@ -42,6 +42,12 @@ static void main_hard_stop(struct tt_loop *loop, struct tt_timer *t)
     tt_loop_stop(loop);
 }
 
+static void main_stop_defer(struct tt_loop *loop, struct tt_defer *d)
+{
+    (void)d;
+    tt_loop_stop(loop);
+}
+
 static void main_on_signal(struct tt_loop *loop, int signo, void *data)
 {
     struct main_ctx *m = data;
@@ -162,6 +168,15 @@ int main(int argc, char **argv)
 
     tt_log_set_buffered(1); /* access lines: one write a loop iteration */
     rc = tt_loop_run(loop);
+    /* The app's h2c connections close on the loop: queued behind their
+     * closes, a stop gives the loop one more turn to run them, so that
+     * nothing of theirs is left at exit. */
+    if (rc == 0 && tt_upstream_close_sessions(m.o.upstream) > 0) {
+        struct tt_defer stop;
+        tt_defer_init(&stop, main_stop_defer, NULL);
+        tt_defer_queue(loop, &stop);
+        rc = tt_loop_run(loop);
+    }
 
     for (unsigned i = 0; i < m.ndialers; i++)
         tt_dialer_free(m.dialers[i]);

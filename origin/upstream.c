@@ -291,6 +291,7 @@ struct tt_upstream {
     struct up_stream *wait_head, *wait_tail; /* h2c: streams waiting for a connection or a slot */
     struct tt_session_config acfg; /* the app connection's HTTP/2 settings */
     uint64_t conns_made;
+    int closing; /* c is exiting (tt_upstream_close_sessions): no new app connection */
 };
 
 struct tt_up_tunnel {
@@ -1791,7 +1792,7 @@ static void ah_on_closed(void *ud, struct tt_session *s, const char *reason)
     h2_list_remove(a);
     tt_mem_free(a);
     /* Streams still waiting (no slot was free) get a new connection. */
-    if (up->wait_head && !up->h2cur)
+    if (!up->closing && up->wait_head && !up->h2cur)
         h2_connect(up);
 }
 
@@ -2258,6 +2259,21 @@ struct tt_upstream *tt_upstream_new(struct tt_loop *loop, const struct tt_upstre
     return up;
 }
 
+int tt_upstream_close_sessions(struct tt_upstream *up)
+{
+    int n = 0;
+    if (!up)
+        return 0;
+    up->closing = 1;
+    for (struct up_h2 *a = up->h2all; a; a = a->next) {
+        if (a->s && !tt_session_closing(a->s)) {
+            tt_session_close(a->s, "c is exiting");
+            n++;
+        }
+    }
+    return n;
+}
+
 void tt_upstream_free(struct tt_upstream *up)
 {
     if (!up)
@@ -2266,13 +2282,22 @@ void tt_upstream_free(struct tt_upstream *up)
         h1_free(up->idle);
     while (up->busy_list)
         h1_free(up->busy_list);
-    /* h2c sessions close with the process: the loop has ended, and
-     * sessions only close at a safe point on the loop. */
-    for (struct up_h2 *a = up->h2all; a; a = a->next) {
-        if (a->state == H2_CONNECTING && a->fd >= 0) {
-            tt_io_stop(up->loop, &a->io);
+    /* h2c connections not made yet hold no session: they go now.  Sessions
+     * only close at a safe point on the loop (tt_upstream_close_sessions
+     * before the loop's last turn); one still open stays to the process's
+     * end. */
+    for (struct up_h2 *a = up->h2all, *next; a; a = next) {
+        next = a->next;
+        if (a->s)
+            continue;
+        tt_io_stop(up->loop, &a->io);
+        tt_timer_stop(up->loop, &a->timer);
+        if (a->fd >= 0)
             close(a->fd);
-            a->fd = -1;
+        a->fd = -1;
+        if (!a->streams) {
+            h2_list_remove(a);
+            tt_mem_free(a);
         }
     }
     /* A lookup still running finishes alone in its thread. */
