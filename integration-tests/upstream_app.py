@@ -17,6 +17,12 @@ killed.  Keep-alive (HTTP/1.1), one thread per connection.
   GET  /headers      the request's fields as "name: value" lines
   GET  /conns        how many TCP connections the app has accepted
   GET  /status/N     an empty answer with status N (204, 304 ...)
+  GET  /early-hints[?n=N]  interim responses, then 200 "early hints done\n":
+                     a 100 Continue nobody asked for, then N (default 1)
+                     x "103 Early Hints" with Link: </style.css>; rel=preload
+                     and X-Hint: I (the first also with Connection: X-Hop
+                     and X-Hop: 1), then one 102 Processing (test-42);
+                     a request body, if any, is read first
 """
 import hashlib
 import http.server
@@ -94,6 +100,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_response(int(path.split("/")[2]))
             self.send_header("X-Empty", "yes")
             self.end_headers()
+        elif path == "/early-hints" or path.startswith("/early-hints?n="):
+            n = int(path.split("=", 1)[1]) if "=" in path else 1
+            self.read_body()  # a request body, if any (Expect tests)
+            raw = b"HTTP/1.1 100 Continue\r\n\r\n"
+            for i in range(n):
+                raw += b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n"
+                raw += b"X-Hint: %d\r\n" % (i + 1)
+                if i == 0:
+                    raw += b"Connection: X-Hop\r\nX-Hop: 1\r\n"
+                raw += b"\r\n"
+            raw += b"HTTP/1.1 102 Processing\r\n\r\n"
+            self.wfile.write(raw)
+            self.wfile.flush()
+            self.send_body(b"early hints done\n", "text/plain")
         elif path == "/chunked":
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")

@@ -7,7 +7,8 @@
  *     request head  ------------------------->  HTTP/1.1 head on a pooled
  *     DATA  -> req_pend ---------------------->  connection, or an HTTP/2
  *     trailers ------------------------------>  stream on the one h2c link
- *     response head  <-------------------------  head (1xx dropped)
+ *     1xx HEADERS  <---------------------------  102, 103 ... (not 100, 101)
+ *     response head  <-------------------------  head
  *     DATA <- resp_pend <----------------------  body
  *     END_STREAM or trailers <-----------------  end of body / trailers
  *
@@ -63,6 +64,7 @@
 #define UP_FIELDS_MAX (64u << 10) /* bytes of them */
 #define UP_OUT_MAX (256u << 10)  /* request head + chunk framing */
 #define UP_PEND_MAX (32u << 20)  /* bounded by windows anyway; a guard */
+#define UP_MAX_INTERIM 8u        /* 1xx passed on per request; an app may not flood p */
 
 /* ---- pure parts ----------------------------------------------------- */
 
@@ -319,6 +321,7 @@ struct up_stream {
     unsigned chunked : 1;     /* HTTP/1.1 request body in chunks */
     unsigned retried : 1;
     unsigned waiting : 1;     /* on the h2c wait list */
+    uint8_t interim;          /* 1xx responses passed on to p */
     tt_buf req_pend;          /* request body from p, not yet with the app */
     tt_buf resp_pend;         /* response body from the app, not yet queued to p */
     struct up_hdrs resp_head; /* head_pending */
@@ -499,6 +502,36 @@ static void st_head(struct up_stream *st, const struct tt_header *h, size_t n, i
     st->head_sent = 1;
     if (end)
         st->end_sent = 1;
+    st_flush(st);
+}
+
+/* An interim (1xx) response from the app, passed on to p as HEADERS
+ * without END_STREAM (RFC 9113 §8.1: zero or more 1xx heads may precede the
+ * final one; RFC 9110 §15.2).  `h` starts with :status; the codec refuses
+ * fields it could not carry, and then the 1xx is dropped: it is advisory,
+ * the final response still comes.
+ *
+ * 100 Continue is not passed on: p answers a client's Expect itself when it
+ * opens the stream and never forwards Expect (bridge.c drops it), so a 100
+ * from the app answers nothing the client asked; passing it on would at best
+ * be a second 100.  101 never comes here (RFC 9113 §8.6: HTTP/2 has no
+ * Upgrade).  After the final head, or past UP_MAX_INTERIM, 1xx are dropped. */
+static void st_interim(struct up_stream *st, int status, const struct tt_header *h, size_t n)
+{
+    if (!st->t_open || st->head_sent || st->head_pending || status == 100)
+        return;
+    if (st->interim >= UP_MAX_INTERIM) {
+        tt_log_debug("stream %" PRIu32 ": %d from the app dropped (more than %u 1xx)", st->sid,
+                     status, UP_MAX_INTERIM);
+        return;
+    }
+    st->interim++;
+    int rc = tt_h2_submit_headers(st->t->h2, st->sid, h, n, 0);
+    if (rc < 0) {
+        tt_log_debug("stream %" PRIu32 ": %d from the app dropped (%s)", st->sid, status,
+                     tt_strerror(rc));
+        return;
+    }
     st_flush(st);
 }
 
@@ -1091,20 +1124,29 @@ static int h1_on_headers_complete(llhttp_t *p)
     struct up_h1 *c = p->data;
     struct up_stream *st = c->st;
     c->status = llhttp_get_status_code(p);
+    if (c->status == 101 || (c->status >= 200 && llhttp_get_upgrade(p))) {
+        /* No upgrades through a tunnel stream (RFC 9113 §8.6), and we never
+         * asked for one (RFC 9110 §15.2.2). */
+        llhttp_set_error_reason(p, "101 Switching Protocols, which we did not ask for");
+        return HPE_USER;
+    }
+    struct tt_header h[UP_MAX_FIELDS + 1];
+    char code[8];
+    snprintf(code, sizeof code, "%d", c->status);
+    h[0] = (struct tt_header){":status", code, 7, (uint32_t)strlen(code), 0};
     if (c->status < 200) {
-        /* 1xx: 100 Continue is ours to swallow (p already answered the
-         * client's Expect); others are dropped.  No body follows. */
+        /* 1xx: no body follows; the final response is the next message
+         * (h1_on_message_begin collects its fields afresh). */
+        if (st && st->t_open && !st->head_sent && !st->head_pending && c->status != 100) {
+            size_t k = h1_fields(c, h + 1);
+            k = tt_upstream_filter_response(h + 1, k) + 1;
+            st_interim(st, c->status, h, k);
+        }
         return 0;
     }
     c->in_trailers = 1;
     if (!st)
         return 0;
-    if (c->status == 101 || llhttp_get_upgrade(p))
-        return HPE_USER; /* no upgrades through a tunnel stream */
-    struct tt_header h[UP_MAX_FIELDS + 1];
-    char code[8];
-    snprintf(code, sizeof code, "%d", c->status);
-    h[0] = (struct tt_header){":status", code, 7, (uint32_t)strlen(code), 0};
     size_t n = h1_fields(c, h + 1);
     n = tt_upstream_filter_response(h + 1, n) + 1;
     /* RFC 9110 §6.4.1: HEAD, 204 and 304 have no body. */
@@ -1673,8 +1715,9 @@ static int ah_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h2_h
             st->resp_ended = 1;
             st_pump(st);
         }
+    } else if (h->kind == TT_H2_HDRS_INFORMATIONAL) {
+        st_interim(st, h->status, h->hdrs, h->count);
     }
-    /* 1xx: dropped (p has answered Expect itself). */
     st_release(st);
     return 0;
 }

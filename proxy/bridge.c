@@ -1,9 +1,12 @@
 /*
- * The pure half of the bridge: which name a request goes to, and how an
- * HTTP/1.1 request head becomes an HTTP/2 header list.  No sockets here, so
+ * The pure half of the bridge: which name a request goes to, how an
+ * HTTP/1.1 request head becomes an HTTP/2 header list, and how an HTTP/2
+ * response head (final or 1xx) is written for an HTTP/1.1 client.  No sockets here, so
  * the unit tests call these directly.
  */
 #include "proxy.h"
+
+#include "proto/text.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -422,4 +425,53 @@ int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *o)
             return -1;
     }
     return 0;
+}
+
+/* --- HTTP/1.1 response heads from HTTP/2 ones --------------------------- */
+
+size_t tt_px_h1_head_size(const struct tt_header *hdrs, size_t n)
+{
+    size_t need = 9 + 4 + 40 + 2; /* "HTTP/1.1 ", "NNN ", reason, CRLF */
+    for (size_t i = 0; i < n; i++)
+        need += hdrs[i].name_len + hdrs[i].value_len + 4;
+    return need;
+}
+
+char *tt_px_h1_head_put(char *p, int status, const struct tt_header *hdrs, size_t n)
+{
+    /* By hand, not snprintf: this runs once a response.  The codec checked
+     * :status is three digits (RFC 9113 §8.3.2).  proto/text.c knows no
+     * 1xx past 101 by name; the reason phrase is for humans only (RFC 9112
+     * §4), but the usual one reads better in curl -v. */
+    const char *reason = status == 102   ? "Processing"
+                         : status == 103 ? "Early Hints"
+                                         : tt_http_reason(status);
+    memcpy(p, "HTTP/1.1 ", 9);
+    p += 9;
+    *p++ = (char)('0' + status / 100 % 10);
+    *p++ = (char)('0' + status / 10 % 10);
+    *p++ = (char)('0' + status % 10);
+    *p++ = ' ';
+    size_t rl = strnlen(reason, 40);
+    memcpy(p, reason, rl);
+    p += rl;
+    *p++ = '\r';
+    *p++ = '\n';
+    /* Only pseudo-headers are left out: the codec already refused every
+     * connection-specific field in a received head (RFC 9113 §8.2.2), so
+     * what remains may go to an HTTP/1.1 client as it is. */
+    for (size_t i = 0; i < n; i++) {
+        const struct tt_header *f = &hdrs[i];
+        if (f->name_len == 0 || f->name[0] == ':')
+            continue;
+        memcpy(p, f->name, f->name_len);
+        p += f->name_len;
+        *p++ = ':';
+        *p++ = ' ';
+        memcpy(p, f->value, f->value_len);
+        p += f->value_len;
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    return p;
 }

@@ -97,6 +97,7 @@ struct tt_px_req {
     uint8_t te_trailers;
     uint8_t keepalive;
     uint8_t resp_head;     /* the response head is on its way to the client */
+    uint8_t interim;       /* 1xx heads passed on (TT_PX_MAX_INTERIM at most) */
     uint8_t resp_done;     /* the whole response is in `out` */
     uint8_t resp_chunked;
     uint8_t resp_nobody;
@@ -383,7 +384,7 @@ static void fr_req_reset(struct tt_px_req *rq)
     rq->name[0] = 0;
     rq->active = rq->has_body = rq->body_done = rq->end_sent = rq->local = 0;
     rq->expect = rq->sent_continue = rq->te_trailers = rq->keepalive = 0;
-    rq->resp_head = rq->resp_done = rq->resp_chunked = rq->resp_nobody = 0;
+    rq->resp_head = rq->resp_done = rq->resp_chunked = rq->resp_nobody = rq->interim = 0;
     rq->refused = rq->attempts = 0;
     rq->avoid = 0;
     rq->body_sent = 0;
@@ -1735,6 +1736,38 @@ static void fr_put(char **p, const char *s, size_t n)
     *p += n;
 }
 
+/* An interim (1xx) response from the tunnel, before the final head: written
+ * to the client at once, as a head of its own with no body (RFC 9110 §15.2,
+ * RFC 9112 §4).  Not to an HTTP/1.0 client (§15.2: a server MUST NOT send
+ * it one), not a 100 when we said 100 ourselves (fr_open), and at most
+ * TT_PX_MAX_INTERIM per request, so an app cannot flood the client. */
+static void fr_interim(struct tt_px_req *rq, const struct tt_h2_headers *h)
+{
+    struct tt_px_client *cl = rq->cl;
+    if (rq->resp_head || rq->minor == 0 || (h->status == 100 && rq->sent_continue))
+        return;
+    if (rq->interim >= TT_PX_MAX_INTERIM) {
+        tt_log_debug("%d from the origin dropped (more than %d 1xx) client=%s", h->status,
+                     TT_PX_MAX_INTERIM, cl->peer);
+        return;
+    }
+    rq->interim++;
+    if (h->status == 100)
+        rq->sent_continue = 1;
+    size_t need = tt_px_h1_head_size(h->hdrs, h->count) + 2;
+    char stackbuf[4096];
+    char *buf = need <= sizeof(stackbuf) ? stackbuf : tt_mem_alloc(need);
+    if (!buf) {
+        fr_abort(cl, "out of memory");
+        return;
+    }
+    char *p = tt_px_h1_head_put(buf, h->status, h->hdrs, h->count);
+    fr_put(&p, "\r\n", 2);
+    (void)fr_send_buf(cl, buf, (size_t)(p - buf));
+    if (buf != stackbuf)
+        tt_mem_free(buf);
+}
+
 int tt_px_bridge_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h2_headers *h)
 {
     struct tt_px_req *rq = sud;
@@ -1745,8 +1778,10 @@ int tt_px_bridge_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h
     struct tt_px_client *cl = rq->cl;
     if (cl->dead)
         return 0;
-    if (h->kind == TT_H2_HDRS_INFORMATIONAL)
-        return 0; /* 100 we said ourselves; 103 is not forwarded */
+    if (h->kind == TT_H2_HDRS_INFORMATIONAL) {
+        fr_interim(rq, h);
+        return 0;
+    }
     if (h->kind == TT_H2_HDRS_RESPONSE) {
         if (rq->resp_head)
             return 0;
@@ -1766,36 +1801,14 @@ int tt_px_bridge_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h
         }
         if (!rq->body_done && !rq->resp_nobody && h->end_stream)
             rq->keepalive = 0;
-        size_t need = 128;
-        for (size_t i = 0; i < h->count; i++)
-            need += h->hdrs[i].name_len + h->hdrs[i].value_len + 4;
+        size_t need = tt_px_h1_head_size(h->hdrs, h->count) + 80;
         char stackbuf[8192];
         char *buf = need <= sizeof(stackbuf) ? stackbuf : tt_mem_alloc(need);
         if (!buf) {
             fr_abort(cl, "out of memory");
             return 0;
         }
-        char *p = buf;
-        /* By hand, not snprintf: this runs once a response.  The codec
-         * checked :status is three digits (RFC 9113 §8.3.2). */
-        const char *reason = tt_http_reason(h->status);
-        int st = h->status;
-        fr_put(&p, "HTTP/1.1 ", 9);
-        *p++ = (char)('0' + st / 100 % 10);
-        *p++ = (char)('0' + st / 10 % 10);
-        *p++ = (char)('0' + st % 10);
-        *p++ = ' ';
-        fr_put(&p, reason, strnlen(reason, 40));
-        fr_put(&p, "\r\n", 2);
-        for (size_t i = 0; i < h->count; i++) {
-            const struct tt_header *f = &h->hdrs[i];
-            if (f->name_len == 0 || f->name[0] == ':')
-                continue;
-            fr_put(&p, f->name, f->name_len);
-            fr_put(&p, ": ", 2);
-            fr_put(&p, f->value, f->value_len);
-            fr_put(&p, "\r\n", 2);
-        }
+        char *p = tt_px_h1_head_put(buf, h->status, h->hdrs, h->count);
         if (zero)
             fr_put(&p, "content-length: 0\r\n", 19);
         if (rq->resp_chunked)

@@ -89,6 +89,7 @@ struct tt_px_h2s {
     uint8_t idempotent;
     uint8_t expect;
     uint8_t sent_continue;
+    uint8_t interim;      /* 1xx heads passed on (TT_PX_MAX_INTERIM at most) */
     uint8_t attempts;
     uint8_t retry_on;
     uint8_t logged;
@@ -956,9 +957,20 @@ int tt_px_h2f_on_headers(struct tt_px_tunnel *t, uint32_t sid, void *sud,
     if (!c || s->local)
         return 0;
     if (h->kind == TT_H2_HDRS_INFORMATIONAL) {
-        /* 1xx go through (103 Early Hints), but not a second 100. */
+        /* 1xx go through as HEADERS without END_STREAM (RFC 9113 §8.1;
+         * 103 Early Hints), but not a second 100, and not more than
+         * TT_PX_MAX_INTERIM: an app cannot flood the client.  Advisory:
+         * when the client's output is full it is dropped. */
         if (s->resp_head || (h->status == 100 && s->sent_continue))
             return 0;
+        if (s->interim >= TT_PX_MAX_INTERIM) {
+            tt_log_debug("h2 %d from the origin dropped (more than %d 1xx) client=%s", h->status,
+                         TT_PX_MAX_INTERIM, s->cc->peer);
+            return 0;
+        }
+        s->interim++;
+        if (h->status == 100)
+            s->sent_continue = 1;
         if (tt_h2_submit_headers(c, s->csid, h->hdrs, h->count, 0) == 0)
             h2f_cflush(s);
         return 0;

@@ -246,6 +246,16 @@ struct tt_px_target {
  * scheme, userinfo, an empty or invalid authority. */
 int tt_px_target_split(const char *t, size_t len, struct tt_px_target *out);
 
+/* HTTP/2 response heads for an HTTP/1.1 client (front.c writes final and
+ * 1xx heads with these, so both map fields the same way).
+ * tt_px_h1_head_size() is the most tt_px_h1_head_put() writes for `hdrs`.
+ * tt_px_h1_head_put() writes "HTTP/1.1 NNN Reason\r\n" and every regular
+ * field of `hdrs` as "name: value\r\n" (pseudo-headers skipped), not the
+ * blank line that ends the head, to `p`; returns the end of what it wrote. */
+#define TT_PX_MAX_INTERIM 8 /* 1xx heads passed to a client per request; more are dropped */
+size_t tt_px_h1_head_size(const struct tt_header *hdrs, size_t n);
+char *tt_px_h1_head_put(char *p, int status, const struct tt_header *hdrs, size_t n);
+
 /* Token list helper: 1 if the comma-separated `list` holds `tok`
  * (case-insensitive, optional whitespace). */
 int tt_px_list_has(const char *list, size_t len, const char *tok, size_t tok_len);

@@ -34,6 +34,52 @@ static int parse_args(struct tt_px_config *cfg, char *err, size_t errlen, ...)
     return tt_px_config_parse(cfg, argc, argv, err, errlen);
 }
 
+/* ---- HTTP/1.1 heads from HTTP/2 ones (final and 1xx) -------------------- */
+
+static void test_h1_head(void **state)
+{
+    (void)state;
+    const struct tt_header h103[] = {
+        {":status", "103", 7, 3, 0},
+        {"link", "</style.css>; rel=preload", 4, 25, 0},
+        {"link", "</app.js>; rel=preload; as=script", 4, 33, 0},
+    };
+    char buf[512];
+    size_t need = tt_px_h1_head_size(h103, 3);
+    assert_true(need <= sizeof(buf));
+    memset(buf, 'Z', sizeof(buf));
+    char *end = tt_px_h1_head_put(buf, 103, h103, 3);
+    const char want[] = "HTTP/1.1 103 Early Hints\r\n"
+                        "link: </style.css>; rel=preload\r\n"
+                        "link: </app.js>; rel=preload; as=script\r\n";
+    assert_int_equal((size_t)(end - buf), sizeof(want) - 1);
+    assert_memory_equal(buf, want, sizeof(want) - 1);
+    assert_true((size_t)(end - buf) <= need);
+    assert_int_equal(buf[end - buf], 'Z'); /* nothing past the end */
+
+    /* 102 by name, an unnamed 1xx by class; a head with no field. */
+    const struct tt_header h102[] = {{":status", "102", 7, 3, 0}};
+    end = tt_px_h1_head_put(buf, 102, h102, 1);
+    assert_int_equal((size_t)(end - buf), strlen("HTTP/1.1 102 Processing\r\n"));
+    assert_memory_equal(buf, "HTTP/1.1 102 Processing\r\n", (size_t)(end - buf));
+    assert_true((size_t)(end - buf) <= tt_px_h1_head_size(h102, 1));
+    end = tt_px_h1_head_put(buf, 199, h102, 1);
+    assert_memory_equal(buf, "HTTP/1.1 199 Informational\r\n", (size_t)(end - buf));
+
+    /* A final head takes the same path: every regular field, empty values
+     * kept, pseudo-headers never. */
+    const struct tt_header h200[] = {
+        {":status", "200", 7, 3, 0},
+        {"content-type", "text/plain", 12, 10, 0},
+        {"x-empty", "", 7, 0, 0},
+    };
+    end = tt_px_h1_head_put(buf, 200, h200, 3);
+    const char want200[] = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nx-empty: \r\n";
+    assert_int_equal((size_t)(end - buf), sizeof(want200) - 1);
+    assert_memory_equal(buf, want200, sizeof(want200) - 1);
+    assert_true((size_t)(end - buf) <= tt_px_h1_head_size(h200, 3));
+}
+
 static void test_defaults(void **state)
 {
     (void)state;
@@ -769,6 +815,7 @@ int main(void)
         cmocka_unit_test(test_pool_many),
         cmocka_unit_test(test_h2_sniff),
         cmocka_unit_test(test_h2_client_config),
+        cmocka_unit_test(test_h1_head),
     };
     return cmocka_run_group_tests_name("proxy", tests, NULL, NULL);
 }
