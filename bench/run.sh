@@ -396,6 +396,9 @@ verify() {  # SYSTEM: every file downloads whole and exact
 S1="1: one $(numfmt --to=iec-i --suffix=B $BIG) file, one curl (HTTP/1.1; nghttpd: TLS h2)"
 S2="2: $S2N concurrent downloads of $(numfmt --to=iec-i --suffix=B $MID) (h2load --h1 -c$S2N; nghttpd: TLS h2)"
 S3="3: 1 KiB file, wrk -c32 -t2 -d${WRK_D}s (nghttpd: h2load -c32 -m1)"
+# The same wrk runs counted in work done instead of time: less moved by other
+# load on this shared machine than requests/s.
+S3W="3: server-side work per request during the wrk runs (perf stat -p)"
 S3L="3: 1 KiB file, open loop at $LAT_RATE req/s for ${LAT_D}s (bench/latency.py, HTTP/1.1)"
 S4="4: peak RSS during scenario 2 (VmHWM, reset before each run)"
 S5="5: CPU per GiB moved, scenario 1 (server-side processes)"
@@ -461,7 +464,25 @@ scen3() {
         record "$S3" requests/s "req/s" + "$s" "$rps"
         return
     fi
+    local perfo="" perfpid="" n ins cyc
+    if [ "$HAVE_PERF" = 1 ]; then
+        perfo=$W/perf3-$s.txt
+        perf stat -x, -e instructions,cycles -p "$(echo $(server_pids "$s") | tr ' ' ,)" -o "$perfo" >/dev/null 2>&1 &
+        perfpid=$!; sleep 0.2
+    fi
     out=$($CLI timeout 60 wrk -c 32 -t 2 -d "${WRK_D}s" "${BASE[$s]}/small.bin" 2>&1)
+    if [ -n "$perfpid" ]; then
+        kill -INT "$perfpid" 2>/dev/null; wait "$perfpid" 2>/dev/null
+        n=$(sed -n 's/^ *\([0-9]*\) requests in .*/\1/p' <<<"$out")
+        ins=$(awk -F, '$3 ~ /^instructions/ { print $1 }' "$perfo" | head -1)
+        cyc=$(awk -F, '$3 ~ /^cycles/ { print $1 }' "$perfo" | head -1)
+        case "$n$ins$cyc" in ''|*[!0-9]*) ;; *)
+            [ "$n" -gt 0 ] && {
+                record "$S3W" "instructions per request" "k" - "$s" "$(awk -v i="$ins" -v n="$n" 'BEGIN { printf "%.2f", i / n / 1e3 }')"
+                record "$S3W" "cycles per request" "k" - "$s" "$(awk -v c="$cyc" -v n="$n" 'BEGIN { printf "%.2f", c / n / 1e3 }')"
+            } ;;
+        esac
+    fi
     rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$out")
     if [ -z "$rps" ] || grep -qE 'Non-2xx|Socket errors' <<<"$out"; then err "$s scenario 3 (wrk): $(grep -E 'Requests/sec|Non-2xx|Socket errors' <<<"$out" | tr '\n' ' ')"; fi
     [ -n "$rps" ] && record "$S3" requests/s "req/s" + "$s" "$rps"
