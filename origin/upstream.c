@@ -39,6 +39,7 @@
 #include "codec/buf.h"
 #include "proto/log.h"
 #include "proto/resolve.h"
+#include "proto/text.h"
 
 #include "llhttp.h"
 
@@ -223,25 +224,6 @@ int tt_upstream_h1_head(const struct tt_h2_headers *h, enum tt_upstream_body bod
     return 0;
 }
 
-/* 1 if the comma-separated list holds `tok` (case-insensitive). */
-static int up_list_has(const char *list, size_t len, const char *tok, size_t tok_len)
-{
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && (list[i] == ' ' || list[i] == '\t' || list[i] == ','))
-            i++;
-        size_t st = i;
-        while (i < len && list[i] != ',')
-            i++;
-        size_t en = i;
-        while (en > st && (list[en - 1] == ' ' || list[en - 1] == '\t'))
-            en--;
-        if (en - st == tok_len && !strncasecmp(list + st, tok, tok_len))
-            return 1;
-    }
-    return 0;
-}
-
 size_t tt_upstream_filter_response(struct tt_header *f, size_t n)
 {
     static const char *const hop[] = {"connection",       "keep-alive", "transfer-encoding",
@@ -254,7 +236,7 @@ size_t tt_upstream_filter_response(struct tt_header *f, size_t n)
         /* RFC 9110 §7.6.1: the fields Connection names are hop-by-hop too. */
         for (size_t j = 0; j < n && !drop; j++)
             if (up_name_is(&f[j], "connection"))
-                drop = up_list_has(f[j].value, f[j].value_len, f[i].name, f[i].name_len);
+                drop = tt_list_has(f[j].value, f[j].value_len, f[i].name, f[i].name_len);
         if (!drop)
             f[k++] = f[i];
     }

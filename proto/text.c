@@ -1,5 +1,50 @@
 #include "text.h"
 
+#include <strings.h>
+
+static int text_ows(char c) { return c == ' ' || c == '\t'; }
+
+int tt_list_next(const char *list, size_t len, size_t *pos, const char **el, size_t *el_len)
+{
+    size_t i = *pos;
+    for (;;) {
+        while (i < len && (text_ows(list[i]) || list[i] == ','))
+            i++;
+        if (i >= len) {
+            *pos = len;
+            return 0;
+        }
+        size_t st = i;
+        while (i < len && list[i] != ',')
+            i++;
+        size_t en = i;
+        while (en > st && text_ows(list[en - 1]))
+            en--;
+        if (en > st) {
+            *pos = i;
+            *el = list + st;
+            *el_len = en - st;
+            return 1;
+        }
+    }
+}
+
+int tt_list_has(const char *list, size_t len, const char *tok, size_t tok_len)
+{
+    size_t pos = 0, n;
+    const char *el;
+    while (tt_list_next(list, len, &pos, &el, &n)) {
+        size_t name = 0;
+        while (name < n && el[name] != ';')
+            name++;
+        while (name > 0 && text_ows(el[name - 1]))
+            name--;
+        if (name == tok_len && strncasecmp(el, tok, tok_len) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 int tt_hex_value(int c)
 {
     if (c >= '0' && c <= '9')

@@ -19,30 +19,6 @@ static int eq_ci(const char *a, size_t alen, const char *b)
     return alen == blen && strncasecmp(a, b, alen) == 0;
 }
 
-int tt_px_list_has(const char *list, size_t len, const char *tok, size_t tok_len)
-{
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && (list[i] == ' ' || list[i] == '\t' || list[i] == ','))
-            i++;
-        size_t st = i;
-        while (i < len && list[i] != ',')
-            i++;
-        size_t en = i;
-        while (en > st && (list[en - 1] == ' ' || list[en - 1] == '\t'))
-            en--;
-        /* A parameter (";q=1") does not change the token's name. */
-        size_t semi = st;
-        while (semi < en && list[semi] != ';')
-            semi++;
-        while (semi > st && (list[semi - 1] == ' ' || list[semi - 1] == '\t'))
-            semi--;
-        if (semi - st == tok_len && strncasecmp(list + st, tok, tok_len) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 /* --- Request target and authority ---------------------------------------- */
 
 /* reg-name = *( unreserved / pct-encoded / sub-delims ) (RFC 3986 §3.2.2);
@@ -308,7 +284,7 @@ int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *o)
     for (size_t i = 0; i < in->n; i++) {
         const struct tt_px_field *f = &in->f[i];
         if (eq_ci(f->name, f->name_len, "te")) {
-            if (tt_px_list_has(f->value, f->value_len, "trailers", 8))
+            if (tt_list_has(f->value, f->value_len, "trailers", 8))
                 o->te_trailers = 1;
             continue;
         }
@@ -335,7 +311,7 @@ int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *o)
         }
         int listed = 0;
         for (size_t k = 0; k < nconn && !listed; k++)
-            listed = tt_px_list_has(conn[k]->value, conn[k]->value_len, f->name, f->name_len);
+            listed = tt_list_has(conn[k]->value, conn[k]->value_len, f->name, f->name_len);
         if (listed)
             continue;
         /* Earlier hops' X-Forwarded-For and Forwarded are kept, ours

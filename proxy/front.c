@@ -881,20 +881,11 @@ static int fr_te_only_chunked(const struct tt_px_req *rq)
         const struct fr_field *f = &rq->f[i];
         if (!fr_name_is(rq, f, "transfer-encoding", 17))
             continue;
-        const char *v = fr_h(rq, f->vo);
-        size_t n = f->vl, k = 0;
-        while (k < n) {
-            while (k < n && (v[k] == ' ' || v[k] == '\t' || v[k] == ','))
-                k++;
-            size_t st = k;
-            while (k < n && v[k] != ',')
-                k++;
-            size_t en = k;
-            while (en > st && (v[en - 1] == ' ' || v[en - 1] == '\t'))
-                en--;
-            if (en > st && !(en - st == 7 && strncasecmp(v + st, "chunked", 7) == 0))
+        size_t pos = 0, n;
+        const char *coding;
+        while (tt_list_next(fr_h(rq, f->vo), f->vl, &pos, &coding, &n))
+            if (!(n == 7 && strncasecmp(coding, "chunked", 7) == 0))
                 return 0;
-        }
     }
     return 1;
 }

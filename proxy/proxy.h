@@ -256,9 +256,6 @@ int tt_px_target_split(const char *t, size_t len, struct tt_px_target *out);
 size_t tt_px_h1_head_size(const struct tt_header *hdrs, size_t n);
 char *tt_px_h1_head_put(char *p, int status, const struct tt_header *hdrs, size_t n);
 
-/* Token list helper: 1 if the comma-separated `list` holds `tok`
- * (case-insensitive, optional whitespace). */
-int tt_px_list_has(const char *list, size_t len, const char *tok, size_t tok_len);
 
 /* --- The server (main.c builds it; tunnel.c, front.c, bridge.c run it) --- */
 

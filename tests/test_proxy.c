@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "proxy/proxy.h"
+#include "proto/text.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -555,11 +556,21 @@ static void test_map_root_path_and_room(void **state)
 static void test_list_has(void **state)
 {
     (void)state;
-    assert_true(tt_px_list_has("close", 5, "close", 5));
-    assert_true(tt_px_list_has(" Keep-Alive ,  Upgrade", 22, "upgrade", 7));
-    assert_true(tt_px_list_has("gzip, trailers;q=1", 18, "trailers", 8));
-    assert_false(tt_px_list_has("closed", 6, "close", 5));
-    assert_false(tt_px_list_has("", 0, "close", 5));
+    assert_true(tt_list_has("close", 5, "close", 5));
+    assert_true(tt_list_has(" Keep-Alive ,  Upgrade", 22, "upgrade", 7));
+    assert_true(tt_list_has("gzip, trailers;q=1", 18, "trailers", 8));
+    assert_false(tt_list_has("closed", 6, "close", 5));
+    assert_false(tt_list_has("", 0, "close", 5));
+    /* The walker: empty elements skipped, whitespace trimmed. */
+    const char *list = " gzip ,, chunked\t,", *el;
+    size_t pos = 0, n;
+    assert_true(tt_list_next(list, strlen(list), &pos, &el, &n));
+    assert_int_equal(n, 4);
+    assert_memory_equal(el, "gzip", 4);
+    assert_true(tt_list_next(list, strlen(list), &pos, &el, &n));
+    assert_int_equal(n, 7);
+    assert_memory_equal(el, "chunked", 7);
+    assert_false(tt_list_next(list, strlen(list), &pos, &el, &n));
 }
 
 static void test_expect(void **state)
