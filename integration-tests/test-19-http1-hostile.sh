@@ -87,6 +87,10 @@ expect_eq "TE: gzip / TE: chunked (two fields) -> 501 (RFC 9112 §6.1)" "501 eof
 printf 'POST /echo HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /hello HTTP/1.0\r\n\r\n' | probe te10 "$P2"
 expect_eq "TE in HTTP/1.0: at most one response" 1 "$(grep -c '^RESPONSE' "$W/te10.out")"
 expect_eq "TE in HTTP/1.0: closed after it" eof "$(ending te10)"
+# ... also when the client asks for keep-alive (an HTTP/1.0 hop before p
+# would have read no body, and the next request from a different byte).
+printf 'GET /notes.txt HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /data.json HTTP/1.0\r\nHost: a\r\n\r\n' | probe te10ka "$P2"
+expect_eq "TE in HTTP/1.0 with keep-alive: one response, then closed" "1 eof" "$(grep -c '^RESPONSE' "$W/te10ka.out") $(ending te10ka)"
 
 # RFC 9112 §5.2: obs-fold is refused (400) or replaced by SP before forwarding.
 printf 'GET /headers HTTP/1.1\r\nHost: a\r\nX-Fold: a\r\n b\r\nConnection: close\r\n\r\n' | probe fold "$P2"

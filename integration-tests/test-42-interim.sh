@@ -68,6 +68,7 @@ expect_true "the 103 carries the app's Link" grep -qx "link: </style.css>; rel=p
 expect_true "... and its X-Hint" grep -qx "x-hint: 1" <<<"$first"
 expect_eq "... without the field its Connection named" "" "$(echo "$first" | grep -i '^x-hop')"
 expect_eq "... nor Connection itself" "" "$(echo "$first" | grep -i '^connection')"
+expect_eq "... nor the Content-Length a 1xx may not carry (RFC 9110 §8.6)" "" "$(echo "$first" | grep -i '^content-length')"
 expect_eq "the 200's body" "BODY early hints done" "$(grep '^BODY' "$W/raw11")"
 
 # --- HTTP/1.1 with curl

@@ -20,8 +20,9 @@ killed.  Keep-alive (HTTP/1.1), one thread per connection.
   GET  /early-hints[?n=N]  interim responses, then 200 "early hints done\n":
                      a 100 Continue nobody asked for, then N (default 1)
                      x "103 Early Hints" with Link: </style.css>; rel=preload
-                     and X-Hint: I (the first also with Connection: X-Hop
-                     and X-Hop: 1), then one 102 Processing (test-42);
+                     and X-Hint: I (the first also with Connection: X-Hop,
+                     X-Hop: 1 and Content-Length: 5), then one 102
+                     Processing (test-42);
                      a request body, if any, is read first
 """
 import hashlib
@@ -108,7 +109,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raw += b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n"
                 raw += b"X-Hint: %d\r\n" % (i + 1)
                 if i == 0:
-                    raw += b"Connection: X-Hop\r\nX-Hop: 1\r\n"
+                    # Content-Length on a 1xx frames nothing (RFC 9112
+                    # §6.3): c must not read 5 body bytes here.
+                    raw += b"Connection: X-Hop\r\nX-Hop: 1\r\nContent-Length: 5\r\n"
                 raw += b"\r\n"
             raw += b"HTTP/1.1 102 Processing\r\n\r\n"
             self.wfile.write(raw)

@@ -508,7 +508,14 @@ static void st_interim(struct up_stream *st, int status, const struct tt_header 
         return;
     }
     st->interim++;
-    int rc = tt_h2_submit_headers(st->t->h2, st->sid, h, n, 0);
+    /* RFC 9110 §8.6: a 1xx carries no Content-Length; an app's goes no
+     * further (h1_on_headers_complete already ignored it for framing). */
+    struct tt_header kept[UP_MAX_FIELDS + 1];
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < sizeof(kept) / sizeof(kept[0]); i++)
+        if (!(h[i].name_len == 14 && strncasecmp(h[i].name, "content-length", 14) == 0))
+            kept[k++] = h[i];
+    int rc = tt_h2_submit_headers(st->t->h2, st->sid, kept, k, 0);
     if (rc < 0) {
         tt_log_debug("stream %" PRIu32 ": %d from the app dropped (%s)", st->sid, status,
                      tt_strerror(rc));
@@ -1124,7 +1131,10 @@ static int h1_on_headers_complete(llhttp_t *p)
             k = tt_upstream_filter_response(h + 1, k) + 1;
             st_interim(st, c->status, h, k);
         }
-        return 0;
+        /* RFC 9112 §6.3 (1): a 1xx ends at its empty line, whatever
+         * Content-Length or Transfer-Encoding it carries: 1 tells llhttp
+         * there is no body. */
+        return 1;
     }
     c->in_trailers = 1;
     if (!st)

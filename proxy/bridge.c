@@ -440,6 +440,9 @@ char *tt_px_h1_head_put(char *p, int status, const struct tt_header *hdrs, size_
         const struct tt_header *f = &hdrs[i];
         if (f->name_len == 0 || f->name[0] == ':')
             continue;
+        /* RFC 9110 §8.6: never a Content-Length on a 1xx. */
+        if (status < 200 && f->name_len == 14 && memcmp(f->name, "content-length", 14) == 0)
+            continue;
         memcpy(p, f->name, f->name_len);
         p += f->name_len;
         *p++ = ':';

@@ -935,6 +935,10 @@ static int fr_on_headers_complete(llhttp_t *p)
     }
     rq->has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
     rq->keepalive = (uint8_t)llhttp_should_keep_alive(p);
+    /* RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means the framing may
+     * be read differently by an HTTP/1.0 hop before us: close after it. */
+    if ((p->flags & F_TRANSFER_ENCODING) && rq->minor == 0)
+        rq->keepalive = 0;
     if (p->upgrade || cl->srv->draining)
         rq->keepalive = 0; /* we do not switch protocols: one request, then close */
     if (rq->method == HTTP_CONNECT) {
@@ -1365,8 +1369,10 @@ static void fr_read(struct tt_px_client *cl)
         tt_defer_queue(cl->srv->loop, &cl->rdefer);
 }
 
-/* TLS: one read into p.  Returns bytes (> 0), 0 at the end (close_notify,
- * or a failure, which ends reading all the same), or -1 for "no more now". */
+/* TLS: one read into p.  Returns bytes (> 0), 0 at the end, or -1 for "no
+ * more now".  Only close_notify is a clean end (a TLS half-close, answered
+ * like a TCP one); a reset or a close without it marks the client gone, as
+ * a failed read does on plaintext, so its stream is cancelled at once. */
 static ssize_t fr_tls_read(struct tt_px_client *cl, uint8_t *p, size_t len)
 {
     ssize_t n = tt_tls_read(&cl->tls, p, len);
@@ -1374,6 +1380,7 @@ static ssize_t fr_tls_read(struct tt_px_client *cl, uint8_t *p, size_t len)
         return -1;
     if (n < 0) {
         tt_log_debug("client TLS read failed client=%s: %s", cl->peer, cl->tls.err);
+        cl->read_err = 1;
         return 0;
     }
     return n;
