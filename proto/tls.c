@@ -616,17 +616,22 @@ void tt_tls_describe(const struct tt_tls_conn *c, char *out, size_t outlen)
     snprintf(out, outlen, "%s %s", SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
 }
 
-void tt_tls_close_notify(struct tt_tls_conn *c)
+int tt_tls_close_notify(struct tt_tls_conn *c)
 {
     if (!c->ssl || !SSL_is_init_finished(c->ssl) || SSL_get_quiet_shutdown(c->ssl))
-        return;
+        return 0;
     ERR_clear_error();
-    /* 0: sent, the peer's not seen yet (we do not wait for it); -1 with
-     * WANT_WRITE: the socket is full and the alert is lost, which the peer
-     * sees as a close without close_notify.  Either way, only once. */
-    (void)SSL_shutdown(c->ssl);
+    /* 0: sent, the peer's not seen yet (we do not wait for it).  -1 with
+     * WANT_WRITE: the socket is full; a later call finishes the alert.  Any
+     * other failure: the connection is going anyway. */
+    int r = SSL_shutdown(c->ssl);
+    if (r < 0 && SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_WRITE) {
+        ERR_clear_error();
+        return TT_TLS_WANT_WRITE;
+    }
     ERR_clear_error();
     SSL_set_quiet_shutdown(c->ssl, 1);
+    return 0;
 }
 
 void tt_tls_abort(struct tt_tls_conn *c)

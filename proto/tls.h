@@ -52,10 +52,11 @@ enum tt_tls_alpn {
 enum tt_tls_alpn tt_tls_alpn(const struct tt_tls_conn *c);
 /* "TLSv1.3 TLS_AES_128_GCM_SHA256" for the log; "plain" without TLS. */
 void tt_tls_describe(const struct tt_tls_conn *c, char *out, size_t outlen);
-/* Sends close_notify now, once, without waiting for the peer's (best
- * effort on a non-blocking fd); tt_tls_conn_free will not send another.
- * No-op without TLS or before the handshake finished. */
-void tt_tls_close_notify(struct tt_tls_conn *c);
+/* Sends close_notify now, once, without waiting for the peer's;
+ * tt_tls_conn_free will not send another.  Returns 0, or TT_TLS_WANT_WRITE
+ * when the socket is full: call again once it is writable.  No-op (0)
+ * without TLS or before the handshake finished. */
+int tt_tls_close_notify(struct tt_tls_conn *c);
 /* Marks the connection so that it ends without close_notify: an aborted
  * response must not look like a clean end to the peer. */
 void tt_tls_abort(struct tt_tls_conn *c);

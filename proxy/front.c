@@ -131,6 +131,7 @@ struct tt_px_client {
     uint8_t read_err;  /* the read that ended it failed (a reset): gone */
     uint8_t closing;   /* close once `out` is written */
     uint8_t lingering;
+    uint8_t notify_wait; /* close_notify waits for room in the socket */
     uint8_t parse_err;
     uint8_t sniffed;   /* the first bytes were looked at (HTTP/2 or not) */
     uint8_t wblocked;  /* the socket took less than asked: wait for EPOLLOUT */
@@ -459,9 +460,18 @@ static void fr_close_after(struct tt_px_client *cl)
 {
     cl->closing = 1;
     if (tt_buf_len(&cl->out) == 0 && !cl->lingering && !cl->dead) {
+        /* RFC 9112 §9.8: a clean TLS end, so a close-delimited body can be
+         * told from a cut one; a full socket delays it (the linger timer
+         * still bounds the wait). */
+        if (cl->is_tls && tt_tls_close_notify(&cl->tls) == TT_TLS_WANT_WRITE) {
+            if (!cl->notify_wait)
+                fr_timer_set(cl, FR_T_LINGER, FR_LINGER_MS);
+            cl->notify_wait = 1;
+            fr_update_io(cl);
+            return;
+        }
+        cl->notify_wait = 0;
         cl->lingering = 1;
-        if (cl->is_tls)
-            tt_tls_close_notify(&cl->tls); /* RFC 9112 §9.8: a clean TLS end */
         shutdown(cl->fd, SHUT_WR);
         fr_timer_set(cl, FR_T_LINGER, FR_LINGER_MS);
     }
@@ -1207,7 +1217,7 @@ static void fr_update_io(struct tt_px_client *cl)
     if (cl->dead)
         return;
     unsigned ev = 0;
-    if (tt_buf_len(&cl->out) > 0)
+    if (tt_buf_len(&cl->out) > 0 || cl->notify_wait)
         ev |= cl->tls_wwr ? TT_IO_READ : TT_IO_WRITE;
     if (cl->lingering)
         ev |= TT_IO_READ;
@@ -1503,7 +1513,9 @@ static void fr_on_io(struct tt_loop *loop, struct tt_io *io, unsigned events)
     }
     if (cl->tls_wwr && (events & (TT_IO_READ | TT_IO_ERROR)))
         fr_flush(cl); /* the write waited for the socket to be readable */
-    if (!cl->dead && (events & TT_IO_WRITE))
+    if (!cl->dead && (events & TT_IO_WRITE) && cl->notify_wait)
+        fr_close_after(cl); /* everything else is out: only the alert is left */
+    else if (!cl->dead && (events & TT_IO_WRITE))
         fr_flush(cl);
     if (!cl->dead && (events & (TT_IO_READ | TT_IO_ERROR)))
         fr_read(cl);
