@@ -58,8 +58,8 @@ static int auth_ip_literal(const char *s, size_t len)
     }
     char buf[INET6_ADDRSTRLEN];
     struct in6_addr a6;
-    if (len == 0 || len >= sizeof(buf))
-        return 0;
+    if (len == 0 || len >= sizeof(buf) || memchr(s, 0, len))
+        return 0; /* a NUL would end the text inet_pton reads early */
     memcpy(buf, s, len);
     buf[len] = 0;
     return inet_pton(AF_INET6, buf, &a6) == 1;
@@ -273,9 +273,16 @@ int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *o)
     /* Names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1). */
     const struct tt_px_field *conn[8];
     size_t nconn = 0;
-    for (size_t i = 0; i < in->n; i++)
-        if (eq_ci(in->f[i].name, in->f[i].name_len, "connection") && nconn < 8)
-            conn[nconn++] = &in->f[i];
+    for (size_t i = 0; i < in->n; i++) {
+        if (!eq_ci(in->f[i].name, in->f[i].name_len, "connection"))
+            continue;
+        /* More Connection fields than any client sends: refused (431)
+         * rather than forwarding what the ninth one names (found by
+         * fuzz_request_map). */
+        if (nconn == sizeof(conn) / sizeof(conn[0]))
+            return -1;
+        conn[nconn++] = &in->f[i];
+    }
 
     size_t xff_start = 0, xff_len = 0;
     int have_xff = 0;

@@ -612,6 +612,9 @@ static void test_authority_valid(void **state)
         if (av(bad[i]))
             fail_msg("'%s' accepted", bad[i]);
     assert_false(tt_px_authority_valid("a\0b", 3));
+    /* Found by fuzz_request_map: a NUL inside brackets ended the address
+     * inet_pton read, so "[::1<NUL><ctl>]" passed as "[::1]". */
+    assert_false(tt_px_authority_valid("[::1\0\x05]:443", 12));
 }
 
 static void test_target_split(void **state)
