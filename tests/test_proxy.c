@@ -497,6 +497,15 @@ static void test_map_basic(void **state)
     assert_null(find(&m, "x-forwarded-prefix", NULL));
     assert_false(m.out.te_trailers);
     assert_false(m.out.expect_continue);
+    /* Nine Connection fields: refused whole (431), never a field the
+     * ninth names forwarded (fuzz_request_map). */
+    struct tt_px_field many[10];
+    for (int i = 0; i < 9; i++)
+        many[i] = (struct tt_px_field)F("Connection", "keep-alive");
+    many[8] = (struct tt_px_field)F("Connection", "X-Secret-Hop");
+    many[9] = (struct tt_px_field)F("X-Secret-Hop", "1");
+    struct mapped m9;
+    assert_int_equal(map(&m9, "/", "h", "10.0.0.7", NULL, many, 10), -1);
     /* no upper case in any name */
     for (size_t i = 0; i < m.out.count; i++)
         for (size_t k = 0; k < m.h[i].name_len; k++)
