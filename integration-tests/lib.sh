@@ -242,29 +242,33 @@ stop_pid() {
     return 0
 }
 
-# Stops every recorded process, the newest first.
+# Stops every recorded process, the newest first, and any background job of
+# this shell that is not recorded: a test whose $W/pids went missing (another
+# run wiping the work folder) must not leave its p and c running.
 stop_all() {
-    [ -f "$W/pids" ] || return 0
-    local pid
-    for pid in $(awk '{ print $1 }' "$W/pids" | tac); do
+    local pid list label jp
+    jp=$(jobs -p) # not inside a pipeline: a pipeline's subshell has no jobs
+    list=$({ [ -f "$W/pids" ] && awk '{ print $1 }' "$W/pids" | tac; echo "$jp"; } | awk 'NF && !seen[$0]++')
+    for pid in $list; do
         alive "$pid" && kill -TERM "$pid" 2>/dev/null
     done
     local i left
     for ((i = 0; i < 50; i++)); do
         left=0
-        for pid in $(awk '{ print $1 }' "$W/pids"); do
+        for pid in $list; do
             alive "$pid" && left=1
         done
-        [ "$left" = 0 ] && return 0
+        [ "$left" = 0 ] && break
         sleep 0.1
     done
-    for pid in $(awk '{ print $1 }' "$W/pids"); do
+    for pid in $list; do
         if alive "$pid"; then
-            echo "  note: PID $pid ($(awk -v p="$pid" '$1 == p { print $2 }' "$W/pids")) ignored SIGTERM for 5 s: SIGKILL"
+            label=$(awk -v p="$pid" '$1 == p { print $2 }' "$W/pids" 2>/dev/null)
+            echo "  note: PID $pid (${label:-a background job}) ignored SIGTERM for 5 s: SIGKILL"
             kill -KILL "$pid" 2>/dev/null
         fi
     done
-    for pid in $(awk '{ print $1 }' "$W/pids"); do
+    for pid in $list; do
         wait "$pid" 2>/dev/null   # reap, so the runner does not see a zombie
     done
     return 0
