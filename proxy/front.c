@@ -187,10 +187,7 @@ static void fr_detach(struct tt_px_req *rq)
 {
     fr_unblock(rq);
     if (rq->tun) {
-        rq->avoid = rq->tun->serial;
-        if (rq->tun->streams)
-            rq->tun->streams--;
-        rq->tun = NULL;
+        tt_px_pool_leave(&rq->tun, &rq->avoid);
         rq->sid = 0;
     }
 }

@@ -243,10 +243,7 @@ static void h2f_tdetach(struct tt_px_h2s *s)
 {
     h2f_tunblock(s);
     if (s->tun) {
-        s->avoid = s->tun->serial;
-        if (s->tun->streams)
-            s->tun->streams--;
-        s->tun = NULL;
+        tt_px_pool_leave(&s->tun, &s->avoid);
         s->tsid = 0;
     }
 }

@@ -164,6 +164,10 @@ int tt_px_tunnel_usable(const struct tt_px_tunnel *t);
  * TT_ERR_HEADER_TOO_LARGE for a request no tunnel would take (tunnel.c). */
 int64_t tt_px_pool_open(struct tt_px_pool *pool, uint64_t avoid, const struct tt_header *hdrs,
                         size_t n, int end_stream, void *sud, struct tt_px_tunnel **tun);
+/* The other end of tt_px_pool_open: a request lets go of its stream on *tun
+ * (done, failed or given up).  The stream stops counting on the tunnel,
+ * *avoid becomes its serial (a retry goes elsewhere), *tun is NULLed. */
+void tt_px_pool_leave(struct tt_px_tunnel **tun, uint64_t *avoid);
 
 /* --- Routing and header mapping (bridge.c, pure parts) ----------------- */
 

@@ -87,6 +87,15 @@ int64_t tt_px_pool_open(struct tt_px_pool *pool, uint64_t avoid, const struct tt
     return 0;
 }
 
+void tt_px_pool_leave(struct tt_px_tunnel **tun, uint64_t *avoid)
+{
+    struct tt_px_tunnel *t = *tun;
+    *avoid = t->serial;
+    if (t->streams)
+        t->streams--;
+    *tun = NULL;
+}
+
 /* Stream callbacks go to the front that opened the stream: front.c
  * (HTTP/1.1) or front_h2.c (see tt_px_sud_is_h2). */
 static int tun_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h2_headers *h)
