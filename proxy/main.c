@@ -97,8 +97,7 @@ static void on_signal(struct tt_loop *loop, int signo, void *data)
     }
     tt_log_info("signal %d: draining (grace %d s)", signo, DRAIN_GRACE_MS / 1000);
     srv->draining = 1;
-    tt_px_front_drain(srv);
-    tt_px_h2f_drain(srv, DRAIN_GRACE_MS);
+    tt_px_accept_drain(srv, DRAIN_GRACE_MS);
     tt_px_tunnel_drain(srv, DRAIN_GRACE_MS);
     ms->drain_deadline = tt_loop_now(loop) + DRAIN_GRACE_MS + 500;
     tt_timer_start(loop, &srv->drain_timer, 50);
@@ -278,8 +277,8 @@ int main(int argc, char **argv)
         }
     }
     srv.tunnel_io.fd = srv.client_io.fd = srv.https_io.fd = -1;
-    if (tt_px_tunnel_listen(&srv, tfd) < 0 || (cfd >= 0 && tt_px_front_listen(&srv, cfd) < 0) ||
-        (hfd >= 0 && tt_px_front_listen_tls(&srv, hfd) < 0)) {
+    if (tt_px_tunnel_listen(&srv, tfd) < 0 || (cfd >= 0 && tt_px_accept_listen(&srv, &srv.client_io, cfd) < 0) ||
+        (hfd >= 0 && tt_px_accept_listen(&srv, &srv.https_io, hfd) < 0)) {
         fprintf(stderr, "p: cannot watch the listeners: %s\n", strerror(errno));
         return p_exit(&srv, 1);
     }

@@ -1,6 +1,7 @@
 /*
  * bin/p internals: the configuration, the tunnel registry, the tunnel
- * listener, the HTTP/1.1 client front and the bridge between them.
+ * listener, the accept layer and the two fronts.  Requests themselves are
+ * exchanges (proxy/exchange.h).
  *
  * Ownership, in one picture:
  *
@@ -8,14 +9,16 @@
  *     ├── registry: name -> pool (array of tunnel pointers)
  *     ├── tunnel listener -> handshakes (tt_px_hs, freed after the 101)
  *     │                      -> tunnels (tt_px_tunnel: a session + its pool slot)
- *     └── client listener -> clients (tt_px_client: one socket, llhttp, and
- *                            the one request in flight, embedded)
+ *     └── client listeners (accept.c) -> a connection until its protocol is
+ *           known, then HTTP/1.1 (front_h1.c: one socket, llhttp, the one
+ *           request in flight) or HTTP/2 (front_h2.c: a session, a record
+ *           per stream); each request embeds its tt_px_exchange
  *
  * A request in flight is bound to one HTTP/2 stream of one tunnel; the
- * stream's user data is the request, and the request knows its tunnel and
- * stream id.  Either side may go first: a tunnel that closes closes its
- * streams (on_stream_close detaches the request), a client that goes resets
- * its stream (RST_STREAM(CANCEL)) before it is freed.
+ * stream's user data is the exchange, which knows its tunnel and stream id.
+ * Either side may go first: a tunnel that closes closes its streams
+ * (on_stream_close detaches the exchange), a client that goes resets its
+ * stream (RST_STREAM(CANCEL)) before its record is freed.
  */
 #ifndef TT_PROXY_H
 #define TT_PROXY_H
@@ -26,14 +29,13 @@
 #include "proto/loop.h"
 #include "proto/session.h"
 #include "proto/tls.h"
+#include "proxy/exchange.h"
 
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/socket.h>
-
-#define TT_PX_NAME_MAX 63
 
 /* --- Configuration (config.c) ----------------------------------------- */
 
@@ -97,9 +99,6 @@ int tt_px_tokens_check(const struct tt_px_tokens *t, const char *name, size_t na
 /* --- Registry (registry.c) -------------------------------------------- */
 
 struct tt_px_server;
-struct tt_px_req;
-struct tt_px_h2s;
-struct tt_px_h2c;
 
 struct tt_px_tunnel {
     struct tt_px_server *srv;
@@ -110,8 +109,7 @@ struct tt_px_tunnel {
     uint32_t streams;  /* requests bound to this tunnel */
     uint8_t draining;  /* GOAWAY seen (either way): no new streams */
     uint8_t dead;      /* the session is closing */
-    struct tt_list blocked;    /* tt_px_req waiting for send window or room */
-    struct tt_list h2_blocked; /* the same for HTTP/2 front streams (front_h2.c) */
+    struct tt_list waiting; /* exchanges whose request body waits for window or room */
     char name[TT_PX_NAME_MAX + 1];
     char peer[64];
 };
@@ -192,11 +190,6 @@ struct tt_px_route {
 int tt_px_route(const struct tt_px_route_cfg *cfg, const char *host, size_t host_len,
                 const char *path, size_t path_len, struct tt_px_route *out);
 
-struct tt_px_field {
-    const char *name, *value;
-    size_t name_len, value_len;
-};
-
 struct tt_px_map_in {
     const char *method;
     size_t method_len;
@@ -256,12 +249,11 @@ int tt_px_target_split(const char *t, size_t len, struct tt_px_target *out);
  * tt_px_h1_head_put() writes "HTTP/1.1 NNN Reason\r\n" and every regular
  * field of `hdrs` as "name: value\r\n" (pseudo-headers skipped), not the
  * blank line that ends the head, to `p`; returns the end of what it wrote. */
-#define TT_PX_MAX_INTERIM 8 /* 1xx heads passed to a client per request; more are dropped */
 size_t tt_px_h1_head_size(const struct tt_header *hdrs, size_t n);
 char *tt_px_h1_head_put(char *p, int status, const struct tt_header *hdrs, size_t n);
 
 
-/* --- The server (main.c builds it; tunnel.c, front.c, bridge.c run it) --- */
+/* --- The server (main.c builds it; accept.c, the fronts and tunnel.c run it) */
 
 struct tt_px_server {
     struct tt_loop *loop;
@@ -274,44 +266,43 @@ struct tt_px_server {
     struct tt_io tunnel_io, client_io, https_io;
     size_t handshakes;   /* TLS + PUT in progress */
     size_t granted;      /* of those, answered 101 but not yet registered */
-    size_t clients;      /* client connections open */
-    struct tt_list client_list; /* tt_px_client */
+    size_t clients;      /* client connections open (accepting, HTTP/1.1 or HTTP/2) */
+    struct tt_list accepting;   /* connections whose protocol is not known yet (accept.c) */
+    struct tt_list client_list; /* HTTP/1.1 client connections (front_h1.c) */
     struct tt_list h2_list;     /* HTTP/2 client connections (front_h2.c) */
-    struct tt_px_tunnel **all_tunnels; /* for drain */
-    size_t all_n, all_cap;
+    struct tt_px_counters counters;
     int draining;
     uint64_t tunnel_serial;
     struct tt_timer drain_timer;
     /* One read buffer that HTTP/1.1 client connections borrow for a read
-     * (front.c): a connection keeps input of its own only while a request
-     * is incomplete, so requests cost no allocation.  NULL while lent. */
+     * (front_h1.c): a connection keeps input of its own only while a
+     * request is incomplete, so requests cost no allocation.  NULL while
+     * lent. */
     uint8_t *front_rbuf;
     int front_rbuf_made;
 };
+
+/* --- The tunnel listener (tunnel.c) ---------------------------------------- */
 
 int tt_px_tunnel_listen(struct tt_px_server *srv, int fd);
 /* Drain: GOAWAY every tunnel (grace), stop accepting. */
 void tt_px_tunnel_drain(struct tt_px_server *srv, uint32_t grace_ms);
 size_t tt_px_tunnel_count(const struct tt_px_server *srv);
 
-int tt_px_front_listen(struct tt_px_server *srv, int fd);
-/* The HTTPS front on `fd` (srv->https_ctx set): a TLS handshake on the
- * loop (10 s at most), then ALPN h2 -> front_h2.c, anything else -> the
- * HTTP/1.1 front through TLS. */
-int tt_px_front_listen_tls(struct tt_px_server *srv, int fd);
-void tt_px_front_drain(struct tt_px_server *srv);
+/* --- Accepting clients (accept.c) ------------------------------------------- */
 
-/* The session callbacks of a tunnel that deal with requests (bridge in
- * front.c): the tunnel's ud is the tt_px_tunnel. */
-int tt_px_bridge_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h2_headers *h);
-int tt_px_bridge_on_data(void *ud, uint32_t sid, void *sud, const uint8_t *data, size_t len,
-                         int end_stream);
-void tt_px_bridge_on_stream_close(void *ud, uint32_t sid, void *sud, uint32_t code,
-                                  unsigned flags);
-void tt_px_bridge_on_window_update(void *ud, uint32_t sid, void *sud);
-void tt_px_bridge_on_writable(void *ud, struct tt_session *s);
-
-/* --- The HTTP/2 front (front_h2.c): h2c with prior knowledge ----------- */
+/* Watches a client listener: srv->client_io (plaintext: HTTP/1.1, or h2c
+ * with prior knowledge on the same port) or srv->https_io (a TLS handshake
+ * with srv->https_ctx on the loop, 10 s at most, then h2 by ALPN).  Each connection is handed to the front
+ * of its protocol once that is known.  Returns 0 or -1. */
+int tt_px_accept_listen(struct tt_px_server *srv, struct tt_io *io, int fd);
+/* The next connection on listener `lfd`, non-blocking, with TCP_NODELAY
+ * (every listener's: the tunnel's too).  Returns the fd, or -1 when there
+ * is none now (a real failure is logged with `what`). */
+int tt_px_accept_next(int lfd, struct sockaddr_storage *ss, const char *what);
+/* Drain: stop accepting, close connections whose protocol is not known yet,
+ * and let each front finish what it has. */
+void tt_px_accept_drain(struct tt_px_server *srv, uint32_t grace_ms);
 
 /* RFC 9113 §3.4: what an HTTP/2 client sends first. */
 #define TT_PX_H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -321,14 +312,22 @@ void tt_px_bridge_on_writable(void *ud, struct tt_session *s);
  * start with the whole HTTP/2 preface, 0 when they are a proper prefix of it
  * (read more), -1 when they are not HTTP/2 (serve HTTP/1.1). */
 int tt_px_h2f_sniff(const uint8_t *p, size_t len);
-/* Takes over a client connection: a plaintext one (tt_tls_conn_init_plain)
- * whose first bytes were the preface, or a TLS one whose handshake chose h2
- * by ALPN (requests then go on with :scheme https).  `early` holds the
- * plaintext bytes read so far, preface included.  `peer` is "ip:port", `ip`
- * the address alone.  Takes ownership of `conn` either way.  Returns 0, or
- * -1 when out of memory (the connection is closed then). */
+
+/* --- The fronts: protocol adapters over exchanges ----------------------------- */
+
+/* Both take over a client connection: `conn` is plaintext
+ * (tt_tls_conn_init_plain) or TLS with its handshake done (requests then go
+ * on with :scheme https).  `early` holds plaintext bytes already read from
+ * it.  `peer` is "ip:port", `ip` the address alone.  They take ownership of
+ * `conn` either way.  Return 0, or -1 when out of memory (the connection is
+ * closed then). */
+int tt_px_h1_adopt(struct tt_px_server *srv, struct tt_tls_conn *conn, const char *peer,
+                   const char *ip, const uint8_t *early, size_t early_len);
 int tt_px_h2f_adopt(struct tt_px_server *srv, struct tt_tls_conn *conn, const char *peer,
                     const char *ip, const uint8_t *early, size_t early_len);
+/* Drain: HTTP/1.1 connections close after the request under way (idle ones
+ * at once). */
+void tt_px_h1_drain(struct tt_px_server *srv);
 /* Drain: GOAWAY every HTTP/2 client connection; each closes once its streams
  * are done or after grace_ms. */
 void tt_px_h2f_drain(struct tt_px_server *srv, uint32_t grace_ms);
@@ -336,26 +335,7 @@ void tt_px_h2f_drain(struct tt_px_server *srv, uint32_t grace_ms);
  * client connection: the client's windows and frame size. */
 void tt_px_h2f_client_config(struct tt_session_config *scfg);
 
-/* A tunnel stream's user data is a front.c request or a front_h2.c stream.
- * Both begin with this tag, so tunnel.c can send each callback to its
- * owner. */
-enum tt_px_front_kind {
-    TT_PX_FRONT_H1 = 1,
-    TT_PX_FRONT_H2 = 2,
-};
-static inline int tt_px_sud_is_h2(const void *sud)
-{
-    return sud && *(const enum tt_px_front_kind *)sud == TT_PX_FRONT_H2;
-}
-int tt_px_h2f_on_headers(struct tt_px_tunnel *t, uint32_t sid, void *sud,
-                         const struct tt_h2_headers *h);
-int tt_px_h2f_on_data(struct tt_px_tunnel *t, uint32_t sid, void *sud, const uint8_t *data,
-                      size_t len, int end_stream);
-void tt_px_h2f_on_stream_close(struct tt_px_tunnel *t, uint32_t sid, void *sud, uint32_t code,
-                               unsigned flags);
-/* sid 0: the connection window (every waiting stream). */
-void tt_px_h2f_on_window_update(struct tt_px_tunnel *t, uint32_t sid, void *sud);
-void tt_px_h2f_on_writable(struct tt_px_tunnel *t);
+/* --- Sockets (main.c) ------------------------------------------------------------ */
 
 /* Opens a listening socket (SO_REUSEADDR, non-blocking).  Returns the fd or
  * -1 with err. */

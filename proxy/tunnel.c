@@ -96,49 +96,40 @@ void tt_px_pool_leave(struct tt_px_tunnel **tun, uint64_t *avoid)
     *tun = NULL;
 }
 
-/* Stream callbacks go to the front that opened the stream: front.c
- * (HTTP/1.1) or front_h2.c (see tt_px_sud_is_h2). */
+/* Stream callbacks go to the stream's exchange (its user data): the tunnel
+ * knows no front. */
 static int tun_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h2_headers *h)
 {
-    if (tt_px_sud_is_h2(sud))
-        return tt_px_h2f_on_headers(ud, sid, sud, h);
-    return tt_px_bridge_on_headers(ud, sid, sud, h);
+    (void)sid;
+    tt_px_exchange_on_headers(ud, sud, h);
+    return 0;
 }
 
 static int tun_on_data(void *ud, uint32_t sid, void *sud, const uint8_t *data, size_t len,
                        int end_stream)
 {
-    if (tt_px_sud_is_h2(sud))
-        return tt_px_h2f_on_data(ud, sid, sud, data, len, end_stream);
-    return tt_px_bridge_on_data(ud, sid, sud, data, len, end_stream);
+    tt_px_exchange_on_data(ud, sid, sud, data, len, end_stream);
+    return 0;
 }
 
 static void tun_on_stream_close(void *ud, uint32_t sid, void *sud, uint32_t code, unsigned flags)
 {
-    if (tt_px_sud_is_h2(sud)) {
-        /* front.c's handler still learns that the connection died. */
-        tt_px_h2f_on_stream_close(ud, sid, sud, code, flags);
-        sud = NULL;
-    }
-    tt_px_bridge_on_stream_close(ud, sid, sud, code, flags);
+    struct tt_px_tunnel *t = ud;
+    (void)sid;
+    if (flags & TT_H2_CLOSE_CONN)
+        t->dead = 1;
+    tt_px_exchange_on_stream_close(t, sud, code, flags);
 }
 
 static void tun_on_window_update(void *ud, uint32_t sid, void *sud)
 {
-    if (sid == 0) {
-        tt_px_h2f_on_window_update(ud, 0, NULL);
-        tt_px_bridge_on_window_update(ud, 0, NULL);
-    } else if (tt_px_sud_is_h2(sud)) {
-        tt_px_h2f_on_window_update(ud, sid, sud);
-    } else {
-        tt_px_bridge_on_window_update(ud, sid, sud);
-    }
+    tt_px_exchange_wake(ud, sid == 0 ? NULL : sud);
 }
 
 static void tun_on_writable(void *ud, struct tt_session *s)
 {
-    tt_px_h2f_on_writable(ud);
-    tt_px_bridge_on_writable(ud, s);
+    (void)s;
+    tt_px_exchange_wake(ud, NULL);
 }
 
 static void tun_on_goaway(void *ud, uint32_t last_sid, uint32_t code, tt_iov debug)
@@ -397,24 +388,15 @@ static void tun_on_accept(struct tt_loop *loop, struct tt_io *io, unsigned event
     (void)events;
     for (int k = 0; k < 64; k++) {
         struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        int fd = accept4(io->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                errno != ECONNABORTED)
-                tt_log_warn("tunnel accept failed: %s", strerror(errno));
+        int fd = tt_px_accept_next(io->fd, &ss, "tunnel");
+        if (fd < 0)
             return;
-        }
         /* A flood of half-done handshakes must not take all memory: each
          * holds ~12 KiB until its 10 s deadline. */
         if (srv->handshakes >= 1024 || srv->draining) {
             close(fd);
             continue;
         }
-        /* Request HEADERS and WINDOW_UPDATEs are small writes that must
-         * leave at once: Nagle would hold each behind the last unacked one. */
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         struct px_hs *hs = tt_mem_alloc(sizeof(*hs));
         struct tt_tls_conn *tls = tt_mem_calloc(1, sizeof(*tls));
         if (!hs || !tls) {

@@ -1,32 +1,32 @@
 /*
- * The client front (HTTP/1.1, llhttp) and the live half of the bridge.
+ * The HTTP/1.1 client front (llhttp): a protocol adapter over exchanges.
+ * accept.c hands a connection here once it knows it is not HTTP/2; this
+ * file parses requests, writes responses and owns the socket (plaintext or
+ * TLS), and the request's life on the tunnel is its exchange's
+ * (proxy/exchange.h): routing, opening, retries, flow control, local
+ * answers and the access line.
  *
  * One client connection has at most one request in flight: llhttp is paused
  * at the end of each message and resumed once the response is written, so
  * pipelined requests wait in the connection's input buffer (RFC 9112 §9.3.2
  * answers in order; doing one at a time is the simple way to keep it).
  *
- * Flow, request side: the head's fields are kept (offsets into one buffer)
- * until the response head arrives, so a request can be opened again on
- * another tunnel.  Body bytes from llhttp go straight into DATA when the
- * stream's send window allows; what does not fit waits in a small buffer and
- * the client socket is not read until it drains (backpressure toward the
- * client).
+ * Flow, request side: body bytes from llhttp go to the exchange, which sends
+ * them when the stream's send window allows and keeps the rest; while it
+ * holds any, the client socket is not read (backpressure toward the client).
  *
- * Flow, response side: DATA is written to the client socket from the codec
- * callback when the socket takes it; what it does not take waits in the
- * output buffer.  tt_h2_consume() is called only for DATA bytes that reached
- * the socket, so the tunnel window is what bounds p's memory per stream.
+ * Flow, response side: DATA is written to the client socket from the
+ * exchange's data op when the socket takes it; what it does not take waits
+ * in the output buffer, and the exchange hears of each byte as it leaves
+ * (tt_px_exchange_taken), so the tunnel window is what bounds p's memory
+ * per stream.
  *
- * HTTPS (--https-listen): the same connection object with a TLS connection
- * in `tls`.  The handshake runs on the loop (FR_HANDSHAKE_TIMEOUT_MS at
- * most, so a client that stalls in it costs a timer, never a wait); ALPN h2
- * hands the connection to front_h2.c, anything else stays here.  Reads and
- * writes then go through tt_tls_read/tt_tls_write: a write gathers the
- * pieces in `out` first (one SSL_write, so a small response is one record),
- * and reads are resumed from a deferred call while OpenSSL holds decrypted
- * bytes (epoll cannot see those).  Every TLS branch is on `cl->is_tls`, so
- * the plaintext path keeps its syscalls and copies as they were.
+ * TLS (--https-listen): reads and writes go through tt_tls_read and
+ * tt_tls_write: a write gathers the pieces in `out` first (one SSL_write, so
+ * a small response is one record), and reads are resumed from a deferred
+ * call while OpenSSL holds decrypted bytes (epoll cannot see those).  Every
+ * TLS branch is on `cl->is_tls`, so the plaintext path keeps its syscalls
+ * and copies as they were.
  */
 #include "proxy.h"
 
@@ -49,10 +49,7 @@
 #define FR_FIELDS_MAX 128          /* fields: more -> 431 */
 #define FR_OUT_MAX (6u << 20)      /* stream window (4 MiB, main.c) + heads + framing, with room */
 #define FR_HEAD_TIMEOUT_MS 10000   /* a request head must be complete within this */
-#define FR_HANDSHAKE_TIMEOUT_MS 10000 /* a TLS handshake must be done within this */
 #define FR_LINGER_MS 2000          /* read and drop after our last byte, then close */
-#define FR_REPLAY_MAX (64 * 1024) /* request body kept for a refused stream */
-#define FR_RETRIES 4               /* extra attempts to open a request on a tunnel */
 #define FR_METHOD_NONE 0xff        /* rq->method before the head is parsed (llhttp's 0 is DELETE) */
 
 enum fr_timer_kind {
@@ -60,7 +57,6 @@ enum fr_timer_kind {
     FR_T_HEAD,
     FR_T_IDLE,
     FR_T_LINGER,
-    FR_T_RETRY,
 };
 
 struct fr_field {
@@ -68,11 +64,8 @@ struct fr_field {
 };
 
 struct tt_px_req {
-    enum tt_px_front_kind kind; /* first: see tt_px_sud_is_h2 */
+    struct tt_px_exchange x; /* the request's life on the tunnel */
     struct tt_px_client *cl;
-    struct tt_px_tunnel *tun; /* the stream's tunnel; NULL when not bound */
-    uint32_t sid;
-    struct tt_link blk; /* on tun->blocked */
 
     /* The head as received (offsets into `head`). */
     tt_buf head;
@@ -84,35 +77,14 @@ struct tt_px_req {
     uint8_t method;
     uint8_t minor;
 
-    /* Routing. */
-    char name[TT_PX_NAME_MAX + 1];
-
-    uint8_t active;        /* a request is being handled */
     uint8_t has_body;      /* the request has a body (CL > 0 or chunked) */
     uint8_t body_done;     /* the request body ended (message complete) */
-    uint8_t end_sent;      /* END_STREAM sent to c */
-    uint8_t local;         /* we answer ourselves: the body is dropped */
-    uint8_t expect;        /* Expect: 100-continue */
-    uint8_t sent_continue;
-    uint8_t te_trailers;
+    uint8_t body_stalled;  /* the exchange holds body bytes: the socket is not read */
     uint8_t keepalive;
     uint8_t resp_head;     /* the response head is on its way to the client */
-    uint8_t interim;       /* 1xx heads passed on (TT_PX_MAX_INTERIM at most) */
     uint8_t resp_done;     /* the whole response is in `out` */
     uint8_t resp_chunked;
     uint8_t resp_nobody;
-    uint8_t refused;       /* the peer refused it (REFUSED_STREAM / GOAWAY) */
-    uint8_t attempts;
-    uint64_t avoid;        /* serial of the tunnel that lost this request */
-    uint64_t body_sent;    /* request body bytes handed to the tunnel */
-    tt_buf body;           /* request body bytes waiting for window */
-    tt_buf replay;         /* body bytes sent before the response head, kept
-                              (up to FR_REPLAY_MAX) to send again if refused */
-    uint8_t replay_lost;   /* more was sent than kept: no replay */
-    size_t unconsumed;     /* response DATA bytes in `out`, window not returned */
-    int status;
-    uint64_t bytes;        /* response body bytes written */
-    uint64_t start_ms;
 };
 
 struct tt_px_client {
@@ -133,10 +105,8 @@ struct tt_px_client {
     uint8_t lingering;
     uint8_t notify_wait; /* close_notify waits for room in the socket */
     uint8_t parse_err;
-    uint8_t sniffed;   /* the first bytes were looked at (HTTP/2 or not) */
     uint8_t wblocked;  /* the socket took less than asked: wait for EPOLLOUT */
     uint8_t is_tls;      /* came in on the HTTPS front */
-    uint8_t handshaking; /* TLS handshake not finished */
     uint8_t tls_wwr;     /* SSL_write wants the socket readable first */
     struct tt_tls_conn tls; /* ssl NULL: plaintext (or handed over) */
     struct tt_defer rdefer; /* TLS: reads what OpenSSL already holds */
@@ -161,57 +131,10 @@ static void fr_flush(struct tt_px_client *cl);
 static void fr_abort(struct tt_px_client *cl, const char *why);
 static void fr_parse(struct tt_px_client *cl);
 static void fr_req_finished(struct tt_px_client *cl);
-static int fr_open_stream(struct tt_px_req *rq);
 
 static const char *fr_h(const struct tt_px_req *rq, uint32_t off)
 {
     return (const char *)tt_buf_data(&rq->head) + off;
-}
-
-/* --- Tunnel binding ---------------------------------------------------------- */
-
-static void fr_unblock(struct tt_px_req *rq) { tt_link_remove(&rq->blk); }
-
-static void fr_block(struct tt_px_req *rq)
-{
-    if (rq->tun)
-        tt_list_push(&rq->tun->blocked, &rq->blk);
-}
-
-static struct tt_h2_conn *fr_conn(const struct tt_px_req *rq)
-{
-    return rq->tun && rq->tun->sess ? tt_session_h2(rq->tun->sess) : NULL;
-}
-
-static void fr_detach(struct tt_px_req *rq)
-{
-    fr_unblock(rq);
-    if (rq->tun) {
-        tt_px_pool_leave(&rq->tun, &rq->avoid);
-        rq->sid = 0;
-    }
-}
-
-/* Gives back window for response bytes still buffered and resets the stream:
- * the client is gone or will not get them.  RST_STREAM(CANCEL): RFC 9113
- * §8.7 (the client is no longer interested). */
-static void fr_cancel_stream(struct tt_px_req *rq)
-{
-    struct tt_h2_conn *c = fr_conn(rq);
-    if (!c) {
-        fr_detach(rq);
-        return;
-    }
-    struct tt_px_tunnel *t = rq->tun;
-    uint32_t sid = rq->sid;
-    if (rq->unconsumed) {
-        tt_h2_consume(c, sid, rq->unconsumed);
-        rq->unconsumed = 0;
-    }
-    tt_h2_stream_set_user(c, sid, NULL);
-    fr_detach(rq);
-    tt_h2_submit_rst(c, sid, TT_H2_CANCEL);
-    tt_session_flush(t->sess);
 }
 
 /* --- Output -------------------------------------------------------------------- */
@@ -339,25 +262,6 @@ static int fr_send_buf(struct tt_px_client *cl, const void *p, size_t len)
     return fr_send(cl, &iov, 1) < 0 ? -1 : 0;
 }
 
-/* --- Access log ------------------------------------------------------------------- */
-
-static void fr_access_log(struct tt_px_client *cl)
-{
-    struct tt_px_req *rq = &cl->req;
-    if (!rq->active)
-        return;
-    uint64_t now = tt_loop_now(cl->srv->loop);
-    int ul = (int)(rq->url_len > 512 ? 512 : rq->url_len);
-    tt_log_info("access client=%s method=%s path=%.*s status=%d bytes=%llu dur_ms=%llu origin=%s%s",
-                cl->peer,
-                rq->method == FR_METHOD_NONE ? "-" : llhttp_method_name((llhttp_method_t)rq->method),
-                ul,
-                ul ? fr_h(rq, 0) : "", rq->status, (unsigned long long)rq->bytes,
-                (unsigned long long)(now - rq->start_ms), rq->name[0] ? rq->name : "-",
-                cl->is_tls ? " tls=1" : "");
-    rq->active = 0;
-}
-
 /* --- Lifetime -------------------------------------------------------------------- */
 
 static void fr_timer_set(struct tt_px_client *cl, enum fr_timer_kind k, uint64_t ms)
@@ -371,33 +275,21 @@ static void fr_timer_set(struct tt_px_client *cl, enum fr_timer_kind k, uint64_t
 
 static void fr_req_reset(struct tt_px_req *rq)
 {
-    fr_unblock(rq);
     tt_buf_consume(&rq->head, tt_buf_len(&rq->head));
-    tt_buf_consume(&rq->body, tt_buf_len(&rq->body));
     rq->nf = 0;
     rq->url_len = 0;
     rq->method = FR_METHOD_NONE;
     rq->last_was_value = 0;
     rq->in_head = 0;
-    rq->name[0] = 0;
-    rq->active = rq->has_body = rq->body_done = rq->end_sent = rq->local = 0;
-    rq->expect = rq->sent_continue = rq->te_trailers = rq->keepalive = 0;
-    rq->resp_head = rq->resp_done = rq->resp_chunked = rq->resp_nobody = rq->interim = 0;
-    rq->refused = rq->attempts = 0;
-    rq->avoid = 0;
-    rq->body_sent = 0;
-    tt_buf_consume(&rq->replay, tt_buf_len(&rq->replay));
-    rq->replay_lost = 0;
-    rq->unconsumed = 0;
-    rq->status = 0;
-    rq->bytes = 0;
+    rq->has_body = rq->body_done = rq->body_stalled = rq->keepalive = 0;
+    rq->resp_head = rq->resp_done = rq->resp_chunked = rq->resp_nobody = 0;
 }
 
 static void fr_free(struct tt_px_client *cl)
 {
     struct tt_px_server *srv = cl->srv;
-    if (cl->req.tun)
-        fr_cancel_stream(&cl->req);
+    tt_px_exchange_end(&cl->req.x, 1);
+    tt_px_exchange_free(&cl->req.x);
     tt_defer_cancel(srv->loop, &cl->wdefer);
     tt_defer_cancel(srv->loop, &cl->rdefer);
     if (cl->tls.ssl) /* not reached through fr_kill (a failed start) */
@@ -405,12 +297,11 @@ static void fr_free(struct tt_px_client *cl)
     tt_buf_free(&cl->in);
     tt_buf_free(&cl->out);
     tt_buf_free(&cl->req.head);
-    tt_buf_free(&cl->req.body);
-    tt_buf_free(&cl->req.replay);
     tt_link_remove(&cl->link);
     srv->clients--;
     tt_mem_free(cl);
 }
+
 
 static void fr_work(struct tt_loop *loop, struct tt_defer *d);
 
@@ -438,15 +329,10 @@ static void fr_kill(struct tt_px_client *cl)
 
 static void fr_client_gone(struct tt_px_client *cl, const char *why)
 {
-    struct tt_px_req *rq = &cl->req;
     if (cl->dead)
         return;
     tt_log_debug("client gone client=%s: %s", cl->peer, why);
-    if (rq->active) {
-        if (!rq->resp_head)
-            rq->status = 499; /* nginx's word for "client closed request" */
-        fr_access_log(cl);
-    }
+    tt_px_exchange_end(&cl->req.x, 1);
     fr_kill(cl);
 }
 
@@ -481,10 +367,8 @@ static void fr_abort(struct tt_px_client *cl, const char *why)
 {
     struct tt_px_req *rq = &cl->req;
     tt_log_debug("response aborted client=%s: %s", cl->peer, why);
-    fr_access_log(cl);
+    tt_px_exchange_end(&rq->x, 0);
     rq->keepalive = 0;
-    if (rq->tun)
-        fr_cancel_stream(rq);
     /* No close_notify after a cut response: an "incomplete close" (RFC 9112
      * §9.8) tells the client the body is not whole. */
     tt_tls_abort(&cl->tls);
@@ -495,46 +379,16 @@ static void fr_abort(struct tt_px_client *cl, const char *why)
         fr_kill(cl);
 }
 
-/* --- Local answers ----------------------------------------------------------------- */
-
-static void fr_local(struct tt_px_client *cl, int status, const char *body, int retry_after)
-{
-    struct tt_px_req *rq = &cl->req;
-    char head[512], ra[16];
-    size_t bl = strlen(body);
-    snprintf(ra, sizeof(ra), "%d", retry_after);
-    rq->local = 1;
-    rq->status = status;
-    rq->resp_head = 1;
-    /* The body of a request we answer ourselves is not read: close after. */
-    if (rq->has_body && !rq->body_done)
-        rq->keepalive = 0;
-    if (cl->srv->draining)
-        rq->keepalive = 0;
-    int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
-                     "content-length: %zu\r\n%s%s%s%s\r\n",
-                     status, tt_http_reason(status), bl,
-                     retry_after >= 0 ? "retry-after: " : "", retry_after >= 0 ? ra : "",
-                     retry_after >= 0 ? "\r\n" : "",
-                     rq->keepalive ? "" : "connection: close\r\n");
-    struct iovec iov[2] = {{head, (size_t)n}, {(void *)body, rq->method == HTTP_HEAD ? 0 : bl}};
-    if (fr_send(cl, iov, 2) < 0)
-        return;
-    rq->bytes = iov[1].iov_len;
-    rq->resp_done = 1;
-    fr_req_finished(cl);
-}
-
 /* A request that llhttp or our limits refused: answer and close. */
 static void fr_reject(struct tt_px_client *cl, int status, const char *why)
 {
     struct tt_px_req *rq = &cl->req;
     tt_log_debug("bad request client=%s status=%d: %s", cl->peer, status, why);
-    if (!rq->active) {
-        rq->active = 1;
-        rq->start_ms = tt_loop_now(cl->srv->loop);
-    }
+    if (!rq->x.active)
+        tt_px_exchange_begin(&rq->x);
+    if (!rq->x.log_path)
+        (void)tt_px_exchange_set_line(&rq->x, NULL, 0, rq->url_len ? fr_h(rq, 0) : "",
+                                      rq->url_len);
     rq->keepalive = 0;
     if (rq->resp_head) {
         /* Our answer has begun: all that is left is to cut it short. */
@@ -543,111 +397,25 @@ static void fr_reject(struct tt_px_client *cl, int status, const char *why)
     }
     /* No response head went out yet, so the client can still get its 400
      * (RFC 9112 §6.3, §7.1); the origin's half-sent request is reset. */
-    if (rq->tun)
-        fr_cancel_stream(rq);
-    if (cl->tkind == FR_T_RETRY)
-        fr_timer_set(cl, FR_T_NONE, 0);
     char body[160];
     snprintf(body, sizeof(body), "%s\n", why);
-    fr_local(cl, status, body, -1);
+    tt_px_exchange_local(&rq->x, status, body, -1);
 }
 
 /* --- Request side ------------------------------------------------------------------ */
 
-static int fr_is_idempotent(uint8_t m)
+/* Hands the parsed head to the exchange: the fields as offsets become views
+ * (in the exchange's arena), and an absolute-form target's authority plays
+ * Host (RFC 9112 §3.2.2).  The target was checked in
+ * fr_on_headers_complete. */
+static void fr_start(struct tt_px_req *rq)
 {
-    /* RFC 9110 §9.2.2 */
-    return m == HTTP_GET || m == HTTP_HEAD || m == HTTP_OPTIONS || m == HTTP_TRACE ||
-           m == HTTP_PUT || m == HTTP_DELETE;
-}
-
-/* Notes body bytes handed to the tunnel; a copy is kept until the response
- * head so a refused stream (RFC 9113 §8.7) can be sent again elsewhere. */
-static void fr_body_sent(struct tt_px_req *rq, const void *p, size_t n)
-{
-    rq->body_sent += n;
-    if (!rq->replay_lost && (rq->resp_head || tt_buf_len(&rq->replay) + n > FR_REPLAY_MAX ||
-                             tt_buf_append(&rq->replay, p, n) != 0)) {
-        rq->replay_lost = 1;
-        tt_buf_free(&rq->replay);
-    }
-}
-
-/* Puts the kept body bytes back in front of the unsent ones.  Returns 0, or
- * -1 when they were not all kept. */
-static int fr_body_rewind(struct tt_px_req *rq)
-{
-    if (rq->body_sent == 0)
-        return 0;
-    if (rq->replay_lost)
-        return -1;
-    if (tt_buf_append(&rq->replay, tt_buf_data(&rq->body), tt_buf_len(&rq->body)) != 0)
-        return -1;
-    tt_buf tmp = rq->body;
-    rq->body = rq->replay;
-    rq->replay = tmp;
-    tt_buf_consume(&rq->replay, tt_buf_len(&rq->replay));
-    rq->body_sent = 0;
-    rq->end_sent = 0;
-    return 0;
-}
-
-/* Sends buffered body bytes while the window allows; END_STREAM once the body
- * is complete. */
-static void fr_pump_body(struct tt_px_req *rq)
-{
-    struct tt_h2_conn *c = fr_conn(rq);
-    if (!c || rq->end_sent || rq->local)
+    struct tt_px_exchange *x = &rq->x;
+    struct tt_px_field *fl = tt_arena_alloc(&x->arena, (rq->nf ? rq->nf : 1) * sizeof(*fl));
+    if (!fl) {
+        tt_px_exchange_local(x, 500, "out of memory\n", -1);
         return;
-    int sent_any = 0;
-    while (tt_buf_len(&rq->body) > 0) {
-        size_t room = tt_h2_data_room(c, rq->sid);
-        if (room == 0)
-            break;
-        size_t len = tt_buf_len(&rq->body);
-        if (len > room)
-            len = room;
-        int end = rq->body_done && len == tt_buf_len(&rq->body);
-        ssize_t n = tt_h2_send_data(c, rq->sid, tt_buf_data(&rq->body), len, end);
-        if (n < 0) {
-            fr_abort(rq->cl, "tunnel refused request body");
-            return;
-        }
-        if (n == 0)
-            break;
-        sent_any = 1;
-        fr_body_sent(rq, tt_buf_data(&rq->body), (size_t)n);
-        tt_buf_consume(&rq->body, (size_t)n);
-        if (end && tt_buf_len(&rq->body) == 0)
-            rq->end_sent = 1;
     }
-    if (tt_buf_len(&rq->body) == 0) {
-        tt_buf_shrink(&rq->body);
-        if (rq->body_done && !rq->end_sent) {
-            ssize_t n = tt_h2_send_data(c, rq->sid, NULL, 0, 1);
-            if (n >= 0) {
-                rq->end_sent = 1;
-                sent_any = 1;
-            }
-        }
-        fr_unblock(rq);
-    } else {
-        fr_block(rq);
-    }
-    if (sent_any && rq->tun)
-        tt_session_flush(rq->tun->sess);
-}
-
-/* Maps the head and opens it on a tunnel of the request's pool.  Returns 0
- * when opened, 1 when no tunnel could take it now, -1 on a bad head (an
- * answer was sent). */
-static int fr_open_stream(struct tt_px_req *rq)
-{
-    struct tt_px_client *cl = rq->cl;
-    struct tt_px_server *srv = cl->srv;
-    const struct tt_px_config *cfg = srv->cfg;
-
-    struct tt_px_field fl[FR_FIELDS_MAX];
     const char *host = NULL;
     size_t host_len = 0;
     for (uint32_t i = 0; i < rq->nf; i++) {
@@ -664,125 +432,24 @@ static int fr_open_stream(struct tt_px_req *rq)
             host_len = fl[i].value_len;
         }
     }
-    /* Absolute form (RFC 9112 §3.2.2): its authority wins over Host.  The
-     * target was checked in fr_on_headers_complete. */
     struct tt_px_target tg;
     (void)tt_px_target_split(fr_h(rq, 0), rq->url_len, &tg);
     if (tg.authority) {
         host = tg.authority;
         host_len = tg.authority_len;
     }
-    const char *url = tg.path;
-    size_t url_len = tg.path_len;
-
-    struct tt_px_route_cfg rc = {
-        .domain = cfg->domain,
-        .path_prefix = cfg->path_prefix,
-        .default_name = cfg->default_name,
-        .single_name = tt_px_registry_single_name(&srv->reg),
-    };
-    struct tt_px_route rt;
-    tt_px_route(&rc, host, host_len, url, url_len, &rt);
-    if (!rt.name) {
-        fr_local(cl, 503, "no origin is connected for this request\n", 5);
-        return -1;
-    }
-    size_t nl = rt.name_len > TT_PX_NAME_MAX ? TT_PX_NAME_MAX : rt.name_len;
-    memcpy(rq->name, rt.name, nl);
-    rq->name[nl] = 0;
-
-    struct tt_px_pool *pool = tt_px_registry_find(&srv->reg, rq->name, nl);
-    if (!pool || pool->n == 0)
-        return 1; /* before the work of mapping the head */
-
-    char prefix[TT_PX_NAME_MAX + 256];
-    size_t prefix_len = 0;
-    if (rt.stripped)
-        prefix_len = (size_t)snprintf(prefix, sizeof(prefix), "%s%s", cfg->path_prefix, rq->name);
-
-    struct tt_header hdrs[FR_FIELDS_MAX + 12];
-    char scratch[FR_HEAD_MAX + 1024];
-    struct tt_px_map_in in = {
-        .method = llhttp_method_name((llhttp_method_t)rq->method),
-        .path = rt.path,
-        .path_len = rt.path_len,
-        .host = host,
-        .host_len = host_len,
-        .scheme = cl->is_tls ? "https" : "http",
-        .client_ip = cl->ip,
-        .prefix = rt.stripped ? prefix : NULL,
-        .prefix_len = prefix_len,
+    struct tt_px_request req = {
+        .authority = host,
+        .authority_len = host_len,
+        .path = tg.path,
+        .path_len = tg.path_len,
         .f = fl,
         .n = rq->nf,
+        .end = !rq->has_body,
     };
-    in.method_len = strlen(in.method);
-    struct tt_px_map_out out = {
-        .hdrs = hdrs, .cap = sizeof(hdrs) / sizeof(hdrs[0]),
-        .scratch = scratch, .scratch_cap = sizeof(scratch),
-    };
-    if (tt_px_map_request(&in, &out) < 0) {
-        fr_reject(cl, 431, "request header fields too large");
-        return -1;
-    }
-    rq->te_trailers = (uint8_t)out.te_trailers;
-    if (out.expect_other) {
-        /* RFC 9110 §10.1.1: an expectation we cannot meet MAY get 417. */
-        fr_local(cl, 417, "only Expect: 100-continue is supported\n", -1);
-        return -1;
-    }
-    /* RFC 9110 §10.1.1: 100-continue in an HTTP/1.0 request is ignored
-     * (and §15.2: no 1xx to an HTTP/1.0 client). */
-    rq->expect = (uint8_t)(out.expect_continue && rq->minor >= 1);
-
-    int end = !rq->has_body || (rq->body_done && tt_buf_len(&rq->body) == 0);
-    struct tt_px_tunnel *t = NULL;
-    int64_t sid = tt_px_pool_open(pool, rq->avoid, hdrs, out.count, end, rq, &t);
-    if (sid == TT_ERR_BAD_HEADER || sid == TT_ERR_HEADER_TOO_LARGE) {
-        fr_reject(cl, sid == TT_ERR_BAD_HEADER ? 400 : 431,
-                  sid == TT_ERR_BAD_HEADER ? "request header not allowed"
-                                           : "request header fields too large");
-        return -1;
-    }
-    if (sid <= 0)
-        return 1;
-    rq->tun = t;
-    rq->sid = (uint32_t)sid;
-    rq->end_sent = (uint8_t)end;
-    if (rq->expect && !rq->sent_continue && !rq->body_done) {
-        /* RFC 9110 §10.1.1: we are the one that will read the body, so we
-         * say 100 once the request has a place. */
-        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        rq->sent_continue = 1;
-        if (fr_send_buf(cl, cont, sizeof(cont) - 1) < 0)
-            return 0;
-    }
-    fr_pump_body(rq);
-    return 0;
+    (void)tt_px_exchange_start(x, &req);
 }
 
-static void fr_no_tunnel(struct tt_px_client *cl)
-{
-    char body[160];
-    snprintf(body, sizeof(body), "no origin is connected for name '%s'\n", cl->req.name);
-    fr_local(cl, 503, body, 5);
-}
-
-/* A request was refused or lost before its response head: try again or 502. */
-static void fr_retry_or_fail(struct tt_px_req *rq)
-{
-    struct tt_px_client *cl = rq->cl;
-    int safe = rq->body_sent == 0 && (fr_is_idempotent(rq->method) || rq->refused);
-    if (safe && rq->attempts < FR_RETRIES && !cl->srv->draining) {
-        rq->attempts++;
-        /* Immediately when another member is there, else give a
-         * reconnecting c a moment. */
-        struct tt_px_pool *pool = tt_px_registry_find(&cl->srv->reg, rq->name, strlen(rq->name));
-        int other = tt_px_pool_pick(pool, tt_px_tunnel_usable, NULL) != NULL;
-        fr_timer_set(cl, FR_T_RETRY, other ? 0 : 250u << rq->attempts);
-        return;
-    }
-    fr_local(cl, 502, "the origin's tunnel closed before it answered\n", -1);
-}
 
 /* --- llhttp callbacks ------------------------------------------------------------ */
 
@@ -804,10 +471,9 @@ static int fr_on_message_begin(llhttp_t *p)
     struct tt_px_client *cl = FR_CL(p);
     struct tt_px_req *rq = &cl->req;
     fr_req_reset(rq);
+    tt_px_exchange_begin(&rq->x);
     cl->crlf_need = 0;
-    rq->active = 1;
     rq->in_head = 1;
-    rq->start_ms = tt_loop_now(cl->srv->loop);
     fr_timer_set(cl, FR_T_HEAD, FR_HEAD_TIMEOUT_MS);
     return 0;
 }
@@ -905,6 +571,11 @@ static int fr_on_headers_complete(llhttp_t *p)
     rq->method = (uint8_t)llhttp_get_method(p);
     rq->minor = llhttp_get_http_minor(p);
     fr_timer_set(cl, FR_T_NONE, 0);
+    const char *mname = llhttp_method_name((llhttp_method_t)rq->method);
+    if (tt_px_exchange_set_line(&rq->x, mname, strlen(mname), fr_h(rq, 0), rq->url_len) < 0)
+        return fr_cb_fail(p, 500, "out of memory");
+    /* RFC 9110 §15.2: no 1xx to an HTTP/1.0 client. */
+    rq->x.interim_ok = rq->minor >= 1;
 
     /* RFC 9110 §15.6.6, RFC 9112 §2.3: this syntax is HTTP/1 only; an
      * "HTTP/2.0" (or 0.9) request line is a version we do not serve here. */
@@ -950,7 +621,7 @@ static int fr_on_headers_complete(llhttp_t *p)
         rq->keepalive = 0; /* we do not switch protocols: one request, then close */
     if (rq->method == HTTP_CONNECT) {
         rq->keepalive = 0;
-        fr_local(cl, 405, "CONNECT is not supported here\n", -1);
+        tt_px_exchange_local(&rq->x, 405, "CONNECT is not supported here\n", -1);
         return 0;
     }
     /* RFC 9112 §3.2: origin-form, absolute-form (http/https, no userinfo,
@@ -960,15 +631,9 @@ static int fr_on_headers_complete(llhttp_t *p)
     if (tt_px_target_split(fr_h(rq, 0), rq->url_len, &tg) < 0 ||
         (tg.path_len == 1 && tg.path[0] == '*' && !tg.authority && rq->method != HTTP_OPTIONS))
         return fr_cb_fail(p, 400, "invalid request target");
-    if (cl->srv->draining) {
-        fr_local(cl, 503, "the proxy is shutting down\n", 5);
-        return 0;
-    }
-    if (rq->has_body)
+    if (rq->has_body && !cl->srv->draining)
         fr_timer_set(cl, FR_T_IDLE, cl->srv->cfg->client_idle_s * 1000u);
-    int r = fr_open_stream(rq);
-    if (r == 1)
-        fr_no_tunnel(cl);
+    fr_start(rq);
     return 0;
 }
 
@@ -1000,30 +665,15 @@ static int fr_on_body(llhttp_t *p, const char *at, size_t len)
         if (fr_crlf_check(cl, end, (size_t)(cl->exec_end - end)) < 0)
             return fr_cb_fail(p, 400, "chunk data not followed by CRLF");
     }
-    if (rq->local || rq->resp_done || cl->dead)
+    if (rq->x.local || rq->resp_done || cl->dead)
         return 0;
-    struct tt_h2_conn *c = fr_conn(rq);
-    size_t taken = 0;
     /* A client that stops sending its body is dropped after the idle time. */
     if (cl->tkind == FR_T_NONE || cl->tkind == FR_T_IDLE)
         fr_timer_set(cl, FR_T_IDLE, cl->srv->cfg->client_idle_s * 1000u);
-    if (c && tt_buf_len(&rq->body) == 0 && !rq->end_sent) {
-        size_t room = tt_h2_data_room(c, rq->sid);
-        size_t n = len < room ? len : room;
-        if (n) {
-            ssize_t r = tt_h2_send_data(c, rq->sid, at, n, 0);
-            if (r > 0) {
-                taken = (size_t)r;
-                fr_body_sent(rq, at, taken);
-                tt_session_flush(rq->tun->sess);
-            }
-        }
-    }
-    if (taken < len) {
-        if (tt_buf_append(&rq->body, at + taken, len - taken) != 0)
-            return fr_cb_fail(p, 500, "out of memory");
-        fr_block(rq); /* woken by window or output room */
-    }
+    if (tt_px_exchange_req_body(&rq->x, (const uint8_t *)at, len) < 0)
+        return fr_cb_fail(p, 500, "out of memory");
+    if (tt_px_exchange_req_buffered(&rq->x))
+        rq->body_stalled = 1; /* woken by req_taken once it drains */
     return 0;
 }
 
@@ -1034,8 +684,8 @@ static int fr_on_message_complete(llhttp_t *p)
     rq->body_done = 1;
     if (cl->tkind == FR_T_IDLE)
         fr_timer_set(cl, FR_T_NONE, 0);
-    if (rq->has_body && rq->tun && !rq->end_sent)
-        fr_pump_body(rq);
+    if (rq->has_body)
+        tt_px_exchange_req_end(&rq->x, NULL, 0);
     /* One request at a time: the next waits until this response is done. */
     return HPE_PAUSED;
 }
@@ -1087,7 +737,7 @@ static void fr_parse(struct tt_px_client *cl)
 {
     struct tt_px_req *rq = &cl->req;
     while (!cl->dead && !cl->closing && !cl->paused && tt_buf_len(&cl->in) > 0 &&
-           tt_buf_len(&rq->body) == 0) {
+           tt_px_exchange_req_buffered(&rq->x) == 0) {
         char *d = (char *)tt_buf_data(&cl->in);
         size_t len = tt_buf_len(&cl->in);
         llhttp_errno_t e;
@@ -1115,7 +765,7 @@ static void fr_parse(struct tt_px_client *cl)
             if (e == HPE_PAUSED_UPGRADE)
                 tt_buf_consume(&cl->in, tt_buf_len(&cl->in));
             cl->paused = 1;
-            if (!cl->req.active || cl->req.resp_done)
+            if (!cl->req.x.active || cl->req.resp_done)
                 fr_req_finished(cl);
             break;
         }
@@ -1174,22 +824,9 @@ static void fr_req_finished(struct tt_px_client *cl)
          * next request's start without reading the rest, so close. */
         rq->keepalive = 0;
     }
-    if (rq->active)
-        fr_access_log(cl);
-    if (rq->tun && rq->unconsumed) {
-        tt_h2_consume(fr_conn(rq), rq->sid, rq->unconsumed);
-        rq->unconsumed = 0;
-    }
-    if (rq->tun && !rq->end_sent) {
-        /* c answered before the whole body: stop the upload. */
-        fr_cancel_stream(rq);
-    } else if (rq->tun) {
-        /* Both ends are done; the stream's close follows without us. */
-        struct tt_h2_conn *c = fr_conn(rq);
-        if (c)
-            tt_h2_stream_set_user(c, rq->sid, NULL);
-        fr_detach(rq);
-    }
+    /* Logged, and the stream let go: reset when c answered before the
+     * whole body (the upload stops), else it closes without us. */
+    tt_px_exchange_end(&rq->x, 0);
     if (!rq->keepalive || cl->srv->draining || cl->read_eof) {
         fr_close_after(cl);
         return;
@@ -1200,12 +837,12 @@ static void fr_req_finished(struct tt_px_client *cl)
         return; /* llhttp not yet at the message end: it will call again */
     fr_req_reset(rq);
     tt_buf_shrink(&rq->head);
-    tt_buf_shrink(&rq->body);
     cl->paused = 0;
     llhttp_resume(&cl->parser);
     fr_timer_set(cl, FR_T_IDLE, cl->srv->cfg->client_idle_s * 1000u);
     tt_defer_queue(cl->srv->loop, &cl->work);
 }
+
 
 /* --- Socket --------------------------------------------------------------------- */
 
@@ -1218,13 +855,13 @@ static void fr_update_io(struct tt_px_client *cl)
         ev |= cl->tls_wwr ? TT_IO_READ : TT_IO_WRITE;
     if (cl->lingering)
         ev |= TT_IO_READ;
-    else if (!cl->read_eof && !cl->closing && tt_buf_len(&cl->req.body) == 0 &&
+    else if (!cl->read_eof && !cl->closing && tt_px_exchange_req_buffered(&cl->req.x) == 0 &&
              tt_buf_len(&cl->in) < FR_IN_MAX)
         ev |= TT_IO_READ;
     tt_io_modify(cl->srv->loop, &cl->io, ev);
     /* Bytes OpenSSL decrypted ahead make no epoll event: read them from a
      * deferred call once reading is wanted again. */
-    if (cl->is_tls && (ev & TT_IO_READ) && !cl->handshaking && tt_tls_pending(&cl->tls))
+    if (cl->is_tls && (ev & TT_IO_READ) && tt_tls_pending(&cl->tls))
         tt_defer_queue(cl->srv->loop, &cl->rdefer);
 }
 
@@ -1262,20 +899,11 @@ static void fr_flush(struct tt_px_client *cl)
         tt_buf_consume(&cl->out, (size_t)n);
         /* Window back for DATA bytes that left (framing bytes are few, so
          * crediting them first errs by at most a chunk header per frame). */
-        if (rq->unconsumed && rq->tun) {
-            size_t k = (size_t)n < rq->unconsumed ? (size_t)n : rq->unconsumed;
-            rq->unconsumed -= k;
-            tt_h2_consume(fr_conn(rq), rq->sid, k);
-            tt_session_flush(rq->tun->sess);
-        }
+        tt_px_exchange_taken(&rq->x, (size_t)n);
     }
     if (tt_buf_len(&cl->out) == 0) {
         tt_buf_shrink(&cl->out);
-        if (rq->unconsumed && rq->tun) {
-            tt_h2_consume(fr_conn(rq), rq->sid, rq->unconsumed);
-            tt_session_flush(rq->tun->sess);
-        }
-        rq->unconsumed = 0;
+        tt_px_exchange_taken(&rq->x, SIZE_MAX);
         if (cl->closing && !rq->resp_done) {
             fr_kill(cl); /* an aborted response: its buffered part is out */
             return;
@@ -1290,42 +918,7 @@ static void fr_flush(struct tt_px_client *cl)
 
 /* Gives the connection (socket and TLS, if any) to front_h2.c with the
  * plaintext bytes read so far; the caller then kills what is left here. */
-static void fr_hand_to_h2(struct tt_px_client *cl, const uint8_t *early, size_t len)
-{
-    struct tt_tls_conn conn;
-    tt_io_stop(cl->srv->loop, &cl->io);
-    if (cl->is_tls) {
-        conn = cl->tls;
-        cl->tls.ssl = NULL;
-        cl->tls.fd = -1;
-    } else {
-        tt_tls_conn_init_plain(&conn, cl->fd);
-    }
-    cl->fd = -1;
-    if (tt_px_h2f_adopt(cl->srv, &conn, cl->peer, cl->ip, early, len) < 0)
-        tt_log_warn("client dropped client=%s: out of memory for HTTP/2", cl->peer);
-}
 
-/* HTTP/2 with prior knowledge (RFC 9113 §3.3): a connection whose first
- * bytes are the preface goes to front_h2.c, bytes read so far included.
- * Returns 1 when the connection is no longer parsed here (handed over, or
- * waiting for the rest of a partial preface). */
-static int fr_sniff_h2(struct tt_px_client *cl)
-{
-    size_t len = tt_buf_len(&cl->in);
-    int r = len ? tt_px_h2f_sniff(tt_buf_data(&cl->in), len) : 0;
-    if (r == 0 && !cl->read_eof) {
-        fr_update_io(cl);
-        return 1;
-    }
-    cl->sniffed = 1;
-    if (r != 1)
-        return 0;
-    fr_hand_to_h2(cl, tt_buf_data(&cl->in), len);
-    tt_buf_consume(&cl->in, len);
-    fr_kill(cl);
-    return 1;
-}
 
 /* The shared read buffer (tt_px_server.front_rbuf): lent to a connection
  * whose input is empty for the length of one fr_read, then taken back; what
@@ -1456,14 +1049,12 @@ static void fr_read_inner(struct tt_px_client *cl, int lent)
             fr_kill(cl);
         return;
     }
-    if (!cl->sniffed && fr_sniff_h2(cl))
-        return;
     fr_parse(cl);
     if (cl->dead)
         return;
     if (cl->read_eof) {
         struct tt_px_req *rq = &cl->req;
-        if (rq->active && !rq->resp_done) {
+        if (rq->x.active && !rq->resp_done) {
             if (cl->read_err || rq->in_head || (rq->has_body && !rq->body_done)) {
                 /* The client left mid-request, or reset the connection: it
                  * cannot read a response (RFC 9113 §8.7 CANCEL upstream). */
@@ -1498,16 +1089,11 @@ static void fr_on_wdefer(struct tt_loop *loop, struct tt_defer *d)
         fr_flush(cl);
 }
 
-static void fr_handshake(struct tt_px_client *cl);
 
 static void fr_on_io(struct tt_loop *loop, struct tt_io *io, unsigned events)
 {
     struct tt_px_client *cl = io->data;
     (void)loop;
-    if (cl->handshaking) {
-        fr_handshake(cl);
-        return;
-    }
     if (cl->tls_wwr && (events & (TT_IO_READ | TT_IO_ERROR)))
         fr_flush(cl); /* the write waited for the socket to be readable */
     if (!cl->dead && (events & TT_IO_WRITE) && cl->notify_wait)
@@ -1526,7 +1112,7 @@ static void fr_on_timer(struct tt_loop *loop, struct tt_timer *t)
     cl->tkind = FR_T_NONE;
     switch (k) {
     case FR_T_HEAD:
-        if (cl->req.active && !cl->req.resp_head) {
+        if (cl->req.x.active && !cl->req.resp_head) {
             cl->paused = 1; /* stop parsing the slow head */
             fr_reject(cl, 408, "request head not complete in time");
         } else {
@@ -1539,19 +1125,6 @@ static void fr_on_timer(struct tt_loop *loop, struct tt_timer *t)
     case FR_T_LINGER:
         fr_kill(cl);
         break;
-    case FR_T_RETRY: {
-        struct tt_px_req *rq = &cl->req;
-        int r = fr_open_stream(rq);
-        if (r == 1) {
-            if (rq->attempts < FR_RETRIES) {
-                rq->attempts++;
-                fr_timer_set(cl, FR_T_RETRY, 250u << rq->attempts);
-            } else {
-                fr_local(cl, 502, "the origin's tunnel closed before it answered\n", -1);
-            }
-        }
-        break;
-    }
     case FR_T_NONE:
         break;
     }
@@ -1565,55 +1138,7 @@ static void fr_work(struct tt_loop *loop, struct tt_defer *d)
         fr_free(cl);
         return;
     }
-    if (cl->req.tun)
-        fr_pump_body(&cl->req);
-    if (!cl->dead) {
-        fr_parse(cl);
-        if (!cl->dead)
-            fr_update_io(cl);
-    }
-}
-
-/* TLS: drives the handshake from the loop (never waits on the socket).
- * Done: ALPN h2 goes to front_h2.c (RFC 9113 §3.2), http/1.1 or nothing
- * stays here; any failure (a plaintext request sent to this port, a client
- * that offers only old protocols or blocklisted suites) just closes. */
-static void fr_handshake(struct tt_px_client *cl)
-{
-    int r = tt_tls_handshake(&cl->tls);
-    if (r == TT_TLS_WANT_READ || r == TT_TLS_WANT_WRITE) {
-        tt_io_modify(cl->srv->loop, &cl->io, r == TT_TLS_WANT_READ ? TT_IO_READ : TT_IO_WRITE);
-        return;
-    }
-    if (r != 1) {
-        tt_log_debug("TLS handshake failed client=%s: %s", cl->peer,
-                     cl->tls.err[0] ? cl->tls.err : "?");
-        fr_kill(cl);
-        return;
-    }
-    cl->handshaking = 0;
-    enum tt_tls_alpn alpn = tt_tls_alpn(&cl->tls);
-    if (tt_log_enabled(TT_LOG_DEBUG)) {
-        char d[96];
-        tt_tls_describe(&cl->tls, d, sizeof(d));
-        tt_log_debug("https client client=%s %s alpn=%s", cl->peer, d,
-                     alpn == TT_TLS_ALPN_H2       ? "h2"
-                     : alpn == TT_TLS_ALPN_HTTP11 ? "http/1.1"
-                                                  : "none");
-    }
-    if (alpn == TT_TLS_ALPN_H2) {
-        fr_hand_to_h2(cl, NULL, 0);
-        fr_kill(cl);
-        return;
-    }
-    /* ALPN http/1.1 is a promise of HTTP/1.1; without ALPN a preface still
-     * means HTTP/2 (prior knowledge, as on the plaintext port). */
-    if (alpn == TT_TLS_ALPN_HTTP11)
-        cl->sniffed = 1;
-    fr_timer_set(cl, FR_T_HEAD, FR_HEAD_TIMEOUT_MS);
-    /* The request may have come with the handshake's last flight: it sits
-     * in OpenSSL, so read now rather than wait for an event. */
-    fr_read(cl);
+    fr_parse(cl);
     if (!cl->dead)
         fr_update_io(cl);
 }
@@ -1622,120 +1147,12 @@ static void fr_on_rdefer(struct tt_loop *loop, struct tt_defer *d)
 {
     struct tt_px_client *cl = d->data;
     (void)loop;
-    if (!cl->dead && !cl->handshaking && (cl->io.events & TT_IO_READ))
+    if (!cl->dead && (cl->io.events & TT_IO_READ))
         fr_read(cl);
 }
 
-static void fr_accept(struct tt_loop *loop, struct tt_io *io, SSL_CTX *tls)
-{
-    struct tt_px_server *srv = io->data;
-    for (int k = 0; k < 64; k++) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        int fd = accept4(io->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                errno != ECONNABORTED)
-                tt_log_warn("client accept failed: %s", strerror(errno));
-            return;
-        }
-        struct tt_px_client *cl = tt_mem_calloc(1, sizeof(*cl));
-        if (!cl) {
-            close(fd);
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        cl->srv = srv;
-        cl->fd = fd;
-        cl->tls.fd = -1;
-        cl->req.kind = TT_PX_FRONT_H1;
-        cl->req.cl = cl;
-        cl->req.method = FR_METHOD_NONE;
-        tt_buf_init(&cl->in, FR_IN_MAX + FR_READ_CHUNK);
-        tt_buf_init(&cl->out, FR_OUT_MAX);
-        tt_buf_init(&cl->req.head, FR_HEAD_MAX);
-        tt_buf_init(&cl->req.body, FR_IN_MAX + FR_READ_CHUNK + FR_REPLAY_MAX);
-        tt_buf_init(&cl->req.replay, FR_IN_MAX + FR_READ_CHUNK + FR_REPLAY_MAX);
-        tt_px_sockaddr_text((struct sockaddr *)&ss, cl->peer, sizeof(cl->peer), cl->ip,
-                            sizeof(cl->ip));
-        llhttp_init(&cl->parser, HTTP_REQUEST, fr_settings());
-        cl->parser.data = cl;
-        tt_timer_init(&cl->timer, fr_on_timer, cl);
-        tt_defer_init(&cl->work, fr_work, cl);
-        tt_defer_init(&cl->wdefer, fr_on_wdefer, cl);
-        tt_defer_init(&cl->rdefer, fr_on_rdefer, cl);
-        tt_list_push(&srv->client_list, &cl->link);
-        srv->clients++;
-        if (tls) {
-            if (tt_tls_conn_init(&cl->tls, tls, fd, 1, NULL) < 0) {
-                tt_log_warn("client dropped client=%s: %s", cl->peer, cl->tls.err);
-                close(fd);
-                cl->fd = -1;
-                fr_free(cl);
-                continue;
-            }
-            cl->is_tls = 1;
-            cl->handshaking = 1;
-        }
-        if (tt_io_start(loop, &cl->io, fd, TT_IO_READ, fr_on_io, cl) < 0) {
-            if (!tls)
-                close(fd);
-            cl->fd = -1;
-            fr_free(cl); /* frees the TLS connection and its fd */
-            continue;
-        }
-        /* For TLS, the same deadline covers the handshake (slowloris). */
-        fr_timer_set(cl, FR_T_HEAD, tls ? FR_HANDSHAKE_TIMEOUT_MS : FR_HEAD_TIMEOUT_MS);
-    }
-}
 
-static void fr_on_accept(struct tt_loop *loop, struct tt_io *io, unsigned events)
-{
-    (void)events;
-    fr_accept(loop, io, NULL);
-}
-
-static void fr_on_accept_tls(struct tt_loop *loop, struct tt_io *io, unsigned events)
-{
-    struct tt_px_server *srv = io->data;
-    (void)events;
-    fr_accept(loop, io, srv->https_ctx);
-}
-
-int tt_px_front_listen(struct tt_px_server *srv, int fd)
-{
-    return tt_io_start(srv->loop, &srv->client_io, fd, TT_IO_READ, fr_on_accept, srv);
-}
-
-int tt_px_front_listen_tls(struct tt_px_server *srv, int fd)
-{
-    return tt_io_start(srv->loop, &srv->https_io, fd, TT_IO_READ, fr_on_accept_tls, srv);
-}
-
-void tt_px_front_drain(struct tt_px_server *srv)
-{
-    struct tt_io *lis[2] = {&srv->client_io, &srv->https_io};
-    for (int i = 0; i < 2; i++) {
-        if (lis[i]->fd >= 0) {
-            int fd = lis[i]->fd;
-            tt_io_stop(srv->loop, lis[i]);
-            close(fd);
-            lis[i]->fd = -1;
-        }
-    }
-    for (struct tt_link *l = srv->client_list.first; l; l = l->next) {
-        struct tt_px_client *cl = tt_container_of(l, struct tt_px_client, link);
-        if (cl->dead)
-            continue;
-        if (!cl->req.active || (cl->req.in_head && !cl->req.nf))
-            fr_kill(cl); /* idle: nothing in flight */
-        else
-            cl->req.keepalive = 0;
-    }
-}
-
-/* --- The tunnel's stream callbacks --------------------------------------------------- */
+/* --- The exchange's ops ------------------------------------------------------------ */
 
 static void fr_put(char **p, const char *s, size_t n)
 {
@@ -1743,24 +1160,17 @@ static void fr_put(char **p, const char *s, size_t n)
     *p += n;
 }
 
-/* An interim (1xx) response from the tunnel, before the final head: written
- * to the client at once, as a head of its own with no body (RFC 9110 §15.2,
- * RFC 9112 §4).  Not to an HTTP/1.0 client (§15.2: a server MUST NOT send
- * it one), not a 100 when we said 100 ourselves (fr_open), and at most
- * TT_PX_MAX_INTERIM per request, so an app cannot flood the client. */
-static void fr_interim(struct tt_px_req *rq, const struct tt_h2_headers *h)
+#define FR_RQ(x) tt_container_of((x), struct tt_px_req, x)
+
+/* An interim (1xx) response, before the final head: written to the client
+ * at once, as a head of its own with no body (RFC 9110 §15.2, RFC 9112 §4).
+ * The exchange has kept it from HTTP/1.0 clients and counted it. */
+static void fr_op_interim(struct tt_px_exchange *x, const struct tt_h2_headers *h)
 {
+    struct tt_px_req *rq = FR_RQ(x);
     struct tt_px_client *cl = rq->cl;
-    if (rq->resp_head || rq->minor == 0 || (h->status == 100 && rq->sent_continue))
+    if (rq->resp_head || cl->dead)
         return;
-    if (rq->interim >= TT_PX_MAX_INTERIM) {
-        tt_log_debug("%d from the origin dropped (more than %d 1xx) client=%s", h->status,
-                     TT_PX_MAX_INTERIM, cl->peer);
-        return;
-    }
-    rq->interim++;
-    if (h->status == 100)
-        rq->sent_continue = 1;
     size_t need = tt_px_h1_head_size(h->hdrs, h->count) + 2;
     char stackbuf[4096];
     char *buf = need <= sizeof(stackbuf) ? stackbuf : tt_mem_alloc(need);
@@ -1775,27 +1185,19 @@ static void fr_interim(struct tt_px_req *rq, const struct tt_h2_headers *h)
         tt_mem_free(buf);
 }
 
-int tt_px_bridge_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h2_headers *h)
+/* The final head, from the origin or the exchange's own answer. */
+static void fr_op_head(struct tt_px_exchange *x, const struct tt_h2_headers *h)
 {
-    struct tt_px_req *rq = sud;
-    (void)ud;
-    (void)sid;
-    if (!rq)
-        return 0;
+    struct tt_px_req *rq = FR_RQ(x);
     struct tt_px_client *cl = rq->cl;
-    if (cl->dead)
-        return 0;
-    if (h->kind == TT_H2_HDRS_INFORMATIONAL) {
-        fr_interim(rq, h);
-        return 0;
-    }
-    if (h->kind == TT_H2_HDRS_RESPONSE) {
-        if (rq->resp_head)
-            return 0;
+    if (cl->dead || rq->resp_head)
+        return;
+    {
         rq->resp_head = 1;
-        rq->status = h->status;
-        tt_buf_free(&rq->replay); /* processed: never sent again */
-        rq->replay_lost = 1;
+        /* Our own answer leaves the request body unread, and a refused head
+         * leaves the next request's start unknown: close after either. */
+        if ((x->local && rq->has_body && !rq->body_done) || x->close_after || cl->srv->draining)
+            rq->keepalive = 0;
         rq->resp_nobody = rq->method == HTTP_HEAD || h->status == 204 || h->status == 304 ||
                           h->status < 200;
         int cl_known = h->content_length >= 0;
@@ -1813,7 +1215,7 @@ int tt_px_bridge_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h
         char *buf = need <= sizeof(stackbuf) ? stackbuf : tt_mem_alloc(need);
         if (!buf) {
             fr_abort(cl, "out of memory");
-            return 0;
+            return;
         }
         char *p = tt_px_h1_head_put(buf, h->status, h->hdrs, h->count);
         if (zero)
@@ -1842,25 +1244,31 @@ int tt_px_bridge_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h
         if (buf != stackbuf)
             tt_mem_free(buf);
         if (rc < 0)
-            return 0;
+            return;
         if (h->end_stream) {
             rq->resp_done = 1;
             fr_req_finished(cl);
         }
-        return 0;
     }
-    if (h->kind == TT_H2_HDRS_TRAILERS) {
-        if (!rq->resp_head || rq->resp_done)
-            return 0;
+}
+
+/* Trailers end the response. */
+static void fr_op_trailers(struct tt_px_exchange *x, const struct tt_header *hdrs, size_t count)
+{
+    struct tt_px_req *rq = FR_RQ(x);
+    struct tt_px_client *cl = rq->cl;
+    if (cl->dead || !rq->resp_head || rq->resp_done)
+        return;
+    {
         if (rq->resp_chunked) {
             /* RFC 9112 §7.1.2: trailers only for a client that said TE:
              * trailers; else dropped. */
             char buf[8192];
             char *p = buf;
             fr_put(&p, "0\r\n", 3);
-            if (rq->te_trailers)
-                for (size_t i = 0; i < h->count; i++) {
-                    const struct tt_header *f = &h->hdrs[i];
+            if (x->te_trailers)
+                for (size_t i = 0; i < count; i++) {
+                    const struct tt_header *f = &hdrs[i];
                     if (f->name_len == 0 || f->name[0] == ':')
                         continue;
                     if ((size_t)(p - buf) + f->name_len + f->value_len + 8 > sizeof(buf))
@@ -1872,29 +1280,29 @@ int tt_px_bridge_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h
                 }
             fr_put(&p, "\r\n", 2);
             if (fr_send_buf(cl, buf, (size_t)(p - buf)) < 0)
-                return 0;
+                return;
         }
         rq->resp_done = 1;
         fr_req_finished(cl);
     }
-    return 0;
 }
 
-int tt_px_bridge_on_data(void *ud, uint32_t sid, void *sud, const uint8_t *data, size_t len,
-                         int end_stream)
+/* Body bytes: framed (chunked when the length is unknown) and written as
+ * far as the socket takes them; the rest waits in `out`. */
+static ssize_t fr_op_data(struct tt_px_exchange *x, const uint8_t *data, size_t len,
+                          int end_stream)
 {
-    struct tt_px_tunnel *t = ud;
-    struct tt_px_req *rq = sud;
-    struct tt_h2_conn *c = t->sess ? tt_session_h2(t->sess) : NULL;
-    if (!rq || rq->cl->dead || !rq->resp_head || rq->resp_done || rq->resp_nobody) {
-        /* Nobody will read these bytes: give the window back now. */
-        if (c && len)
-            tt_h2_consume(c, sid, len);
-        if (rq && !rq->cl->dead && rq->resp_head && !rq->resp_done && end_stream) {
+    struct tt_px_req *rq = FR_RQ(x);
+    if (rq->cl->dead)
+        return -1;
+    if (!rq->resp_head || rq->resp_done || rq->resp_nobody) {
+        /* Nobody will read these bytes (a HEAD, 204 or 304 response): all
+         * taken at once. */
+        if (rq->resp_head && !rq->resp_done && end_stream) {
             rq->resp_done = 1;
             fr_req_finished(rq->cl);
         }
-        return 0;
+        return (ssize_t)len;
     }
     struct tt_px_client *cl = rq->cl;
     char chead[24], ctail[8];
@@ -1917,103 +1325,111 @@ int tt_px_bridge_on_data(void *ud, uint32_t sid, void *sud, const uint8_t *data,
     }
     ssize_t w = fr_send(cl, iov, n);
     if (w < 0)
-        return 0; /* the client is gone: fr_work resets the stream */
+        return -1; /* the client is gone */
     size_t data_written = (size_t)w > pre ? (size_t)w - pre : 0;
     if (data_written > len)
         data_written = len;
-    if (data_written && c)
-        tt_h2_consume(c, sid, data_written);
-    rq->unconsumed += len - data_written;
-    rq->bytes += len;
     if (end_stream) {
         rq->resp_done = 1;
         fr_req_finished(cl);
     }
+    return (ssize_t)data_written;
+}
+
+static void fr_op_abort(struct tt_px_exchange *x, const char *why)
+{
+    struct tt_px_req *rq = FR_RQ(x);
+    if (!rq->cl->dead)
+        fr_abort(rq->cl, why);
+}
+
+/* Body bytes left the exchange: once it holds none, read the client again. */
+static void fr_op_req_taken(struct tt_px_exchange *x, size_t n, int drained)
+{
+    struct tt_px_req *rq = FR_RQ(x);
+    (void)n;
+    if (drained && rq->body_stalled) {
+        rq->body_stalled = 0;
+        tt_defer_queue(rq->cl->srv->loop, &rq->cl->work);
+    }
+}
+
+static const struct tt_px_front_ops fr_ops = {
+    .interim = fr_op_interim,
+    .head = fr_op_head,
+    .data = fr_op_data,
+    .trailers = fr_op_trailers,
+    .abort = fr_op_abort,
+    .req_taken = fr_op_req_taken,
+};
+
+
+/* --- Taking over a connection -------------------------------------------------- */
+
+int tt_px_h1_adopt(struct tt_px_server *srv, struct tt_tls_conn *conn, const char *peer,
+                   const char *ip, const uint8_t *early, size_t early_len)
+{
+    struct tt_px_client *cl = tt_mem_calloc(1, sizeof(*cl));
+    if (!cl) {
+        tt_tls_conn_free(conn);
+        return -1;
+    }
+    cl->srv = srv;
+    cl->fd = conn->fd;
+    cl->tls.fd = -1;
+    if (conn->ssl) {
+        cl->tls = *conn;
+        cl->is_tls = 1;
+    }
+    conn->ssl = NULL;
+    conn->fd = -1;
+    cl->req.cl = cl;
+    cl->req.method = FR_METHOD_NONE;
+    snprintf(cl->peer, sizeof(cl->peer), "%s", peer);
+    snprintf(cl->ip, sizeof(cl->ip), "%s", ip);
+    tt_buf_init(&cl->in, FR_IN_MAX + FR_READ_CHUNK);
+    tt_buf_init(&cl->out, FR_OUT_MAX);
+    tt_buf_init(&cl->req.head, FR_HEAD_MAX);
+    tt_px_exchange_init(&cl->req.x, srv, &fr_ops, cl->peer, cl->ip,
+                        FR_IN_MAX + FR_READ_CHUNK + TT_PX_REPLAY_MAX);
+    cl->req.x.tls = cl->is_tls;
+    llhttp_init(&cl->parser, HTTP_REQUEST, fr_settings());
+    cl->parser.data = cl;
+    tt_timer_init(&cl->timer, fr_on_timer, cl);
+    tt_defer_init(&cl->work, fr_work, cl);
+    tt_defer_init(&cl->wdefer, fr_on_wdefer, cl);
+    tt_defer_init(&cl->rdefer, fr_on_rdefer, cl);
+    tt_list_push(&srv->client_list, &cl->link);
+    srv->clients++;
+    if ((early_len && tt_buf_append(&cl->in, early, early_len) != 0) ||
+        tt_io_start(srv->loop, &cl->io, cl->fd, TT_IO_READ, fr_on_io, cl) < 0) {
+        if (cl->is_tls) {
+            tt_tls_conn_free(&cl->tls);
+        } else {
+            close(cl->fd);
+        }
+        cl->fd = -1;
+        fr_free(cl);
+        return -1;
+    }
+    fr_timer_set(cl, FR_T_HEAD, FR_HEAD_TIMEOUT_MS);
+    /* A request may be waiting already: in the socket, in what accept.c
+     * read, or decrypted in OpenSSL (no epoll event for that one). */
+    fr_read(cl);
+    if (!cl->dead)
+        fr_update_io(cl);
     return 0;
 }
 
-void tt_px_bridge_on_stream_close(void *ud, uint32_t sid, void *sud, uint32_t code,
-                                  unsigned flags)
+void tt_px_h1_drain(struct tt_px_server *srv)
 {
-    struct tt_px_tunnel *t = ud;
-    struct tt_px_req *rq = sud;
-    (void)sid;
-    if (flags & TT_H2_CLOSE_CONN)
-        t->dead = 1;
-    if (!rq || rq->tun != t)
-        return;
-    struct tt_px_client *cl = rq->cl;
-    /* Window for buffered bytes: the stream is gone, the connection window
-     * is still ours to credit while the session lives. */
-    if (rq->unconsumed && !(flags & TT_H2_CLOSE_CONN) && t->sess && !tt_session_closing(t->sess))
-        tt_h2_consume(tt_session_h2(t->sess), rq->sid, rq->unconsumed);
-    rq->unconsumed = 0;
-    fr_detach(rq);
-    if (cl->dead)
-        return;
-    if (rq->resp_done)
-        return;
-    if (!rq->resp_head) {
-        if ((flags & TT_H2_CLOSE_GOAWAY) ||
-            ((flags & TT_H2_CLOSE_RST_RECEIVED) && code == TT_H2_REFUSED_STREAM))
-            rq->refused = 1; /* never processed: safe to retry (RFC 9113 §8.7) */
-        tt_log_debug("stream lost before response client=%s origin=%s code=%s flags=%u",
-                     cl->peer, rq->name, tt_h2_strerror(code), flags);
-        if (!rq->refused && !(flags & TT_H2_CLOSE_CONN)) {
-            /* The origin answered with a reset, or we reset its invalid
-             * response: that is its answer, not a lost tunnel, and sending
-             * the request again would only repeat it (DESIGN.md retries
-             * only lost or refused requests). */
-            fr_local(cl, 502,
-                     (flags & TT_H2_CLOSE_RST_SENT) ? "the origin sent an invalid response\n"
-                                                    : "the origin reset the request\n",
-                     -1);
-            return;
-        }
-        if (rq->body_sent == 0 || rq->refused) {
-            if (rq->refused && fr_body_rewind(rq) < 0) {
-                /* Not processed, but more body went out than we kept. */
-                fr_local(cl, 502, "the origin refused the request\n", -1);
-                return;
-            }
-            fr_retry_or_fail(rq);
-            return;
-        }
-        fr_local(cl, 502, "the origin's tunnel closed before it answered\n", -1);
-        return;
+    for (struct tt_link *l = srv->client_list.first; l; l = l->next) {
+        struct tt_px_client *cl = tt_container_of(l, struct tt_px_client, link);
+        if (cl->dead)
+            continue;
+        if (!cl->req.x.active || (cl->req.in_head && !cl->req.nf))
+            fr_kill(cl); /* idle: nothing in flight */
+        else
+            cl->req.keepalive = 0;
     }
-    /* Mid-body: cut the client's connection before the body's end. */
-    fr_abort(cl, "tunnel closed mid-response");
-}
-
-static void fr_wake(struct tt_px_req *rq)
-{
-    fr_unblock(rq);
-    tt_defer_queue(rq->cl->srv->loop, &rq->cl->work);
-}
-
-/* Wakes every request of the tunnel that waited for window or room. */
-static void fr_wake_blocked(struct tt_px_tunnel *t)
-{
-    while (t->blocked.first)
-        fr_wake(tt_container_of(t->blocked.first, struct tt_px_req, blk));
-}
-
-void tt_px_bridge_on_window_update(void *ud, uint32_t sid, void *sud)
-{
-    struct tt_px_tunnel *t = ud;
-    if (sid == 0) {
-        fr_wake_blocked(t);
-        return;
-    }
-    struct tt_px_req *rq = sud;
-    if (rq && rq->tun == t && tt_link_linked(&rq->blk))
-        fr_wake(rq);
-}
-
-void tt_px_bridge_on_writable(void *ud, struct tt_session *s)
-{
-    struct tt_px_tunnel *t = ud;
-    (void)s;
-    fr_wake_blocked(t);
 }

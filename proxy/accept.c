@@ -1,0 +1,291 @@
+/*
+ * The accept layer: client listeners, the TLS handshake of the HTTPS front,
+ * and choosing the protocol of each connection before any front sees it.
+ *
+ *   plaintext port: the first bytes decide.  The HTTP/2 connection preface
+ *                   (RFC 9113 §3.4, prior knowledge) goes to front_h2.c,
+ *                   anything else to front_h1.c.  They are looked at with
+ *                   MSG_PEEK, so the front reads them itself; only a client
+ *                   that sends a proper prefix of the preface and pauses has
+ *                   its bytes read here (else the level-triggered listener
+ *                   would spin), to be handed over as `early` bytes.
+ *   HTTPS port:     the handshake runs on the loop (10 s at most, so a
+ *                   client that stalls in it costs a timer, never a wait);
+ *                   ALPN h2 goes to front_h2.c (RFC 9113 §3.2), http/1.1 to
+ *                   front_h1.c, and no ALPN is sniffed like plaintext.
+ *
+ * A connection lives here as a px_pending until then (a socket, maybe a TLS
+ * object, a deadline and at most 24 bytes), and is counted in srv->clients
+ * like the fronts' connections, so a drain waits for it too.  The tunnel
+ * listener (tunnel.c) shares tt_px_accept_next() with the client listeners.
+ */
+#include "proxy.h"
+
+#include "proto/log.h"
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define AC_DEADLINE_MS 10000 /* the handshake, or the first bytes, within this */
+#define AC_BATCH 64          /* connections accepted per listener wake-up */
+
+struct px_pending {
+    struct tt_px_server *srv;
+    struct tt_link link; /* on srv->accepting */
+    struct tt_io io;
+    struct tt_timer timer;
+    struct tt_tls_conn tls; /* ssl NULL: plaintext */
+    uint8_t is_tls;
+    uint8_t handshaking;
+    uint8_t early_len;
+    uint8_t early[TT_PX_H2_PREFACE_LEN];
+    char peer[64];
+    char ip[48];
+};
+
+int tt_px_accept_next(int lfd, struct sockaddr_storage *ss, const char *what)
+{
+    for (;;) {
+        socklen_t sl = sizeof(*ss);
+        int fd = accept4(lfd, (struct sockaddr *)ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            /* Responses and WINDOW_UPDATEs are small writes that must leave
+             * at once: Nagle would hold each behind the last unacked one. */
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+            return fd;
+        }
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            tt_log_warn("%s accept failed: %s", what, strerror(errno));
+        return -1;
+    }
+}
+
+static void ac_free(struct px_pending *pc, int close_conn)
+{
+    struct tt_px_server *srv = pc->srv;
+    tt_io_stop(srv->loop, &pc->io);
+    tt_timer_stop(srv->loop, &pc->timer);
+    if (close_conn) {
+        if (pc->tls.ssl)
+            tt_tls_conn_free(&pc->tls);
+        else if (pc->tls.fd >= 0)
+            close(pc->tls.fd);
+    }
+    tt_link_remove(&pc->link);
+    srv->clients--;
+    tt_mem_free(pc);
+}
+
+/* Hands the connection to a front (which takes the socket and TLS). */
+static void ac_hand_over(struct px_pending *pc, int h2)
+{
+    struct tt_px_server *srv = pc->srv;
+    struct tt_tls_conn conn = pc->tls;
+    uint8_t early[TT_PX_H2_PREFACE_LEN];
+    size_t early_len = pc->early_len;
+    char peer[sizeof(pc->peer)], ip[sizeof(pc->ip)];
+    memcpy(early, pc->early, early_len);
+    memcpy(peer, pc->peer, sizeof(peer));
+    memcpy(ip, pc->ip, sizeof(ip));
+    ac_free(pc, 0);
+    int rc = h2 ? tt_px_h2f_adopt(srv, &conn, peer, ip, early, early_len)
+                : tt_px_h1_adopt(srv, &conn, peer, ip, early, early_len);
+    if (rc < 0)
+        tt_log_warn("client dropped client=%s: out of memory", peer);
+}
+
+/* Looks at the first bytes (RFC 9113 §3.3: HTTP/2 with prior knowledge
+ * starts with the preface).  Returns 1 when the connection was handed over
+ * or dropped, 0 to wait for more. */
+static int ac_sniff(struct px_pending *pc)
+{
+    uint8_t buf[TT_PX_H2_PREFACE_LEN];
+    size_t have = pc->early_len;
+    memcpy(buf, pc->early, have);
+    ssize_t n;
+    if (!pc->is_tls && have == 0) {
+        /* Peeked, not read: the front reads the request itself. */
+        do
+            n = recv(pc->tls.fd, buf, sizeof(buf), MSG_PEEK);
+        while (n < 0 && errno == EINTR);
+    } else {
+        n = tt_tls_read(&pc->tls, buf + have, sizeof(buf) - have);
+        if (n == TT_TLS_WANT_READ || n == TT_TLS_WANT_WRITE)
+            n = -1, errno = EAGAIN;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return 0;
+    if (n == 0 && have == 0) {
+        ac_free(pc, 1); /* gone before a byte: nothing to answer */
+        return 1;
+    }
+    if (n < 0) {
+        tt_log_debug("client gone client=%s: %s", pc->peer,
+                     pc->is_tls ? pc->tls.err : strerror(errno));
+        ac_free(pc, 1);
+        return 1;
+    }
+    int peeked = !pc->is_tls && have == 0;
+    size_t len = peeked ? (size_t)n : have + (size_t)n;
+    int r = tt_px_h2f_sniff(buf, len);
+    if (r == 0 && n > 0) {
+        /* A proper prefix of the preface: keep it and wait for the rest. */
+        if (peeked) {
+            ssize_t k;
+            do
+                k = read(pc->tls.fd, pc->early, len);
+            while (k < 0 && errno == EINTR);
+            if (k != (ssize_t)len) {
+                ac_free(pc, 1);
+                return 1;
+            }
+        } else {
+            memcpy(pc->early + have, buf + have, (size_t)n);
+        }
+        pc->early_len = (uint8_t)len;
+        return 0;
+    }
+    if (!peeked)
+        memcpy(pc->early + have, buf + have, (size_t)(n > 0 ? n : 0));
+    pc->early_len = peeked ? 0 : (uint8_t)len;
+    /* At the end of the input (n == 0) a prefix is HTTP/1.1's to refuse. */
+    ac_hand_over(pc, r == 1);
+    return 1;
+}
+
+static void ac_handshake(struct px_pending *pc)
+{
+    int r = tt_tls_handshake(&pc->tls);
+    if (r == TT_TLS_WANT_READ || r == TT_TLS_WANT_WRITE) {
+        tt_io_modify(pc->srv->loop, &pc->io, r == TT_TLS_WANT_READ ? TT_IO_READ : TT_IO_WRITE);
+        return;
+    }
+    if (r != 1) {
+        /* A plaintext request sent to this port, a client that offers only
+         * old protocols or blocklisted suites: just closed. */
+        tt_log_debug("TLS handshake failed client=%s: %s", pc->peer,
+                     pc->tls.err[0] ? pc->tls.err : "?");
+        ac_free(pc, 1);
+        return;
+    }
+    pc->handshaking = 0;
+    enum tt_tls_alpn alpn = tt_tls_alpn(&pc->tls);
+    if (tt_log_enabled(TT_LOG_DEBUG)) {
+        char d[96];
+        tt_tls_describe(&pc->tls, d, sizeof(d));
+        tt_log_debug("https client client=%s %s alpn=%s", pc->peer, d,
+                     alpn == TT_TLS_ALPN_H2       ? "h2"
+                     : alpn == TT_TLS_ALPN_HTTP11 ? "http/1.1"
+                                                  : "none");
+    }
+    if (alpn == TT_TLS_ALPN_H2 || alpn == TT_TLS_ALPN_HTTP11) {
+        /* ALPN is a promise of the protocol. */
+        ac_hand_over(pc, alpn == TT_TLS_ALPN_H2);
+        return;
+    }
+    /* Without ALPN a preface still means HTTP/2 (prior knowledge, as on the
+     * plaintext port).  The first bytes may have come with the handshake's
+     * last flight: they sit in OpenSSL, so look now. */
+    tt_io_modify(pc->srv->loop, &pc->io, TT_IO_READ);
+    ac_sniff(pc);
+}
+
+static void ac_on_io(struct tt_loop *loop, struct tt_io *io, unsigned events)
+{
+    struct px_pending *pc = io->data;
+    (void)loop;
+    (void)events;
+    if (pc->handshaking)
+        ac_handshake(pc);
+    else
+        ac_sniff(pc);
+}
+
+static void ac_on_timeout(struct tt_loop *loop, struct tt_timer *t)
+{
+    struct px_pending *pc = t->data;
+    (void)loop;
+    if (pc->handshaking || pc->early_len == 0) {
+        tt_log_debug("client dropped client=%s: nothing within %d s", pc->peer,
+                     AC_DEADLINE_MS / 1000);
+        ac_free(pc, 1);
+        return;
+    }
+    /* A partial preface that stalls: HTTP/1.1 answers it (408). */
+    ac_hand_over(pc, 0);
+}
+
+static void ac_accept(struct tt_px_server *srv, struct tt_io *io, SSL_CTX *tls)
+{
+    for (int k = 0; k < AC_BATCH; k++) {
+        struct sockaddr_storage ss;
+        int fd = tt_px_accept_next(io->fd, &ss, "client");
+        if (fd < 0)
+            return;
+        struct px_pending *pc = tt_mem_calloc(1, sizeof(*pc));
+        if (!pc) {
+            close(fd);
+            continue;
+        }
+        pc->srv = srv;
+        tt_px_sockaddr_text((struct sockaddr *)&ss, pc->peer, sizeof(pc->peer), pc->ip,
+                            sizeof(pc->ip));
+        tt_timer_init(&pc->timer, ac_on_timeout, pc);
+        tt_list_push(&srv->accepting, &pc->link);
+        srv->clients++;
+        if (tls) {
+            if (tt_tls_conn_init(&pc->tls, tls, fd, 1, NULL) < 0) {
+                tt_log_warn("client dropped client=%s: %s", pc->peer, pc->tls.err);
+                close(fd);
+                pc->tls.fd = -1;
+                ac_free(pc, 0);
+                continue;
+            }
+            pc->is_tls = 1;
+            pc->handshaking = 1;
+        } else {
+            tt_tls_conn_init_plain(&pc->tls, fd);
+        }
+        if (tt_io_start(srv->loop, &pc->io, fd, TT_IO_READ, ac_on_io, pc) < 0) {
+            ac_free(pc, 1);
+            continue;
+        }
+        tt_timer_start(srv->loop, &pc->timer, AC_DEADLINE_MS);
+    }
+}
+
+static void ac_on_accept(struct tt_loop *loop, struct tt_io *io, unsigned events)
+{
+    struct tt_px_server *srv = io->data;
+    (void)loop;
+    (void)events;
+    ac_accept(srv, io, io == &srv->https_io ? srv->https_ctx : NULL);
+}
+
+int tt_px_accept_listen(struct tt_px_server *srv, struct tt_io *io, int fd)
+{
+    return tt_io_start(srv->loop, io, fd, TT_IO_READ, ac_on_accept, srv);
+}
+
+void tt_px_accept_drain(struct tt_px_server *srv, uint32_t grace_ms)
+{
+    struct tt_io *lis[2] = {&srv->client_io, &srv->https_io};
+    for (int i = 0; i < 2; i++) {
+        if (lis[i]->fd >= 0) {
+            int fd = lis[i]->fd;
+            tt_io_stop(srv->loop, lis[i]);
+            close(fd);
+            lis[i]->fd = -1;
+        }
+    }
+    while (srv->accepting.first)
+        ac_free(tt_container_of(srv->accepting.first, struct px_pending, link), 1);
+    tt_px_h1_drain(srv);
+    tt_px_h2f_drain(srv, grace_ms);
+}

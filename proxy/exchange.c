@@ -1,0 +1,761 @@
+/*
+ * The exchange: one client request's life on the tunnel (see exchange.h for
+ * the policy; this file is its only implementation).
+ */
+#include "proxy/exchange.h"
+
+#include "proto/log.h"
+#include "proto/text.h"
+#include "proxy/proxy.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+static void xc_pump(struct tt_px_exchange *x);
+static int xc_open(struct tt_px_exchange *x);
+static void xc_on_retry(struct tt_loop *loop, struct tt_timer *tm);
+
+/* --- The tunnel side -------------------------------------------------------- */
+
+static struct tt_h2_conn *xc_conn(const struct tt_px_exchange *x)
+{
+    return x->tun && x->tun->sess && !tt_session_closing(x->tun->sess)
+               ? tt_session_h2(x->tun->sess)
+               : NULL;
+}
+
+static void xc_flush(const struct tt_px_exchange *x)
+{
+    if (x->tun && x->tun->sess)
+        tt_session_flush(x->tun->sess);
+}
+
+static void xc_wait(struct tt_px_exchange *x)
+{
+    if (x->tun)
+        tt_list_push(&x->tun->waiting, &x->wait);
+}
+
+/* Lets go of the stream: it stops counting on its tunnel, and a retry will
+ * prefer another member. */
+static void xc_detach(struct tt_px_exchange *x)
+{
+    tt_link_remove(&x->wait);
+    if (x->tun) {
+        tt_px_pool_leave(&x->tun, &x->avoid);
+        x->sid = 0;
+    }
+}
+
+/* Lets go of a stream that is still open.  `reset`: RST_STREAM(CANCEL), the
+ * client is no longer interested (RFC 9113 §8.7); else both ends are done
+ * and the close follows without us.  Either way the window for response
+ * bytes the front still holds goes back: nobody reads them on this stream. */
+static void xc_release(struct tt_px_exchange *x, int reset)
+{
+    struct tt_h2_conn *c = xc_conn(x);
+    if (!c) {
+        x->unconsumed = 0;
+        xc_detach(x);
+        return;
+    }
+    struct tt_session *sess = x->tun->sess;
+    uint32_t sid = x->sid;
+    if (x->unconsumed)
+        tt_h2_consume(c, sid, x->unconsumed);
+    x->unconsumed = 0;
+    tt_h2_stream_set_user(c, sid, NULL);
+    xc_detach(x);
+    if (reset) {
+        x->srv->counters.cancels++;
+        (void)tt_h2_submit_rst(c, sid, TT_H2_CANCEL);
+    }
+    tt_session_flush(sess);
+}
+
+static void xc_stop_retry(struct tt_px_exchange *x)
+{
+    tt_timer_stop(x->srv->loop, &x->retry);
+}
+
+/* Request body bytes that nobody will forward any more: the front gets
+ * their window back. */
+static void xc_drop_body(struct tt_px_exchange *x)
+{
+    size_t n = tt_buf_len(&x->body);
+    tt_buf_consume(&x->body, n);
+    tt_buf_shrink(&x->body);
+    x->req_trl = NULL;
+    if (n)
+        x->ops->req_taken(x, n, 1);
+}
+
+/* --- Lifetime ------------------------------------------------------------------ */
+
+void tt_px_exchange_init(struct tt_px_exchange *x, struct tt_px_server *srv,
+                         const struct tt_px_front_ops *ops, const char *peer, const char *ip,
+                         size_t body_max)
+{
+    memset(x, 0, sizeof(*x));
+    x->srv = srv;
+    x->ops = ops;
+    x->peer = peer;
+    x->ip = ip;
+    x->interim_ok = 1;
+    tt_arena_init(&x->arena, 0);
+    tt_buf_init(&x->body, body_max);
+    tt_buf_init(&x->replay, TT_PX_REPLAY_MAX);
+    tt_timer_init(&x->retry, xc_on_retry, x);
+}
+
+void tt_px_exchange_free(struct tt_px_exchange *x)
+{
+    if (x->tun)
+        xc_release(x, 1);
+    xc_stop_retry(x);
+    tt_arena_reset(&x->arena);
+    tt_buf_free(&x->body);
+    tt_buf_free(&x->replay);
+}
+
+void tt_px_exchange_begin(struct tt_px_exchange *x)
+{
+    if (x->tun)
+        xc_release(x, 1);
+    xc_stop_retry(x);
+    tt_arena_reset(&x->arena);
+    tt_buf_consume(&x->body, tt_buf_len(&x->body));
+    tt_buf_shrink(&x->body);
+    tt_buf_free(&x->replay);
+    x->method = x->log_path = NULL;
+    x->name[0] = 0;
+    x->hdrs = x->req_trl = NULL;
+    x->hdrs_n = x->req_trl_n = 0;
+    x->body_sent = x->avoid = x->bytes = 0;
+    x->unconsumed = 0;
+    x->status = 0;
+    x->started = x->idempotent = x->head_method = x->body_done = x->end_sent = 0;
+    x->replay_lost = x->expect = x->sent_continue = x->te_trailers = x->expect_other = 0;
+    x->interim = x->attempts = x->resp_head = x->resp_done = x->local = x->logged = 0;
+    x->close_after = x->retrying = 0;
+    x->active = 1;
+    x->start_ms = tt_loop_now(x->srv->loop);
+    x->srv->counters.requests++;
+}
+
+int tt_px_method_idempotent(const char *m, size_t len)
+{
+    /* RFC 9110 §9.2.2 */
+    static const char *const idem[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+    for (size_t i = 0; i < sizeof(idem) / sizeof(idem[0]); i++)
+        if (strlen(idem[i]) == len && memcmp(m, idem[i], len) == 0)
+            return 1;
+    return 0;
+}
+
+int tt_px_exchange_set_line(struct tt_px_exchange *x, const char *method, size_t method_len,
+                            const char *target, size_t target_len)
+{
+    if (method) {
+        if (!(x->method = tt_arena_strndup(&x->arena, method, method_len)))
+            return -1;
+        x->idempotent = (uint8_t)tt_px_method_idempotent(method, method_len);
+        x->head_method = method_len == 4 && memcmp(method, "HEAD", 4) == 0;
+    }
+    size_t pl = target_len < TT_PX_LOG_PATH_MAX ? target_len : TT_PX_LOG_PATH_MAX;
+    if (!(x->log_path = tt_arena_strndup(&x->arena, target ? target : "", target ? pl : 0)))
+        return -1;
+    return 0;
+}
+
+static void xc_log(struct tt_px_exchange *x)
+{
+    if (x->logged || !x->active)
+        return;
+    x->logged = 1;
+    struct tt_px_counters *k = &x->srv->counters;
+    int cls = x->status >= 100 && x->status < 600 ? x->status / 100 : 0;
+    k->by_class[cls]++;
+    uint64_t now = tt_loop_now(x->srv->loop);
+    tt_log_info("access client=%s method=%s path=%s status=%d bytes=%llu dur_ms=%llu origin=%s%s%s%s",
+                x->peer, x->method ? x->method : "-", x->log_path ? x->log_path : "", x->status,
+                (unsigned long long)x->bytes, (unsigned long long)(now - x->start_ms),
+                x->name[0] ? x->name : "-", x->proto ? " proto=" : "", x->proto ? x->proto : "",
+                x->tls ? " tls=1" : "");
+}
+
+void tt_px_exchange_end(struct tt_px_exchange *x, int client_gone)
+{
+    if (!x->active)
+        return;
+    if (client_gone && !x->resp_head && !x->status)
+        x->status = 499; /* nginx's word for "client closed request" */
+    xc_stop_retry(x);
+    x->retrying = 0;
+    xc_log(x);
+    if (x->tun)
+        xc_release(x, client_gone || !x->resp_done || !x->end_sent);
+    xc_drop_body(x);
+    x->active = 0;
+}
+
+/* --- Answers ------------------------------------------------------------------- */
+
+void tt_px_exchange_fail(struct tt_px_exchange *x, const char *why)
+{
+    if (!x->active)
+        return;
+    xc_stop_retry(x);
+    x->retrying = 0;
+    if (x->tun)
+        xc_release(x, 1);
+    xc_drop_body(x);
+    x->resp_done = 1;
+    x->ops->abort(x, why);
+}
+
+void tt_px_exchange_local(struct tt_px_exchange *x, int status, const char *body,
+                          int retry_after)
+{
+    if (!x->active)
+        return;
+    if (x->resp_head) {
+        /* Our answer would follow one already begun: cut it instead. */
+        tt_px_exchange_fail(x, body);
+        return;
+    }
+    xc_stop_retry(x);
+    x->retrying = 0;
+    if (x->tun)
+        xc_release(x, 1);
+    xc_drop_body(x);
+    x->local = 1;
+    x->status = status;
+    x->resp_head = 1;
+    x->resp_done = 1;
+    x->srv->counters.local++;
+
+    size_t bl = strlen(body);
+    char st[8], cl[24], ra[16];
+    snprintf(st, sizeof(st), "%d", status);
+    snprintf(cl, sizeof(cl), "%zu", bl);
+    snprintf(ra, sizeof(ra), "%d", retry_after);
+    struct tt_header h[4] = {
+        {":status", st, 7, (uint32_t)strlen(st), 0},
+        {"content-type", "text/plain; charset=utf-8", 12, 25, 0},
+        {"content-length", cl, 14, (uint32_t)strlen(cl), 0},
+        {"retry-after", ra, 11, (uint32_t)strlen(ra), 0},
+    };
+    int head_only = x->head_method || bl == 0;
+    struct tt_h2_headers hh = {
+        .kind = TT_H2_HDRS_RESPONSE,
+        .end_stream = head_only,
+        .hdrs = h,
+        .count = retry_after >= 0 ? 4 : 3,
+        .status = status,
+        .content_length = (int64_t)bl,
+    };
+    x->ops->head(x, &hh);
+    if (!head_only && x->active)
+        (void)x->ops->data(x, (const uint8_t *)body, bl, 1);
+}
+
+/* A request we refuse for what it is (its head): answered, and an HTTP/1.1
+ * connection is closed after it, since what follows may not be a request. */
+static void xc_reject(struct tt_px_exchange *x, int status, const char *body)
+{
+    x->close_after = 1;
+    tt_px_exchange_local(x, status, body, -1);
+}
+
+static void xc_no_tunnel(struct tt_px_exchange *x)
+{
+    char body[160];
+    struct tt_px_pool *pool = tt_px_registry_find(&x->srv->reg, x->name, strlen(x->name));
+    if (pool && pool->n > 0) {
+        /* Connected, but no member can open a stream now (each at c's
+         * stream limit, or going away). */
+        snprintf(body, sizeof(body), "the origin for name '%s' is busy\n", x->name);
+        tt_px_exchange_local(x, 503, body, 1);
+        return;
+    }
+    snprintf(body, sizeof(body), "no origin is connected for name '%s'\n", x->name);
+    tt_px_exchange_local(x, 503, body, 5);
+}
+
+/* --- Opening ----------------------------------------------------------------- */
+
+int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *rq)
+{
+    struct tt_px_server *srv = x->srv;
+    const struct tt_px_config *cfg = srv->cfg;
+    x->started = 1;
+    if (rq->end)
+        x->body_done = 1;
+    if (srv->draining) {
+        tt_px_exchange_local(x, 503, "the proxy is shutting down\n", 5);
+        return -1;
+    }
+    struct tt_px_route_cfg rc = {
+        .domain = cfg->domain,
+        .path_prefix = cfg->path_prefix,
+        .default_name = cfg->default_name,
+        .single_name = tt_px_registry_single_name(&srv->reg),
+    };
+    struct tt_px_route rt;
+    tt_px_route(&rc, rq->authority, rq->authority_len, rq->path, rq->path_len, &rt);
+    if (!rt.name) {
+        tt_px_exchange_local(x, 503, "no origin is connected for this request\n", 5);
+        return -1;
+    }
+    size_t nl = rt.name_len > TT_PX_NAME_MAX ? TT_PX_NAME_MAX : rt.name_len;
+    memcpy(x->name, rt.name, nl);
+    x->name[nl] = 0;
+    struct tt_px_pool *pool = tt_px_registry_find(&srv->reg, x->name, nl);
+    if (!pool || pool->n == 0) {
+        xc_no_tunnel(x); /* before the work of mapping the head */
+        return -1;
+    }
+
+    char prefix[TT_PX_NAME_MAX + 256];
+    size_t prefix_len = 0;
+    if (rt.stripped)
+        prefix_len = (size_t)snprintf(prefix, sizeof(prefix), "%s%s", cfg->path_prefix, x->name);
+    /* Lowercased names and built values (X-Forwarded-For, Forwarded) go to
+     * the scratch: at most twice what came in, and the authority a few
+     * times over. */
+    size_t need = 2048 + 4 * rq->authority_len;
+    for (size_t i = 0; i < rq->n; i++)
+        need += 2 * (rq->f[i].name_len + rq->f[i].value_len);
+    size_t cap = rq->n + 16;
+    struct tt_header *hdrs = tt_arena_alloc(&x->arena, cap * sizeof(*hdrs));
+    char *scratch = tt_arena_alloc(&x->arena, need);
+    if (!hdrs || !scratch) {
+        tt_px_exchange_local(x, 500, "out of memory\n", -1);
+        return -1;
+    }
+    struct tt_px_map_in in = {
+        .method = x->method ? x->method : "GET",
+        .method_len = x->method ? strlen(x->method) : 3,
+        .path = rt.path,
+        .path_len = rt.path_len,
+        .host = rq->authority,
+        .host_len = rq->authority_len,
+        .scheme = x->tls ? "https" : "http",
+        .client_ip = x->ip,
+        .prefix = rt.stripped ? prefix : NULL,
+        .prefix_len = prefix_len,
+        .f = rq->f,
+        .n = rq->n,
+    };
+    struct tt_px_map_out out = {
+        .hdrs = hdrs, .cap = cap, .scratch = scratch, .scratch_cap = need,
+    };
+    if (tt_px_map_request(&in, &out) < 0) {
+        xc_reject(x, 431, "request header fields too large\n");
+        return -1;
+    }
+    x->hdrs = out.hdrs;
+    x->hdrs_n = out.count;
+    x->te_trailers = (uint8_t)out.te_trailers;
+    if (out.expect_other) {
+        /* RFC 9110 §10.1.1: an expectation we cannot meet MAY get 417. */
+        tt_px_exchange_local(x, 417, "only Expect: 100-continue is supported\n", -1);
+        return -1;
+    }
+    /* RFC 9110 §10.1.1: 100-continue from an HTTP/1.0 client is ignored
+     * (and §15.2: no 1xx to it). */
+    x->expect = (uint8_t)(out.expect_continue && x->interim_ok);
+    int r = xc_open(x);
+    if (r == 1) {
+        xc_no_tunnel(x);
+        return -1;
+    }
+    return r;
+}
+
+/* Opens the mapped head on a member of the name's pool.  Returns 0 when
+ * opened, 1 when no member can take it now, -1 when answered. */
+static int xc_open(struct tt_px_exchange *x)
+{
+    struct tt_px_pool *pool = tt_px_registry_find(&x->srv->reg, x->name, strlen(x->name));
+    int end = x->body_done && tt_buf_len(&x->body) == 0 && !x->req_trl;
+    struct tt_px_tunnel *t = NULL;
+    int64_t sid = tt_px_pool_open(pool, x->avoid, x->hdrs, x->hdrs_n, end, x, &t);
+    if (sid == TT_ERR_BAD_HEADER) {
+        xc_reject(x, 400, "request header not allowed\n");
+        return -1;
+    }
+    if (sid == TT_ERR_HEADER_TOO_LARGE) {
+        xc_reject(x, 431, "request header fields too large\n");
+        return -1;
+    }
+    if (sid <= 0)
+        return 1;
+    x->tun = t;
+    x->sid = (uint32_t)sid;
+    x->end_sent = (uint8_t)end;
+    if (x->expect && !x->sent_continue && !x->body_done) {
+        /* RFC 9110 §10.1.1: we are the one that reads the body, so we say
+         * 100 once the request has somewhere to go. */
+        static const struct tt_header cont[] = {{":status", "100", 7, 3, 0}};
+        struct tt_h2_headers h = {
+            .kind = TT_H2_HDRS_INFORMATIONAL, .hdrs = cont, .count = 1, .status = 100,
+            .content_length = -1,
+        };
+        x->sent_continue = 1;
+        x->ops->interim(x, &h);
+        if (!x->active || !x->tun)
+            return 0;
+    }
+    xc_pump(x);
+    return 0;
+}
+
+static void xc_on_retry(struct tt_loop *loop, struct tt_timer *tm)
+{
+    struct tt_px_exchange *x = tm->data;
+    (void)loop;
+    x->retrying = 0;
+    if (!x->active)
+        return;
+    if (xc_open(x) != 1)
+        return;
+    if (x->attempts < TT_PX_RETRIES && !x->srv->draining) {
+        x->attempts++;
+        x->retrying = 1;
+        tt_timer_start(x->srv->loop, &x->retry, 250u << x->attempts);
+        return;
+    }
+    tt_px_exchange_local(x, 502, "the origin's tunnel closed before it answered\n", -1);
+}
+
+/* --- Request body ---------------------------------------------------------------- */
+
+/* Notes body bytes handed to the tunnel; a copy is kept until the response
+ * head so a refused stream (RFC 9113 §8.7) can be sent again elsewhere. */
+static void xc_body_sent(struct tt_px_exchange *x, const uint8_t *p, size_t n)
+{
+    x->body_sent += n;
+    if (!x->replay_lost && (x->resp_head || tt_buf_len(&x->replay) + n > TT_PX_REPLAY_MAX ||
+                            tt_buf_append(&x->replay, p, n) != 0)) {
+        x->replay_lost = 1;
+        tt_buf_free(&x->replay);
+    }
+}
+
+/* Puts the kept body bytes back in front of the unsent ones.  Returns 0, or
+ * -1 when they were not all kept. */
+static int xc_body_rewind(struct tt_px_exchange *x)
+{
+    if (x->body_sent == 0)
+        return 0;
+    if (x->replay_lost)
+        return -1;
+    if (tt_buf_append(&x->replay, tt_buf_data(&x->body), tt_buf_len(&x->body)) != 0)
+        return -1;
+    tt_buf tmp = x->body;
+    x->body = x->replay;
+    x->replay = tmp;
+    tt_buf_consume(&x->replay, tt_buf_len(&x->replay));
+    x->body_sent = 0;
+    x->end_sent = 0;
+    return 0;
+}
+
+/* Sends waiting body bytes while the stream has window; the end (trailers or
+ * END_STREAM) once the body is complete. */
+static void xc_pump(struct tt_px_exchange *x)
+{
+    struct tt_h2_conn *c = xc_conn(x);
+    if (!c || x->end_sent || x->local)
+        return;
+    size_t taken = 0;
+    int sent = 0;
+    while (tt_buf_len(&x->body) > 0) {
+        size_t room = tt_h2_data_room(c, x->sid);
+        if (room == 0)
+            break;
+        size_t len = tt_buf_len(&x->body);
+        if (len > room)
+            len = room;
+        int end = x->body_done && !x->req_trl && len == tt_buf_len(&x->body);
+        ssize_t n = tt_h2_send_data(c, x->sid, tt_buf_data(&x->body), len, end);
+        if (n < 0) {
+            tt_px_exchange_fail(x, "tunnel refused request body");
+            return;
+        }
+        if (n == 0)
+            break;
+        sent = 1;
+        xc_body_sent(x, tt_buf_data(&x->body), (size_t)n);
+        tt_buf_consume(&x->body, (size_t)n);
+        taken += (size_t)n;
+        if (end && tt_buf_len(&x->body) == 0)
+            x->end_sent = 1;
+        if (!x->tun)
+            break; /* the send closed the stream */
+    }
+    if (tt_buf_len(&x->body) == 0) {
+        tt_buf_shrink(&x->body);
+        tt_link_remove(&x->wait);
+        if (x->tun && x->body_done && !x->end_sent) {
+            x->end_sent = 1;
+            sent = 1;
+            int rc = -1;
+            if (x->req_trl) {
+                rc = tt_h2_submit_headers(c, x->sid, x->req_trl, x->req_trl_n, 1);
+                x->req_trl = NULL;
+                x->replay_lost = 1; /* trailers are not kept: never replay this */
+                tt_buf_free(&x->replay);
+            }
+            if (rc < 0 && tt_h2_send_data(c, x->sid, NULL, 0, 1) < 0) {
+                /* The request cannot be ended: the origin must not take a
+                 * cut one for complete. */
+                tt_px_exchange_fail(x, "the request could not be ended");
+                return;
+            }
+        }
+    } else {
+        xc_wait(x);
+    }
+    if (sent)
+        xc_flush(x);
+    if (taken)
+        x->ops->req_taken(x, taken, tt_buf_len(&x->body) == 0);
+}
+
+int tt_px_exchange_req_body(struct tt_px_exchange *x, const uint8_t *p, size_t len)
+{
+    if (!x->active || x->local || x->end_sent || (!x->tun && !x->retrying)) {
+        /* Nobody will forward these bytes. */
+        if (len)
+            x->ops->req_taken(x, len, tt_buf_len(&x->body) == 0);
+        return 0;
+    }
+    x->srv->counters.bytes_in += len;
+    size_t taken = 0;
+    struct tt_h2_conn *c = xc_conn(x);
+    if (c && len && tt_buf_len(&x->body) == 0) {
+        size_t room = tt_h2_data_room(c, x->sid);
+        size_t n = len < room ? len : room;
+        if (n) {
+            ssize_t r = tt_h2_send_data(c, x->sid, p, n, 0);
+            if (r > 0) {
+                taken = (size_t)r;
+                xc_body_sent(x, p, taken);
+                xc_flush(x);
+            }
+        }
+    }
+    if (taken < len) {
+        if (tt_buf_append(&x->body, p + taken, len - taken) != 0)
+            return -1;
+        xc_wait(x); /* woken by window or output room */
+    }
+    if (taken)
+        x->ops->req_taken(x, taken, tt_buf_len(&x->body) == 0);
+    return 0;
+}
+
+static struct tt_header *xc_headers_dup(struct tt_arena *a, const struct tt_header *h, size_t n)
+{
+    struct tt_header *v = tt_arena_alloc(a, (n ? n : 1) * sizeof(*v));
+    if (!v)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = h[i];
+        if (!(v[i].name = tt_arena_strndup(a, h[i].name, h[i].name_len)) ||
+            !(v[i].value = tt_arena_strndup(a, h[i].value, h[i].value_len)))
+            return NULL;
+    }
+    return v;
+}
+
+void tt_px_exchange_req_end(struct tt_px_exchange *x, const struct tt_header *trl, size_t n)
+{
+    if (x->body_done)
+        return;
+    x->body_done = 1;
+    if (!x->active || x->local || x->end_sent)
+        return;
+    if (n && (x->tun || x->retrying)) {
+        x->req_trl = xc_headers_dup(&x->arena, trl, n);
+        x->req_trl_n = x->req_trl ? n : 0;
+    }
+    xc_pump(x);
+}
+
+/* Window back for `n` of the bytes the front holds; `flush` sends the
+ * WINDOW_UPDATE now (a tunnel callback needs not: the session writes after
+ * its callbacks anyway). */
+static void xc_consume(struct tt_px_exchange *x, size_t n, int flush)
+{
+    if (!x->unconsumed)
+        return;
+    struct tt_h2_conn *c = xc_conn(x);
+    size_t k = n < x->unconsumed ? n : x->unconsumed;
+    x->unconsumed -= k;
+    if (c) {
+        tt_h2_consume(c, x->sid, k);
+        if (flush)
+            xc_flush(x);
+    }
+}
+
+void tt_px_exchange_taken(struct tt_px_exchange *x, size_t n) { xc_consume(x, n, 1); }
+
+/* --- Tunnel callbacks -------------------------------------------------------------- */
+
+void tt_px_exchange_on_headers(struct tt_px_tunnel *t, struct tt_px_exchange *x,
+                               const struct tt_h2_headers *h)
+{
+    if (!x || x->tun != t || !x->active || x->local)
+        return;
+    if (h->kind == TT_H2_HDRS_INFORMATIONAL) {
+        /* RFC 9110 §15.2: 1xx before the final head (103 Early Hints), but
+         * not a second 100, not to an HTTP/1.0 client, and not more than
+         * TT_PX_MAX_INTERIM, so an app cannot flood the client. */
+        if (x->resp_head || !x->interim_ok || (h->status == 100 && x->sent_continue))
+            return;
+        if (x->interim >= TT_PX_MAX_INTERIM) {
+            tt_log_debug("%d from the origin dropped (more than %d 1xx) client=%s", h->status,
+                         TT_PX_MAX_INTERIM, x->peer);
+            return;
+        }
+        x->interim++;
+        if (h->status == 100)
+            x->sent_continue = 1;
+        x->ops->interim(x, h);
+        return;
+    }
+    if (h->kind == TT_H2_HDRS_RESPONSE) {
+        if (x->resp_head)
+            return;
+        x->resp_head = 1;
+        x->status = h->status;
+        tt_buf_free(&x->replay); /* processed: never sent again */
+        x->replay_lost = 1;
+        if (h->end_stream)
+            x->resp_done = 1;
+        x->ops->head(x, h);
+        return;
+    }
+    if (h->kind == TT_H2_HDRS_TRAILERS && x->resp_head && !x->resp_done) {
+        x->resp_done = 1;
+        x->ops->trailers(x, h->hdrs, h->count);
+    }
+}
+
+void tt_px_exchange_on_data(struct tt_px_tunnel *t, uint32_t sid, struct tt_px_exchange *x,
+                            const uint8_t *data, size_t len, int end_stream)
+{
+    struct tt_h2_conn *c = t->sess ? tt_session_h2(t->sess) : NULL;
+    if (!x || x->tun != t || !x->active || !x->resp_head || x->resp_done || x->local) {
+        /* Nobody will read these bytes: the window goes back now. */
+        if (c && len)
+            tt_h2_consume(c, sid, len);
+        return;
+    }
+    x->bytes += len;
+    x->srv->counters.bytes_out += len;
+    if (end_stream)
+        x->resp_done = 1;
+    /* Counted as held first, so that whatever the front reports as taken
+     * from inside the call is matched, and a release from inside it (the
+     * client left, the response ended) returns these bytes too. */
+    x->unconsumed += len;
+    ssize_t took = x->ops->data(x, data, len, end_stream);
+    if (took > 0 && x->tun == t && x->sid == sid)
+        xc_consume(x, (size_t)took < len ? (size_t)took : len, 0);
+}
+
+void tt_px_exchange_on_stream_close(struct tt_px_tunnel *t, struct tt_px_exchange *x,
+                                    uint32_t code, unsigned flags)
+{
+    if (!x || x->tun != t)
+        return;
+    /* The stream is gone: credit the connection window for what the front
+     * still holds (no more can come on this stream, so its buffer stays
+     * bounded) while the session lives. */
+    if (x->unconsumed && !(flags & TT_H2_CLOSE_CONN) && t->sess && !tt_session_closing(t->sess))
+        tt_h2_consume(tt_session_h2(t->sess), x->sid, x->unconsumed);
+    x->unconsumed = 0;
+    xc_detach(x);
+    if (!x->active)
+        return;
+    if (x->resp_done) {
+        /* Complete: the rest goes out as the client takes it; request bytes
+         * still waiting are not wanted any more. */
+        xc_drop_body(x);
+        return;
+    }
+    if (x->resp_head) {
+        tt_log_debug("response aborted client=%s path=%s: tunnel stream closed (%s)", x->peer,
+                     x->log_path ? x->log_path : "", tt_h2_strerror(code));
+        tt_px_exchange_fail(x, "tunnel closed mid-response");
+        return;
+    }
+    int refused = (flags & TT_H2_CLOSE_GOAWAY) ||
+                  ((flags & TT_H2_CLOSE_RST_RECEIVED) && code == TT_H2_REFUSED_STREAM);
+    tt_log_debug("stream lost before response client=%s origin=%s code=%s flags=%u", x->peer,
+                 x->name, tt_h2_strerror(code), flags);
+    if (!refused && !(flags & TT_H2_CLOSE_CONN)) {
+        /* The origin answered with a reset, or we reset its invalid
+         * response: that is its answer, not a lost tunnel. */
+        tt_px_exchange_local(x,
+                             502,
+                             (flags & TT_H2_CLOSE_RST_SENT) ? "the origin sent an invalid response\n"
+                                                            : "the origin reset the request\n",
+                             -1);
+        return;
+    }
+    if (refused) {
+        if (xc_body_rewind(x) < 0) {
+            /* Not processed, but more body went out than we kept. */
+            tt_px_exchange_local(x, 502, "the origin refused the request\n", -1);
+            return;
+        }
+    } else if (x->body_sent > 0 || !x->idempotent) {
+        tt_px_exchange_local(x, 502, "the origin's tunnel closed before it answered\n", -1);
+        return;
+    }
+    if (x->attempts >= TT_PX_RETRIES || x->srv->draining) {
+        tt_px_exchange_local(x, 502, "the origin's tunnel closed before it answered\n", -1);
+        return;
+    }
+    x->attempts++;
+    x->srv->counters.retries++;
+    /* At once when another member is there, else give a reconnecting c a
+     * moment. */
+    struct tt_px_pool *pool = tt_px_registry_find(&x->srv->reg, x->name, strlen(x->name));
+    int other = tt_px_pool_pick(pool, tt_px_tunnel_usable, NULL) != NULL;
+    x->retrying = 1;
+    tt_timer_start(x->srv->loop, &x->retry, other ? 0 : 250u << x->attempts);
+}
+
+void tt_px_exchange_wake(struct tt_px_tunnel *t, struct tt_px_exchange *x)
+{
+    if (x) {
+        if (x->tun == t && tt_link_linked(&x->wait)) {
+            tt_link_remove(&x->wait);
+            xc_pump(x);
+        }
+        return;
+    }
+    /* Pumping may put an exchange back on the list: take the batch off
+     * first. */
+    struct tt_px_exchange *batch = NULL;
+    while (t->waiting.first) {
+        struct tt_px_exchange *w = tt_container_of(t->waiting.first, struct tt_px_exchange, wait);
+        tt_link_remove(&w->wait);
+        w->wake_next = batch;
+        batch = w;
+    }
+    while (batch) {
+        struct tt_px_exchange *w = batch;
+        batch = w->wake_next;
+        xc_pump(w);
+    }
+}
