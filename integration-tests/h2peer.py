@@ -1403,6 +1403,47 @@ def fc_refused_stream(fc):
     b.close()
 
 
+def fc_one_policy(fc):
+    """Both fronts follow the one retry policy: a reset is the origin's answer, a refusal is replayed with its body."""
+    for front, flags in (("HTTP/1.1", ["--http1.1"]), ("h2c", ["--http2-prior-knowledge"])):
+        conn = fc.tunnel()
+        # RST_STREAM(INTERNAL_ERROR) before the head: c processed it and said
+        # no; sending it again would only repeat that.
+        cp = fc.curl("/reset-me", flags)
+        attempts, (rc, code, body, err), conn = serve_until_done(
+            fc, conn, cp, lambda c, sid, fields: c.send(rst(sid, CODE["INTERNAL_ERROR"])))
+        check(attempts == 1 and code == "502",
+              "%s: a GET the origin resets before its head -> 502, sent once" % front,
+              "%d attempts, status %s" % (attempts, code))
+        # RST_STREAM(REFUSED_STREAM) after p sent a small body: never
+        # processed (RFC 9113 §8.7), so p sends it again, body included.
+        state = {"n": 0}
+
+        def answer(c, sid, fields):
+            state["n"] += 1
+            if state["n"] == 1:
+                c.send(rst(sid, CODE["REFUSED_STREAM"]))
+                return
+            got = b""
+            end = time.time() + 8
+            while time.time() < end:
+                fr = until(c, lambda f: f[0] == DATA and f[2] == sid, 8, what="request DATA")
+                if fr is None:
+                    break
+                got += fr[3]
+                if fr[1] & END_STREAM:
+                    break
+            c.send(resp_headers(c, sid, [(":status", "200"), ("content-length", str(len(got)))]),
+                   frame(DATA, END_STREAM, sid, got))
+
+        cp = fc.curl("/refused-post", flags + ["--data-binary", "replay-me-please"])
+        attempts, (rc, code, body, err), conn = serve_until_done(fc, conn, cp, answer)
+        check(attempts == 2 and code == "200" and body == b"replay-me-please",
+              "%s: a POST refused after its body went out is sent again with the body" % front,
+              "%d attempts, status %s, body %r (%s)" % (attempts, code, body[:40], err))
+        conn.close()
+
+
 def fc_die_mid_body(fc):
     """The fake c dies mid-body: the client sees an aborted transfer."""
     for what, hdrs in (("content-length 100000", [(":status", "200"), ("content-length", "100000")]),
@@ -1528,6 +1569,7 @@ FAKEC_CASES = {
     "huge-headers": fc_huge_headers,
     "goaway-retry": fc_goaway_retry,
     "refused-stream": fc_refused_stream,
+    "one-policy": fc_one_policy,
     "die-mid-body": fc_die_mid_body,
     "no-ping-answer": fc_no_ping_answer,
     "flow-control": fc_flow_control,

@@ -7,10 +7,11 @@
 # --default media.  Cases (see h2peer.py for what each asserts):
 #   goaway-retry
 #   refused-stream
+#   one-policy      (both fronts: a reset is final, a refused body is replayed)
 source "$(dirname "$0")/lib.sh"
 pick_ports
 start_p p --cert "$TT_CERT" --key "$TT_KEY" --tokens "$TT_TOKENS" --default media 
 pid_of p >"$W/p.pid"
-$PY "$TT_HERE/h2peer.py" fakec "$W" "$HTTP_PORT" "$TUN_PORT" goaway-retry refused-stream || FAILS=$((FAILS + 1))
+$PY "$TT_HERE/h2peer.py" fakec "$W" "$HTTP_PORT" "$TUN_PORT" goaway-retry refused-stream one-policy || FAILS=$((FAILS + 1))
 alive "$(pid_of p)" || bad "p is not running any more (see $W/p.log)"
 finish

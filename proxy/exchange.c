@@ -79,6 +79,16 @@ static void xc_stop_retry(struct tt_px_exchange *x)
     tt_timer_stop(x->srv->loop, &x->retry);
 }
 
+/* `n` body bytes left the buffer: the front hears of those it has not heard
+ * of yet (replayed bytes were reported when they first went). */
+static void xc_body_left(struct tt_px_exchange *x, size_t n)
+{
+    size_t again = n < x->replayed ? n : x->replayed;
+    x->replayed -= again;
+    if (n > again)
+        x->ops->req_taken(x, n - again, tt_buf_len(&x->body) == 0);
+}
+
 /* Request body bytes that nobody will forward any more: the front gets
  * their window back. */
 static void xc_drop_body(struct tt_px_exchange *x)
@@ -87,8 +97,7 @@ static void xc_drop_body(struct tt_px_exchange *x)
     tt_buf_consume(&x->body, n);
     tt_buf_shrink(&x->body);
     x->req_trl = NULL;
-    if (n)
-        x->ops->req_taken(x, n, 1);
+    xc_body_left(x, n);
 }
 
 /* --- Lifetime ------------------------------------------------------------------ */
@@ -133,6 +142,7 @@ void tt_px_exchange_begin(struct tt_px_exchange *x)
     x->hdrs = x->req_trl = NULL;
     x->hdrs_n = x->req_trl_n = 0;
     x->body_sent = x->avoid = x->bytes = 0;
+    x->replayed = 0;
     x->unconsumed = 0;
     x->status = 0;
     x->started = x->idempotent = x->head_method = x->body_done = x->end_sent = 0;
@@ -459,6 +469,7 @@ static int xc_body_rewind(struct tt_px_exchange *x)
     x->body = x->replay;
     x->replay = tmp;
     tt_buf_consume(&x->replay, tt_buf_len(&x->replay));
+    x->replayed = (size_t)x->body_sent;
     x->body_sent = 0;
     x->end_sent = 0;
     return 0;
@@ -523,7 +534,7 @@ static void xc_pump(struct tt_px_exchange *x)
     if (sent)
         xc_flush(x);
     if (taken)
-        x->ops->req_taken(x, taken, tt_buf_len(&x->body) == 0);
+        xc_body_left(x, taken);
 }
 
 int tt_px_exchange_req_body(struct tt_px_exchange *x, const uint8_t *p, size_t len)
@@ -555,7 +566,7 @@ int tt_px_exchange_req_body(struct tt_px_exchange *x, const uint8_t *p, size_t l
         xc_wait(x); /* woken by window or output room */
     }
     if (taken)
-        x->ops->req_taken(x, taken, tt_buf_len(&x->body) == 0);
+        xc_body_left(x, taken);
     return 0;
 }
 

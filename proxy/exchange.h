@@ -148,6 +148,7 @@ struct tt_px_exchange {
     tt_buf body;           /* bytes the tunnel has not taken yet */
     tt_buf replay;         /* bytes sent before the response head, kept for a refusal */
     uint64_t body_sent;    /* bytes handed to the tunnel */
+    size_t replayed;       /* the first bytes of `body` are a replay: already reported taken */
     uint64_t avoid;        /* serial of the tunnel that lost this request */
     size_t unconsumed;     /* response bytes the front holds, window not yet returned */
 

@@ -285,6 +285,9 @@ struct tt_px_server {
 /* --- The tunnel listener (tunnel.c) ---------------------------------------- */
 
 int tt_px_tunnel_listen(struct tt_px_server *srv, int fd);
+/* A tunnel session's callbacks (ud: the tt_px_tunnel, freed when the
+ * session closes): stream events go to the exchanges. */
+extern const struct tt_session_callbacks tt_px_tunnel_cbs;
 /* Drain: GOAWAY every tunnel (grace), stop accepting. */
 void tt_px_tunnel_drain(struct tt_px_server *srv, uint32_t grace_ms);
 size_t tt_px_tunnel_count(const struct tt_px_server *srv);

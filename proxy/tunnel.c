@@ -161,7 +161,7 @@ static void tun_on_closed(void *ud, struct tt_session *s, const char *reason)
     tt_mem_free(t);
 }
 
-static const struct tt_session_callbacks tun_cbs = {
+const struct tt_session_callbacks tt_px_tunnel_cbs = {
     .h2 =
         {
             .on_headers = tun_on_headers,
@@ -195,7 +195,7 @@ static void hs_become_tunnel(struct px_hs *hs)
     struct tt_tls_conn *tls = hs->tls;
     hs->tls = NULL;
     tt_io_stop(srv->loop, &hs->io);
-    t->sess = tt_session_new(srv->loop, tls, TT_H2_CLIENT, &srv->scfg, &tun_cbs, t, early,
+    t->sess = tt_session_new(srv->loop, tls, TT_H2_CLIENT, &srv->scfg, &tt_px_tunnel_cbs, t, early,
                              early_len);
     /* The session took the fd and SSL (it copies the struct and clears
      * ours); the holder itself is still ours. */
