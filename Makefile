@@ -39,7 +39,7 @@ TESTS      := $(patsubst tests/%.c,build/tests/%,$(sort $(wildcard tests/test_*.
 FUZZERS    := $(patsubst fuzz/%.c,build/fuzz/%,$(sort $(wildcard fuzz/fuzz_*.c)))
 FUZZ_LIB   := $(CODEC_SRC) $(PROTO_SRC)
 
-.PHONY: all check test unit fuzz fuzz-build bench bench-codec deps run demo clean install tables asan check-asan
+.PHONY: all check test unit fuzz fuzz-build bench bench-codec deps run demo clean install tables tokens asan check-asan
 
 all: bin/p bin/c
 
@@ -182,6 +182,11 @@ run demo: deps all
 # the repo; the output is committed, `make tables` makes it again.
 tables:
 	/usr/bin/python3 tools/mkhuff.py > codec/huff_table.h
+
+# The header-name tokens and their flags (codec/token.h) likewise: the names
+# are written once, in tools/mktokens.py.
+tokens:
+	/usr/bin/python3 tools/mktokens.py > codec/token_table.h
 
 install: all
 	install -d $(DESTDIR)/usr/local/bin

@@ -34,6 +34,7 @@
 #include "h2.h"
 
 #include "frame.h"
+#include "token.h"
 
 #include <string.h>
 
@@ -611,8 +612,6 @@ static const char *hv_validate(const struct tt_header *hdrs, size_t n, int hv, i
 {
     tt_iov host = {NULL, 0};
     int has_host = 0;
-    static const char *const conn_specific[] = {"connection", "proxy-connection", "keep-alive",
-                                                "transfer-encoding", "upgrade"};
     int regular = 0;
     unsigned seen = 0;
     h->status = 0;
@@ -672,32 +671,24 @@ static const char *hv_validate(const struct tt_header *hdrs, size_t n, int hv, i
         for (uint32_t k = 0; k < f->name_len; k++)
             if (!hv_name_ok[(uint8_t)nm[k]])
                 return "invalid character in header name";
-        /* The names checked below have these lengths: most fields are
-         * none of them and cost one switch, not a compare with each. */
-        switch (f->name_len) {
-        case 2:
-        case 4:
-        case 7:
-        case 10:
-        case 14:
-        case 16:
-        case 17:
-            break;
-        default:
+        /* One lookup sorts out the names the rules below care about; most
+         * fields are none of them. */
+        const struct tt_token *tok = tt_token_find(nm, f->name_len);
+        if (!tok)
             continue;
-        }
-        for (size_t k = 0; k < sizeof(conn_specific) / sizeof(conn_specific[0]); k++)
-            if (iov_eq(nm, f->name_len, conn_specific[k]))
+        if (tok->flags & TT_TOKF_HOP_BY_HOP) {
+            /* §8.2.2: connection-specific fields make the message
+             * malformed; TE alone may appear, and only as "trailers". */
+            if (tok->id != TT_TOK_TE)
                 return "connection-specific header field";
-        if (iov_eq(nm, f->name_len, "te")) {
             if (!iov_eq(f->value, f->value_len, "trailers"))
                 return "te other than trailers";
-        } else if (iov_eq(nm, f->name_len, "host")) {
+        } else if (tok->id == TT_TOK_HOST) {
             if (has_host && !iov_caseeq(host.base, host.len, v, f->value_len))
                 return "conflicting host";
             host = (tt_iov){v, f->value_len};
             has_host = 1;
-        } else if (iov_eq(nm, f->name_len, "content-length")) {
+        } else if (tok->id == TT_TOK_CONTENT_LENGTH) {
             int64_t cl = parse_length(f->value, f->value_len);
             if (cl < 0)
                 return "bad content-length";

@@ -6,6 +6,7 @@
 #include "origin/origin.h"
 
 #include "codec/buf.h"
+#include "proto/http1.h"
 #include "proto/log.h"
 
 #include <errno.h>
@@ -67,48 +68,16 @@ static int opt_fail(char *err, size_t errlen, const char *fmt, ...)
 int tt_origin_split_hostport(const char *s, char *host, size_t hostlen, char *port,
                              size_t portlen)
 {
-    const char *h, *p;
-    size_t hl;
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (!close || close[1] != ':')
-            return -1;
-        h = s + 1;
-        hl = (size_t)(close - h);
-        p = close + 2;
-    } else {
-        const char *colon = strrchr(s, ':');
-        if (!colon)
-            return -1;
-        /* Two colons without brackets: an IPv6 address whose port cannot be
-         * told apart. */
-        if (memchr(s, ':', (size_t)(colon - s)))
-            return -1;
-        h = s;
-        hl = (size_t)(colon - s);
-        p = colon + 1;
-    }
-    if (hl == 0 || hl >= hostlen)
+    /* An address c dials: a plain host name and a real port (proto/http1.c
+     * splits it); then copied into the caller's buffers, whole or not. */
+    struct tt_hostport a;
+    if (hostlen == 0 ||
+        tt_http1_hostport_parse(s, strlen(s), hostlen - 1, TT_HOSTPORT_STRICT, &a) ||
+        a.port_len >= portlen)
         return -1;
-    for (size_t i = 0; i < hl; i++) {
-        unsigned char ch = (unsigned char)h[i];
-        if (ch <= ' ' || ch >= 0x7f || ch == '/' || ch == '@')
-            return -1;
-    }
-    size_t pl = strlen(p);
-    if (pl == 0 || pl > 5 || pl >= portlen)
-        return -1;
-    unsigned long v = 0;
-    for (size_t i = 0; i < pl; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return -1;
-        v = v * 10 + (unsigned long)(p[i] - '0');
-    }
-    if (v == 0 || v > 65535)
-        return -1;
-    memcpy(host, h, hl);
-    host[hl] = 0;
-    snprintf(port, portlen, "%lu", v);
+    memcpy(host, a.host, a.host_len);
+    host[a.host_len] = 0;
+    snprintf(port, portlen, "%u", a.port_num);
     return 0;
 }
 

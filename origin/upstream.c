@@ -37,6 +37,8 @@
 #include "origin/origin.h"
 
 #include "codec/buf.h"
+#include "codec/token.h"
+#include "proto/http1.h"
 #include "proto/log.h"
 #include "proto/resolve.h"
 #include "proto/text.h"
@@ -101,6 +103,8 @@ int tt_upstream_parse_url(const char *s, struct tt_upstream_url *u, char *err, s
     if (rest[n] && strcmp(rest + n, "/") != 0)
         return up_fail(err, errlen,
                        "a path is not supported: requests keep the path the client asked for");
+    /* The bound once left room to append ":80"; kept, so the same input
+     * gets the same message. */
     char hp[300];
     if (n == 0 || n + 4 >= sizeof hp)
         return up_fail(err, errlen, "want http://HOST:PORT or h2c://HOST:PORT");
@@ -108,11 +112,14 @@ int tt_upstream_parse_url(const char *s, struct tt_upstream_url *u, char *err, s
     hp[n] = 0;
     if (strchr(hp, '@'))
         return up_fail(err, errlen, "user:password@ is not supported");
-    int has_port = hp[0] == '[' ? strstr(hp, "]:") != NULL : strchr(hp, ':') != NULL;
-    if (!has_port)
-        memcpy(hp + n, ":80", 4);
-    if (tt_origin_split_hostport(hp, u->host, sizeof u->host, u->port, sizeof u->port))
+    /* A dialled address (host bytes and port checked), port 80 when absent. */
+    struct tt_hostport a;
+    if (tt_http1_hostport_parse(hp, n, sizeof u->host - 1,
+                                TT_HOSTPORT_STRICT | TT_HOSTPORT_PORT_OPTIONAL, &a))
         return up_fail(err, errlen, "want HOST:PORT (or [IPv6]:PORT) with a port from 1 to 65535");
+    memcpy(u->host, a.host, a.host_len);
+    u->host[a.host_len] = 0;
+    snprintf(u->port, sizeof u->port, "%u", a.has_port ? a.port_num : 80u);
     int v6 = strchr(u->host, ':') != NULL;
     snprintf(u->hostport, sizeof u->hostport, "%s%s%s:%s", v6 ? "[" : "", u->host, v6 ? "]" : "",
              u->port);
@@ -131,112 +138,32 @@ static int up_iov_is(tt_iov v, const char *s)
     return v.len == n && !memcmp(v.base, s, n);
 }
 
-/* Bytes that may appear in a request line's method or target. */
-static int up_token_ok(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i] <= 0x20 || p[i] >= 0x7f)
-            return 0;
-    return n > 0;
-}
-
-#define UP_PUT(out, s, n)                                                                          \
-    do {                                                                                           \
-        if (tt_buf_append((out), (s), (n)))                                                        \
-            return -1;                                                                             \
-    } while (0)
-#define UP_PUTS(out, s) UP_PUT(out, s, strlen(s))
+/* The runtime half still calls this name; the head is written by proto's
+ * one HTTP/1.1 request writer, whose body framings are these. */
+_Static_assert((int)TT_UPSTREAM_BODY_NONE == (int)TT_HTTP1_BODY_NONE &&
+                   (int)TT_UPSTREAM_BODY_LENGTH == (int)TT_HTTP1_BODY_LENGTH &&
+                   (int)TT_UPSTREAM_BODY_CHUNKED == (int)TT_HTTP1_BODY_CHUNKED,
+               "enum tt_upstream_body mirrors enum tt_http1_body");
 
 int tt_upstream_h1_head(const struct tt_h2_headers *h, enum tt_upstream_body body,
                         const char *default_host, tt_buf *out)
 {
-    if (!up_token_ok(h->method.base, h->method.len) || !up_token_ok(h->path.base, h->path.len))
-        return -1;
-    UP_PUT(out, h->method.base, h->method.len);
-    UP_PUTS(out, " ");
-    UP_PUT(out, h->path.base, h->path.len);
-    UP_PUTS(out, " HTTP/1.1\r\nHost: ");
-    /* RFC 9113 §8.3.1: :authority stands for Host. */
-    const char *host = default_host;
-    size_t host_len = strlen(default_host);
-    if (h->authority.len) {
-        host = (const char *)h->authority.base;
-        host_len = h->authority.len;
-    } else {
-        for (size_t i = 0; i < h->count; i++)
-            if (up_name_is(&h->hdrs[i], "host")) {
-                host = h->hdrs[i].value;
-                host_len = h->hdrs[i].value_len;
-                break;
-            }
-    }
-    UP_PUT(out, host, host_len);
-    UP_PUTS(out, "\r\n");
-    int cookies = 0;
-    for (size_t i = 0; i < h->count; i++) {
-        const struct tt_header *f = &h->hdrs[i];
-        if (f->name_len == 0 || f->name[0] == ':')
-            continue;
-        if (up_name_is(f, "host") || up_name_is(f, "te") || up_name_is(f, "connection") ||
-            up_name_is(f, "keep-alive") || up_name_is(f, "proxy-connection") ||
-            up_name_is(f, "transfer-encoding") || up_name_is(f, "upgrade") ||
-            up_name_is(f, "http2-settings"))
-            continue;
-        if (up_name_is(f, "content-length") && body != TT_UPSTREAM_BODY_LENGTH)
-            continue;
-        if (up_name_is(f, "cookie")) {
-            cookies++;
-            continue;
-        }
-        if (!up_token_ok((const uint8_t *)f->name, f->name_len))
-            return -1;
-        UP_PUT(out, f->name, f->name_len);
-        UP_PUTS(out, ": ");
-        UP_PUT(out, f->value, f->value_len);
-        UP_PUTS(out, "\r\n");
-    }
-    if (cookies) {
-        /* RFC 9113 §8.2.3: HTTP/2 may split cookies; HTTP/1.1 wants one
-         * field, the crumbs joined by "; ". */
-        UP_PUTS(out, "cookie: ");
-        int first = 1;
-        for (size_t i = 0; i < h->count; i++) {
-            const struct tt_header *f = &h->hdrs[i];
-            if (!up_name_is(f, "cookie"))
-                continue;
-            if (!first)
-                UP_PUTS(out, "; ");
-            UP_PUT(out, f->value, f->value_len);
-            first = 0;
-        }
-        UP_PUTS(out, "\r\n");
-    }
-    if (body == TT_UPSTREAM_BODY_CHUNKED) {
-        UP_PUTS(out, "Transfer-Encoding: chunked\r\n");
-    } else if (body == TT_UPSTREAM_BODY_NONE &&
-               (up_iov_is(h->method, "POST") || up_iov_is(h->method, "PUT") ||
-                up_iov_is(h->method, "PATCH"))) {
-        /* RFC 9110 §8.6: say so when a method that usually has a body has
-         * none, or the app might wait for one. */
-        UP_PUTS(out, "Content-Length: 0\r\n");
-    }
-    UP_PUTS(out, "\r\n");
-    return 0;
+    return tt_http1_request_head(h, (enum tt_http1_body)body, default_host, out);
 }
 
 size_t tt_upstream_filter_response(struct tt_header *f, size_t n)
 {
-    static const char *const hop[] = {"connection",       "keep-alive", "transfer-encoding",
-                                      "upgrade",          "te",         "proxy-connection"};
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        int drop = 0;
-        for (size_t j = 0; j < sizeof hop / sizeof hop[0] && !drop; j++)
-            drop = up_name_is(&f[i], hop[j]);
-        /* RFC 9110 §7.6.1: the fields Connection names are hop-by-hop too. */
-        for (size_t j = 0; j < n && !drop; j++)
-            if (up_name_is(&f[j], "connection"))
-                drop = tt_list_has(f[j].value, f[j].value_len, f[i].name, f[i].name_len);
+        int drop = tt_http1_hop_by_hop(f[i].name, f[i].name_len);
+        /* RFC 9110 §7.6.1: the fields Connection names are hop-by-hop too.
+         * Every Connection field counts, however many: this only drops. */
+        for (size_t j = 0; j < n && !drop; j++) {
+            const struct tt_token *t = tt_token_find_ci(f[j].name, f[j].name_len);
+            if (t && t->id == TT_TOK_CONNECTION)
+                drop = tt_http1_connection_lists(f[j].value, f[j].value_len, f[i].name,
+                                                 f[i].name_len);
+        }
         if (!drop)
             f[k++] = f[i];
     }

@@ -1,23 +1,18 @@
 /*
  * The pure half of the bridge: which name a request goes to, how an
- * HTTP/1.1 request head becomes an HTTP/2 header list, and how an HTTP/2
- * response head (final or 1xx) is written for an HTTP/1.1 client.  No sockets here, so
- * the unit tests call these directly.
+ * HTTP/1.1 request head becomes an HTTP/2 header list (the HTTP/1.1 rules
+ * it applies live in proto/http1.c).  No sockets here, so the unit tests
+ * call these directly.
  */
 #include "proxy.h"
 
-#include "proto/text.h"
+#include "codec/token.h"
+#include "proto/http1.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <string.h>
 #include <strings.h>
-
-static int eq_ci(const char *a, size_t alen, const char *b)
-{
-    size_t blen = strlen(b);
-    return alen == blen && strncasecmp(a, b, alen) == 0;
-}
 
 /* --- Request target and authority ---------------------------------------- */
 
@@ -228,20 +223,6 @@ static int map_add(struct tt_px_map_out *o, const char *n, size_t nl, const char
 
 #define MAP_ADD_LIT(o, n, v, vl) map_add(o, n, sizeof(n) - 1, v, vl)
 
-/* Fields that belong to one connection, never forwarded (RFC 9110 §7.6.1,
- * RFC 9113 §8.2.2), plus those we answer or replace ourselves. */
-static int map_dropped(const char *n, size_t nl)
-{
-    static const char *const drop[] = {
-        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
-        "te", "host", "expect", "http2-settings", "x-forwarded-proto", "x-forwarded-host",
-        "x-forwarded-prefix", "x-forwarded-for", "forwarded"};
-    for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
-        if (eq_ci(n, nl, drop[i]))
-            return 1;
-    return 0;
-}
-
 int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *o)
 {
     o->count = 0;
@@ -271,17 +252,18 @@ int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *o)
         return -1;
 
     /* Names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1). */
-    const struct tt_px_field *conn[8];
+    tt_iov conn[8];
     size_t nconn = 0;
     for (size_t i = 0; i < in->n; i++) {
-        if (!eq_ci(in->f[i].name, in->f[i].name_len, "connection"))
+        const struct tt_token *t = tt_token_find_ci(in->f[i].name, in->f[i].name_len);
+        if (!t || t->id != TT_TOK_CONNECTION)
             continue;
         /* More Connection fields than any client sends: refused (431)
          * rather than forwarding what the ninth one names (found by
          * fuzz_request_map). */
         if (nconn == sizeof(conn) / sizeof(conn[0]))
             return -1;
-        conn[nconn++] = &in->f[i];
+        conn[nconn++] = (tt_iov){(const uint8_t *)in->f[i].value, in->f[i].value_len};
     }
 
     size_t xff_start = 0, xff_len = 0;
@@ -290,12 +272,16 @@ int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *o)
     int have_fwd = 0;
     for (size_t i = 0; i < in->n; i++) {
         const struct tt_px_field *f = &in->f[i];
-        if (eq_ci(f->name, f->name_len, "te")) {
-            if (tt_list_has(f->value, f->value_len, "trailers", 8))
+        const struct tt_token *t = tt_token_find_ci(f->name, f->name_len);
+        int id = t ? t->id : -1;
+        /* TE first, whatever Connection says: "te: trailers" is the one
+         * hop-by-hop field HTTP/2 carries (RFC 9113 §8.2.2), sent below. */
+        if (id == TT_TOK_TE) {
+            if (tt_http1_te_trailers(f->value, f->value_len))
                 o->te_trailers = 1;
             continue;
         }
-        if (eq_ci(f->name, f->name_len, "expect")) {
+        if (id == TT_TOK_EXPECT) {
             /* Expect = #expectation (RFC 9110 §10.1.1): 100-continue is the
              * only one defined; any other member is noted (417). */
             size_t k = 0;
@@ -316,16 +302,12 @@ int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *o)
             }
             continue;
         }
-        int listed = 0;
-        for (size_t k = 0; k < nconn && !listed; k++)
-            listed = tt_list_has(conn[k]->value, conn[k]->value_len, f->name, f->name_len);
-        if (listed)
+        if (tt_http1_conn_specific(f->name, f->name_len, conn, nconn))
             continue;
         /* Earlier hops' X-Forwarded-For and Forwarded are kept, ours
          * appended (scratch copies joined by ", "). */
-        if (eq_ci(f->name, f->name_len, "x-forwarded-for") ||
-            eq_ci(f->name, f->name_len, "forwarded")) {
-            int is_xff = f->name_len == 15;
+        if (id == TT_TOK_X_FORWARDED_FOR || id == TT_TOK_FORWARDED) {
+            int is_xff = id == TT_TOK_X_FORWARDED_FOR;
             size_t *st = is_xff ? &xff_start : &fwd_start;
             size_t *ln = is_xff ? &xff_len : &fwd_len;
             int *have = is_xff ? &have_xff : &have_fwd;
@@ -351,7 +333,9 @@ int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *o)
             }
             continue;
         }
-        if (map_dropped(f->name, f->name_len))
+        /* The rest of what p writes itself (Host is :authority; the
+         * X-Forwarded-* below), and the h2c upgrade's HTTP2-Settings. */
+        if (t && (t->flags & (TT_TOKF_PROXY_SETS | TT_TOKF_H2C)))
             continue;
         const char *ln = scratch_put(o, f->name, f->name_len, 1);
         if (!ln || map_add(o, ln, f->name_len, f->value, f->value_len) < 0)
@@ -408,56 +392,4 @@ int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *o)
             return -1;
     }
     return 0;
-}
-
-/* --- HTTP/1.1 response heads from HTTP/2 ones --------------------------- */
-
-size_t tt_px_h1_head_size(const struct tt_header *hdrs, size_t n)
-{
-    size_t need = 9 + 4 + 40 + 2; /* "HTTP/1.1 ", "NNN ", reason, CRLF */
-    for (size_t i = 0; i < n; i++)
-        need += hdrs[i].name_len + hdrs[i].value_len + 4;
-    return need;
-}
-
-char *tt_px_h1_head_put(char *p, int status, const struct tt_header *hdrs, size_t n)
-{
-    /* By hand, not snprintf: this runs once a response.  The codec checked
-     * :status is three digits (RFC 9113 §8.3.2).  proto/text.c knows no
-     * 1xx past 101 by name; the reason phrase is for humans only (RFC 9112
-     * §4), but the usual one reads better in curl -v. */
-    const char *reason = status == 102   ? "Processing"
-                         : status == 103 ? "Early Hints"
-                                         : tt_http_reason(status);
-    memcpy(p, "HTTP/1.1 ", 9);
-    p += 9;
-    *p++ = (char)('0' + status / 100 % 10);
-    *p++ = (char)('0' + status / 10 % 10);
-    *p++ = (char)('0' + status % 10);
-    *p++ = ' ';
-    size_t rl = strnlen(reason, 40);
-    memcpy(p, reason, rl);
-    p += rl;
-    *p++ = '\r';
-    *p++ = '\n';
-    /* Only pseudo-headers are left out: the codec already refused every
-     * connection-specific field in a received head (RFC 9113 §8.2.2), so
-     * what remains may go to an HTTP/1.1 client as it is. */
-    for (size_t i = 0; i < n; i++) {
-        const struct tt_header *f = &hdrs[i];
-        if (f->name_len == 0 || f->name[0] == ':')
-            continue;
-        /* RFC 9110 §8.6: never a Content-Length on a 1xx. */
-        if (status < 200 && f->name_len == 14 && memcmp(f->name, "content-length", 14) == 0)
-            continue;
-        memcpy(p, f->name, f->name_len);
-        p += f->name_len;
-        *p++ = ':';
-        *p++ = ' ';
-        memcpy(p, f->value, f->value_len);
-        p += f->value_len;
-        *p++ = '\r';
-        *p++ = '\n';
-    }
-    return p;
 }

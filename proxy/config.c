@@ -6,6 +6,7 @@
  */
 #include "proxy.h"
 
+#include "proto/http1.h"
 #include "proto/log.h"
 
 #include <arpa/inet.h>
@@ -36,35 +37,30 @@ static void cfg_err(char *err, size_t errlen, const char *fmt, ...)
 int tt_px_parse_addr(const char *s, struct tt_px_addr *out, char *err, size_t errlen)
 {
     char host[64];
-    const char *port;
     memset(out, 0, sizeof(*out));
-    if (!s || !*s) {
+    /* A listen address: ":port" means every address, and the port is
+     * checked below as a listen port (0 lets the kernel pick). */
+    struct tt_hostport a;
+    switch (tt_http1_hostport_parse(s ? s : "", s ? strlen(s) : 0, sizeof(host) - 1,
+                                    TT_HOSTPORT_EMPTY_HOST, &a)) {
+    case TT_HOSTPORT_OK:
+        break;
+    case TT_HOSTPORT_EEMPTY:
         cfg_err(err, errlen, "empty address (want host:port, [v6]:port or :port)");
         return -1;
+    case TT_HOSTPORT_EBRACKET:
+        cfg_err(err, errlen, "bad address '%s' (want [v6]:port)", s);
+        return -1;
+    case TT_HOSTPORT_ECOLONS:
+        cfg_err(err, errlen, "bad address '%s' (put an IPv6 address in brackets)", s);
+        return -1;
+    default: /* TT_HOSTPORT_EFORM; no other without STRICT */
+        cfg_err(err, errlen, "bad address '%s' (want host:port, [v6]:port or :port)", s);
+        return -1;
     }
-    if (s[0] == '[') {
-        const char *rb = strchr(s, ']');
-        if (!rb || rb[1] != ':' || (size_t)(rb - s - 1) >= sizeof(host) || rb == s + 1) {
-            cfg_err(err, errlen, "bad address '%s' (want [v6]:port)", s);
-            return -1;
-        }
-        memcpy(host, s + 1, (size_t)(rb - s - 1));
-        host[rb - s - 1] = 0;
-        port = rb + 2;
-    } else {
-        const char *colon = strrchr(s, ':');
-        if (!colon || (size_t)(colon - s) >= sizeof(host)) {
-            cfg_err(err, errlen, "bad address '%s' (want host:port, [v6]:port or :port)", s);
-            return -1;
-        }
-        if (memchr(s, ':', (size_t)(colon - s))) {
-            cfg_err(err, errlen, "bad address '%s' (put an IPv6 address in brackets)", s);
-            return -1;
-        }
-        memcpy(host, s, (size_t)(colon - s));
-        host[colon - s] = 0;
-        port = colon + 1;
-    }
+    memcpy(host, a.host, a.host_len);
+    host[a.host_len] = 0;
+    const char *port = a.port; /* runs to the end of s: NUL-terminated */
     char *end;
     errno = 0;
     long pn = strtol(port, &end, 10);

@@ -1171,14 +1171,14 @@ static void fr_op_interim(struct tt_px_exchange *x, const struct tt_h2_headers *
     struct tt_px_client *cl = rq->cl;
     if (rq->resp_head || cl->dead)
         return;
-    size_t need = tt_px_h1_head_size(h->hdrs, h->count) + 2;
+    size_t need = tt_http1_response_head_size(h->hdrs, h->count) + 2;
     char stackbuf[4096];
     char *buf = need <= sizeof(stackbuf) ? stackbuf : tt_mem_alloc(need);
     if (!buf) {
         fr_abort(cl, "out of memory");
         return;
     }
-    char *p = tt_px_h1_head_put(buf, h->status, h->hdrs, h->count);
+    char *p = tt_http1_response_head_put(buf, h->status, h->hdrs, h->count);
     fr_put(&p, "\r\n", 2);
     (void)fr_send_buf(cl, buf, (size_t)(p - buf));
     if (buf != stackbuf)
@@ -1210,14 +1210,14 @@ static void fr_op_head(struct tt_px_exchange *x, const struct tt_h2_headers *h)
         }
         if (!rq->body_done && !rq->resp_nobody && h->end_stream)
             rq->keepalive = 0;
-        size_t need = tt_px_h1_head_size(h->hdrs, h->count) + 80;
+        size_t need = tt_http1_response_head_size(h->hdrs, h->count) + 80;
         char stackbuf[8192];
         char *buf = need <= sizeof(stackbuf) ? stackbuf : tt_mem_alloc(need);
         if (!buf) {
             fr_abort(cl, "out of memory");
             return;
         }
-        char *p = tt_px_h1_head_put(buf, h->status, h->hdrs, h->count);
+        char *p = tt_http1_response_head_put(buf, h->status, h->hdrs, h->count);
         if (zero)
             fr_put(&p, "content-length: 0\r\n", 19);
         if (rq->resp_chunked)

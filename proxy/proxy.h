@@ -25,6 +25,7 @@
 
 #include "codec/buf.h"
 #include "codec/h2.h"
+#include "proto/http1.h"
 #include "proto/list.h"
 #include "proto/loop.h"
 #include "proto/session.h"
@@ -243,15 +244,8 @@ struct tt_px_target {
  * scheme, userinfo, an empty or invalid authority. */
 int tt_px_target_split(const char *t, size_t len, struct tt_px_target *out);
 
-/* HTTP/2 response heads for an HTTP/1.1 client (front.c writes final and
- * 1xx heads with these, so both map fields the same way).
- * tt_px_h1_head_size() is the most tt_px_h1_head_put() writes for `hdrs`.
- * tt_px_h1_head_put() writes "HTTP/1.1 NNN Reason\r\n" and every regular
- * field of `hdrs` as "name: value\r\n" (pseudo-headers skipped), not the
- * blank line that ends the head, to `p`; returns the end of what it wrote. */
-size_t tt_px_h1_head_size(const struct tt_header *hdrs, size_t n);
-char *tt_px_h1_head_put(char *p, int status, const struct tt_header *hdrs, size_t n);
-
+/* HTTP/2 response heads for an HTTP/1.1 client are written by
+ * tt_http1_response_head_size/_put (proto/http1.h), final and 1xx alike. */
 
 /* --- The server (main.c builds it; accept.c, the fronts and tunnel.c run it) */
 

@@ -46,10 +46,10 @@ static void test_h1_head(void **state)
         {"link", "</app.js>; rel=preload; as=script", 4, 33, 0},
     };
     char buf[512];
-    size_t need = tt_px_h1_head_size(h103, 3);
+    size_t need = tt_http1_response_head_size(h103, 3);
     assert_true(need <= sizeof(buf));
     memset(buf, 'Z', sizeof(buf));
-    char *end = tt_px_h1_head_put(buf, 103, h103, 3);
+    char *end = tt_http1_response_head_put(buf, 103, h103, 3);
     const char want[] = "HTTP/1.1 103 Early Hints\r\n"
                         "link: </style.css>; rel=preload\r\n"
                         "link: </app.js>; rel=preload; as=script\r\n";
@@ -60,11 +60,11 @@ static void test_h1_head(void **state)
 
     /* 102 by name, an unnamed 1xx by class; a head with no field. */
     const struct tt_header h102[] = {{":status", "102", 7, 3, 0}};
-    end = tt_px_h1_head_put(buf, 102, h102, 1);
+    end = tt_http1_response_head_put(buf, 102, h102, 1);
     assert_int_equal((size_t)(end - buf), strlen("HTTP/1.1 102 Processing\r\n"));
     assert_memory_equal(buf, "HTTP/1.1 102 Processing\r\n", (size_t)(end - buf));
-    assert_true((size_t)(end - buf) <= tt_px_h1_head_size(h102, 1));
-    end = tt_px_h1_head_put(buf, 199, h102, 1);
+    assert_true((size_t)(end - buf) <= tt_http1_response_head_size(h102, 1));
+    end = tt_http1_response_head_put(buf, 199, h102, 1);
     assert_memory_equal(buf, "HTTP/1.1 199 Informational\r\n", (size_t)(end - buf));
 
     /* A final head takes the same path: every regular field, empty values
@@ -74,11 +74,11 @@ static void test_h1_head(void **state)
         {"content-type", "text/plain", 12, 10, 0},
         {"x-empty", "", 7, 0, 0},
     };
-    end = tt_px_h1_head_put(buf, 200, h200, 3);
+    end = tt_http1_response_head_put(buf, 200, h200, 3);
     const char want200[] = "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nx-empty: \r\n";
     assert_int_equal((size_t)(end - buf), sizeof(want200) - 1);
     assert_memory_equal(buf, want200, sizeof(want200) - 1);
-    assert_true((size_t)(end - buf) <= tt_px_h1_head_size(h200, 3));
+    assert_true((size_t)(end - buf) <= tt_http1_response_head_size(h200, 3));
 }
 
 static void test_defaults(void **state)
