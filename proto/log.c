@@ -150,3 +150,16 @@ void tt_log(enum tt_log_level level, const char *fmt, ...)
     }
     errno = saved_errno;
 }
+
+int tt_log_limit_pass(struct tt_log_limit *l, uint64_t now_ms, uint64_t interval_ms,
+                      uint64_t *held)
+{
+    if (l->last_ms && now_ms - l->last_ms < interval_ms) {
+        l->held++;
+        return 0;
+    }
+    *held = l->held;
+    l->held = 0;
+    l->last_ms = now_ms ? now_ms : 1;
+    return 1;
+}

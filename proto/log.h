@@ -7,6 +7,8 @@
 #ifndef TT_LOG_H
 #define TT_LOG_H
 
+#include <stdint.h>
+
 enum tt_log_level {
     TT_LOG_ERROR = 0,
     TT_LOG_WARN = 1,
@@ -24,6 +26,18 @@ void tt_log(enum tt_log_level level, const char *fmt, ...) __attribute__((format
  * sleeps, or until exit; warn and error lines flush it and go out at once. */
 void tt_log_set_buffered(int on);
 void tt_log_flush(void);
+
+/* A rate limit for a kind of line that a peer can cause at will (refused
+ * connections, failed accepts): at most one line per `interval_ms`, which
+ * says how many were held back since the last.  Zero it to start. */
+struct tt_log_limit {
+    uint64_t last_ms;
+    uint64_t held;
+};
+/* Returns 1 when a line may go out now (then *held is how many were not
+ * written since the last one), or 0 (counted). */
+int tt_log_limit_pass(struct tt_log_limit *l, uint64_t now_ms, uint64_t interval_ms,
+                      uint64_t *held);
 
 #define tt_log_error(...) tt_log(TT_LOG_ERROR, __VA_ARGS__)
 #define tt_log_warn(...) tt_log(TT_LOG_WARN, __VA_ARGS__)

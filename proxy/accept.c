@@ -16,8 +16,9 @@
  *
  * A connection lives here as a px_pending until then (a socket, maybe a TLS
  * object, a deadline and at most 24 bytes), and is counted in srv->clients
- * like the fronts' connections, so a drain waits for it too.  The tunnel
- * listener (tunnel.c) shares tt_px_accept_next() with the client listeners.
+ * like the fronts' connections, so a drain waits for it too.  Every
+ * listener, the tunnel's too (tunnel.c), is a tt_px_listener: one accept
+ * loop, one way to behave at the fd limit.
  */
 #include "proxy.h"
 
@@ -31,6 +32,7 @@
 
 #define AC_DEADLINE_MS 10000 /* the handshake, or the first bytes, within this */
 #define AC_BATCH 64          /* connections accepted per listener wake-up */
+#define AC_PAUSE_MS 250      /* accepting stops this long at the fd limit */
 
 struct px_pending {
     struct tt_px_server *srv;
@@ -46,25 +48,81 @@ struct px_pending {
     char ip[48];
 };
 
-int tt_px_accept_next(int lfd, struct sockaddr_storage *ss, const char *what)
+/* --- Listeners ------------------------------------------------------------------ */
+
+/* Out of descriptors (or of kernel memory for one): the connection waits
+ * in the backlog while we pause, rather than the level-triggered listener
+ * waking us at once, forever (nginx disables accept events the same way). */
+static int ls_out_of_fds(int err)
 {
-    for (;;) {
-        socklen_t sl = sizeof(*ss);
-        int fd = accept4(lfd, (struct sockaddr *)ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0) {
-            /* Responses and WINDOW_UPDATEs are small writes that must leave
-             * at once: Nagle would hold each behind the last unacked one. */
-            int one = 1;
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-            return fd;
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+static void ls_on_resume(struct tt_loop *loop, struct tt_timer *t)
+{
+    struct tt_px_listener *l = t->data;
+    if (l->io.fd >= 0)
+        tt_io_modify(loop, &l->io, TT_IO_READ);
+}
+
+static void ls_on_accept(struct tt_loop *loop, struct tt_io *io, unsigned events)
+{
+    struct tt_px_listener *l = io->data;
+    (void)events;
+    for (int k = 0; k < AC_BATCH && l->io.fd >= 0; k++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int fd = accept4(io->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int err = errno;
+            if (err == EINTR || err == ECONNABORTED)
+                continue;
+            if (err == EAGAIN || err == EWOULDBLOCK)
+                return;
+            uint64_t held;
+            int pause = ls_out_of_fds(err);
+            if (tt_log_limit_pass(&l->log, tt_loop_now(loop), 1000, &held))
+                tt_log_warn("%s accept failed: %s%s (%llu more since the last such line)", l->what,
+                            strerror(err), pause ? ": pausing accepts for 250 ms" : "",
+                            (unsigned long long)held);
+            if (pause) {
+                tt_io_modify(loop, &l->io, 0);
+                tt_timer_start(loop, &l->resume, AC_PAUSE_MS);
+            }
+            return;
         }
-        if (errno == EINTR || errno == ECONNABORTED)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            tt_log_warn("%s accept failed: %s", what, strerror(errno));
-        return -1;
+        /* Responses and WINDOW_UPDATEs are small writes that must leave at
+         * once: Nagle would hold each behind the last unacked one. */
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        l->on_conn(l, fd, &ss);
     }
 }
+
+int tt_px_listener_start(struct tt_px_server *srv, struct tt_px_listener *l, int fd,
+                         const char *what,
+                         void (*on_conn)(struct tt_px_listener *, int, const struct sockaddr_storage *))
+{
+    l->srv = srv;
+    l->what = what;
+    l->on_conn = on_conn;
+    memset(&l->log, 0, sizeof(l->log));
+    tt_timer_init(&l->resume, ls_on_resume, l);
+    return tt_io_start(srv->loop, &l->io, fd, TT_IO_READ, ls_on_accept, l);
+}
+
+void tt_px_listener_close(struct tt_px_listener *l)
+{
+    if (l->io.fd < 0)
+        return;
+    int fd = l->io.fd;
+    tt_io_stop(l->srv->loop, &l->io);
+    tt_timer_stop(l->srv->loop, &l->resume);
+    close(fd);
+    l->io.fd = -1;
+}
+
+/* --- Connections whose protocol is not known yet ------------------------------------ */
 
 static void ac_free(struct px_pending *pc, int close_conn)
 {
@@ -221,69 +279,52 @@ static void ac_on_timeout(struct tt_loop *loop, struct tt_timer *t)
     ac_hand_over(pc, 0);
 }
 
-static void ac_accept(struct tt_px_server *srv, struct tt_io *io, SSL_CTX *tls)
+static void ac_on_conn(struct tt_px_listener *l, int fd, const struct sockaddr_storage *ss)
 {
-    for (int k = 0; k < AC_BATCH; k++) {
-        struct sockaddr_storage ss;
-        int fd = tt_px_accept_next(io->fd, &ss, "client");
-        if (fd < 0)
-            return;
-        struct px_pending *pc = tt_mem_calloc(1, sizeof(*pc));
-        if (!pc) {
-            close(fd);
-            continue;
-        }
-        pc->srv = srv;
-        tt_px_sockaddr_text((struct sockaddr *)&ss, pc->peer, sizeof(pc->peer), pc->ip,
-                            sizeof(pc->ip));
-        tt_timer_init(&pc->timer, ac_on_timeout, pc);
-        tt_list_push(&srv->accepting, &pc->link);
-        srv->clients++;
-        if (tls) {
-            if (tt_tls_conn_init(&pc->tls, tls, fd, 1, NULL) < 0) {
-                tt_log_warn("client dropped client=%s: %s", pc->peer, pc->tls.err);
-                close(fd);
-                pc->tls.fd = -1;
-                ac_free(pc, 0);
-                continue;
-            }
-            pc->is_tls = 1;
-            pc->handshaking = 1;
-        } else {
-            tt_tls_conn_init_plain(&pc->tls, fd);
-        }
-        if (tt_io_start(srv->loop, &pc->io, fd, TT_IO_READ, ac_on_io, pc) < 0) {
-            ac_free(pc, 1);
-            continue;
-        }
-        tt_timer_start(srv->loop, &pc->timer, AC_DEADLINE_MS);
+    struct tt_px_server *srv = l->srv;
+    SSL_CTX *tls = l == &srv->https_lis ? srv->https_ctx : NULL;
+    struct px_pending *pc = tt_mem_calloc(1, sizeof(*pc));
+    if (!pc) {
+        close(fd);
+        return;
     }
+    pc->srv = srv;
+    tt_px_sockaddr_text((const struct sockaddr *)ss, pc->peer, sizeof(pc->peer), pc->ip,
+                        sizeof(pc->ip));
+    tt_timer_init(&pc->timer, ac_on_timeout, pc);
+    tt_list_push(&srv->accepting, &pc->link);
+    srv->clients++;
+    if (tls) {
+        if (tt_tls_conn_init(&pc->tls, tls, fd, 1, NULL) < 0) {
+            tt_log_warn("client dropped client=%s: %s", pc->peer, pc->tls.err);
+            close(fd);
+            pc->tls.fd = -1;
+            ac_free(pc, 0);
+            return;
+        }
+        pc->is_tls = 1;
+        pc->handshaking = 1;
+    } else {
+        tt_tls_conn_init_plain(&pc->tls, fd);
+    }
+    if (tt_io_start(srv->loop, &pc->io, fd, TT_IO_READ, ac_on_io, pc) < 0) {
+        ac_free(pc, 1);
+        return;
+    }
+    tt_timer_start(srv->loop, &pc->timer, AC_DEADLINE_MS);
 }
 
-static void ac_on_accept(struct tt_loop *loop, struct tt_io *io, unsigned events)
+int tt_px_accept_listen(struct tt_px_server *srv, int fd, int tls)
 {
-    struct tt_px_server *srv = io->data;
-    (void)loop;
-    (void)events;
-    ac_accept(srv, io, io == &srv->https_io ? srv->https_ctx : NULL);
-}
-
-int tt_px_accept_listen(struct tt_px_server *srv, struct tt_io *io, int fd)
-{
-    return tt_io_start(srv->loop, io, fd, TT_IO_READ, ac_on_accept, srv);
+    if (tls)
+        return tt_px_listener_start(srv, &srv->https_lis, fd, "https client", ac_on_conn);
+    return tt_px_listener_start(srv, &srv->client_lis, fd, "client", ac_on_conn);
 }
 
 void tt_px_accept_drain(struct tt_px_server *srv, uint32_t grace_ms)
 {
-    struct tt_io *lis[2] = {&srv->client_io, &srv->https_io};
-    for (int i = 0; i < 2; i++) {
-        if (lis[i]->fd >= 0) {
-            int fd = lis[i]->fd;
-            tt_io_stop(srv->loop, lis[i]);
-            close(fd);
-            lis[i]->fd = -1;
-        }
-    }
+    tt_px_listener_close(&srv->client_lis);
+    tt_px_listener_close(&srv->https_lis);
     while (srv->accepting.first)
         ac_free(tt_container_of(srv->accepting.first, struct px_pending, link), 1);
     tt_px_h1_drain(srv);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,6 +68,25 @@ static int make_tokens_file(const char *path, char *tok, size_t toklen, char *er
     }
     close(fd);
     return 1;
+}
+
+/* Every client connection is a descriptor: the soft limit (often 1024) is
+ * raised to the hard one, which is what the administrator allows. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            tt_log_warn("cannot raise the open-file limit from %llu: %s",
+                        (unsigned long long)was, strerror(errno));
+            return;
+        }
+    }
+    tt_log_debug("open-file limit %llu", (unsigned long long)rl.rlim_cur);
 }
 
 struct main_state {
@@ -157,6 +177,7 @@ int main(int argc, char **argv)
         return 2;
     }
     tt_log_init("p", (enum tt_log_level)cfg.log_level);
+    raise_fd_limit();
     /* Buffers are freed when they drain (idle connections hold none) and
      * taken again by the next request: without these, glibc gave the top
      * of the heap back to the kernel about once every 30 small requests
@@ -276,9 +297,9 @@ int main(int argc, char **argv)
             return p_exit(&srv, 2);
         }
     }
-    srv.tunnel_io.fd = srv.client_io.fd = srv.https_io.fd = -1;
-    if (tt_px_tunnel_listen(&srv, tfd) < 0 || (cfd >= 0 && tt_px_accept_listen(&srv, &srv.client_io, cfd) < 0) ||
-        (hfd >= 0 && tt_px_accept_listen(&srv, &srv.https_io, hfd) < 0)) {
+    srv.tunnel_lis.io.fd = srv.client_lis.io.fd = srv.https_lis.io.fd = -1;
+    if (tt_px_tunnel_listen(&srv, tfd) < 0 || (cfd >= 0 && tt_px_accept_listen(&srv, cfd, 0) < 0) ||
+        (hfd >= 0 && tt_px_accept_listen(&srv, hfd, 1) < 0)) {
         fprintf(stderr, "p: cannot watch the listeners: %s\n", strerror(errno));
         return p_exit(&srv, 1);
     }

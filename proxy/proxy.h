@@ -27,6 +27,7 @@
 #include "codec/h2.h"
 #include "proto/http1.h"
 #include "proto/list.h"
+#include "proto/log.h"
 #include "proto/loop.h"
 #include "proto/session.h"
 #include "proto/tls.h"
@@ -247,6 +248,28 @@ int tt_px_target_split(const char *t, size_t len, struct tt_px_target *out);
 /* HTTP/2 response heads for an HTTP/1.1 client are written by
  * tt_http1_response_head_size/_put (proto/http1.h), final and 1xx alike. */
 
+/* --- Listeners (accept.c) ---------------------------------------------------- */
+
+/* A listening socket and its accept loop.  At the fd limit (EMFILE and its
+ * kin) it stops accepting for a moment instead of spinning on a listener
+ * that stays readable, and says so in one line a second, with a count. */
+struct tt_px_listener {
+    struct tt_px_server *srv;
+    struct tt_io io;             /* fd -1: not listening */
+    struct tt_timer resume;      /* accepting paused */
+    struct tt_log_limit log;
+    const char *what;            /* "client", "https client", "tunnel" (the log) */
+    void (*on_conn)(struct tt_px_listener *l, int fd, const struct sockaddr_storage *ss);
+};
+
+/* Starts accepting on `fd` (the listener takes it): each connection, non-
+ * blocking with TCP_NODELAY, goes to on_conn.  Returns 0 or -1. */
+int tt_px_listener_start(struct tt_px_server *srv, struct tt_px_listener *l, int fd,
+                         const char *what,
+                         void (*on_conn)(struct tt_px_listener *, int, const struct sockaddr_storage *));
+/* Stops accepting and closes the socket (no-op when not listening). */
+void tt_px_listener_close(struct tt_px_listener *l);
+
 /* --- The server (main.c builds it; accept.c, the fronts and tunnel.c run it) */
 
 struct tt_px_server {
@@ -257,7 +280,7 @@ struct tt_px_server {
     struct tt_session_config scfg;
     SSL_CTX *tls_ctx;
     SSL_CTX *https_ctx; /* the HTTPS client front's; NULL when off */
-    struct tt_io tunnel_io, client_io, https_io;
+    struct tt_px_listener tunnel_lis, client_lis, https_lis;
     size_t handshakes;   /* TLS + PUT in progress */
     size_t granted;      /* of those, answered 101 but not yet registered */
     size_t clients;      /* client connections open (accepting, HTTP/1.1 or HTTP/2) */
@@ -288,15 +311,11 @@ size_t tt_px_tunnel_count(const struct tt_px_server *srv);
 
 /* --- Accepting clients (accept.c) ------------------------------------------- */
 
-/* Watches a client listener: srv->client_io (plaintext: HTTP/1.1, or h2c
- * with prior knowledge on the same port) or srv->https_io (a TLS handshake
- * with srv->https_ctx on the loop, 10 s at most, then h2 by ALPN).  Each connection is handed to the front
- * of its protocol once that is known.  Returns 0 or -1. */
-int tt_px_accept_listen(struct tt_px_server *srv, struct tt_io *io, int fd);
-/* The next connection on listener `lfd`, non-blocking, with TCP_NODELAY
- * (every listener's: the tunnel's too).  Returns the fd, or -1 when there
- * is none now (a real failure is logged with `what`). */
-int tt_px_accept_next(int lfd, struct sockaddr_storage *ss, const char *what);
+/* Listens for clients on `fd`: plaintext (HTTP/1.1, or h2c with prior
+ * knowledge on the same port), or with `tls` (srv->https_ctx) HTTPS: a TLS
+ * handshake on the loop, 10 s at most, then h2 by ALPN.  Each connection is
+ * handed to the front of its protocol once that is known.  Returns 0 or -1. */
+int tt_px_accept_listen(struct tt_px_server *srv, int fd, int tls);
 /* Drain: stop accepting, close connections whose protocol is not known yet,
  * and let each front finish what it has. */
 void tt_px_accept_drain(struct tt_px_server *srv, uint32_t grace_ms);

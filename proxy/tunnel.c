@@ -382,65 +382,55 @@ static void hs_on_timeout(struct tt_loop *loop, struct tt_timer *t)
     hs_free(hs, 1);
 }
 
-static void tun_on_accept(struct tt_loop *loop, struct tt_io *io, unsigned events)
+static void tun_on_conn(struct tt_px_listener *l, int fd, const struct sockaddr_storage *ss)
 {
-    struct tt_px_server *srv = io->data;
-    (void)events;
-    for (int k = 0; k < 64; k++) {
-        struct sockaddr_storage ss;
-        int fd = tt_px_accept_next(io->fd, &ss, "tunnel");
-        if (fd < 0)
-            return;
-        /* A flood of half-done handshakes must not take all memory: each
-         * holds ~12 KiB until its 10 s deadline. */
-        if (srv->handshakes >= 1024 || srv->draining) {
-            close(fd);
-            continue;
-        }
-        struct px_hs *hs = tt_mem_alloc(sizeof(*hs));
-        struct tt_tls_conn *tls = tt_mem_calloc(1, sizeof(*tls));
-        if (!hs || !tls) {
-            tt_mem_free(hs);
-            tt_mem_free(tls);
-            close(fd);
-            continue;
-        }
-        memset(hs, 0, offsetof(struct px_hs, in));
-        hs->srv = srv;
-        hs->tls = tls;
-        tt_buf_init(&hs->out, 4096);
-        tt_px_sockaddr_text((struct sockaddr *)&ss, hs->peer, sizeof(hs->peer), NULL, 0);
-        if (tt_tls_conn_init(tls, srv->tls_ctx, fd, 1, NULL) < 0) {
-            tt_log_warn("tunnel TLS setup failed peer=%s: %s", hs->peer, tls->err);
-            tt_tls_conn_free(tls);
-            tt_mem_free(tls);
-            tt_mem_free(hs);
-            continue;
-        }
-        srv->handshakes++;
-        tt_timer_init(&hs->timer, hs_on_timeout, hs);
-        tt_timer_start(loop, &hs->timer, HS_TIMEOUT_MS);
-        if (tt_io_start(loop, &hs->io, fd, TT_IO_READ, hs_on_io, hs) < 0) {
-            hs->io.fd = -1;
-            hs_free(hs, 1);
-            continue;
-        }
-        hs_on_io(loop, &hs->io, TT_IO_READ);
+    struct tt_px_server *srv = l->srv;
+    struct tt_loop *loop = srv->loop;
+    /* A flood of half-done handshakes must not take all memory: each holds
+     * ~12 KiB until its 10 s deadline. */
+    if (srv->handshakes >= 1024 || srv->draining) {
+        close(fd);
+        return;
     }
+    struct px_hs *hs = tt_mem_alloc(sizeof(*hs));
+    struct tt_tls_conn *tls = tt_mem_calloc(1, sizeof(*tls));
+    if (!hs || !tls) {
+        tt_mem_free(hs);
+        tt_mem_free(tls);
+        close(fd);
+        return;
+    }
+    memset(hs, 0, offsetof(struct px_hs, in));
+    hs->srv = srv;
+    hs->tls = tls;
+    tt_buf_init(&hs->out, 4096);
+    tt_px_sockaddr_text((const struct sockaddr *)ss, hs->peer, sizeof(hs->peer), NULL, 0);
+    if (tt_tls_conn_init(tls, srv->tls_ctx, fd, 1, NULL) < 0) {
+        tt_log_warn("tunnel TLS setup failed peer=%s: %s", hs->peer, tls->err);
+        tt_tls_conn_free(tls);
+        tt_mem_free(tls);
+        tt_mem_free(hs);
+        return;
+    }
+    srv->handshakes++;
+    tt_timer_init(&hs->timer, hs_on_timeout, hs);
+    tt_timer_start(loop, &hs->timer, HS_TIMEOUT_MS);
+    if (tt_io_start(loop, &hs->io, fd, TT_IO_READ, hs_on_io, hs) < 0) {
+        hs->io.fd = -1;
+        hs_free(hs, 1);
+        return;
+    }
+    hs_on_io(loop, &hs->io, TT_IO_READ);
 }
 
 int tt_px_tunnel_listen(struct tt_px_server *srv, int fd)
 {
-    return tt_io_start(srv->loop, &srv->tunnel_io, fd, TT_IO_READ, tun_on_accept, srv);
+    return tt_px_listener_start(srv, &srv->tunnel_lis, fd, "tunnel", tun_on_conn);
 }
 
 void tt_px_tunnel_drain(struct tt_px_server *srv, uint32_t grace_ms)
 {
-    if (srv->tunnel_io.fd >= 0) {
-        int fd = srv->tunnel_io.fd;
-        tt_io_stop(srv->loop, &srv->tunnel_io);
-        close(fd);
-    }
+    tt_px_listener_close(&srv->tunnel_lis);
     /* Collect first: a drained session may close (and leave its pool)
      * while we walk. */
     size_t n = 0, k = 0;
