@@ -16,6 +16,7 @@
 #define TT_ORIGIN_H
 
 #include "origin/fileserver.h"
+#include "origin/hostport.h"
 #include "origin/upstream.h"
 #include "proto/session.h"
 #include "proto/tls.h"
@@ -64,10 +65,6 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
 void tt_origin_opts_free(struct tt_origin_opts *o);
 /* The --help text: every flag with its default. */
 const char *tt_origin_usage(void);
-/* Splits "host:port", "[v6]:port" into host and port (1-65535).  Returns 0
- * or -1. */
-int tt_origin_split_hostport(const char *s, char *host, size_t hostlen, char *port,
-                             size_t portlen);
 
 /* ---- Backoff (dialer.c) ---------------------------------------------- */
 

@@ -34,7 +34,7 @@
  */
 #include "origin/upstream.h"
 
-#include "origin/origin.h"
+#include "origin/hostport.h"
 
 #include "codec/buf.h"
 #include "proto/log.h"
