@@ -17,6 +17,7 @@
 
 #include "origin/fileserver.h"
 #include "origin/hostport.h"
+#include "origin/tunnel_srv.h"
 #include "origin/upstream.h"
 #include "proto/session.h"
 #include "proto/tls.h"
@@ -102,6 +103,10 @@ struct tt_origin {
     SSL_CTX *ssl_ctx;
     struct tt_fs_config fs;
     struct tt_upstream *upstream; /* --upstream: tunnels forward to the app */
+    /* What serves each tunnel's streams (tunnel_srv.h): tt_files_handler
+     * with a struct tt_files, or tt_upstream_handler with `upstream`. */
+    const struct tt_handler *handler;
+    void *hctx;
     struct tt_session_config scfg;
     int draining;
     unsigned live; /* dialers not yet stopped */
@@ -123,21 +128,16 @@ void tt_dialer_drain(struct tt_dialer *d, uint32_t grace_ms);
 /* Frees a stopped dialer (after the loop ended). */
 void tt_dialer_free(struct tt_dialer *d);
 
-/* ---- Serving a live tunnel (serve.c) --------------------------------- */
+/* ---- The --root handler (handler_files.c) ----------------------------- */
 
-struct tt_serve;
+struct tt_files;
 
-typedef void (*tt_serve_closed_cb)(void *owner, const char *reason);
-
-/* Starts HTTP/2 (server role) on a tunnel whose PUT got its 101.  Takes
- * `tls` (allocated with tt_mem_alloc).  `early` are the bytes read past the
- * 101 head.  `on_closed` fires once when the tunnel is gone (never during
- * this call).  Returns NULL when out of memory (tls is then freed). */
-struct tt_serve *tt_serve_start(struct tt_loop *loop, struct tt_tls_conn *tls,
-                                const struct tt_session_config *cfg,
-                                const struct tt_fs_config *fs, const uint8_t *early,
-                                size_t early_len, tt_serve_closed_cb on_closed, void *owner);
-/* Graceful drain: GOAWAY, in-flight streams finish within grace_ms. */
-void tt_serve_drain(struct tt_serve *sv, uint32_t grace_ms);
+/* Streams answered by the file server (origin/handler.h); its `hctx` is a
+ * struct tt_files. */
+extern const struct tt_handler tt_files_handler;
+/* The handler's state, shared by every tunnel: `fs` (kept, must outlive
+ * it) and one 256 KiB read buffer.  Returns NULL when out of memory. */
+struct tt_files *tt_files_new(const struct tt_fs_config *fs);
+void tt_files_free(struct tt_files *f);
 
 #endif

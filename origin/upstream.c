@@ -278,20 +278,14 @@ struct tt_upstream {
     int closing; /* c is exiting (tt_upstream_close_sessions): no new app connection */
 };
 
-struct tt_up_tunnel {
-    struct tt_upstream *up;
-    struct tt_session *s;
-    struct tt_h2_conn *h2;
-    tt_up_tunnel_closed_cb on_closed;
-    void *owner;
-    struct up_stream *all;
-};
-
+/* The handler's part of a tunnel stream record (origin/handler.h); the
+ * tunnel server owns the record and frees it (up_free) once the tunnel
+ * stream has closed and no hold is left.  The app side holds it while
+ * a_open. */
 struct up_stream {
-    struct tt_up_tunnel *t;
-    uint32_t sid;
-    unsigned busy;
-    unsigned t_open : 1;      /* the tunnel stream is open */
+    struct tt_upstream *up;
+    uint32_t sid;             /* the tunnel stream's, for the log */
+    unsigned t_open : 1;      /* the tunnel stream is open (up_open to up_close) */
     unsigned a_open : 1;      /* an app side holds the record */
     unsigned req_ended : 1;   /* p's END_STREAM arrived */
     unsigned req_end_sent : 1; /* the app has the whole request (h2c) */
@@ -316,12 +310,11 @@ struct up_stream {
     struct up_h2 *ah;            /* h2c connection and stream */
     uint32_t asid;
     struct tt_timer head_timer;
-    struct up_stream *prev, *next;   /* the tunnel's streams */
     struct up_stream *wprev, *wnext; /* the h2c wait list */
     struct up_stream *aprev, *anext; /* the h2c connection's streams */
 };
 
-static void st_pump(struct up_stream *st);
+static size_t st_pump(struct up_stream *st);
 static void st_release(struct up_stream *st);
 static void st_answer(struct up_stream *st, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -369,15 +362,12 @@ static void hdrs_free(struct up_hdrs *d)
     d->n = 0;
 }
 
-static void st_flush(struct up_stream *st)
-{
-    if (st->t->s)
-        tt_session_flush(st->t->s);
-}
+static struct tt_ts *st_ts(struct up_stream *st) { return tt_ts_of(st); }
 
+/* The record goes (the tunnel server's `free` op). */
 static void st_free(struct up_stream *st)
 {
-    tt_timer_stop(st->t->up->loop, &st->head_timer);
+    tt_timer_stop(st->up->loop, &st->head_timer);
     tt_buf_free(&st->req_pend);
     tt_buf_free(&st->resp_pend);
     tt_buf_free(&st->req_trailer_lines);
@@ -386,28 +376,15 @@ static void st_free(struct up_stream *st)
     hdrs_free(&st->resp_trailers);
     hdrs_free(&st->req_hdrs);
     hdrs_free(&st->req_trailers);
-    tt_mem_free(st);
 }
 
-/* Frees the record once neither side holds it. */
-static void st_release(struct up_stream *st)
-{
-    if (st->busy > 0)
-        st->busy--;
-    if (st->busy == 0 && !st->t_open && !st->a_open)
-        st_free(st);
-}
+static void st_release(struct up_stream *st) { tt_ts_release(st_ts(st)); }
 
-static void st_hold(struct up_stream *st) { st->busy++; }
+static void st_hold(struct up_stream *st) { tt_ts_hold(st_ts(st)); }
 
 static void st_reset(struct up_stream *st, uint32_t code)
 {
-    if (!st->t_open || !st->t->h2)
-        return;
-    st_hold(st);
-    (void)tt_h2_submit_rst(st->t->h2, st->sid, code); /* fires on_stream_close */
-    st_flush(st);
-    st_release(st);
+    tt_ts_reset(st_ts(st), code); /* up_close runs inside */
 }
 
 /* A plain-text answer of our own (502, 504): only before a head went out;
@@ -444,15 +421,14 @@ static void st_answer(struct up_stream *st, int status, const char *fmt, ...)
     st->resp_ended = 1;
     st->end_sent = 1;
     tt_buf_consume(&st->resp_pend, tt_buf_len(&st->resp_pend));
-    int rc = tt_h2_submit_headers(st->t->h2, st->sid, h, 3, st->is_head);
+    int rc = tt_ts_headers(st_ts(st), h, 3, st->is_head);
     if (rc < 0) {
         st_reset(st, TT_H2_INTERNAL_ERROR);
     } else if (!st->is_head) {
-        ssize_t w = tt_h2_send_data(st->t->h2, st->sid, body, (size_t)n, 1);
+        ssize_t w = tt_ts_send(st_ts(st), body, (size_t)n, 1);
         if (w != n)
             st_reset(st, TT_H2_INTERNAL_ERROR);
     }
-    st_flush(st);
     st_release(st);
 }
 
@@ -461,10 +437,10 @@ static void st_head(struct up_stream *st, const struct tt_header *h, size_t n, i
 {
     if (!st->t_open || st->head_sent || st->head_pending)
         return;
-    tt_timer_stop(st->t->up->loop, &st->head_timer);
+    tt_timer_stop(st->up->loop, &st->head_timer);
     if (end)
         st->resp_ended = 1;
-    int rc = tt_h2_submit_headers(st->t->h2, st->sid, h, n, end);
+    int rc = tt_ts_headers(st_ts(st), h, n, end);
     if (rc == TT_ERR_NOMEM && st->t_open) {
         /* The output buffer is full of other streams' DATA: send the
          * head once it drains (st_pump). */
@@ -484,7 +460,6 @@ static void st_head(struct up_stream *st, const struct tt_header *h, size_t n, i
     st->head_sent = 1;
     if (end)
         st->end_sent = 1;
-    st_flush(st);
 }
 
 /* An interim (1xx) response from the app, passed on to p as HEADERS
@@ -515,13 +490,11 @@ static void st_interim(struct up_stream *st, int status, const struct tt_header 
     for (size_t i = 0; i < n && k < sizeof(kept) / sizeof(kept[0]); i++)
         if (!(h[i].name_len == 14 && strncasecmp(h[i].name, "content-length", 14) == 0))
             kept[k++] = h[i];
-    int rc = tt_h2_submit_headers(st->t->h2, st->sid, kept, k, 0);
+    int rc = tt_ts_headers(st_ts(st), kept, k, 0);
     if (rc < 0) {
         tt_log_debug("stream %" PRIu32 ": %d from the app dropped (%s)", st->sid, status,
                      tt_strerror(rc));
-        return;
     }
-    st_flush(st);
 }
 
 /* Response body from the app.  Returns the bytes p's stream took at once
@@ -533,7 +506,7 @@ static ssize_t st_body(struct up_stream *st, const uint8_t *p, size_t n)
         return -1;
     size_t taken = 0;
     if (st->head_sent && tt_buf_len(&st->resp_pend) == 0) {
-        ssize_t w = tt_h2_send_data(st->t->h2, st->sid, p, n, 0);
+        ssize_t w = tt_ts_send(st_ts(st), p, n, 0);
         if (w < 0) {
             st_reset(st, TT_H2_INTERNAL_ERROR);
             return -1;
@@ -544,25 +517,25 @@ static ssize_t st_body(struct up_stream *st, const uint8_t *p, size_t n)
         st_reset(st, TT_H2_INTERNAL_ERROR);
         return -1;
     }
-    if (taken)
-        st_flush(st);
     return (ssize_t)taken;
 }
 
-/* Moves what waits for p (head, body, end) into the tunnel's output. */
-static void st_pump(struct up_stream *st)
+/* Moves what waits for p (head, body, end) into the tunnel's output.
+ * Returns the body bytes queued. */
+static size_t st_pump(struct up_stream *st)
 {
-    struct tt_h2_conn *h2 = st->t->h2;
-    if (!st->t_open || !h2)
-        return;
+    struct tt_ts *ts = st_ts(st);
+    size_t sent = 0;
+    if (!st->t_open)
+        return 0;
     st_hold(st);
     if (st->head_pending) {
-        int rc = tt_h2_submit_headers(h2, st->sid, st->resp_head.h, st->resp_head.n,
+        int rc = tt_ts_headers(ts, st->resp_head.h, st->resp_head.n,
                                       st->resp_ended && tt_buf_len(&st->resp_pend) == 0 &&
                                           !st->resp_trailers.h);
         if (rc == TT_ERR_NOMEM) {
             st_release(st);
-            return;
+            return 0;
         }
         st->head_pending = 0;
         st->head_sent = 1;
@@ -570,15 +543,13 @@ static void st_pump(struct up_stream *st)
         if (rc < 0) {
             st_reset(st, TT_H2_INTERNAL_ERROR);
             st_release(st);
-            return;
+            return 0;
         }
         if (st->resp_ended && tt_buf_len(&st->resp_pend) == 0 && !st->resp_trailers.h)
             st->end_sent = 1;
     }
-    size_t sent = 0;
     while (st->t_open && tt_buf_len(&st->resp_pend) > 0) {
-        ssize_t w = tt_h2_send_data(h2, st->sid, tt_buf_data(&st->resp_pend),
-                                    tt_buf_len(&st->resp_pend), 0);
+        ssize_t w = tt_ts_send(ts, tt_buf_data(&st->resp_pend), tt_buf_len(&st->resp_pend), 0);
         if (w < 0) {
             st_reset(st, TT_H2_INTERNAL_ERROR);
             break;
@@ -599,11 +570,11 @@ static void st_pump(struct up_stream *st)
     if (st->t_open && st->resp_ended && !st->end_sent && tt_buf_len(&st->resp_pend) == 0) {
         int rc;
         if (st->resp_trailers.h) {
-            rc = tt_h2_submit_headers(h2, st->sid, st->resp_trailers.h, st->resp_trailers.n, 1);
+            rc = tt_ts_headers(ts, st->resp_trailers.h, st->resp_trailers.n, 1);
             if (rc == TT_ERR_NOMEM)
                 goto out; /* again on_writable */
         } else {
-            ssize_t w = tt_h2_send_data(h2, st->sid, NULL, 0, 1);
+            ssize_t w = tt_ts_send(ts, NULL, 0, 1);
             rc = w < 0 ? (int)w : 0;
         }
         st->end_sent = 1;
@@ -611,10 +582,10 @@ static void st_pump(struct up_stream *st)
             st_reset(st, TT_H2_INTERNAL_ERROR);
     }
 out:
-    st_flush(st);
     if (st->h1)
         h1_update_io(st->h1);
     st_release(st);
+    return sent;
 }
 
 static void st_head_timeout(struct tt_loop *loop, struct tt_timer *tm)
@@ -860,7 +831,7 @@ static void h1_update_io(struct up_h1 *c)
         /* Backpressure: no reading while p's stream cannot take more. */
         int blocked = st && st->t_open && (st->head_pending || tt_buf_len(&st->resp_pend) > 0 ||
                                            (st->head_sent && !st->end_sent &&
-                                            tt_h2_data_room(st->t->h2, st->sid) == 0));
+                                            tt_ts_room(st_ts(st)) == 0));
         if (!blocked)
             ev |= TT_IO_READ;
     }
@@ -1023,9 +994,7 @@ static void h1_push(struct up_h1 *c)
                 }
             }
             /* On the app's socket: now p may send more. */
-            if (st->t_open)
-                tt_h2_consume(st->t->h2, st->sid, left);
-            st_flush(st);
+            tt_ts_consume(st_ts(st), left);
         }
     }
     if (c->final_queued && tt_buf_len(&c->out) == 0)
@@ -1204,7 +1173,7 @@ static void h1_read(struct up_h1 *c)
         struct up_stream *st = c->st;
         size_t want = sizeof buf;
         if (st && st->head_sent && st->t_open) {
-            size_t room = tt_h2_data_room(st->t->h2, st->sid);
+            size_t room = tt_ts_room(st_ts(st));
             if (tt_buf_len(&st->resp_pend) || room == 0) {
                 h1_update_io(c);
                 return;
@@ -1418,7 +1387,7 @@ static int h1_attach(struct up_h1 *c, struct up_stream *st)
 
 static void h1_open(struct up_stream *st, const struct tt_h2_headers *h)
 {
-    struct tt_upstream *up = st->t->up;
+    struct tt_upstream *up = st->up;
     if (up_iov_is(h->method, "CONNECT")) {
         st_answer(st, 501, "CONNECT is not forwarded to the app");
         return;
@@ -1520,7 +1489,7 @@ static void h2_stream_unlink(struct up_stream *st)
 
 static void h2_wait_add(struct up_stream *st)
 {
-    struct tt_upstream *up = st->t->up;
+    struct tt_upstream *up = st->up;
     st->waiting = 1;
     st->wnext = NULL;
     st->wprev = up->wait_tail;
@@ -1533,7 +1502,7 @@ static void h2_wait_add(struct up_stream *st)
 
 static void h2_wait_remove(struct up_stream *st)
 {
-    struct tt_upstream *up = st->t->up;
+    struct tt_upstream *up = st->up;
     if (!st->waiting)
         return;
     if (st->wprev)
@@ -1626,10 +1595,8 @@ static void h2_push(struct up_stream *st)
         if ((size_t)w == len && end)
             st->req_end_sent = 1;
     }
-    if (taken && st->t_open) {
-        tt_h2_consume(st->t->h2, st->sid, taken);
-        st_flush(st);
-    }
+    if (taken)
+        tt_ts_consume(st_ts(st), taken);
     if (st->asid && !st->req_end_sent && st->req_ended && tt_buf_len(&st->req_pend) == 0) {
         if (st->req_trailers.h) {
             int rc = tt_h2_submit_headers(a->h2, st->asid, st->req_trailers.h, st->req_trailers.n, 1);
@@ -1673,7 +1640,7 @@ static void h2_abort(struct up_stream *st, uint32_t code)
 
 static void h2_open(struct up_stream *st, const struct tt_h2_headers *h)
 {
-    struct tt_upstream *up = st->t->up;
+    struct tt_upstream *up = st->up;
     if (hdrs_copy(&st->req_hdrs, h->hdrs, h->count)) {
         st_reset(st, TT_H2_REFUSED_STREAM);
         return;
@@ -1999,63 +1966,14 @@ static void up_on_resolved(void *arg, struct addrinfo *res, const char *why)
     }
 }
 
-/* ---- the tunnel side -------------------------------------------------- */
+/* ---- the tunnel side: the handler ops (origin/handler.h) ---------------- */
 
-static void ut_unlink(struct tt_up_tunnel *t, struct up_stream *st)
+static void up_open(void *hctx, struct tt_ts *ts, const struct tt_h2_headers *h)
 {
-    if (st->prev)
-        st->prev->next = st->next;
-    else if (t->all == st)
-        t->all = st->next;
-    if (st->next)
-        st->next->prev = st->prev;
-    st->prev = st->next = NULL;
-}
-
-static int ut_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h2_headers *h)
-{
-    struct tt_up_tunnel *t = ud;
-    struct up_stream *st = sud;
-    if (!t->h2)
-        t->h2 = tt_session_h2(t->s);
-    if (h->kind == TT_H2_HDRS_TRAILERS) {
-        if (!st)
-            return 0;
-        st_hold(st);
-        st->req_ended = 1;
-        if (t->up->url.h2c) {
-            if (!st->req_trailers.h && hdrs_copy(&st->req_trailers, h->hdrs, h->count)) {
-                h2_abort(st, TT_H2_INTERNAL_ERROR);
-                st_reset(st, TT_H2_INTERNAL_ERROR);
-            } else {
-                h2_push(st);
-            }
-        } else {
-            if (st->chunked) {
-                for (size_t i = 0; i < h->count; i++) {
-                    const struct tt_header *f = &h->hdrs[i];
-                    if (tt_buf_append(&st->req_trailer_lines, f->name, f->name_len) ||
-                        tt_buf_append(&st->req_trailer_lines, ": ", 2) ||
-                        tt_buf_append(&st->req_trailer_lines, f->value, f->value_len) ||
-                        tt_buf_append(&st->req_trailer_lines, "\r\n", 2))
-                        break;
-                }
-            }
-            if (st->h1)
-                h1_push(st->h1);
-        }
-        st_release(st);
-        return 0;
-    }
-    if (h->kind != TT_H2_HDRS_REQUEST)
-        return 0;
-    st = tt_mem_calloc(1, sizeof *st);
-    if (!st) {
-        (void)tt_h2_submit_rst(t->h2, sid, TT_H2_REFUSED_STREAM);
-        return 0;
-    }
-    st->t = t;
-    st->sid = sid;
+    struct tt_upstream *up = hctx;
+    struct up_stream *st = tt_ts_priv(ts);
+    st->up = up;
+    st->sid = tt_ts_id(ts);
     st->t_open = 1;
     st->req_ended = h->end_stream != 0;
     st->is_head = up_iov_is(h->method, "HEAD");
@@ -2064,50 +1982,65 @@ static int ut_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h2_h
     tt_buf_init(&st->req_trailer_lines, 64u << 10);
     tt_buf_init(&st->retry_head, UP_OUT_MAX);
     tt_timer_init(&st->head_timer, st_head_timeout, st);
-    st->next = t->all;
-    if (t->all)
-        t->all->prev = st;
-    t->all = st;
-    tt_h2_stream_set_user(t->h2, sid, st);
+    /* Pumped whenever the tunnel has room: st_pump moves what waits for p
+     * and resumes an HTTP/1.1 app socket paused for lack of room. */
+    tt_ts_wait(ts);
     if (tt_log_enabled(TT_LOG_DEBUG))
-        tt_log_debug("stream %" PRIu32 ": %.*s %.*s -> app", sid, (int)h->method.len,
+        tt_log_debug("stream %" PRIu32 ": %.*s %.*s -> app", st->sid, (int)h->method.len,
                      (const char *)h->method.base, (int)(h->path.len > 200 ? 200 : h->path.len),
                      (const char *)h->path.base);
-    st_hold(st);
-    tt_timer_start(t->up->loop, &st->head_timer, UP_HEAD_TIMEOUT_MS);
-    if (t->up->url.h2c)
+    tt_timer_start(up->loop, &st->head_timer, UP_HEAD_TIMEOUT_MS);
+    if (up->url.h2c)
         h2_open(st, h);
     else
         h1_open(st, h);
-    st_flush(st);
-    st_release(st);
-    return 0;
 }
 
-static int ut_on_data(void *ud, uint32_t sid, void *sud, const uint8_t *data, size_t len,
-                      int end_stream)
+static void up_trailers(struct tt_ts *ts, const struct tt_h2_headers *h)
 {
-    struct tt_up_tunnel *t = ud;
-    struct up_stream *st = sud;
-    if (!st || !st->a_open || st->req_ended) {
-        /* Nobody takes these bytes any more: dropped, window given back. */
-        tt_h2_consume(t->h2, sid, len);
-        if (st && end_stream)
-            st->req_ended = 1;
-        if (t->s)
-            tt_session_flush(t->s);
-        return 0;
+    struct up_stream *st = tt_ts_priv(ts);
+    st->req_ended = 1;
+    if (st->up->url.h2c) {
+        if (!st->req_trailers.h && hdrs_copy(&st->req_trailers, h->hdrs, h->count)) {
+            h2_abort(st, TT_H2_INTERNAL_ERROR);
+            st_reset(st, TT_H2_INTERNAL_ERROR);
+        } else {
+            h2_push(st);
+        }
+        return;
     }
-    st_hold(st);
+    if (st->chunked) {
+        for (size_t i = 0; i < h->count; i++) {
+            const struct tt_header *f = &h->hdrs[i];
+            if (tt_buf_append(&st->req_trailer_lines, f->name, f->name_len) ||
+                tt_buf_append(&st->req_trailer_lines, ": ", 2) ||
+                tt_buf_append(&st->req_trailer_lines, f->value, f->value_len) ||
+                tt_buf_append(&st->req_trailer_lines, "\r\n", 2))
+                break;
+        }
+    }
+    if (st->h1)
+        h1_push(st->h1);
+}
+
+static void up_data(struct tt_ts *ts, const uint8_t *data, size_t len, int end_stream)
+{
+    struct up_stream *st = tt_ts_priv(ts);
+    if (!st->a_open || st->req_ended) {
+        /* Nobody takes these bytes any more: dropped, window given back. */
+        tt_ts_consume(ts, len);
+        if (end_stream)
+            st->req_ended = 1;
+        return;
+    }
     if (len && tt_buf_append(&st->req_pend, data, len)) {
-        tt_h2_consume(t->h2, sid, len);
+        tt_ts_consume(ts, len);
         if (st->h1)
             h1_abort(st->h1);
         else
             h2_abort(st, TT_H2_INTERNAL_ERROR);
         st_reset(st, TT_H2_INTERNAL_ERROR);
-        st_release(st);
-        return 0;
+        return;
     }
     if (end_stream)
         st->req_ended = 1;
@@ -2115,29 +2048,18 @@ static int ut_on_data(void *ud, uint32_t sid, void *sud, const uint8_t *data, si
         h1_push(st->h1);
     else if (st->ah)
         h2_push(st);
-    st_release(st);
-    return 0;
 }
 
-static void ut_on_stream_close(void *ud, uint32_t sid, void *sud, uint32_t code, unsigned flags)
+static size_t up_pump(struct tt_ts *ts) { return st_pump(tt_ts_priv(ts)); }
+
+static void up_close(struct tt_ts *ts, uint32_t code, unsigned flags)
 {
-    struct tt_up_tunnel *t = ud;
-    struct up_stream *st = sud;
-    (void)flags;
-    if (!st)
-        return;
-    st_hold(st);
-    if (code != TT_H2_NO_ERROR)
-        tt_log_debug("stream %" PRIu32 " closed: %s%s", sid, tt_h2_strerror(code),
-                     (flags & TT_H2_CLOSE_RST_RECEIVED) ? " (reset by the proxy)" : "");
+    struct up_stream *st = tt_ts_priv(ts);
     st->t_open = 0;
-    ut_unlink(t, st);
-    tt_timer_stop(t->up->loop, &st->head_timer);
-    /* Request bytes still held count against p's connection window. */
-    if (tt_buf_len(&st->req_pend)) {
-        tt_h2_consume(t->h2, sid, tt_buf_len(&st->req_pend));
-        tt_buf_consume(&st->req_pend, tt_buf_len(&st->req_pend));
-    }
+    tt_timer_stop(st->up->loop, &st->head_timer);
+    /* Request bytes still held: the tunnel server gives their window back
+     * to p once this returns. */
+    tt_buf_consume(&st->req_pend, tt_buf_len(&st->req_pend));
     if (st->h1) {
         struct up_h1 *c = st->h1;
         if (code == TT_H2_NO_ERROR && st->end_sent && c->req_done) {
@@ -2159,124 +2081,19 @@ static void ut_on_stream_close(void *ud, uint32_t sid, void *sud, uint32_t code,
         else
             h2_let_go(st);
     }
-    st_release(st);
 }
 
-static void ut_pump_all(struct tt_up_tunnel *t)
-{
-    struct up_stream *st = t->all;
-    while (st) {
-        st_hold(st);
-        if (st->head_pending || tt_buf_len(&st->resp_pend) || (st->resp_ended && !st->end_sent) ||
-            st->h1)
-            st_pump(st);
-        struct up_stream *next = st->next;
-        if (next)
-            st_hold(next);
-        st_release(st);
-        if (next)
-            next->busy--; /* held only across the release above */
-        st = next;
-    }
-}
+static void up_free(struct tt_ts *ts) { st_free(tt_ts_priv(ts)); }
 
-static void ut_on_window_update(void *ud, uint32_t sid, void *sud)
-{
-    struct tt_up_tunnel *t = ud;
-    if (sid == 0) {
-        ut_pump_all(t);
-        return;
-    }
-    if (sud)
-        st_pump(sud);
-}
-
-static void ut_on_goaway(void *ud, uint32_t last_sid, uint32_t code, tt_iov debug)
-{
-    (void)ud;
-    tt_log_info("proxy sent GOAWAY (%s, last stream %" PRIu32 ")%s%.*s", tt_h2_strerror(code),
-                last_sid, debug.len ? ": " : "", (int)(debug.len > 100 ? 100 : debug.len),
-                (const char *)debug.base);
-}
-
-static void ut_on_ping_ack(void *ud, uint64_t opaque)
-{
-    (void)ud;
-    (void)opaque;
-}
-
-static void ut_on_remote_settings(void *ud) { (void)ud; }
-
-static void ut_on_writable(void *ud, struct tt_session *s)
-{
-    (void)s;
-    ut_pump_all(ud);
-}
-
-static void ut_on_closed(void *ud, struct tt_session *s, const char *reason)
-{
-    (void)s;
-    struct tt_up_tunnel *t = ud;
-    t->s = NULL;
-    t->h2 = NULL;
-    /* Every stream had on_stream_close; none should be left. */
-    while (t->all) {
-        struct up_stream *st = t->all;
-        ut_unlink(t, st);
-        st->t_open = 0;
-        st_hold(st);
-        st_release(st);
-    }
-    t->on_closed(t->owner, reason);
-    tt_mem_free(t);
-}
-
-static const struct tt_session_callbacks ut_callbacks = {
-    .h2 =
-        {
-            .on_headers = ut_on_headers,
-            .on_data = ut_on_data,
-            .on_stream_close = ut_on_stream_close,
-            .on_window_update = ut_on_window_update,
-            .on_goaway = ut_on_goaway,
-            .on_ping_ack = ut_on_ping_ack,
-            .on_remote_settings = ut_on_remote_settings,
-        },
-    .on_writable = ut_on_writable,
-    .on_closed = ut_on_closed,
+const struct tt_handler tt_upstream_handler = {
+    .stream_size = sizeof(struct up_stream),
+    .open = up_open,
+    .data = up_data,
+    .trailers = up_trailers,
+    .pump = up_pump,
+    .close = up_close,
+    .free = up_free,
 };
-
-struct tt_up_tunnel *tt_up_tunnel_start(struct tt_upstream *up, struct tt_tls_conn *tls,
-                                        const struct tt_session_config *cfg,
-                                        const uint8_t *early, size_t early_len,
-                                        tt_up_tunnel_closed_cb on_closed, void *owner)
-{
-    struct tt_up_tunnel *t = tt_mem_calloc(1, sizeof *t);
-    if (!t) {
-        tt_tls_conn_free(tls);
-        tt_mem_free(tls);
-        return NULL;
-    }
-    t->up = up;
-    t->on_closed = on_closed;
-    t->owner = owner;
-    /* Callbacks run at the loop's next safe point (session.c defers the
-     * first read), so t->s is known by then. */
-    t->s = tt_session_new(up->loop, tls, TT_H2_SERVER, cfg, &ut_callbacks, t, early, early_len);
-    tt_mem_free(tls);
-    if (!t->s) {
-        tt_mem_free(t);
-        return NULL;
-    }
-    t->h2 = tt_session_h2(t->s);
-    return t;
-}
-
-void tt_up_tunnel_drain(struct tt_up_tunnel *t, uint32_t grace_ms)
-{
-    if (t->s && !tt_session_closing(t->s))
-        tt_session_drain(t->s, grace_ms);
-}
 
 struct tt_upstream *tt_upstream_new(struct tt_loop *loop, const struct tt_upstream_url *url)
 {
