@@ -1,16 +1,24 @@
 /*
  * bin/c, the origin connector: what its parts share.
  *
- *   options.c  flags -> struct tt_origin_opts (pure but for reading the
- *              token file and resolving --root; unit-tested)
- *   dialer.c   one per tunnel: resolve, connect, TLS, the PUT, the 101, then
- *              hand the connection to serve.c; reconnect with backoff
- *   serve.c    one per live tunnel: HTTP/2 streams <-> origin/fileserver.h
- *   upstream.c instead of serve.c with --upstream: streams <-> a local app
- *   main.c     wires them on one loop, signals, drain, exit code
+ *   options.c       flags -> struct tt_origin_opts (pure but for reading the
+ *                   token file and resolving --root; unit-tested)
+ *   hostport.c      "host:port" splitting, shared by options.c and upstream.c
+ *   dialer.c        one per tunnel: resolve, connect, TLS, the PUT, the 101,
+ *                   then hand the connection to tunnel_srv.c; reconnect with
+ *                   backoff
+ *   tunnel_srv.c    one per live tunnel: c's HTTP/2 server (stream records,
+ *                   lifetime, waiting-to-send list, drain), handing each
+ *                   stream to a handler (handler.h)
+ *   handler_files.c the --root handler: streams <-> origin/fileserver.h
+ *                   (fileserver.c, listing.c, mime.c)
+ *   upstream.c      the --upstream handler: streams <-> a local app, over
+ *                   upstream_h1.c (HTTP/1.1 pool) or upstream_h2c.c (h2c)
+ *   main.c          wires them on one loop, signals, drain, exit code
  *
  * Names: tt_origin_* (options and the shared context), tt_backoff_*,
- * tt_dialer_*, tt_serve_*.
+ * tt_dialer_*, tt_tunnel_srv_* and tt_ts_* (tunnel_srv.h, handler.h),
+ * tt_files_* (the file handler), tt_upstream_* (upstream.h).
  */
 #ifndef TT_ORIGIN_H
 #define TT_ORIGIN_H
