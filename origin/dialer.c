@@ -7,7 +7,7 @@
  *     |                 |             +-- next address      |              v
  *     +---- backoff <---+-------------+---------------------+-- error -- RECV
  *     |                                                      | 101
- *     +---- backoff <--- serve.c says the tunnel closed <-- UP
+ *     +---- backoff <-- tunnel_srv.c: the tunnel closed <-- UP
  *
  * Every state change is one log line (TUNNEL.md words them).  The wait
  * between attempts is exponential backoff with full jitter ("Exponential
@@ -124,8 +124,7 @@ struct tt_dialer {
     struct tt_backoff bo;
     uint64_t rand_state;
     uint64_t up_at;
-    struct tt_serve *serve;       /* --root */
-    struct tt_up_tunnel *up_serve; /* --upstream */
+    struct tt_tunnel_srv *serve; /* DL_UP: the HTTP/2 server on the tunnel */
 };
 
 static void dl_attempt(struct tt_dialer *d);
@@ -270,7 +269,6 @@ static void dl_on_serve_closed(void *owner, const char *reason)
 {
     struct tt_dialer *d = owner;
     d->serve = NULL;
-    d->up_serve = NULL;
     if (d->draining) {
         tt_log_info("tunnel closed (tunnel %u): %s", d->index, reason);
         dl_stopped(d);
@@ -311,14 +309,11 @@ static void dl_up(struct tt_dialer *d, size_t head_len)
     d->state = DL_UP;
     d->up_at = tt_loop_now(o->loop);
     tt_log_info("tunnel up to %s as %s (tunnel %u)", o->opts->proxy, o->opts->name, d->index);
-    if (o->upstream)
-        d->up_serve = tt_up_tunnel_start(o->upstream, tls, &o->scfg, tt_buf_data(&d->in) + head_len,
-                                         tt_buf_len(&d->in) - head_len, dl_on_serve_closed, d);
-    else
-        d->serve = tt_serve_start(o->loop, tls, &o->scfg, &o->fs, tt_buf_data(&d->in) + head_len,
-                                  tt_buf_len(&d->in) - head_len, dl_on_serve_closed, d);
+    d->serve = tt_tunnel_srv_start(o->loop, tls, &o->scfg, o->handler, o->hctx,
+                                   tt_buf_data(&d->in) + head_len, tt_buf_len(&d->in) - head_len,
+                                   dl_on_serve_closed, d);
     tt_buf_free(&d->in);
-    if (!d->serve && !d->up_serve)
+    if (!d->serve)
         dl_down(d, "out of memory starting HTTP/2");
 }
 
@@ -604,9 +599,7 @@ void tt_dialer_drain(struct tt_dialer *d, uint32_t grace_ms)
     /* An up tunnel closes when its streams are done (dl_on_serve_closed);
      * only a dialer with no tunnel stops at once. */
     if (d->state == DL_UP && d->serve)
-        tt_serve_drain(d->serve, grace_ms);
-    else if (d->state == DL_UP && d->up_serve)
-        tt_up_tunnel_drain(d->up_serve, grace_ms);
+        tt_tunnel_srv_drain(d->serve, grace_ms);
     else if (d->state != DL_STOPPED)
         dl_stopped(d);
 }

@@ -23,6 +23,7 @@
 
 struct main_ctx {
     struct tt_origin o;
+    struct tt_files *files; /* --root: the file handler's state */
     struct tt_dialer **dialers;
     unsigned ndialers;
     struct tt_timer hard_stop;
@@ -122,7 +123,16 @@ int main(int argc, char **argv)
     m.o.fs.root_fd = tt_fs_open_root(opts.root); /* -1: realpath() resolution, slower but the same */
     m.o.fs.allow_put = opts.allow_put;
     tt_origin_session_config(&opts, &m.o.scfg);
-    if (opts.has_upstream && !(m.o.upstream = tt_upstream_new(loop, &opts.upstream))) {
+    if (opts.has_upstream) {
+        m.o.upstream = tt_upstream_new(loop, &opts.upstream);
+        m.o.handler = &tt_upstream_handler;
+        m.o.hctx = m.o.upstream;
+    } else {
+        m.files = tt_files_new(&m.o.fs);
+        m.o.handler = &tt_files_handler;
+        m.o.hctx = m.files;
+    }
+    if (!m.o.hctx) {
         fprintf(stderr, "c: out of memory\n");
         return 1;
     }
@@ -182,6 +192,7 @@ int main(int argc, char **argv)
         tt_dialer_free(m.dialers[i]);
     tt_mem_free(m.dialers);
     tt_upstream_free(m.o.upstream);
+    tt_files_free(m.files);
     tt_loop_free(loop);
     SSL_CTX_free(ctx);
     tt_origin_opts_free(&opts);

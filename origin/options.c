@@ -65,22 +65,6 @@ static int opt_fail(char *err, size_t errlen, const char *fmt, ...)
     return TT_ORIGIN_BAD;
 }
 
-int tt_origin_split_hostport(const char *s, char *host, size_t hostlen, char *port,
-                             size_t portlen)
-{
-    /* An address c dials: a plain host name and a real port (proto/http1.c
-     * splits it); then copied into the caller's buffers, whole or not. */
-    struct tt_hostport a;
-    if (hostlen == 0 ||
-        tt_http1_hostport_parse(s, strlen(s), hostlen - 1, TT_HOSTPORT_STRICT, &a) ||
-        a.port_len >= portlen)
-        return -1;
-    memcpy(host, a.host, a.host_len);
-    host[a.host_len] = 0;
-    snprintf(port, portlen, "%u", a.port_num);
-    return 0;
-}
-
 /* Seconds as a decimal number (tests use fractions) within [min, max]. */
 static int opt_seconds(const char *v, double min, double max, uint32_t *ms)
 {

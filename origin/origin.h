@@ -1,21 +1,31 @@
 /*
  * bin/c, the origin connector: what its parts share.
  *
- *   options.c  flags -> struct tt_origin_opts (pure but for reading the
- *              token file and resolving --root; unit-tested)
- *   dialer.c   one per tunnel: resolve, connect, TLS, the PUT, the 101, then
- *              hand the connection to serve.c; reconnect with backoff
- *   serve.c    one per live tunnel: HTTP/2 streams <-> origin/fileserver.h
- *   upstream.c instead of serve.c with --upstream: streams <-> a local app
- *   main.c     wires them on one loop, signals, drain, exit code
+ *   options.c       flags -> struct tt_origin_opts (pure but for reading the
+ *                   token file and resolving --root; unit-tested)
+ *   hostport.c      "host:port" splitting, shared by options.c and upstream.c
+ *   dialer.c        one per tunnel: resolve, connect, TLS, the PUT, the 101,
+ *                   then hand the connection to tunnel_srv.c; reconnect with
+ *                   backoff
+ *   tunnel_srv.c    one per live tunnel: c's HTTP/2 server (stream records,
+ *                   lifetime, waiting-to-send list, drain), handing each
+ *                   stream to a handler (handler.h)
+ *   handler_files.c the --root handler: streams <-> origin/fileserver.h
+ *                   (fileserver.c, listing.c, mime.c)
+ *   upstream.c      the --upstream handler: streams <-> a local app, over
+ *                   upstream_h1.c (HTTP/1.1 pool) or upstream_h2c.c (h2c)
+ *   main.c          wires them on one loop, signals, drain, exit code
  *
  * Names: tt_origin_* (options and the shared context), tt_backoff_*,
- * tt_dialer_*, tt_serve_*.
+ * tt_dialer_*, tt_tunnel_srv_* and tt_ts_* (tunnel_srv.h, handler.h),
+ * tt_files_* (the file handler), tt_upstream_* (upstream.h).
  */
 #ifndef TT_ORIGIN_H
 #define TT_ORIGIN_H
 
 #include "origin/fileserver.h"
+#include "origin/hostport.h"
+#include "origin/tunnel_srv.h"
 #include "origin/upstream.h"
 #include "proto/session.h"
 #include "proto/tls.h"
@@ -64,10 +74,6 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
 void tt_origin_opts_free(struct tt_origin_opts *o);
 /* The --help text: every flag with its default. */
 const char *tt_origin_usage(void);
-/* Splits "host:port", "[v6]:port" into host and port (1-65535).  Returns 0
- * or -1. */
-int tt_origin_split_hostport(const char *s, char *host, size_t hostlen, char *port,
-                             size_t portlen);
 
 /* ---- Backoff (dialer.c) ---------------------------------------------- */
 
@@ -105,6 +111,10 @@ struct tt_origin {
     SSL_CTX *ssl_ctx;
     struct tt_fs_config fs;
     struct tt_upstream *upstream; /* --upstream: tunnels forward to the app */
+    /* What serves each tunnel's streams (tunnel_srv.h): tt_files_handler
+     * with a struct tt_files, or tt_upstream_handler with `upstream`. */
+    const struct tt_handler *handler;
+    void *hctx;
     struct tt_session_config scfg;
     int draining;
     unsigned live; /* dialers not yet stopped */
@@ -126,21 +136,16 @@ void tt_dialer_drain(struct tt_dialer *d, uint32_t grace_ms);
 /* Frees a stopped dialer (after the loop ended). */
 void tt_dialer_free(struct tt_dialer *d);
 
-/* ---- Serving a live tunnel (serve.c) --------------------------------- */
+/* ---- The --root handler (handler_files.c) ----------------------------- */
 
-struct tt_serve;
+struct tt_files;
 
-typedef void (*tt_serve_closed_cb)(void *owner, const char *reason);
-
-/* Starts HTTP/2 (server role) on a tunnel whose PUT got its 101.  Takes
- * `tls` (allocated with tt_mem_alloc).  `early` are the bytes read past the
- * 101 head.  `on_closed` fires once when the tunnel is gone (never during
- * this call).  Returns NULL when out of memory (tls is then freed). */
-struct tt_serve *tt_serve_start(struct tt_loop *loop, struct tt_tls_conn *tls,
-                                const struct tt_session_config *cfg,
-                                const struct tt_fs_config *fs, const uint8_t *early,
-                                size_t early_len, tt_serve_closed_cb on_closed, void *owner);
-/* Graceful drain: GOAWAY, in-flight streams finish within grace_ms. */
-void tt_serve_drain(struct tt_serve *sv, uint32_t grace_ms);
+/* Streams answered by the file server (origin/handler.h); its `hctx` is a
+ * struct tt_files. */
+extern const struct tt_handler tt_files_handler;
+/* The handler's state, shared by every tunnel: `fs` (kept, must outlive
+ * it) and one 256 KiB read buffer.  Returns NULL when out of memory. */
+struct tt_files *tt_files_new(const struct tt_fs_config *fs);
+void tt_files_free(struct tt_files *f);
 
 #endif

@@ -9,14 +9,14 @@
  *                      each tunnel stream becomes one app stream, trailers
  *                      and resets pass both ways.
  *
- * Names: tt_upstream_* (the mode and its pure helpers), tt_up_tunnel_* (one
- * live tunnel served by this mode, the counterpart of serve.c's tt_serve).
+ * Names: tt_upstream_* (the mode, its pure helpers and its handler).
  */
 #ifndef TT_UPSTREAM_H
 #define TT_UPSTREAM_H
 
 #include "codec/buf.h"
 #include "codec/h2.h"
+#include "origin/handler.h"
 #include "proto/loop.h"
 #include "proto/session.h"
 
@@ -37,21 +37,8 @@ struct tt_upstream_url {
  * (without the flag's name). */
 int tt_upstream_parse_url(const char *s, struct tt_upstream_url *u, char *err, size_t errlen);
 
-/* How an HTTP/1.1 request carries its body. */
-enum tt_upstream_body {
-    TT_UPSTREAM_BODY_NONE = 0, /* no body; "Content-Length: 0" for methods that expect one */
-    TT_UPSTREAM_BODY_LENGTH,   /* the Content-Length p sent (kept from the fields) */
-    TT_UPSTREAM_BODY_CHUNKED,  /* Transfer-Encoding: chunked (RFC 9112 §7.1) */
-};
-
-/* Writes the HTTP/1.1 request head for a tunnel request `h` into out:
- * the request line from :method and :path, Host from :authority (else the
- * host field, else `default_host`), the regular fields except those that
- * belong to one connection (RFC 9110 §7.6.1; te), cookies joined into one
- * field (RFC 9113 §8.2.3), and the body framing.  Returns 0, or -1 when a
- * field cannot be written in HTTP/1.1 or out is full. */
-int tt_upstream_h1_head(const struct tt_h2_headers *h, enum tt_upstream_body body,
-                        const char *default_host, tt_buf *out);
+/* An HTTP/1.1 request head for the app is written by tt_http1_request_head
+ * (proto/http1.h), with its body framing as enum tt_http1_body. */
 
 /* Drops from an HTTP/1.1 response's fields (names already lowercase) those
  * that belong to one connection: Connection and every field it names,
@@ -62,7 +49,6 @@ size_t tt_upstream_filter_response(struct tt_header *f, size_t n);
 /* ---- runtime --------------------------------------------------------- */
 
 struct tt_upstream;
-struct tt_up_tunnel;
 
 /* The app connections of the process (the HTTP/1.1 pool or the HTTP/2
  * connection), shared by every tunnel.  Returns NULL when out of memory. */
@@ -74,17 +60,8 @@ int tt_upstream_close_sessions(struct tt_upstream *up);
 /* Closes every app connection (after the loop ended). */
 void tt_upstream_free(struct tt_upstream *up);
 
-typedef void (*tt_up_tunnel_closed_cb)(void *owner, const char *reason);
-
-/* Serves a tunnel whose PUT got its 101 (like tt_serve_start): takes `tls`
- * (allocated with tt_mem_alloc); `early` are the bytes read past the 101
- * head.  `on_closed` fires once when the tunnel is gone (never during this
- * call).  Returns NULL when out of memory (tls is then freed). */
-struct tt_up_tunnel *tt_up_tunnel_start(struct tt_upstream *up, struct tt_tls_conn *tls,
-                                        const struct tt_session_config *cfg,
-                                        const uint8_t *early, size_t early_len,
-                                        tt_up_tunnel_closed_cb on_closed, void *owner);
-/* Graceful drain: GOAWAY, in-flight streams finish within grace_ms. */
-void tt_up_tunnel_drain(struct tt_up_tunnel *t, uint32_t grace_ms);
+/* The handler that forwards a tunnel's streams to the app (origin/handler.h):
+ * start a tunnel server with it and `hctx` the struct tt_upstream. */
+extern const struct tt_handler tt_upstream_handler;
 
 #endif

@@ -14,6 +14,7 @@
 
 #include "origin/origin.h"
 #include "origin/upstream.h"
+#include "proto/http1.h"
 
 #include <string.h>
 
@@ -67,7 +68,7 @@ static void test_url_bad(void **state)
 
 #define HDR(n, v) {n, v, sizeof(n) - 1, sizeof(v) - 1, 0}
 
-static const char *head_of(const struct tt_header *f, size_t n, enum tt_upstream_body body,
+static const char *head_of(const struct tt_header *f, size_t n, enum tt_http1_body body,
                            tt_buf *out)
 {
     struct tt_h2_headers h;
@@ -88,7 +89,7 @@ static const char *head_of(const struct tt_header *f, size_t n, enum tt_upstream
             h.scheme = v;
     }
     tt_buf_init(out, 1 << 16);
-    if (tt_upstream_h1_head(&h, body, "app:80", out))
+    if (tt_http1_request_head(&h, body, "app:80", out))
         return NULL;
     if (tt_buf_append(out, "", 1))
         return NULL;
@@ -106,7 +107,7 @@ static void test_head_get(void **state)
         HDR("cookie", "b=2"),           HDR("content-length", "0"),
     };
     tt_buf out;
-    const char *s = head_of(f, sizeof f / sizeof f[0], TT_UPSTREAM_BODY_NONE, &out);
+    const char *s = head_of(f, sizeof f / sizeof f[0], TT_HTTP1_BODY_NONE, &out);
     assert_non_null(s);
     assert_string_equal(s, "GET /x?y=1 HTTP/1.1\r\n"
                            "Host: a.example\r\n"
@@ -125,7 +126,7 @@ static void test_head_bodies(void **state)
         HDR("host", "h.example"), HDR("content-length", "5"),
     };
     tt_buf out;
-    const char *s = head_of(post_cl, 5, TT_UPSTREAM_BODY_LENGTH, &out);
+    const char *s = head_of(post_cl, 5, TT_HTTP1_BODY_LENGTH, &out);
     assert_non_null(s);
     assert_string_equal(s, "POST /echo HTTP/1.1\r\nHost: h.example\r\ncontent-length: 5\r\n\r\n");
     tt_buf_free(&out);
@@ -133,12 +134,12 @@ static void test_head_bodies(void **state)
     struct tt_header post[] = {
         HDR(":method", "POST"), HDR(":scheme", "http"), HDR(":path", "/echo"),
     };
-    s = head_of(post, 3, TT_UPSTREAM_BODY_CHUNKED, &out);
+    s = head_of(post, 3, TT_HTTP1_BODY_CHUNKED, &out);
     assert_string_equal(s, "POST /echo HTTP/1.1\r\nHost: app:80\r\n"
                            "Transfer-Encoding: chunked\r\n\r\n");
     tt_buf_free(&out);
     /* No body for a POST: the app is told, so it does not wait for one. */
-    s = head_of(post, 3, TT_UPSTREAM_BODY_NONE, &out);
+    s = head_of(post, 3, TT_HTTP1_BODY_NONE, &out);
     assert_string_equal(s, "POST /echo HTTP/1.1\r\nHost: app:80\r\nContent-Length: 0\r\n\r\n");
     tt_buf_free(&out);
 }
@@ -150,12 +151,12 @@ static void test_head_refused(void **state)
         HDR(":method", "GET"), HDR(":scheme", "http"), HDR(":path", "/a b"),
     };
     tt_buf out;
-    assert_null(head_of(sp, 3, TT_UPSTREAM_BODY_NONE, &out));
+    assert_null(head_of(sp, 3, TT_HTTP1_BODY_NONE, &out));
     tt_buf_free(&out);
     struct tt_header bad[] = {
         HDR(":method", "GET"), HDR(":scheme", "http"), HDR(":path", "/"), HDR("a b", "1"),
     };
-    assert_null(head_of(bad, 4, TT_UPSTREAM_BODY_NONE, &out));
+    assert_null(head_of(bad, 4, TT_HTTP1_BODY_NONE, &out));
     tt_buf_free(&out);
     /* A full buffer fails rather than cutting the head. */
     struct tt_header ok[] = {
@@ -168,7 +169,7 @@ static void test_head_refused(void **state)
     h.method = (tt_iov){(const uint8_t *)"GET", 3};
     h.path = (tt_iov){(const uint8_t *)"/", 1};
     tt_buf_init(&out, 10);
-    assert_int_equal(tt_upstream_h1_head(&h, TT_UPSTREAM_BODY_NONE, "app:80", &out), -1);
+    assert_int_equal(tt_http1_request_head(&h, TT_HTTP1_BODY_NONE, "app:80", &out), -1);
     tt_buf_free(&out);
 }
 
