@@ -7,7 +7,8 @@
 #                                harness works (make check); never fails on speed,
 #                                only on a wrong download or a system that will not start
 #   BENCH_PIN=0                  no taskset pinning
-#   BENCH_SYSTEMS="nginx tether" only these systems (nginx nghttpd nghttpx nghttpx16 ssh tether)
+#   BENCH_SYSTEMS="nginx tether" only these systems (nginx nghttpd nghttpx nghttpx16 ssh tether
+#                                tether@baseline)
 #   BENCH_PROFILE=0              skip the perf record of p and c (full mode only)
 #   BENCH_BASELINE=DIR           also run DIR/p and DIR/c (another build of tether) as
 #                                the row "tether@baseline", in every scenario tether

@@ -8,10 +8,11 @@
 # fuzz smoke run, tools/layers.sh, the integration tests and bench/run.sh in
 # quick mode.  Quick mode measures the tether rows (curl, h2load, wrk,
 # taskset, ss) and skips, with a line saying so, each reference server that
-# is not installed, so those stay in the BENCH=1 list.  Programs a new
-# machine already has (coreutils, util-linux, procps, iproute2, binutils,
-# python3, curl, openssl, openssh-client) are named anyway where a script
-# needs them, so the list says what the project depends on.
+# is not installed, so those stay in the BENCH=1 list.  Some packages a new
+# machine already has (python3, openssl, curl, procps, iproute2, util-linux)
+# are named anyway because a script calls them, so the list says what the
+# project depends on; coreutils and binutils (nm, for tools/layers.sh) come
+# with build-essential.
 set -euo pipefail
 
 build=(build-essential libssl-dev zlib1g-dev node-llhttp openssl python3)
