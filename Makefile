@@ -15,6 +15,11 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 $(WARN) -fno-strict-aliasing
 SANFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 FUZZFLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+# Each program links only the libraries its layers use: p has no gzip and no
+# floating point, c compresses listings and text (zlib) and parses its flags
+# with math.h.  Tests and fuzzers link the union.
+P_LIBS   := -lssl -lcrypto -pthread
+C_LIBS   := -lssl -lcrypto -lz -lm -pthread
 LIBS     := -lssl -lcrypto -lz -lm -pthread
 
 ifeq ($(V),1)
@@ -28,12 +33,26 @@ PROTO_SRC  := $(sort $(wildcard proto/*.c))
 PROXY_SRC  := $(sort $(filter-out proxy/main.c,$(wildcard proxy/*.c)))
 ORIGIN_SRC := $(sort $(filter-out origin/main.c,$(wildcard origin/*.c)))
 LLHTTP_SRC := $(LLHTTP_SRC_DIR)/llhttp.c $(LLHTTP_SRC_DIR)/api.c $(LLHTTP_SRC_DIR)/http.c
-LIB_SRC    := $(CODEC_SRC) $(PROTO_SRC) $(PROXY_SRC) $(ORIGIN_SRC)
+# The layers, bottom up: codec (sans-IO HTTP/2), proto (shared runtime),
+# then proxy (p only) and origin (c only) side by side.  Each program links
+# its own layer and the ones below it, never the other program's: a call from
+# proxy/ into origin/ (or back) is then a link error, not a quiet dependency.
+# tools/layers.sh checks the same rule on includes and on symbols.
+P_SRC      := $(CODEC_SRC) $(PROTO_SRC) $(PROXY_SRC)
+C_SRC      := $(CODEC_SRC) $(PROTO_SRC) $(ORIGIN_SRC)
 
-REL_OBJ    := $(LIB_SRC:%.c=build/rel/%.o)
-SAN_OBJ    := $(LIB_SRC:%.c=build/san/%.o)
+P_REL_OBJ  := $(P_SRC:%.c=build/rel/%.o)
+C_REL_OBJ  := $(C_SRC:%.c=build/rel/%.o)
+SAN_CODEC  := $(CODEC_SRC:%.c=build/san/%.o)
+SAN_PROTO  := $(PROTO_SRC:%.c=build/san/%.o)
+SAN_PROXY  := $(PROXY_SRC:%.c=build/san/%.o)
+SAN_ORIGIN := $(ORIGIN_SRC:%.c=build/san/%.o)
 LLHTTP_REL := build/rel/llhttp/llhttp.o build/rel/llhttp/api.o build/rel/llhttp/http.o
 LLHTTP_SAN := build/san/llhttp/llhttp.o build/san/llhttp/api.o build/san/llhttp/http.o
+# Only the tests name these objects, through a pattern rule, so make would
+# take them for intermediates and delete them after every build, compiling
+# them all again on the next `make unit`.
+.SECONDARY: $(SAN_CODEC) $(SAN_PROTO) $(SAN_PROXY) $(SAN_ORIGIN) $(LLHTTP_SAN)
 
 TESTS      := $(patsubst tests/%.c,build/tests/%,$(sort $(wildcard tests/test_*.c)))
 FUZZERS    := $(patsubst fuzz/%.c,build/fuzz/%,$(sort $(wildcard fuzz/fuzz_*.c)))
@@ -43,15 +62,15 @@ FUZZ_LIB   := $(CODEC_SRC) $(PROTO_SRC)
 
 all: bin/p bin/c
 
-bin/p: build/rel/proxy/main.o $(REL_OBJ) $(LLHTTP_REL)
+bin/p: build/rel/proxy/main.o $(P_REL_OBJ) $(LLHTTP_REL)
 	@mkdir -p bin
 	@echo "  LD    $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(P_LIBS)
 
-bin/c: build/rel/origin/main.o $(REL_OBJ) $(LLHTTP_REL)
+bin/c: build/rel/origin/main.o $(C_REL_OBJ) $(LLHTTP_REL)
 	@mkdir -p bin
 	@echo "  LD    $@"
-	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(C_LIBS)
 
 build/rel/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -72,10 +91,24 @@ build/san/llhttp/%.o: $(LLHTTP_SRC_DIR)/%.c
 	$(Q)$(CC) $(SANFLAGS) -I$(LLHTTP_INC_DIR) -w -c -o $@ $<
 
 # Unit tests: one file per module, cmocka, built with ASan and UBSan.
-build/tests/%: tests/%.c $(SAN_OBJ) $(LLHTTP_SAN) $(wildcard tests/*.h)
+# A test links the layers of the headers it includes and those below them,
+# as the programs do: one that includes a proxy/ header gets proxy + proto +
+# codec (and llhttp), origin/ likewise, proto/ gets proto + codec, and a
+# codec test the codec alone (which proves the codec needs no runtime).  A
+# test including both proxy/ and origin/ headers would get both; they define
+# no global symbol twice (tools/layers.sh would say so).
+TEST_SRC   := $(sort $(wildcard tests/test_*.c))
+tests_including = $(patsubst tests/%.c,build/tests/%,$(shell grep -lE 'include *"$(1)/' $(TEST_SRC) /dev/null))
+T_PROXY    := $(call tests_including,proxy)
+T_ORIGIN   := $(call tests_including,origin)
+T_PROTO    := $(sort $(call tests_including,proto) $(T_PROXY) $(T_ORIGIN))
+$(T_PROXY): $(SAN_PROXY) $(LLHTTP_SAN)
+$(T_ORIGIN): $(SAN_ORIGIN) $(LLHTTP_SAN)
+$(T_PROTO): $(SAN_PROTO)
+build/tests/%: tests/%.c $(SAN_CODEC) $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  TEST  $@"
-	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -o $@ $< $(SAN_OBJ) $(LLHTTP_SAN) $(LIBS) -lcmocka -ljansson
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -o $@ $< $(sort $(filter %.o,$^)) $(LIBS) -lcmocka -ljansson
 
 # libFuzzer targets: the codec and the handshake parser, no sockets.
 build/fuzz/%: fuzz/%.c $(FUZZ_LIB) $(wildcard codec/*.h proto/*.h fuzz/*.h)
@@ -95,7 +128,8 @@ build/fuzz/fuzz_request_map: proxy/bridge.c proxy/config.c $(wildcard proxy/*.h)
 # Sanitizer builds of the real programs, for the integration suite
 # (`make check-asan`; not part of `make check`: it is several times slower).
 # Own object folder: the flags match build/san but the two never share files.
-ASAN_OBJ    := $(LIB_SRC:%.c=build/asan/obj/%.o)
+ASAN_P_OBJ  := $(P_SRC:%.c=build/asan/obj/%.o)
+ASAN_C_OBJ  := $(C_SRC:%.c=build/asan/obj/%.o)
 ASAN_LLHTTP := build/asan/obj/llhttp/llhttp.o build/asan/obj/llhttp/api.o build/asan/obj/llhttp/http.o
 # ASan and LSan reports go to files, not stderr, so no test's output or exit
 # check can hide one: check-asan fails if any file appears in ASAN_LOGS (one
@@ -113,13 +147,13 @@ ASAN_RUN_ENV  = ASAN_OPTIONS=log_path=$(ASAN_LOGS)/asan:detect_leaks=1:exitcode=
 
 asan: build/asan/p build/asan/c
 
-build/asan/p: build/asan/obj/proxy/main.o $(ASAN_OBJ) $(ASAN_LLHTTP)
+build/asan/p: build/asan/obj/proxy/main.o $(ASAN_P_OBJ) $(ASAN_LLHTTP)
 	@echo "  LD    $@ (asan+ubsan)"
-	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(P_LIBS)
 
-build/asan/c: build/asan/obj/origin/main.o $(ASAN_OBJ) $(ASAN_LLHTTP)
+build/asan/c: build/asan/obj/origin/main.o $(ASAN_C_OBJ) $(ASAN_LLHTTP)
 	@echo "  LD    $@ (asan+ubsan)"
-	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(C_LIBS)
 
 build/asan/obj/%.o: %.c
 	@mkdir -p $(dir $@)

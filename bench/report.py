@@ -7,6 +7,9 @@ results.tsv, one line per measurement run:
 meta: KEY=VALUE lines (date, machine, command, settings).
 Medians are quoted with the min-max of the runs; the ratio column is tether's
 median divided by that system's median, measured in the same run of the suite.
+With BENCH_BASELINE the system "tether@baseline" (another build of p and c)
+has rows of its own, and one more table sets tether against it figure by
+figure (before -> after, and whether the change is for the better).
 """
 import argparse
 import os
@@ -19,9 +22,11 @@ NAMES = {
     "nghttpx": "nghttpx -> nghttpd (TLS h2, default windows)",
     "nghttpx16": "nghttpx -> nghttpd (TLS h2, 16 MiB windows)",
     "ssh": "ssh -R -> nginx",
+    "tether@baseline": "tether@baseline (BENCH_BASELINE's p -> c)",
     "tether": "tether (p -> c, TLS h2)",
 }
-ORDER = ["nginx", "nghttpd", "nghttpx", "nghttpx16", "ssh", "tether"]
+ORDER = ["nginx", "nghttpd", "nghttpx", "nghttpx16", "ssh", "tether@baseline", "tether"]
+BASELINE = "tether@baseline"
 
 
 def fmt(v):
@@ -167,6 +172,32 @@ def targets(groups):
     return [("target", "tether", "goal", "status")] + out
 
 
+def versus(groups, order):
+    """tether against tether@baseline, one row per figure both have."""
+    rows = []
+    for key in sorted(order, key=lambda k: k[0].split(":", 1)[0]):
+        g = groups[key]
+        if "tether" not in g["sys"] or BASELINE not in g["sys"]:
+            continue
+        b = statistics.median(g["sys"][BASELINE])
+        t = statistics.median(g["sys"]["tether"])
+        scen, metric = key
+        if b:
+            pct = (t - b) / b * 100
+            higher = pct > 0
+            if abs(pct) < 0.05:
+                verdict = "same"
+            else:
+                verdict = "better" if higher == (g["better"] == "+") else "worse"
+            change = f"{pct:+.1f}% ({verdict})"
+        else:
+            change = "n/a"
+        rows.append((f"{scen.split(':', 1)[0]}: {metric} ({g['unit']})", fmt(b), fmt(t), change))
+    if not rows:
+        return None
+    return [("figure", "tether@baseline", "tether", "change")] + rows
+
+
 def render_text(rows):
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
@@ -216,9 +247,20 @@ def main():
         print("targets: not judged in quick mode (tiny files, one run)")
     else:
         print(render_text(trows))
+    vrows = versus(groups, order)
+    if vrows:
+        print()
+        print(f"tether against tether@baseline ({meta.get('baseline', '?')})"
+              + (": quick mode, the figures mean nothing" if a.quick else "")
+              + "; trust a change only where the min - max ranges above do not overlap")
+        print(render_text(vrows))
     if a.series and os.path.exists(a.series):
         print()
         print(open(a.series).read().rstrip())
+    if a.series and os.path.exists(a.series + ".baseline"):
+        print()
+        print("tether@baseline, the same slow clients:")
+        print(open(a.series + ".baseline").read().rstrip())
     if not a.doc:
         return 0
     out = ["# tether benchmarks", "",

@@ -7,8 +7,13 @@
 #                                harness works (make check); never fails on speed,
 #                                only on a wrong download or a system that will not start
 #   BENCH_PIN=0                  no taskset pinning
-#   BENCH_SYSTEMS="nginx tether" only these systems (nginx nghttpd nghttpx nghttpx16 ssh tether)
+#   BENCH_SYSTEMS="nginx tether" only these systems (nginx nghttpd nghttpx nghttpx16 ssh tether
+#                                tether@baseline)
 #   BENCH_PROFILE=0              skip the perf record of p and c (full mode only)
+#   BENCH_BASELINE=DIR           also run DIR/p and DIR/c (another build of tether) as
+#                                the row "tether@baseline", in every scenario tether
+#                                runs, in the same run: before/after on one machine state.
+#                                Such a run does not rewrite docs/benchmarks.md.
 #
 # Systems serve the same files from bench/.work/www*; every server binds
 # 127.0.0.1 on a free port; every process started here is stopped by PID.
@@ -20,6 +25,7 @@ QUICK=${BENCH_QUICK:-0}
 RUNS=${BENCH_RUNS:-5}
 PIN=${BENCH_PIN:-1}
 PROFILE=${BENCH_PROFILE:-1}
+BASELINE=${BENCH_BASELINE:-}
 PY=/usr/bin/python3
 [ "$QUICK" = 1 ] && RUNS=1
 
@@ -34,10 +40,27 @@ else
 fi
 mkdir -p "$W/logs" "$WWW"
 RES=$W/results.tsv; META=$W/meta; ERR=$W/errors; SERIES=$W/slow-series.txt; PROF=$W/profile.txt
-: >"$RES"; : >"$META"; : >"$ERR"; rm -f "$SERIES" "$PROF"
+: >"$RES"; : >"$META"; : >"$ERR"; rm -f "$SERIES" "$SERIES.baseline" "$PROF"
 
 log() { echo "bench: $*" >&2; }
 err() { echo "bench: ERROR: $*" >&2; echo "$*" >>"$ERR"; }
+
+# The tether rows need these clients in every mode (quick mode too: `make
+# check` runs it); the reference servers are optional and skipped when absent.
+need=()
+for tool in curl:curl h2load:nghttp2-client wrk:wrk openssl:openssl ss:iproute2 \
+            numfmt:coreutils sha256sum:coreutils taskset:util-linux ps:procps; do
+    command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool%%:*} (Debian package ${tool#*:})")
+done
+[ -x "$PY" ] || need+=("$PY (Debian package python3)")
+if [ ${#need[@]} -gt 0 ]; then
+    err "missing: ${need[*]}; run tools/deps.sh (make deps) to install them"; exit 1
+fi
+if [ -n "$BASELINE" ]; then
+    BASELINE=$(cd "$BASELINE" 2>/dev/null && pwd) || { err "BENCH_BASELINE=$BENCH_BASELINE is not a folder"; exit 1; }
+    [ -x "$BASELINE/p" ] && [ -x "$BASELINE/c" ] ||
+        { err "BENCH_BASELINE=$BASELINE must hold another build's p and c (cp bin/p bin/c there)"; exit 1; }
+fi
 
 # ---------------------------------------------------------------- processes
 PIDS=()
@@ -157,6 +180,7 @@ SYSTEMS=()
 ABSENT=()
 
 have() { command -v "$1" >/dev/null 2>&1; }
+absent_list() { local a out=""; for a in "${ABSENT[@]}"; do out+="${out:+; }$a"; done; echo "$out"; }
 
 want() {  # SYSTEM: selected by BENCH_SYSTEMS?
     [ -z "${BENCH_SYSTEMS:-}" ] && return 0
@@ -275,11 +299,11 @@ EOF
 
 TOKEN=
 FPR=
-p_cmd() {  # LISTEN_PORT TUNNEL_PORT LEVEL
-    echo "$ROOT/bin/p --listen 127.0.0.1:$1 --tunnel-listen 127.0.0.1:$2 --state-dir $W/tether-state --tokens $W/tokens --default bench --log-level $3"
+p_cmd() {  # LISTEN_PORT TUNNEL_PORT LEVEL [BIN_DIR]
+    echo "${4:-$ROOT/bin}/p --listen 127.0.0.1:$1 --tunnel-listen 127.0.0.1:$2 --state-dir $W/tether-state --tokens $W/tokens --default bench --log-level $3"
 }
-c_cmd() {  # TUNNEL_PORT CONNECTIONS
-    echo "$ROOT/bin/c --proxy 127.0.0.1:$1 --name bench --token $TOKEN --fingerprint sha256:$FPR --root $WWW --log-level warn --connections $2"
+c_cmd() {  # TUNNEL_PORT CONNECTIONS [BIN_DIR]
+    echo "${3:-$ROOT/bin}/c --proxy 127.0.0.1:$1 --name bench --token $TOKEN --fingerprint sha256:$FPR --root $WWW --log-level warn --connections $2"
 }
 
 tether_fingerprint() {
@@ -300,15 +324,15 @@ tether_fingerprint() {
     [ -n "$FPR" ] || { err "bin/p did not log its certificate fingerprint: $(tail -3 "$W/logs/p-first.out" | tr '\n' ' ')"; return 1; }
 }
 
-start_pc() {  # TAG CONNECTIONS  -> sets P_PID C_PID P_PORT PT_PORT
-    local tag=$1 conns=$2
+start_pc() {  # TAG CONNECTIONS [BIN_DIR]  -> sets P_PID C_PID P_PORT PT_PORT
+    local tag=$1 conns=$2 bin=${3:-$ROOT/bin}
     P_PORT=$(freeport); PT_PORT=$(freeport)
-    $SRV $(p_cmd "$P_PORT" "$PT_PORT" "${BENCH_P_LOG:-warn}") >"$W/logs/p-$tag.out" 2>&1 &
+    $SRV $(p_cmd "$P_PORT" "$PT_PORT" "${BENCH_P_LOG:-warn}" "$bin") >"$W/logs/p-$tag.out" 2>&1 &
     P_PID=$!; PIDS+=("$P_PID")
     if ! wait_port "$PT_PORT" 10 || ! wait_port "$P_PORT" 5; then
         err "bin/p ($tag) did not start: $(tail -3 "$W/logs/p-$tag.out" | tr '\n' ' ')"; return 1
     fi
-    $SRV $(c_cmd "$PT_PORT" "$conns") >"$W/logs/c-$tag.out" 2>&1 &
+    $SRV $(c_cmd "$PT_PORT" "$conns" "$bin") >"$W/logs/c-$tag.out" 2>&1 &
     C_PID=$!; PIDS+=("$C_PID")
 }
 
@@ -322,14 +346,25 @@ wait_tunnel() {  # PORT SECONDS: until a request through p answers 200
     return 1
 }
 
-start_tether() {
-    [ -x bin/p ] && [ -x bin/c ] || { err "bin/p or bin/c missing (run make)"; return 1; }
-    tether_fingerprint || return 1
-    start_pc main 1 || return 1
+# The tether systems: this tree's build, and with BENCH_BASELINE another
+# one, each with its own p and c.  Both p read the same state folder (one
+# certificate, one tokens file), so the one fingerprint pins both.
+TETHERS=()
+declare -A TBIN TTAG
+TBIN[tether]=$ROOT/bin; TTAG[tether]=main
+TBIN[tether@baseline]=$BASELINE; TTAG[tether@baseline]=baseline
+
+start_tether() {  # SYSTEM
+    local sys=$1 bin=${TBIN[$1]} tag=${TTAG[$1]}
+    [ -x "$bin/p" ] && [ -x "$bin/c" ] || { err "$bin/p or $bin/c missing (run make)"; return 1; }
+    [ -n "$FPR" ] || tether_fingerprint || return 1
+    start_pc "$tag" 1 "$bin" || return 1
     if ! wait_tunnel "$P_PORT" 20; then
-        err "tether: no 200 through p within 20 s: $(tail -3 "$W/logs/c-main.out" "$W/logs/p-main.out" | tr '\n' ' ')"; return 1
+        err "$sys: no 200 through p within 20 s: $(tail -3 "$W/logs/c-$tag.out" "$W/logs/p-$tag.out" | tr '\n' ' ')"; return 1
     fi
-    TETHER_PORT=$P_PORT; TP_PID=$P_PID; TC_PID=$C_PID
+    SYSTEMS+=("$sys"); TETHERS+=("$sys")
+    BASE[$sys]=http://127.0.0.1:$P_PORT; CURLF[$sys]=""
+    PROXY_ROOTS[$sys]=$P_PID; ORIGIN_ROOTS[$sys]=$C_PID
 }
 
 setup_systems() {
@@ -369,12 +404,14 @@ setup_systems() {
             PROXY_ROOTS[ssh]="$SSHD_PID $SSH_PID"; ORIGIN_ROOTS[ssh]=$NGINX_PID
         fi
     fi
-    if want tether; then
-        start_tether || exit 1
-        SYSTEMS+=(tether); BASE[tether]=http://127.0.0.1:$TETHER_PORT; CURLF[tether]=""
-        PROXY_ROOTS[tether]=$TP_PID; ORIGIN_ROOTS[tether]=$TC_PID
+    # Baseline first, so the rows read before -> after.
+    if [ -n "$BASELINE" ] && { want tether || want tether@baseline; }; then
+        start_tether tether@baseline || exit 1
     fi
-    if [ ${#ABSENT[@]} -gt 0 ]; then log "absent (skipped): ${ABSENT[*]}"; fi
+    if want tether; then start_tether tether || exit 1; fi
+    if [ ${#ABSENT[@]} -gt 0 ]; then
+        log "absent, skipped: $(absent_list); BENCH=1 tools/deps.sh installs them (make bench does)"
+    fi
     log "systems: ${SYSTEMS[*]}"
 }
 
@@ -496,14 +533,14 @@ scen3() {
 # Scenario 4b: a fresh p holding IDLE_N idle tunnels.  c caps --connections at
 # TT_ORIGIN_MAX_CONNECTIONS (256), so several c processes share the count.
 IDLE_PER_C=250
-scen4_idle() {
-    local scen="4: $IDLE_N idle tunnels" est=0 base left n k=0 cs=()
+scen4_idle() {  # SYSTEM (tether or tether@baseline)
+    local sys=$1 bin=${TBIN[$1]} scen="4: $IDLE_N idle tunnels" est=0 base left n k=0 cs=()
     n=$IDLE_N; [ "$n" -gt $IDLE_PER_C ] && n=$IDLE_PER_C
-    start_pc idle "$n" || return
+    start_pc "idle-${TTAG[$sys]}" "$n" "$bin" || return
     cs+=("$C_PID"); left=$((IDLE_N - n))
     while [ $left -gt 0 ]; do
         k=$((k + 1)); n=$left; [ "$n" -gt $IDLE_PER_C ] && n=$IDLE_PER_C
-        $SRV $(c_cmd "$PT_PORT" "$n") >"$W/logs/c-idle$k.out" 2>&1 &
+        $SRV $(c_cmd "$PT_PORT" "$n" "$bin") >"$W/logs/c-idle-${TTAG[$sys]}$k.out" 2>&1 &
         cs+=($!); PIDS+=($!); left=$((left - n))
     done
     local end=$((SECONDS + 90))
@@ -515,14 +552,14 @@ scen4_idle() {
         sleep 0.5
     done
     if [ "$est" -lt "$IDLE_N" ]; then
-        err "idle tunnels: only $est of $IDLE_N tunnels connected: $(tail -2 "$W/logs/c-idle.out" "$W/logs/p-idle.out" | tr '\n' ' ')"
+        err "$sys idle tunnels: only $est of $IDLE_N tunnels connected: $(tail -2 "$W/logs/c-idle-${TTAG[$sys]}.out" "$W/logs/p-idle-${TTAG[$sys]}.out" | tr '\n' ' ')"
     else
         sleep 2
-        wait_tunnel "$P_PORT" 10 || err "idle tunnels: p with $IDLE_N tunnels does not answer"
-        record "$scen" "p RSS" MiB - tether "$(mib "$(kb_field VmRSS "$P_PID")")"
-        record "$scen" "p peak RSS (VmHWM)" MiB - tether "$(mib "$(kb_field VmHWM "$P_PID")")"
-        record "$scen" "c RSS, all c processes (${#cs[@]})" MiB - tether "$(mib "$(kb_field VmRSS "${cs[@]}")")"
-        log "idle tunnels: p RSS $(mib "$base") MiB before, $(mib "$(kb_field VmRSS "$P_PID")") MiB with $est tunnels (${#cs[@]} c processes)"
+        wait_tunnel "$P_PORT" 10 || err "$sys idle tunnels: p with $IDLE_N tunnels does not answer"
+        record "$scen" "p RSS" MiB - "$sys" "$(mib "$(kb_field VmRSS "$P_PID")")"
+        record "$scen" "p peak RSS (VmHWM)" MiB - "$sys" "$(mib "$(kb_field VmHWM "$P_PID")")"
+        record "$scen" "c RSS, all c processes (${#cs[@]})" MiB - "$sys" "$(mib "$(kb_field VmRSS "${cs[@]}")")"
+        log "$sys idle tunnels: p RSS $(mib "$base") MiB before, $(mib "$(kb_field VmRSS "$P_PID")") MiB with $est tunnels (${#cs[@]} c processes)"
     fi
     for k in "${cs[@]}"; do stop_pid "$k"; done
     stop_pid "$P_PID"
@@ -530,21 +567,23 @@ scen4_idle() {
 
 # Scenario 4c: SLOW_N clients each pull the big file at SLOW_RATE for SLOW_D s
 # through a fresh p and c; p's RSS is sampled each second.
-scen4_slow() {
-    local scen="4: $SLOW_N slow clients ($SLOW_RATE/s each, big file, ${SLOW_D}s)" i cpids=() rss first="" last max=0 total=0
-    start_pc slow 1 || return
-    wait_tunnel "$P_PORT" 20 || { err "slow clients: tunnel did not come up"; stop_pid "$C_PID"; stop_pid "$P_PID"; return; }
+scen4_slow() {  # SYSTEM (tether or tether@baseline)
+    local sys=$1 scen="4: $SLOW_N slow clients ($SLOW_RATE/s each, big file, ${SLOW_D}s)" i cpids=() rss first="" last max=0 total=0
+    local series=$SERIES
+    [ "$sys" = tether ] || series=$SERIES.${TTAG[$sys]}
+    start_pc "slow-${TTAG[$sys]}" 1 "${TBIN[$sys]}" || return
+    wait_tunnel "$P_PORT" 20 || { err "$sys slow clients: tunnel did not come up"; stop_pid "$C_PID"; stop_pid "$P_PID"; return; }
     mkdir -p "$W/slow"; rm -f "$W/slow/"*
     for i in $(seq "$SLOW_N"); do
         $CLI curl -s --limit-rate "$SLOW_RATE" --max-time "$((SLOW_D + 3))" -o /dev/null \
             -w '%{http_code} %{size_download}\n' "http://127.0.0.1:$P_PORT/big.bin" >"$W/slow/$i" 2>/dev/null &
         cpids+=($!)
     done
-    echo "second  p VmRSS (MiB)" >"$SERIES"
+    echo "second  p VmRSS (MiB)" >"$series"
     for i in $(seq "$SLOW_D"); do
         sleep 1
         rss=$(mib "$(kb_field VmRSS "$P_PID")")
-        echo "$i  $rss" >>"$SERIES"
+        echo "$i  $rss" >>"$series"
         [ -z "$first" ] && [ "$i" -ge 2 ] && first=$rss
         last=$rss
         max=$(awk -v a="$max" -v b="$rss" 'BEGIN { print (b > a) ? b : a }')
@@ -556,18 +595,19 @@ scen4_slow() {
         total=$((total + size))
         [ "$code" = 200 ] && [ "$size" -gt 0 ] || bad=$((bad + 1))
     done
-    [ $bad -gt 0 ] && err "slow clients: $bad of $SLOW_N got no 200 with data"
+    [ $bad -gt 0 ] && err "$sys slow clients: $bad of $SLOW_N got no 200 with data"
     [ -z "$first" ] && first=$last
-    record "$scen" "p RSS at 2 s" MiB - tether "$first"
-    record "$scen" "p RSS at end" MiB - tether "$last"
-    record "$scen" "p RSS max" MiB - tether "$max"
-    echo "clients moved $(numfmt --to=iec-i --suffix=B $total) in total ($(awk -v t=$total -v n="$SLOW_N" -v d="$SLOW_D" 'BEGIN { printf "%.2f", t / n / d / 1048576 }') MiB/s per client)" >>"$SERIES"
+    record "$scen" "p RSS at 2 s" MiB - "$sys" "$first"
+    record "$scen" "p RSS at end" MiB - "$sys" "$last"
+    record "$scen" "p RSS max" MiB - "$sys" "$max"
+    echo "clients moved $(numfmt --to=iec-i --suffix=B $total) in total ($(awk -v t=$total -v n="$SLOW_N" -v d="$SLOW_D" 'BEGIN { printf "%.2f", t / n / d / 1048576 }') MiB/s per client)" >>"$series"
     stop_pid "$C_PID"; stop_pid "$P_PID"
 }
 
 profile_tether() {  # perf record p and c over one scenario-1 download, and count their syscalls
     [ "$HAVE_PERF" = 1 ] || return
     local data=$W/perf.data pp sc=$W/perf-syscalls.txt
+    local TP_PID=${PROXY_ROOTS[tether]} TC_PID=${ORIGIN_ROOTS[tether]}
     perf record -F 999 -o "$data" -p "$TP_PID,$TC_PID" >/dev/null 2>&1 &
     pp=$!
     sleep 0.3
@@ -625,9 +665,11 @@ fi
 for r in $(seq "$RUNS"); do
     log "run $r/$RUNS: scenario 3"; for s in "${SYSTEMS[@]}"; do scen3 "$s"; done
 done
+for s in "${TETHERS[@]}"; do
+    log "scenario 4 ($s): $IDLE_N idle tunnels"; scen4_idle "$s"
+    log "scenario 4 ($s): $SLOW_N slow clients"; scen4_slow "$s"
+done
 if [[ " ${SYSTEMS[*]} " == *" tether "* ]]; then
-    log "scenario 4: $IDLE_N idle tunnels"; scen4_idle
-    log "scenario 4: $SLOW_N slow clients"; scen4_slow
     [ "$QUICK" != 1 ] && [ "$PROFILE" = 1 ] && { log "profiling p and c (perf record)"; profile_tether; }
 fi
 
@@ -642,17 +684,27 @@ fi
     echo "command=${envs}${cmd}"
     echo "runs=$RUNS"
     echo "pinning=$PINNING"
-    echo "versions=$(nginx -v 2>&1 | sed 's/.*: //'), nghttp2 $(nghttpx --version 2>/dev/null | awk '{print $2}' | sed 's/nghttp2\///'), $(ssh -V 2>&1 | cut -d, -f1), curl $(curl --version | awk 'NR==1 {print $2}'), wrk $(wrk -v 2>&1 | awk 'NR==1 {print $2}'), $(openssl version | cut -d' ' -f1-2), tether $(bin/p --version 2>/dev/null | head -1)"
-    [ ${#ABSENT[@]} -gt 0 ] && echo "absent=${ABSENT[*]}"
+    # Only what is installed: an absent reference has no version to show.
+    v=()
+    have nginx && v+=("$(nginx -v 2>&1 | sed 's/.*: //')")
+    have nghttpx && v+=("nghttp2 $(nghttpx --version 2>/dev/null | awk '{print $2}' | sed 's/nghttp2\///')")
+    have ssh && v+=("$(ssh -V 2>&1 | cut -d, -f1)")
+    v+=("curl $(curl --version | awk 'NR==1 {print $2}')" "wrk $(wrk -v 2>&1 | awk 'NR==1 {print $2}')"
+        "$(openssl version | cut -d' ' -f1-2)" "tether $(bin/p --version 2>/dev/null | head -1)")
+    [ -n "$BASELINE" ] && v+=("tether@baseline $("$BASELINE/p" --version 2>/dev/null | head -1) ($BASELINE)")
+    vs=""; for x in "${v[@]}"; do vs+="${vs:+, }$x"; done
+    echo "versions=$vs"
+    [ -n "$BASELINE" ] && echo "baseline=$BASELINE"
+    [ ${#ABSENT[@]} -gt 0 ] && echo "absent=$(absent_list)"
     [ -s "$ERR" ] && echo "errors=$(tr '\n' ';' <"$ERR")"
 } >"$META"
 
 echo
 echo "tether bench ($([ "$QUICK" = 1 ] && echo "QUICK mode: tiny files, 1 run, figures mean nothing" || echo "$RUNS runs")), $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $NCPU, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
-[ ${#ABSENT[@]} -gt 0 ] && echo "absent systems (packages not installed): ${ABSENT[*]}"
+[ ${#ABSENT[@]} -gt 0 ] && echo "absent systems (packages not installed): $(absent_list)"
 DOCARGS=()
 [ "$QUICK" = 1 ] && DOCARGS=(--quick)
-if [ "$QUICK" != 1 ] && [ -z "${BENCH_SYSTEMS:-}" ]; then DOCARGS=(--doc docs/benchmarks.md --method bench/method.md --notes bench/analysis.md --profile "$PROF"); fi
+if [ "$QUICK" != 1 ] && [ -z "${BENCH_SYSTEMS:-}" ] && [ -z "$BASELINE" ]; then DOCARGS=(--doc docs/benchmarks.md --method bench/method.md --notes bench/analysis.md --profile "$PROF"); fi
 $PY bench/report.py "$RES" "$META" --series "$SERIES" "${DOCARGS[@]}"
 echo
 echo "bench: took $((SECONDS - START)) s"

@@ -30,6 +30,11 @@
  * every DATA byte including padding; padding and anything we drop are
  * credited back at once, delivered bytes only through tt_h2_consume().  A
  * WINDOW_UPDATE is sent once half a window is owed.
+ *
+ * size: one file on purpose: the receive handlers, the output queue and the
+ * send calls all work on the private struct tt_h2_conn and its stream table,
+ * and splitting them means publishing that struct to several files (the
+ * header validation, about 230 lines, is the one part that could leave whole).
  */
 #include "h2.h"
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The body of `make check`: unit tests (cmocka, ASan+UBSan), a short smoke
-# run of every fuzz target, the integration tests through the real binaries,
-# and the benchmark harness in its quick mode.  Prints one closing line,
+# The body of `make check`: unit tests (cmocka, ASan+UBSan), the layering
+# check (tools/layers.sh and its fixtures), a short smoke run of every fuzz
+# target, the integration tests through the real binaries, and the benchmark
+# harness in its quick mode.  Prints one closing line,
 # "N passed, N failed", and exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,32 @@ for t in build/tests/test_*; do
     if [ "$bad" -gt 0 ]; then note_fail "$t" "$bad";
     elif [ "$rc" -ne 0 ]; then note_fail "$t (exit $rc)"; fi
 done
+
+# Each rule of tools/layers.sh is one check, and so is each of its fixture
+# cases; the objects `make check` just built are reused for nm.
+count_lines() {  # NAME LOG: one pass or failure per PASS / FAIL line
+    local ok bad
+    ok=$(grep -c '^PASS ' "$2" || true)
+    bad=$(grep -c '^FAIL ' "$2" || true)
+    note_pass "$1" "$ok"
+    [ "$bad" -gt 0 ] && note_fail "$1" "$bad"
+    return 0
+}
+echo "== layers (tools/layers.sh)"
+log=$(mktemp)
+if [ -x tools/layers.sh ]; then
+    tools/layers.sh --objs build/rel >"$log" 2>&1; rc=$?
+    cat "$log"
+    count_lines "tools/layers.sh" "$log"
+    if [ "$rc" -ne 0 ] && ! grep -q '^FAIL ' "$log"; then note_fail "tools/layers.sh (exit $rc)"; fi
+fi
+if [ -x tests/layers/run.sh ]; then
+    tests/layers/run.sh >"$log" 2>&1; rc=$?
+    grep -v '^[0-9]* passed, [0-9]* failed$' "$log"
+    count_lines "tests/layers" "$log"
+    if [ "$rc" -ne 0 ] && ! grep -q '^FAIL ' "$log"; then note_fail "tests/layers/run.sh (exit $rc)"; fi
+fi
+rm -f "$log"
 
 echo "== fuzz smoke (${FUZZ_SMOKE_SECONDS:=5}s each)"
 for f in build/fuzz/fuzz_*; do

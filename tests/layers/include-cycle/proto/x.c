@@ -1,0 +1,2 @@
+#include "x.h"
+int tt_x(void) { return 0; }

@@ -1,0 +1,2 @@
+#include "y.h"
+int tt_x(void);

@@ -1,0 +1,2 @@
+#include "x.h"
+int tt_y(void) { return 1; }

@@ -1,0 +1,1 @@
+int tt_serve(void);

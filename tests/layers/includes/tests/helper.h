@@ -1,0 +1,1 @@
+/* outside the product layers */

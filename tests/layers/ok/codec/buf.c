@@ -1,0 +1,3 @@
+#include "buf.h"
+#include <string.h>
+int tt_buf_len(void) { return (int)strlen("buf"); }

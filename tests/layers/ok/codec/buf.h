@@ -1,0 +1,2 @@
+#include <stddef.h>
+int tt_buf_len(void);

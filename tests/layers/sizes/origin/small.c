@@ -1,0 +1,1 @@
+int tt_small(void) { return 0; }
