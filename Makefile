@@ -121,9 +121,9 @@ build/fuzz/%: fuzz/%.c $(FUZZ_LIB) $(wildcard codec/*.h proto/*.h fuzz/*.h)
 FUZZ_ORIGIN_FS := origin/fileserver.c origin/listing.c origin/mime.c
 build/fuzz/fuzz_fileserver: FUZZ_LIB += $(FUZZ_ORIGIN_FS)
 build/fuzz/fuzz_fileserver: $(FUZZ_ORIGIN_FS) $(wildcard origin/*.h)
-# p's request-head mapping (bridge.c, and config.c for the name check).
-build/fuzz/fuzz_request_map: FUZZ_LIB += proxy/bridge.c proxy/config.c
-build/fuzz/fuzz_request_map: proxy/bridge.c proxy/config.c $(wildcard proxy/*.h)
+# p's request-head mapping (route.c, and config.c for the name check).
+build/fuzz/fuzz_request_map: FUZZ_LIB += proxy/route.c proxy/config.c
+build/fuzz/fuzz_request_map: proxy/route.c proxy/config.c $(wildcard proxy/*.h)
 
 # Sanitizer builds of the real programs, for the integration suite
 # (`make check-asan`; not part of `make check`: it is several times slower).

@@ -1,5 +1,5 @@
 /* libFuzzer target: what p does with an HTTP/1.1 client's request head
- * before anything reaches a tunnel (proxy/bridge.c, proto/text.c).
+ * before anything reaches a tunnel (proxy/route.c, proto/text.c).
  *
  * Input: lines split at '\n': the request-target, the Host value, then
  * "name:value" fields.  Checked promises:
@@ -13,7 +13,8 @@
  *     hop-by-hop field (RFC 9110 §7.6.1) nor one its Connection names, and
  *     its names are lowercase. */
 #include "proto/text.h"
-#include "proxy/proxy.h"
+#include "proxy/config.h"
+#include "proxy/route.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <limits.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -768,4 +769,9 @@ int tt_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
     if (alen == 0)
         return 1;
     return CRYPTO_memcmp(a, b, alen) == 0;
+}
+
+int tt_random_bytes(void *p, size_t n)
+{
+    return n <= INT_MAX && RAND_bytes(p, (int)n) == 1 ? 0 : -1;
 }

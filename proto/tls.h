@@ -112,6 +112,10 @@ int tt_tls_pending(const struct tt_tls_conn *c);
 
 /* Constant-time comparison of two byte strings (length leaks, contents do
  * not).  Returns 1 when equal. */
+/* `n` bytes from the system's cryptographic random source (tokens, keys).
+ * Returns 0, or -1 when none could be had. */
+int tt_random_bytes(void *p, size_t n);
+
 int tt_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
 
 #endif

@@ -122,6 +122,25 @@ void tt_px_listener_close(struct tt_px_listener *l)
     l->io.fd = -1;
 }
 
+/* --- Sockets ------------------------------------------------------------------------ */
+
+int tt_px_listen_socket(const struct tt_px_addr *a, char *err, size_t errlen)
+{
+    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: socket: %s", a->text, strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 || listen(fd, 1024) < 0) {
+        snprintf(err, errlen, "%s: %s", a->text, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 /* --- Connections whose protocol is not known yet ------------------------------------ */
 
 static void ac_free(struct px_pending *pc, int close_conn)

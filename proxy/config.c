@@ -4,7 +4,9 @@
  * Every bad value stops p with exit status 2 and one line saying which flag
  * and why (TUNNEL.md); nothing here logs, the caller prints `err`.
  */
-#include "proxy.h"
+#include "proxy/config.h"
+
+#include "proto/tls.h"
 
 #include "proto/http1.h"
 #include "proto/log.h"

@@ -5,8 +5,9 @@
 #include "proxy/exchange.h"
 
 #include "proto/log.h"
+#include "proto/session.h"
 #include "proto/text.h"
-#include "proxy/proxy.h"
+#include "proxy/registry.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -68,7 +69,7 @@ static void xc_release(struct tt_px_exchange *x, int reset)
     tt_h2_stream_set_user(c, sid, NULL);
     xc_detach(x);
     if (reset) {
-        x->srv->counters.cancels++;
+        x->env->counters.cancels++;
         (void)tt_h2_submit_rst(c, sid, TT_H2_CANCEL);
     }
     tt_session_flush(sess);
@@ -76,7 +77,7 @@ static void xc_release(struct tt_px_exchange *x, int reset)
 
 static void xc_stop_retry(struct tt_px_exchange *x)
 {
-    tt_timer_stop(x->srv->loop, &x->retry);
+    tt_timer_stop(x->env->loop, &x->retry);
 }
 
 /* `n` body bytes left the buffer: the front hears of those it has not heard
@@ -102,12 +103,12 @@ static void xc_drop_body(struct tt_px_exchange *x)
 
 /* --- Lifetime ------------------------------------------------------------------ */
 
-void tt_px_exchange_init(struct tt_px_exchange *x, struct tt_px_server *srv,
+void tt_px_exchange_init(struct tt_px_exchange *x, struct tt_px_exchange_env *env,
                          const struct tt_px_front_ops *ops, const char *peer, const char *ip,
                          size_t body_max)
 {
     memset(x, 0, sizeof(*x));
-    x->srv = srv;
+    x->env = env;
     x->ops = ops;
     x->peer = peer;
     x->ip = ip;
@@ -150,8 +151,8 @@ void tt_px_exchange_begin(struct tt_px_exchange *x)
     x->interim = x->attempts = x->resp_head = x->resp_done = x->local = x->logged = 0;
     x->close_after = x->retrying = 0;
     x->active = 1;
-    x->start_ms = tt_loop_now(x->srv->loop);
-    x->srv->counters.requests++;
+    x->start_ms = tt_loop_now(x->env->loop);
+    x->env->counters.requests++;
 }
 
 int tt_px_method_idempotent(const char *m, size_t len)
@@ -184,10 +185,10 @@ static void xc_log(struct tt_px_exchange *x)
     if (x->logged || !x->active)
         return;
     x->logged = 1;
-    struct tt_px_counters *k = &x->srv->counters;
+    struct tt_px_counters *k = &x->env->counters;
     int cls = x->status >= 100 && x->status < 600 ? x->status / 100 : 0;
     k->by_class[cls]++;
-    uint64_t now = tt_loop_now(x->srv->loop);
+    uint64_t now = tt_loop_now(x->env->loop);
     tt_log_info("access client=%s method=%s path=%s status=%d bytes=%llu dur_ms=%llu origin=%s%s%s%s",
                 x->peer, x->method ? x->method : "-", x->log_path ? x->log_path : "", x->status,
                 (unsigned long long)x->bytes, (unsigned long long)(now - x->start_ms),
@@ -244,7 +245,7 @@ void tt_px_exchange_local(struct tt_px_exchange *x, int status, const char *body
     x->status = status;
     x->resp_head = 1;
     x->resp_done = 1;
-    x->srv->counters.local++;
+    x->env->counters.local++;
 
     size_t bl = strlen(body);
     char st[8], cl[24], ra[16];
@@ -282,7 +283,7 @@ static void xc_reject(struct tt_px_exchange *x, int status, const char *body)
 static void xc_no_tunnel(struct tt_px_exchange *x)
 {
     char body[160];
-    struct tt_px_pool *pool = tt_px_registry_find(&x->srv->reg, x->name, strlen(x->name));
+    struct tt_px_pool *pool = tt_px_registry_find(x->env->reg, x->name, strlen(x->name));
     if (pool && pool->n > 0) {
         /* Connected, but no member can open a stream now (each at c's
          * stream limit, or going away). */
@@ -298,21 +299,16 @@ static void xc_no_tunnel(struct tt_px_exchange *x)
 
 int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *rq)
 {
-    struct tt_px_server *srv = x->srv;
-    const struct tt_px_config *cfg = srv->cfg;
+    struct tt_px_exchange_env *env = x->env;
     x->started = 1;
     if (rq->end)
         x->body_done = 1;
-    if (srv->draining) {
+    if (env->draining) {
         tt_px_exchange_local(x, 503, "the proxy is shutting down\n", 5);
         return -1;
     }
-    struct tt_px_route_cfg rc = {
-        .domain = cfg->domain,
-        .path_prefix = cfg->path_prefix,
-        .default_name = cfg->default_name,
-        .single_name = tt_px_registry_single_name(&srv->reg),
-    };
+    struct tt_px_route_cfg rc = env->route;
+    rc.single_name = tt_px_registry_single_name(env->reg);
     struct tt_px_route rt;
     tt_px_route(&rc, rq->authority, rq->authority_len, rq->path, rq->path_len, &rt);
     if (!rt.name) {
@@ -322,7 +318,7 @@ int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *r
     size_t nl = rt.name_len > TT_PX_NAME_MAX ? TT_PX_NAME_MAX : rt.name_len;
     memcpy(x->name, rt.name, nl);
     x->name[nl] = 0;
-    struct tt_px_pool *pool = tt_px_registry_find(&srv->reg, x->name, nl);
+    struct tt_px_pool *pool = tt_px_registry_find(env->reg, x->name, nl);
     if (!pool || pool->n == 0) {
         xc_no_tunnel(x); /* before the work of mapping the head */
         return -1;
@@ -331,7 +327,7 @@ int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *r
     char prefix[TT_PX_NAME_MAX + 256];
     size_t prefix_len = 0;
     if (rt.stripped)
-        prefix_len = (size_t)snprintf(prefix, sizeof(prefix), "%s%s", cfg->path_prefix, x->name);
+        prefix_len = (size_t)snprintf(prefix, sizeof(prefix), "%s%s", rc.path_prefix, x->name);
     /* Lowercased names and built values (X-Forwarded-For, Forwarded) go to
      * the scratch: at most twice what came in, and the authority a few
      * times over. */
@@ -389,7 +385,7 @@ int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *r
  * opened, 1 when no member can take it now, -1 when answered. */
 static int xc_open(struct tt_px_exchange *x)
 {
-    struct tt_px_pool *pool = tt_px_registry_find(&x->srv->reg, x->name, strlen(x->name));
+    struct tt_px_pool *pool = tt_px_registry_find(x->env->reg, x->name, strlen(x->name));
     int end = x->body_done && tt_buf_len(&x->body) == 0 && !x->req_trl;
     struct tt_px_tunnel *t = NULL;
     int64_t sid = tt_px_pool_open(pool, x->avoid, x->hdrs, x->hdrs_n, end, x, &t);
@@ -432,10 +428,10 @@ static void xc_on_retry(struct tt_loop *loop, struct tt_timer *tm)
         return;
     if (xc_open(x) != 1)
         return;
-    if (x->attempts < TT_PX_RETRIES && !x->srv->draining) {
+    if (x->attempts < TT_PX_RETRIES && !x->env->draining) {
         x->attempts++;
         x->retrying = 1;
-        tt_timer_start(x->srv->loop, &x->retry, 250u << x->attempts);
+        tt_timer_start(x->env->loop, &x->retry, 250u << x->attempts);
         return;
     }
     tt_px_exchange_local(x, 502, "the origin's tunnel closed before it answered\n", -1);
@@ -545,7 +541,7 @@ int tt_px_exchange_req_body(struct tt_px_exchange *x, const uint8_t *p, size_t l
             x->ops->req_taken(x, len, tt_buf_len(&x->body) == 0);
         return 0;
     }
-    x->srv->counters.bytes_in += len;
+    x->env->counters.bytes_in += len;
     size_t taken = 0;
     struct tt_h2_conn *c = xc_conn(x);
     if (c && len && tt_buf_len(&x->body) == 0) {
@@ -670,7 +666,7 @@ void tt_px_exchange_on_data(struct tt_px_tunnel *t, uint32_t sid, struct tt_px_e
         return;
     }
     x->bytes += len;
-    x->srv->counters.bytes_out += len;
+    x->env->counters.bytes_out += len;
     if (end_stream)
         x->resp_done = 1;
     /* Counted as held first, so that whatever the front reports as taken
@@ -732,18 +728,18 @@ void tt_px_exchange_on_stream_close(struct tt_px_tunnel *t, struct tt_px_exchang
         tt_px_exchange_local(x, 502, "the origin's tunnel closed before it answered\n", -1);
         return;
     }
-    if (x->attempts >= TT_PX_RETRIES || x->srv->draining) {
+    if (x->attempts >= TT_PX_RETRIES || x->env->draining) {
         tt_px_exchange_local(x, 502, "the origin's tunnel closed before it answered\n", -1);
         return;
     }
     x->attempts++;
-    x->srv->counters.retries++;
+    x->env->counters.retries++;
     /* At once when another member is there, else give a reconnecting c a
      * moment. */
-    struct tt_px_pool *pool = tt_px_registry_find(&x->srv->reg, x->name, strlen(x->name));
+    struct tt_px_pool *pool = tt_px_registry_find(x->env->reg, x->name, strlen(x->name));
     int other = tt_px_pool_pick(pool, tt_px_tunnel_usable, NULL) != NULL;
     x->retrying = 1;
-    tt_timer_start(x->srv->loop, &x->retry, other ? 0 : 250u << x->attempts);
+    tt_timer_start(x->env->loop, &x->retry, other ? 0 : 250u << x->attempts);
 }
 
 void tt_px_exchange_wake(struct tt_px_tunnel *t, struct tt_px_exchange *x)

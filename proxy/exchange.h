@@ -49,18 +49,19 @@
 #include "proto/arena.h"
 #include "proto/list.h"
 #include "proto/loop.h"
+#include "proxy/config.h"
+#include "proxy/route.h"
 
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-#define TT_PX_NAME_MAX 63
 #define TT_PX_RETRIES 4             /* extra attempts to open a lost or refused request */
 #define TT_PX_REPLAY_MAX (64 * 1024) /* request body kept to send again after a refusal */
 #define TT_PX_MAX_INTERIM 8         /* 1xx heads passed to a client per request; more are dropped */
 #define TT_PX_LOG_PATH_MAX 512      /* target bytes kept for the access line */
 
-struct tt_px_server;
+struct tt_px_registry;
 struct tt_px_tunnel;
 struct tt_px_exchange;
 
@@ -94,11 +95,6 @@ struct tt_px_front_ops {
 };
 
 /* A request as a front hands it over: borrowed, valid during the call. */
-struct tt_px_field {
-    const char *name, *value;
-    size_t name_len, value_len;
-};
-
 struct tt_px_request {
     const char *authority; /* Host, :authority or the absolute-form's; NULL if none */
     size_t authority_len;
@@ -119,8 +115,17 @@ struct tt_px_counters {
     uint64_t bytes_in, bytes_out; /* request and response body bytes */
 };
 
+/* What the exchanges of one p share; the server embeds it. */
+struct tt_px_exchange_env {
+    struct tt_loop *loop;
+    struct tt_px_registry *reg;
+    struct tt_px_route_cfg route; /* domain, path prefix, default name (single_name unused) */
+    int draining;                 /* p is shutting down: no new requests, no retries */
+    struct tt_px_counters counters;
+};
+
 struct tt_px_exchange {
-    struct tt_px_server *srv;
+    struct tt_px_exchange_env *env;
     const struct tt_px_front_ops *ops;
     const char *peer;  /* the client's "ip:port" (the front's, outlives us) */
     const char *ip;    /* its address alone */
@@ -180,7 +185,7 @@ struct tt_px_exchange {
 /* Sets up an exchange inside a front's record (once; it is then reused by
  * begin/end for each request).  `body_max` bounds the request body bytes it
  * holds while the tunnel has no window. */
-void tt_px_exchange_init(struct tt_px_exchange *x, struct tt_px_server *srv,
+void tt_px_exchange_init(struct tt_px_exchange *x, struct tt_px_exchange_env *env,
                          const struct tt_px_front_ops *ops, const char *peer, const char *ip,
                          size_t body_max);
 /* Frees what the exchange holds; it must not be bound (end it first). */

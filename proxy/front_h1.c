@@ -6,6 +6,12 @@
  * (proxy/exchange.h): routing, opening, retries, flow control, local
  * answers and the access line.
  *
+ * size: one connection's llhttp callbacks, writer and socket state share
+ * one private struct and call each other both ways (a read parses, a parse
+ * answers, a write that empties the buffer starts the next request); split
+ * in two, that struct and a dozen functions would become an interface of
+ * their own for no second user.
+ *
  * One client connection has at most one request in flight: llhttp is paused
  * at the end of each message and resumed once the response is written, so
  * pipelined requests wait in the connection's input buffer (RFC 9112 §9.3.2
@@ -617,7 +623,7 @@ static int fr_on_headers_complete(llhttp_t *p)
      * be read differently by an HTTP/1.0 hop before us: close after it. */
     if ((p->flags & F_TRANSFER_ENCODING) && rq->minor == 0)
         rq->keepalive = 0;
-    if (p->upgrade || cl->srv->draining)
+    if (p->upgrade || cl->srv->env.draining)
         rq->keepalive = 0; /* we do not switch protocols: one request, then close */
     if (rq->method == HTTP_CONNECT) {
         rq->keepalive = 0;
@@ -631,7 +637,7 @@ static int fr_on_headers_complete(llhttp_t *p)
     if (tt_px_target_split(fr_h(rq, 0), rq->url_len, &tg) < 0 ||
         (tg.path_len == 1 && tg.path[0] == '*' && !tg.authority && rq->method != HTTP_OPTIONS))
         return fr_cb_fail(p, 400, "invalid request target");
-    if (rq->has_body && !cl->srv->draining)
+    if (rq->has_body && !cl->srv->env.draining)
         fr_timer_set(cl, FR_T_IDLE, cl->srv->cfg->client_idle_s * 1000u);
     fr_start(rq);
     return 0;
@@ -827,7 +833,7 @@ static void fr_req_finished(struct tt_px_client *cl)
     /* Logged, and the stream let go: reset when c answered before the
      * whole body (the upload stops), else it closes without us. */
     tt_px_exchange_end(&rq->x, 0);
-    if (!rq->keepalive || cl->srv->draining || cl->read_eof) {
+    if (!rq->keepalive || cl->srv->env.draining || cl->read_eof) {
         fr_close_after(cl);
         return;
     }
@@ -1196,7 +1202,7 @@ static void fr_op_head(struct tt_px_exchange *x, const struct tt_h2_headers *h)
         rq->resp_head = 1;
         /* Our own answer leaves the request body unread, and a refused head
          * leaves the next request's start unknown: close after either. */
-        if ((x->local && rq->has_body && !rq->body_done) || x->close_after || cl->srv->draining)
+        if ((x->local && rq->has_body && !rq->body_done) || x->close_after || cl->srv->env.draining)
             rq->keepalive = 0;
         rq->resp_nobody = rq->method == HTTP_HEAD || h->status == 204 || h->status == 304 ||
                           h->status < 200;
@@ -1390,7 +1396,7 @@ int tt_px_h1_adopt(struct tt_px_server *srv, struct tt_tls_conn *conn, const cha
     tt_buf_init(&cl->in, FR_IN_MAX + FR_READ_CHUNK);
     tt_buf_init(&cl->out, FR_OUT_MAX);
     tt_buf_init(&cl->req.head, FR_HEAD_MAX);
-    tt_px_exchange_init(&cl->req.x, srv, &fr_ops, cl->peer, cl->ip,
+    tt_px_exchange_init(&cl->req.x, &srv->env, &fr_ops, cl->peer, cl->ip,
                         FR_IN_MAX + FR_READ_CHUNK + TT_PX_REPLAY_MAX);
     cl->req.x.tls = cl->is_tls;
     llhttp_init(&cl->parser, HTTP_REQUEST, fr_settings());

@@ -305,7 +305,7 @@ static void h2f_request(struct tt_px_h2c *cc, uint32_t sid, const struct tt_h2_h
     s->cc = cc;
     s->csid = sid;
     tt_buf_init(&s->resp, cc->resp_max);
-    tt_px_exchange_init(x, srv, &h2f_ops, cc->peer, cc->ip, H2F_CLIENT_WINDOW + 16384);
+    tt_px_exchange_init(x, &srv->env, &h2f_ops, cc->peer, cc->ip, H2F_CLIENT_WINDOW + 16384);
     x->proto = "h2";
     x->tls = cc->tls;
     tt_px_exchange_begin(x);
@@ -577,7 +577,7 @@ int tt_px_h2f_adopt(struct tt_px_server *srv, struct tt_tls_conn *conn, const ch
     tt_timer_start(srv->loop, &cc->idle, srv->cfg->client_idle_s * 1000u);
     tt_log_debug("h2 client connected client=%s%s", cc->peer, cc->tls ? " tls=1" : "");
     tt_session_flush(cc->sess);
-    if (srv->draining)
+    if (srv->env.draining)
         tt_session_drain(cc->sess, 10000);
     return 0;
 }

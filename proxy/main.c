@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
-#include <openssl/rand.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +37,7 @@ static int ensure_dir(const char *dir, char *err, size_t errlen)
 static int make_tokens_file(const char *path, char *tok, size_t toklen, char *err, size_t errlen)
 {
     unsigned char rnd[24];
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+    if (tt_random_bytes(rnd, sizeof(rnd)) != 0) {
         snprintf(err, errlen, "no randomness for a token");
         return -1;
     }
@@ -110,13 +109,13 @@ static void on_signal(struct tt_loop *loop, int signo, void *data)
 {
     struct main_state *ms = data;
     struct tt_px_server *srv = ms->srv;
-    if (srv->draining) {
+    if (srv->env.draining) {
         tt_log_info("second signal %d: exiting now", signo);
         tt_loop_stop(loop);
         return;
     }
     tt_log_info("signal %d: draining (grace %d s)", signo, DRAIN_GRACE_MS / 1000);
-    srv->draining = 1;
+    srv->env.draining = 1;
     tt_px_accept_drain(srv, DRAIN_GRACE_MS);
     tt_px_tunnel_drain(srv, DRAIN_GRACE_MS);
     ms->drain_deadline = tt_loop_now(loop) + DRAIN_GRACE_MS + 500;
@@ -146,23 +145,6 @@ static int p_exit(struct tt_px_server *srv, int rc)
     tt_loop_free(srv->loop);
     srv->loop = NULL;
     return rc;
-}
-
-int tt_px_listen_socket(const struct tt_px_addr *a, char *err, size_t errlen)
-{
-    int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: socket: %s", a->text, strerror(errno));
-        return -1;
-    }
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 || listen(fd, 1024) < 0) {
-        snprintf(err, errlen, "%s: %s", a->text, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 int main(int argc, char **argv)
@@ -271,12 +253,17 @@ int main(int argc, char **argv)
     srv.scfg.ping_interval_ms = cfg.ping_interval_s * 1000;
     srv.scfg.ping_timeout_ms = cfg.ping_timeout_s * 1000;
     tt_px_registry_init(&srv.reg);
+    srv.env.reg = &srv.reg;
+    srv.env.route = (struct tt_px_route_cfg){
+        .domain = cfg.domain, .path_prefix = cfg.path_prefix, .default_name = cfg.default_name,
+    };
 
     srv.loop = tt_loop_new();
     if (!srv.loop) {
         fprintf(stderr, "p: cannot make the event loop: %s\n", strerror(errno));
         return p_exit(&srv, 1);
     }
+    srv.env.loop = srv.loop;
     int tfd = tt_px_listen_socket(&cfg.tunnel_addr, err, sizeof(err));
     if (tfd < 0) {
         fprintf(stderr, "p: --tunnel-listen %s\n", err);

@@ -11,7 +11,7 @@
  * streams wins; among equals the scan starts where the previous pick left
  * off, which spreads ties round-robin.
  */
-#include "proxy.h"
+#include "proxy/registry.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -179,4 +179,43 @@ struct tt_px_tunnel *tt_px_pool_pick(struct tt_px_pool *p,
     else if (best)
         p->rr = best_i + 1;
     return best;
+}
+
+/* --- Streams on a pool ---------------------------------------------------------- */
+
+int tt_px_tunnel_usable(const struct tt_px_tunnel *t)
+{
+    return t->sess && !tt_session_closing(t->sess) && tt_h2_can_open_stream(tt_session_h2(t->sess));
+}
+
+int64_t tt_px_pool_open(struct tt_px_pool *pool, uint64_t avoid, const struct tt_header *hdrs,
+                        size_t n, int end_stream, void *sud, struct tt_px_tunnel **tun)
+{
+    struct tt_px_tunnel *t = tt_px_pool_pick(pool, tt_px_tunnel_usable, NULL);
+    if (t && avoid && t->serial == avoid)
+        t = tt_px_pool_pick(pool, tt_px_tunnel_usable, t); /* another, if any */
+    for (int tries = 0; t && tries < 8; tries++) {
+        int64_t sid = tt_h2_submit_request(tt_session_h2(t->sess), hdrs, n, end_stream, sud);
+        if (sid > 0) {
+            t->streams++;
+            tt_session_flush(t->sess);
+            *tun = t;
+            return sid;
+        }
+        if (sid == TT_ERR_BAD_HEADER || sid == TT_ERR_HEADER_TOO_LARGE)
+            return sid;
+        if (sid == TT_ERR_GOING_AWAY || sid == TT_ERR_STREAM_ID_EXHAUSTED)
+            t->draining = 1;
+        t = tt_px_pool_pick(pool, tt_px_tunnel_usable, t);
+    }
+    return 0;
+}
+
+void tt_px_pool_leave(struct tt_px_tunnel **tun, uint64_t *avoid)
+{
+    struct tt_px_tunnel *t = *tun;
+    *avoid = t->serial;
+    if (t->streams)
+        t->streams--;
+    *tun = NULL;
 }

@@ -59,43 +59,6 @@ static void hs_free(struct px_hs *hs, int close_tls)
 
 /* --- The tunnel after the 101 --------------------------------------------- */
 
-int tt_px_tunnel_usable(const struct tt_px_tunnel *t)
-{
-    return t->sess && !tt_session_closing(t->sess) && tt_h2_can_open_stream(tt_session_h2(t->sess));
-}
-
-int64_t tt_px_pool_open(struct tt_px_pool *pool, uint64_t avoid, const struct tt_header *hdrs,
-                        size_t n, int end_stream, void *sud, struct tt_px_tunnel **tun)
-{
-    struct tt_px_tunnel *t = tt_px_pool_pick(pool, tt_px_tunnel_usable, NULL);
-    if (t && avoid && t->serial == avoid)
-        t = tt_px_pool_pick(pool, tt_px_tunnel_usable, t); /* another, if any */
-    for (int tries = 0; t && tries < 8; tries++) {
-        int64_t sid = tt_h2_submit_request(tt_session_h2(t->sess), hdrs, n, end_stream, sud);
-        if (sid > 0) {
-            t->streams++;
-            tt_session_flush(t->sess);
-            *tun = t;
-            return sid;
-        }
-        if (sid == TT_ERR_BAD_HEADER || sid == TT_ERR_HEADER_TOO_LARGE)
-            return sid;
-        if (sid == TT_ERR_GOING_AWAY || sid == TT_ERR_STREAM_ID_EXHAUSTED)
-            t->draining = 1;
-        t = tt_px_pool_pick(pool, tt_px_tunnel_usable, t);
-    }
-    return 0;
-}
-
-void tt_px_pool_leave(struct tt_px_tunnel **tun, uint64_t *avoid)
-{
-    struct tt_px_tunnel *t = *tun;
-    *avoid = t->serial;
-    if (t->streams)
-        t->streams--;
-    *tun = NULL;
-}
-
 /* Stream callbacks go to the stream's exchange (its user data): the tunnel
  * knows no front. */
 static int tun_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h2_headers *h)
@@ -215,7 +178,7 @@ static void hs_become_tunnel(struct px_hs *hs)
     }
     tt_log_info("tunnel up name=%s peer=%s pool=%d", t->name, t->peer, n);
     tt_session_flush(t->sess);
-    if (srv->draining)
+    if (srv->env.draining)
         tt_session_drain(t->sess, 10000);
 }
 
@@ -263,7 +226,7 @@ static void hs_decide(struct px_hs *hs, int head_len, const struct tt_hs_request
         } else if (v == 403) {
             hs->status = 403;
             hs->why = "token is not valid for this name";
-        } else if (srv->draining) {
+        } else if (srv->env.draining) {
             hs->status = 503;
             hs->why = "proxy is shutting down";
             retry = 5;
@@ -388,7 +351,7 @@ static void tun_on_conn(struct tt_px_listener *l, int fd, const struct sockaddr_
     struct tt_loop *loop = srv->loop;
     /* A flood of half-done handshakes must not take all memory: each holds
      * ~12 KiB until its 10 s deadline. */
-    if (srv->handshakes >= 1024 || srv->draining) {
+    if (srv->handshakes >= 1024 || srv->env.draining) {
         close(fd);
         return;
     }

@@ -362,7 +362,9 @@ static int setup(void **state)
         return -1;
     w->srv.loop = g_loop;
     w->srv.cfg = &w->cfg;
-    w->cfg.default_name = "media";
+    w->srv.env.loop = g_loop;
+    w->srv.env.reg = &w->srv.reg;
+    w->srv.env.route.default_name = "media";
     tt_session_config_default(&w->srv.scfg);
     w->srv.scfg.h2.initial_window_size = 65535;
     w->srv.scfg.h2.connection_window = 256 * 1024;
@@ -390,7 +392,7 @@ static int teardown(void **state)
 static void front_init(struct world *w, struct front *f)
 {
     memset(f, 0, sizeof(*f));
-    tt_px_exchange_init(&f->x, &w->srv, &ff_ops, "127.0.0.1:1", "127.0.0.1", 64 * 1024);
+    tt_px_exchange_init(&f->x, &w->srv.env, &ff_ops, "127.0.0.1:1", "127.0.0.1", 64 * 1024);
 }
 
 /* Starts a request; a body (body != NULL) follows the head at once. */
@@ -430,7 +432,7 @@ static void test_get_answered(void **state)
     assert_memory_equal(f.body, "hello", 5);
     assert_int_equal(w->fc[0].requests, 1);
     front_done(&f);
-    assert_int_equal(w->srv.counters.by_class[2], 1);
+    assert_int_equal(w->srv.env.counters.by_class[2], 1);
     assert_null(f.x.tun);
 }
 
@@ -460,7 +462,7 @@ static void test_reset_is_final(void **state)
     assert_int_equal(f.status, 502);
     assert_non_null(strstr(f.body, "the origin reset the request"));
     assert_int_equal(w->fc[0].requests + w->fc[1].requests, 1);
-    assert_int_equal(w->srv.counters.retries, 0);
+    assert_int_equal(w->srv.env.counters.retries, 0);
     front_done(&f);
 }
 
@@ -476,7 +478,7 @@ static void test_refused_replays_body(void **state)
     assert_int_equal(f.body_len, 3);
     assert_memory_equal(f.body, "abc", 3);
     assert_int_equal(w->fc[0].requests, 2);
-    assert_int_equal(w->srv.counters.retries, 1);
+    assert_int_equal(w->srv.env.counters.retries, 1);
     /* Every body byte's window went back to the client side once. */
     assert_int_equal(f.req_taken, 3);
     front_done(&f);
@@ -498,7 +500,7 @@ static void test_lost_get_retried_elsewhere(void **state)
     run(w);
     assert_int_equal(f.status, 200);
     assert_int_equal(w->fc[1].requests, 1);
-    assert_int_equal(w->srv.counters.retries, 1);
+    assert_int_equal(w->srv.env.counters.retries, 1);
     front_done(&f);
 }
 
@@ -590,7 +592,7 @@ static void test_client_gone_before_head(void **state)
     settle(w, 100);
     assert_int_equal(w->fc[0].resets_seen, 1);
     assert_int_equal(w->fc[0].last_rst_code, TT_H2_CANCEL);
-    assert_int_equal(w->srv.counters.cancels, 1);
+    assert_int_equal(w->srv.env.counters.cancels, 1);
     tt_px_exchange_free(&f.x);
 }
 

@@ -4,7 +4,9 @@
  * it applies live in proto/http1.c).  No sockets here, so the unit tests
  * call these directly.
  */
-#include "proxy.h"
+#include "proxy/route.h"
+
+#include "proxy/config.h"
 
 #include "codec/token.h"
 #include "proto/http1.h"

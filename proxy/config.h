@@ -1,0 +1,77 @@
+/*
+ * p's configuration (config.c): the flags, the listen addresses and the
+ * tokens file that says who may serve which name.
+ */
+#ifndef TT_PX_CONFIG_H
+#define TT_PX_CONFIG_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#define TT_PX_NAME_MAX 63
+
+struct tt_px_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    char text[80]; /* "host:port" as given, for the log */
+};
+
+struct tt_px_token {
+    char name[TT_PX_NAME_MAX + 1];
+    char *token;
+    size_t token_len;
+};
+
+struct tt_px_tokens {
+    struct tt_px_token *v;
+    size_t n, cap;
+};
+
+struct tt_px_config {
+    const char *listen;        /* "0.0.0.0:8080"; "off": no plaintext front */
+    const char *https_listen;  /* NULL: no HTTPS front */
+    const char *https_cert, *https_key; /* NULL: the tunnel identity */
+    int listen_off;
+    const char *tunnel_listen; /* "0.0.0.0:7443" */
+    const char *cert, *key;
+    const char *state_dir; /* "./tether-state" */
+    const char *tokens_file;
+    const char *domain;      /* lowercase, no leading dot */
+    const char *path_prefix; /* starts with '/' */
+    const char *default_name;
+    int log_level;
+    uint32_t ping_interval_s, ping_timeout_s;
+    uint32_t client_idle_s; /* a client connection with no request under way */
+    uint32_t max_tunnels;
+    struct tt_px_addr listen_addr, tunnel_addr, https_addr;
+};
+
+/* Parses argv into cfg.  Returns 0 to run, 1 when --help/--version printed
+ * (exit 0), or -1 with a one-line reason in err (exit 2). */
+int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *err, size_t errlen);
+void tt_px_config_usage(FILE *out);
+/* "host:port", "[v6]:port", ":port" (all addresses).  Returns 0 or -1. */
+int tt_px_parse_addr(const char *s, struct tt_px_addr *out, char *err, size_t errlen);
+/* A name usable in a tokens file, a Host label and a path segment. */
+int tt_px_name_valid(const char *s, size_t len);
+
+/* Parses a tokens file's text.  `file` is used in messages only: "FILE:LINE:
+ * why".  Returns 0, or -1 with err set (tokens freed). */
+int tt_px_tokens_parse(struct tt_px_tokens *t, const char *text, size_t len, const char *file,
+                       char *err, size_t errlen);
+int tt_px_tokens_load(struct tt_px_tokens *t, const char *file, char *err, size_t errlen);
+void tt_px_tokens_free(struct tt_px_tokens *t);
+/* The outcome of checking a PUT's name and token, in constant time over all
+ * tokens: 0 valid for the name, 401 unknown name or token, 403 the token is
+ * valid but for another name. */
+int tt_px_tokens_check(const struct tt_px_tokens *t, const char *name, size_t name_len,
+                       const uint8_t *token, size_t token_len);
+
+/* "ip:port" of a sockaddr, and the address alone in `ip` when not NULL. */
+void tt_px_sockaddr_text(const struct sockaddr *sa, char *out, size_t outlen, char *ip,
+                         size_t iplen);
+
+#endif

@@ -1,0 +1,86 @@
+/*
+ * The tunnel registry (registry.c): name -> pool of tunnels, and opening a
+ * stream on the member that has the fewest.  The tunnels themselves are made
+ * and ended by tunnel.c; the registry only holds them.
+ */
+#ifndef TT_PX_REGISTRY_H
+#define TT_PX_REGISTRY_H
+
+#include "codec/h2.h"
+#include "proto/list.h"
+#include "proto/session.h"
+#include "proxy/config.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct tt_px_server;
+
+struct tt_px_tunnel {
+    struct tt_px_server *srv;
+    struct tt_session *sess; /* NULL in unit tests */
+    struct tt_px_pool *pool; /* NULL once out of the registry */
+    size_t pool_index;
+    uint64_t serial;   /* unique per process: "not that one again" on retry */
+    uint32_t streams;  /* requests bound to this tunnel */
+    uint8_t draining;  /* GOAWAY seen (either way): no new streams */
+    uint8_t dead;      /* the session is closing */
+    struct tt_list waiting; /* exchanges whose request body waits for window or room */
+    char name[TT_PX_NAME_MAX + 1];
+    char peer[64];
+};
+
+struct tt_px_pool {
+    struct tt_px_pool *next; /* hash chain */
+    char name[TT_PX_NAME_MAX + 1];
+    struct tt_px_tunnel **members;
+    size_t n, cap;
+    size_t rr; /* where the next tie-break scan starts */
+};
+
+#define TT_PX_REG_BUCKETS 256
+
+struct tt_px_registry {
+    struct tt_px_pool *buckets[TT_PX_REG_BUCKETS];
+    size_t names;   /* pools with at least one member */
+    size_t tunnels; /* members in all pools */
+    /* The pool when exactly one name is served, else NULL: kept up to date
+     * by add and remove, because every request without a route asks. */
+    struct tt_px_pool *single;
+};
+
+void tt_px_registry_init(struct tt_px_registry *r);
+void tt_px_registry_free(struct tt_px_registry *r);
+/* Adds a tunnel under t->name.  Returns the pool size, or -1 (no memory). */
+int tt_px_registry_add(struct tt_px_registry *r, struct tt_px_tunnel *t);
+/* Removes a tunnel from its pool (at once; no-op when not in one).  Returns
+ * the pool size left. */
+size_t tt_px_registry_remove(struct tt_px_registry *r, struct tt_px_tunnel *t);
+struct tt_px_pool *tt_px_registry_find(const struct tt_px_registry *r, const char *name,
+                                       size_t len);
+/* The only name with members when exactly one has; else NULL. */
+const char *tt_px_registry_single_name(const struct tt_px_registry *r);
+/* Picks the member with the fewest streams among those `usable` accepts (all
+ * when NULL) and not draining/dead, round-robin on ties; skips `avoid`.
+ * Returns NULL when none. */
+struct tt_px_tunnel *tt_px_pool_pick(struct tt_px_pool *p,
+                                     int (*usable)(const struct tt_px_tunnel *),
+                                     const struct tt_px_tunnel *avoid);
+
+/* 1 if a new stream can be opened on the tunnel now. */
+int tt_px_tunnel_usable(const struct tt_px_tunnel *t);
+/* Opens a stream for a request on a member of `pool`: the one with the
+ * fewest streams, not the tunnel whose serial is `avoid` while another is
+ * there (a retry goes elsewhere), and the next one when a member turns out
+ * to be at its stream limit or going away.  On success the stream is counted
+ * on the tunnel, the tunnel is flushed, *tun is set and the stream id (> 0)
+ * returned.  Returns 0 when no member can take it now, or TT_ERR_BAD_HEADER /
+ * TT_ERR_HEADER_TOO_LARGE for a request no tunnel would take. */
+int64_t tt_px_pool_open(struct tt_px_pool *pool, uint64_t avoid, const struct tt_header *hdrs,
+                        size_t n, int end_stream, void *sud, struct tt_px_tunnel **tun);
+/* The other end of tt_px_pool_open: a request lets go of its stream on *tun
+ * (done, failed or given up).  The stream stops counting on the tunnel,
+ * *avoid becomes its serial (a retry goes elsewhere), *tun is NULLed. */
+void tt_px_pool_leave(struct tt_px_tunnel **tun, uint64_t *avoid);
+
+#endif
