@@ -1060,9 +1060,18 @@ static int hb_deliver(struct tt_h2_conn *c, struct tt_hpack_out *o, int too_larg
         else
             hv = HV_TRAILERS;
     }
-    if (too_large)
+    const char *why = NULL;
+    if (too_large && !(hv == HV_REQUEST && c->cfg.deliver_too_large))
         return stream_error(c, sid, TT_H2_PROTOCOL_ERROR, "header list too large");
-    const char *why = hv_validate(o->hdrs, o->count, hv, 1, &h);
+    if (too_large) {
+        /* What was decoded is not a whole list: none of it is passed on. */
+        h.kind = TT_H2_HDRS_REQUEST;
+        h.too_large = 1;
+        h.content_length = -1;
+        o->count = 0;
+    } else {
+        why = hv_validate(o->hdrs, o->count, hv, 1, &h);
+    }
     if (!why && hv == HV_TRAILERS && !h.end_stream)
         why = "trailers without END_STREAM"; /* §8.1 */
     if (!why && h.kind == TT_H2_HDRS_INFORMATIONAL && h.end_stream)

@@ -79,6 +79,11 @@ struct tt_h2_config {
     uint32_t empty_frame_budget;      /* empty DATA without END_STREAM, zero WINDOW_UPDATE increments
                                          and other no-progress frames, 1000; refilled by useful frames */
     uint32_t max_settings_entries;    /* entries in one SETTINGS frame, 32 */
+    /* Server: a request whose header list is over max_header_list_size is
+     * delivered with `too_large` set and no fields, so that it can be
+     * answered 431 (RFC 6585 §5, RFC 9113 §10.5.1); 0 resets it
+     * (PROTOCOL_ERROR).  Default 0. */
+    uint8_t deliver_too_large;
 };
 
 void tt_h2_config_default(struct tt_h2_config *cfg);
@@ -103,6 +108,7 @@ struct tt_h2_headers {
                                                          (authority: then see `host`) */
     int status;                                       /* responses; 0 otherwise */
     int64_t content_length;                           /* -1 when absent */
+    int too_large; /* a request over our header list limit: no fields (deliver_too_large) */
 };
 
 /* Flags passed to on_stream_close. */

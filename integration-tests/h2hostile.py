@@ -244,6 +244,21 @@ def c_expect_other(c):
     expect_status(c, 417)
 
 
+@case("header-list-431", "a header list over p's limit gets 431, as on HTTP/1.1 (RFC 6585 §5, RFC 9113 §10.5.1), and the connection goes on")
+def c_list_too_large(c):
+    # 80 fields of 1 KiB: over the 64 KiB list limit, under the 128 KiB block
+    # limit; sent as HEADERS + CONTINUATIONs of at most 16 KiB.
+    block = c.block(req(c, extra=[("x-filler-%02d" % i, "v" * 1024) for i in range(80)]))
+    parts = [block[i:i + 16000] for i in range(0, len(block), 16000)]
+    frames = [headers(1, parts[0], eh=len(parts) == 1)]
+    for k, part in enumerate(parts[1:], 1):
+        frames.append(continuation(1, part, eh=k == len(parts) - 1))
+    c.send(*frames)
+    expect_status(c, 431)
+    c.send(headers(3, c.block(req(c))))
+    expect_status(c, 200, sid=3)
+
+
 # ---- known gaps (run with --gaps): none at the moment ------------------------------------
 
 @case("method-lowercase", "methods are case-sensitive: 'get' is not GET (RFC 9110 §9.1), never served as a GET")

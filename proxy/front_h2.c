@@ -316,6 +316,11 @@ static void h2f_request(struct tt_px_h2c *cc, uint32_t sid, const struct tt_h2_h
         tt_px_exchange_local(x, 500, "out of memory\n", -1);
         return;
     }
+    if (h->too_large) {
+        /* As the HTTP/1.1 front answers a head over its limits. */
+        tt_px_exchange_local(x, 431, "request header fields too large\n", -1);
+        return;
+    }
     if (h->method.len == 7 && memcmp(h->method.base, "CONNECT", 7) == 0) {
         tt_px_exchange_local(x, 405, "CONNECT is not supported here\n", -1);
         return;
@@ -544,6 +549,8 @@ void tt_px_h2f_client_config(struct tt_session_config *scfg)
      * client HEADERS frame over 16384 octets is then a FRAME_SIZE_ERROR,
      * as conformance suites (h2spec 4.2/3) expect of a server. */
     scfg->h2.max_frame_size = TT_H2_MIN_FRAME_SIZE;
+    /* A head over the header list limit gets 431, as on HTTP/1.1. */
+    scfg->h2.deliver_too_large = 1;
 }
 
 int tt_px_h2f_adopt(struct tt_px_server *srv, struct tt_tls_conn *conn, const char *peer,
