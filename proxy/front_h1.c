@@ -124,6 +124,18 @@ struct tt_px_client {
      * read), exec_end the end of the input llhttp is running on. */
     uint8_t crlf_need;
     const char *exec_end;
+    /* RFC 9112 §7.1, §2.2: after the last chunk, the trailer section and the
+     * empty line that ends the message are CRLF-terminated lines; llhttp 8.1
+     * takes a bare LF there.  llhttp is paused at the last chunk's header
+     * (trl_pause) and the section's bytes are checked before it reads them
+     * (trl_scan, trl_cr: the byte before was CR, trl_len: bytes in the line). */
+    uint8_t trl_pause, trl_scan, trl_cr;
+    uint32_t trl_len;
+    /* The last bytes of the input llhttp already ran on, so a check can look
+     * behind the start of the current input (obs-fold across reads). */
+    const char *exec_start;
+    uint8_t tail[64];
+    uint8_t tail_len;
     tt_buf in;
     tt_buf out;
     char peer[64];
@@ -520,9 +532,30 @@ static int fr_on_header_field(llhttp_t *p, const char *at, size_t len)
     return fr_head_append(p, at, len);
 }
 
+/* The byte `k` (>= 1) before `at` in the input: from the current input or
+ * the tail kept from the last; -1 when not kept. */
+static int fr_byte_before(const struct tt_px_client *cl, const char *at, size_t k)
+{
+    size_t here = (size_t)(at - cl->exec_start);
+    if (k <= here)
+        return (unsigned char)at[-(ptrdiff_t)k];
+    k -= here;
+    return k <= cl->tail_len ? cl->tail[cl->tail_len - k] : -1;
+}
+
 static int fr_on_header_value(llhttp_t *p, const char *at, size_t len)
 {
-    struct tt_px_req *rq = &FR_CL(p)->req;
+    struct tt_px_client *cl = FR_CL(p);
+    struct tt_px_req *rq = &cl->req;
+    /* RFC 9112 §5.2: a line folded onto the next (obs-fold: CRLF, then SP
+     * or HTAB) is refused with 400.  llhttp 8.1 accepts it and hands the
+     * continuation over as more of the value, right after a line end. */
+    size_t k = 1;
+    int b;
+    while ((b = fr_byte_before(cl, at, k)) == ' ' || b == '\t')
+        k++;
+    if (b == '\n')
+        return fr_cb_fail(p, 400, "obs-fold in a field line");
     if (!rq->in_head || rq->nf == 0)
         return 0;
     struct fr_field *f = &rq->f[rq->nf - 1];
@@ -683,6 +716,45 @@ static int fr_on_body(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+static int fr_on_chunk_header(llhttp_t *p)
+{
+    struct tt_px_client *cl = FR_CL(p);
+    if (p->content_length != 0)
+        return 0;
+    /* The last chunk: check the trailer section before llhttp reads it. */
+    cl->trl_pause = 1;
+    cl->trl_scan = 1;
+    cl->trl_cr = 0;
+    cl->trl_len = 0;
+    return HPE_PAUSED;
+}
+
+/* Checks trailer-section bytes (see trl_scan).  Returns how many belong to
+ * the section (all of `len` while it goes on), or -1 on a bare LF. */
+static ssize_t fr_trailer_scan(struct tt_px_client *cl, const char *d, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (d[i] == '\n') {
+            if (!cl->trl_cr)
+                return -1;
+            if (cl->trl_len == 0) {
+                cl->trl_scan = 0; /* the empty line: the message ends here */
+                return (ssize_t)i + 1;
+            }
+            cl->trl_len = 0;
+            cl->trl_cr = 0;
+            continue;
+        }
+        if (cl->trl_cr)
+            return -1; /* CR not followed by LF */
+        if (d[i] == '\r')
+            cl->trl_cr = 1;
+        else
+            cl->trl_len++;
+    }
+    return (ssize_t)len;
+}
+
 static int fr_on_message_complete(llhttp_t *p)
 {
     struct tt_px_client *cl = FR_CL(p);
@@ -708,6 +780,7 @@ static const llhttp_settings_t *fr_settings(void)
         s.on_header_value = fr_on_header_value;
         s.on_headers_complete = fr_on_headers_complete;
         s.on_body = fr_on_body;
+        s.on_chunk_header = fr_on_chunk_header;
         s.on_message_complete = fr_on_message_complete;
         init = 1;
     }
@@ -738,6 +811,21 @@ static int fr_method_token(const char *d, size_t len)
     return i > st && (i == len || d[i] == ' ');
 }
 
+/* Keeps the last bytes of what llhttp ran on (see fr_byte_before). */
+static void fr_keep_tail(struct tt_px_client *cl, const char *d, size_t used)
+{
+    size_t cap = sizeof(cl->tail);
+    if (used >= cap) {
+        memcpy(cl->tail, d + used - cap, cap);
+        cl->tail_len = (uint8_t)cap;
+        return;
+    }
+    size_t keep = cl->tail_len + used > cap ? cap - used : cl->tail_len;
+    memmove(cl->tail, cl->tail + cl->tail_len - keep, keep);
+    memcpy(cl->tail + keep, d, used);
+    cl->tail_len = (uint8_t)(keep + used);
+}
+
 /* Feeds buffered input to llhttp while a request can take it. */
 static void fr_parse(struct tt_px_client *cl)
 {
@@ -754,19 +842,36 @@ static void fr_parse(struct tt_px_client *cl)
             cl->err_status = 400;
             cl->err_why = "chunk data not followed by CRLF";
             e = HPE_USER;
+        } else if (cl->trl_scan && fr_trailer_scan(cl, d, len) < 0) {
+            cl->err_status = 400;
+            cl->err_why = "trailer section line not ended by CRLF";
+            e = HPE_USER;
         } else {
+            cl->exec_start = d;
             cl->exec_end = d + len;
             e = llhttp_execute(&cl->parser, d, len);
         }
         if (cl->dead)
             return;
         if (e == HPE_OK) {
+            fr_keep_tail(cl, d, len);
             tt_buf_consume(&cl->in, len);
+            continue;
+        }
+        if (e == HPE_PAUSED && cl->trl_pause) {
+            /* At the last chunk: the rest is checked, then parsed. */
+            const char *pos = llhttp_get_error_pos(&cl->parser);
+            size_t used = pos ? (size_t)(pos - d) : len;
+            fr_keep_tail(cl, d, used);
+            tt_buf_consume(&cl->in, used);
+            cl->trl_pause = 0;
+            llhttp_resume(&cl->parser);
             continue;
         }
         if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
             const char *pos = llhttp_get_error_pos(&cl->parser);
             size_t used = pos ? (size_t)(pos - d) : len;
+            fr_keep_tail(cl, d, used);
             tt_buf_consume(&cl->in, used);
             if (e == HPE_PAUSED_UPGRADE)
                 tt_buf_consume(&cl->in, tt_buf_len(&cl->in));
