@@ -121,6 +121,15 @@ expect_eq "chunked with a trailer, then a pipelined GET: both answered" "200,200
 probe trlok2 "$P2" --idle 2 --split 82 <"$W/trlok.req"
 expect_eq "... with the trailer section split across reads" "200,200" "$(statuses trlok2)"
 
+# Fields with '_' in their names are dropped (as nginx does), on both
+# fronts: a CGI/WSGI app would read them as the '-' ones.
+printf 'GET /headers HTTP/1.1\r\nHost: a\r\nX_Forwarded_For: 6.6.6.6\r\nTransfer_Encoding: chunked\r\nX-Kept: 1\r\nConnection: close\r\n\r\n' | probe under "$P2"
+expect_eq "underscore fields: 200" 200 "$(statuses under)"
+expect_eq "... X_Forwarded_For and Transfer_Encoding never reach the app" 0 "$(grep -ciE 'x_forwarded_for|transfer_encoding|6\.6\.6\.6' "$W/under.out")"
+expect_eq "... the other fields do" 1 "$(grep -c 'x-kept: 1' "$W/under.out")"
+curl -s --http2-prior-knowledge --max-time 10 -H 'x_forwarded_for: 6.6.6.6' -H 'x-kept: 1' -o "$W/under2.body" "http://127.0.0.1:$P2/headers"
+expect_eq "... nor over h2c" "0 1" "$(grep -ciE 'x_forwarded_for|6\.6\.6\.6' "$W/under2.body") $(grep -c 'x-kept: 1' "$W/under2.body")"
+
 # RFC 9112 §5.1: no whitespace between field name and colon -> 400.
 printf 'GET /data.json HTTP/1.1\r\nHost: a\r\nX-A\t: b\r\n\r\n' | probe wscolon "$P1"
 expect_eq "tab before the colon -> 400 (RFC 9112 §5.1)" "400" "$(statuses wscolon)"

@@ -354,6 +354,9 @@ void tt_px_config_usage(FILE *out)
             "  --max-tunnels N        more tunnels are refused with 503 [default 10000]\n"
             "  --client-idle SECS     close a client connection (HTTP/1.1 keep-alive or HTTP/2)\n"
             "                         with no request under way after this [default 60]\n"
+            "  --underscore-fields drop|keep\n"
+            "                         request fields with '_' in their names (CGI/WSGI apps\n"
+            "                         read them as the '-' ones) [default drop]\n"
             "  --help                 this text\n"
             "  --version              print the version\n");
 }
@@ -387,7 +390,7 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
     static const char *const with_value[] = {
         "--listen", "--https-listen", "--https-cert", "--https-key", "--tunnel-listen", "--cert", "--key", "--state-dir", "--tokens", "--domain",
         "--path-prefix", "--default", "--log-level", "--ping-interval", "--ping-timeout",
-        "--max-tunnels", "--client-idle"};
+        "--max-tunnels", "--client-idle", "--underscore-fields"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -463,6 +466,12 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
         } else if (!strcmp(flag, "--client-idle")) {
             if (cfg_uint(flag, v, 1, 86400, &cfg->client_idle_s, err, errlen) < 0)
                 return -1;
+        } else if (!strcmp(flag, "--underscore-fields")) {
+            if (strcmp(v, "drop") && strcmp(v, "keep")) {
+                cfg_err(err, errlen, "--underscore-fields: '%s' is not drop or keep", v);
+                return -1;
+            }
+            cfg->keep_underscores = !strcmp(v, "keep");
         } else if (!strcmp(flag, "--max-tunnels")) {
             if (cfg_uint(flag, v, 1, 1000000, &cfg->max_tunnels, err, errlen) < 0)
                 return -1;

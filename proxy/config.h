@@ -46,6 +46,7 @@ struct tt_px_config {
     uint32_t ping_interval_s, ping_timeout_s;
     uint32_t client_idle_s; /* a client connection with no request under way */
     uint32_t max_tunnels;
+    int keep_underscores; /* --underscore-fields keep */
     struct tt_px_addr listen_addr, tunnel_addr, https_addr;
 };
 

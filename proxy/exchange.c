@@ -354,6 +354,7 @@ int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *r
         .prefix_len = prefix_len,
         .f = rq->f,
         .n = rq->n,
+        .keep_underscores = env->keep_underscores,
     };
     struct tt_px_map_out out = {
         .hdrs = hdrs, .cap = cap, .scratch = scratch, .scratch_cap = need,
@@ -362,6 +363,9 @@ int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *r
         xc_reject(x, 431, "request header fields too large\n");
         return -1;
     }
+    if (out.dropped)
+        tt_log_debug("client=%s: %zu request fields with '_' in their names dropped", x->peer,
+                     out.dropped);
     x->hdrs = out.hdrs;
     x->hdrs_n = out.count;
     x->te_trailers = (uint8_t)out.te_trailers;

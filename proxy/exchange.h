@@ -121,6 +121,7 @@ struct tt_px_exchange_env {
     struct tt_px_registry *reg;
     struct tt_px_route_cfg route; /* domain, path prefix, default name (single_name unused) */
     int draining;                 /* p is shutting down: no new requests, no retries */
+    int keep_underscores;         /* --underscore-fields keep */
     struct tt_px_counters counters;
 };
 

@@ -257,6 +257,7 @@ int main(int argc, char **argv)
     srv.env.route = (struct tt_px_route_cfg){
         .domain = cfg.domain, .path_prefix = cfg.path_prefix, .default_name = cfg.default_name,
     };
+    srv.env.keep_underscores = cfg.keep_underscores;
 
     srv.loop = tt_loop_new();
     if (!srv.loop) {

@@ -274,6 +274,13 @@ int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *o)
     int have_fwd = 0;
     for (size_t i = 0; i < in->n; i++) {
         const struct tt_px_field *f = &in->f[i];
+        /* A name with '_' is dropped, as nginx does: CGI and WSGI apps
+         * turn '-' and '_' alike into '_', so "Transfer_Encoding" or
+         * "X_Forwarded_For" would pass for the real field there. */
+        if (!in->keep_underscores && memchr(f->name, '_', f->name_len)) {
+            o->dropped++;
+            continue;
+        }
         const struct tt_token *t = tt_token_find_ci(f->name, f->name_len);
         int id = t ? t->id : -1;
         /* TE first, whatever Connection says: "te: trailers" is the one

@@ -50,6 +50,7 @@ struct tt_px_map_in {
     size_t prefix_len;
     const struct tt_px_field *f; /* the request's fields as received */
     size_t n;
+    int keep_underscores; /* pass on names with '_' (dropped by default) */
 };
 
 struct tt_px_map_out {
@@ -60,6 +61,7 @@ struct tt_px_map_out {
     int te_trailers;     /* the client sent TE: trailers */
     int expect_continue; /* the client sent Expect: 100-continue */
     int expect_other;    /* ... or another expectation (417, RFC 9110 §10.1.1) */
+    size_t dropped;      /* fields dropped for a '_' in their names */
 };
 
 /* Maps an HTTP/1.1 request head to HTTP/2 fields (pseudo-headers first):

@@ -512,6 +512,38 @@ static void test_map_basic(void **state)
             assert_false(m.h[i].name[k] >= 'A' && m.h[i].name[k] <= 'Z');
 }
 
+/* Names with '_' are dropped unless asked for: a CGI or WSGI app reads
+ * Transfer_Encoding as Transfer-Encoding (nginx drops them too). */
+static void test_map_underscores(void **state)
+{
+    (void)state;
+    struct tt_px_field f[] = {
+        F("Transfer_Encoding", "chunked"),
+        F("X_Forwarded_For", "6.6.6.6"),
+        F("X-Plain", "1"),
+    };
+    struct mapped m;
+    assert_int_equal(map(&m, "/", "h", "10.0.0.7", NULL, f, 3), 0);
+    assert_null(find(&m, "transfer_encoding", NULL));
+    assert_null(find(&m, "x_forwarded_for", NULL));
+    assert_string_equal(find(&m, "x-plain", NULL), "1");
+    assert_string_equal(find(&m, "x-forwarded-for", NULL), "10.0.0.7");
+    assert_int_equal(m.out.dropped, 2);
+    struct tt_px_map_in in = {
+        .method = "GET", .method_len = 3, .path = "/", .path_len = 1, .host = "h",
+        .host_len = 1, .scheme = "http", .client_ip = "10.0.0.7", .f = f, .n = 3,
+        .keep_underscores = 1,
+    };
+    memset(&m.out, 0, sizeof(m.out));
+    m.out.hdrs = m.h;
+    m.out.cap = 64;
+    m.out.scratch = m.scratch;
+    m.out.scratch_cap = sizeof(m.scratch);
+    assert_int_equal(tt_px_map_request(&in, &m.out), 0);
+    assert_string_equal(find(&m, "x_forwarded_for", NULL), "6.6.6.6");
+    assert_int_equal(m.out.dropped, 0);
+}
+
 static void test_map_forwarded_chain(void **state)
 {
     (void)state;
@@ -828,6 +860,7 @@ int main(void)
         cmocka_unit_test(test_name_valid),
         cmocka_unit_test(test_route),
         cmocka_unit_test(test_map_basic),
+        cmocka_unit_test(test_map_underscores),
         cmocka_unit_test(test_map_forwarded_chain),
         cmocka_unit_test(test_map_root_path_and_room),
         cmocka_unit_test(test_list_has),
