@@ -130,6 +130,13 @@ expect_eq "... the other fields do" 1 "$(grep -c 'x-kept: 1' "$W/under.out")"
 curl -s --http2-prior-knowledge --max-time 10 -H 'x_forwarded_for: 6.6.6.6' -H 'x-kept: 1' -o "$W/under2.body" "http://127.0.0.1:$P2/headers"
 expect_eq "... nor over h2c" "0 1" "$(grep -ciE 'x_forwarded_for|6\.6\.6\.6' "$W/under2.body") $(grep -c 'x-kept: 1' "$W/under2.body")"
 
+# RFC 9113 §3.1 retired the h2c upgrade and RFC 9110 §7.8 lets a server
+# ignore Upgrade: the GET is answered as HTTP/1.1, and a request pipelined
+# behind it too.
+printf 'GET /data.json HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\nGET /notes.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n' | probe h2cup "$P1"
+expect_eq "Upgrade: h2c ignored: both pipelined requests answered" "200,200" "$(statuses h2cup)"
+expect_eq "... no 101 among them" 0 "$(grep -c '^STATUS 101' "$W/h2cup.out")"
+
 # RFC 9112 §5.1: no whitespace between field name and colon -> 400.
 printf 'GET /data.json HTTP/1.1\r\nHost: a\r\nX-A\t: b\r\n\r\n' | probe wscolon "$P1"
 expect_eq "tab before the colon -> 400 (RFC 9112 §5.1)" "400" "$(statuses wscolon)"

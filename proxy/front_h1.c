@@ -656,8 +656,11 @@ static int fr_on_headers_complete(llhttp_t *p)
      * be read differently by an HTTP/1.0 hop before us: close after it. */
     if ((p->flags & F_TRANSFER_ENCODING) && rq->minor == 0)
         rq->keepalive = 0;
-    if (p->upgrade || cl->srv->env.draining)
-        rq->keepalive = 0; /* we do not switch protocols: one request, then close */
+    /* An Upgrade (h2c, which RFC 9113 §3.1 retired, or any other) is
+     * ignored, as RFC 9110 §7.8 lets a server do: the request is answered as
+     * HTTP/1.1 and the connection goes on, pipelined requests included. */
+    if (cl->srv->env.draining)
+        rq->keepalive = 0;
     if (rq->method == HTTP_CONNECT) {
         rq->keepalive = 0;
         tt_px_exchange_local(&rq->x, 405, "CONNECT is not supported here\n", -1);
@@ -858,6 +861,13 @@ static void fr_parse(struct tt_px_client *cl)
             tt_buf_consume(&cl->in, len);
             continue;
         }
+        if (e == HPE_PAUSED_UPGRADE) {
+            /* llhttp stops once more after a request that asked for an
+             * Upgrade; we did not switch (see fr_on_headers_complete), so
+             * the bytes after it are the next request. */
+            llhttp_resume_after_upgrade(&cl->parser);
+            continue;
+        }
         if (e == HPE_PAUSED && cl->trl_pause) {
             /* At the last chunk: the rest is checked, then parsed. */
             const char *pos = llhttp_get_error_pos(&cl->parser);
@@ -868,13 +878,11 @@ static void fr_parse(struct tt_px_client *cl)
             llhttp_resume(&cl->parser);
             continue;
         }
-        if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
+        if (e == HPE_PAUSED) {
             const char *pos = llhttp_get_error_pos(&cl->parser);
             size_t used = pos ? (size_t)(pos - d) : len;
             fr_keep_tail(cl, d, used);
             tt_buf_consume(&cl->in, used);
-            if (e == HPE_PAUSED_UPGRADE)
-                tt_buf_consume(&cl->in, tt_buf_len(&cl->in));
             cl->paused = 1;
             if (!cl->req.x.active || cl->req.resp_done)
                 fr_req_finished(cl);
