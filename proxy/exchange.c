@@ -150,6 +150,8 @@ void tt_px_exchange_begin(struct tt_px_exchange *x)
     x->replay_lost = x->expect = x->sent_continue = x->te_trailers = x->expect_other = 0;
     x->interim = x->attempts = x->resp_head = x->resp_done = x->local = x->logged = 0;
     x->close_after = x->retrying = 0;
+    x->waits = 0;
+    x->waited_ms = 0;
     x->active = 1;
     x->start_ms = tt_loop_now(x->env->loop);
     x->env->counters.requests++;
@@ -423,6 +425,31 @@ static int xc_open(struct tt_px_exchange *x)
     return 0;
 }
 
+/* Schedules the next attempt: at once when another member can take it,
+ * else after a wait for a reconnecting c that doubles from 250 ms, the
+ * waits of one request adding up to TT_PX_RETRY_WAIT_MS at most.  Returns 0,
+ * or -1 when no attempt or wait is left (or p drains). */
+static int xc_schedule_retry(struct tt_px_exchange *x, int at_once)
+{
+    if (x->attempts >= TT_PX_RETRIES || x->env->draining)
+        return -1;
+    uint32_t wait = 0;
+    if (!at_once) {
+        uint32_t left = TT_PX_RETRY_WAIT_MS - x->waited_ms;
+        if (left == 0)
+            return -1;
+        wait = 250u << x->waits;
+        if (wait > left)
+            wait = left;
+        x->waits++;
+        x->waited_ms += wait;
+    }
+    x->attempts++;
+    x->retrying = 1;
+    tt_timer_start(x->env->loop, &x->retry, wait);
+    return 0;
+}
+
 static void xc_on_retry(struct tt_loop *loop, struct tt_timer *tm)
 {
     struct tt_px_exchange *x = tm->data;
@@ -432,13 +459,8 @@ static void xc_on_retry(struct tt_loop *loop, struct tt_timer *tm)
         return;
     if (xc_open(x) != 1)
         return;
-    if (x->attempts < TT_PX_RETRIES && !x->env->draining) {
-        x->attempts++;
-        x->retrying = 1;
-        tt_timer_start(x->env->loop, &x->retry, 250u << x->attempts);
-        return;
-    }
-    tt_px_exchange_local(x, 502, "the origin's tunnel closed before it answered\n", -1);
+    if (xc_schedule_retry(x, 0) < 0)
+        tt_px_exchange_local(x, 502, "the origin's tunnel closed before it answered\n", -1);
 }
 
 /* --- Request body ---------------------------------------------------------------- */
@@ -732,18 +754,13 @@ void tt_px_exchange_on_stream_close(struct tt_px_tunnel *t, struct tt_px_exchang
         tt_px_exchange_local(x, 502, "the origin's tunnel closed before it answered\n", -1);
         return;
     }
-    if (x->attempts >= TT_PX_RETRIES || x->env->draining) {
+    struct tt_px_pool *pool = tt_px_registry_find(x->env->reg, x->name, strlen(x->name));
+    int other = tt_px_pool_pick(pool, tt_px_tunnel_usable, NULL) != NULL;
+    if (xc_schedule_retry(x, other) < 0) {
         tt_px_exchange_local(x, 502, "the origin's tunnel closed before it answered\n", -1);
         return;
     }
-    x->attempts++;
     x->env->counters.retries++;
-    /* At once when another member is there, else give a reconnecting c a
-     * moment. */
-    struct tt_px_pool *pool = tt_px_registry_find(x->env->reg, x->name, strlen(x->name));
-    int other = tt_px_pool_pick(pool, tt_px_tunnel_usable, NULL) != NULL;
-    x->retrying = 1;
-    tt_timer_start(x->env->loop, &x->retry, other ? 0 : 250u << x->attempts);
 }
 
 void tt_px_exchange_wake(struct tt_px_tunnel *t, struct tt_px_exchange *x)

@@ -29,8 +29,9 @@
  *     response was invalid: that is the origin's answer, and sending it
  *     again would only repeat it.  502, never retried.
  * A retry goes to another pool member at once when one can take it, else
- * waits 500 ms, 1 s, 2 s, 4 s (TT_PX_RETRIES attempts, 7.5 s in all) for a
- * reconnecting c, then 502.  No retry while p drains.
+ * waits for a reconnecting c: 250 ms, 500 ms, 1 s, then what is left of
+ * TT_PX_RETRY_WAIT_MS (3 s in all for one request, whatever happens), at
+ * most TT_PX_RETRIES attempts, then 502.  No retry while p drains.
  *
  * Flow control: window goes back to the tunnel only for response bytes the
  * client took.  The front's data op says how many it wrote at once; the rest
@@ -57,6 +58,7 @@
 #include <sys/types.h>
 
 #define TT_PX_RETRIES 4             /* extra attempts to open a lost or refused request */
+#define TT_PX_RETRY_WAIT_MS 3000    /* what one request may wait in all for a c to come back */
 #define TT_PX_REPLAY_MAX (64 * 1024) /* request body kept to send again after a refusal */
 #define TT_PX_MAX_INTERIM 8         /* 1xx heads passed to a client per request; more are dropped */
 #define TT_PX_LOG_PATH_MAX 512      /* target bytes kept for the access line */
@@ -174,6 +176,8 @@ struct tt_px_exchange {
     uint8_t expect_other;  /* an expectation other than 100-continue */
     uint8_t interim;       /* 1xx heads passed on */
     uint8_t attempts;
+    uint8_t waits;         /* retry waits so far (each doubles) */
+    uint32_t waited_ms;    /* their sum, at most TT_PX_RETRY_WAIT_MS */
     uint8_t resp_head;     /* a final head went to the front */
     uint8_t resp_done;     /* the whole response went to the front */
     uint8_t local;         /* answered by p itself */

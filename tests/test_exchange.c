@@ -504,6 +504,22 @@ static void test_lost_get_retried_elsewhere(void **state)
     front_done(&f);
 }
 
+static void test_retry_wait_bounded(void **state)
+{
+    struct world *w = *state;
+    add_tunnel(w, FC_CLOSE);
+    struct front f;
+    front_init(w, &f);
+    /* The only member goes and no c comes back: the waits for one stop at
+     * the bound, then 502. */
+    front_start(&f, "GET", NULL);
+    run(w);
+    assert_int_equal(f.status, 502);
+    assert_int_equal(f.x.waited_ms, TT_PX_RETRY_WAIT_MS);
+    assert_true(f.x.attempts <= TT_PX_RETRIES);
+    front_done(&f);
+}
+
 static void test_lost_post_not_retried(void **state)
 {
     struct world *w = *state;
@@ -722,6 +738,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reset_is_final, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_replays_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_get_retried_elsewhere, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_wait_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lost_post_not_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_only_for_taken_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_window_stalls_without_taken, setup, teardown),
