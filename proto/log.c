@@ -151,15 +151,19 @@ void tt_log(enum tt_log_level level, const char *fmt, ...)
     errno = saved_errno;
 }
 
-int tt_log_limit_pass(struct tt_log_limit *l, uint64_t now_ms, uint64_t interval_ms,
-                      uint64_t *held)
+int tt_log_limit_pass(struct tt_log_limit *l, uint64_t now_ms, uint64_t window_ms,
+                      uint32_t burst, uint64_t *held)
 {
-    if (l->last_ms && now_ms - l->last_ms < interval_ms) {
+    if (!l->window_ms || now_ms - l->window_ms >= window_ms) {
+        l->window_ms = now_ms ? now_ms : 1;
+        l->lines = 0;
+    }
+    if (l->lines >= burst) {
         l->held++;
         return 0;
     }
+    l->lines++;
     *held = l->held;
     l->held = 0;
-    l->last_ms = now_ms ? now_ms : 1;
     return 1;
 }

@@ -28,16 +28,18 @@ void tt_log_set_buffered(int on);
 void tt_log_flush(void);
 
 /* A rate limit for a kind of line that a peer can cause at will (refused
- * connections, failed accepts): at most one line per `interval_ms`, which
- * says how many were held back since the last.  Zero it to start. */
+ * connections, failed accepts): at most `burst` lines in each `window_ms`;
+ * the first line of a window says how many were held back before it.  Zero
+ * it to start. */
 struct tt_log_limit {
-    uint64_t last_ms;
+    uint64_t window_ms; /* start of the current window */
+    uint32_t lines;     /* written in it */
     uint64_t held;
 };
 /* Returns 1 when a line may go out now (then *held is how many were not
  * written since the last one), or 0 (counted). */
-int tt_log_limit_pass(struct tt_log_limit *l, uint64_t now_ms, uint64_t interval_ms,
-                      uint64_t *held);
+int tt_log_limit_pass(struct tt_log_limit *l, uint64_t now_ms, uint64_t window_ms,
+                      uint32_t burst, uint64_t *held);
 
 #define tt_log_error(...) tt_log(TT_LOG_ERROR, __VA_ARGS__)
 #define tt_log_warn(...) tt_log(TT_LOG_WARN, __VA_ARGS__)

@@ -81,7 +81,7 @@ static void ls_on_accept(struct tt_loop *loop, struct tt_io *io, unsigned events
                 return;
             uint64_t held;
             int pause = ls_out_of_fds(err);
-            if (tt_log_limit_pass(&l->log, tt_loop_now(loop), 1000, &held))
+            if (tt_log_limit_pass(&l->log, tt_loop_now(loop), 1000, 1, &held))
                 tt_log_warn("%s accept failed: %s%s (%llu more since the last such line)", l->what,
                             strerror(err), pause ? ": pausing accepts for 250 ms" : "",
                             (unsigned long long)held);

@@ -138,6 +138,7 @@ static int bound_text(int fd, char *out, size_t outlen)
 static int p_exit(struct tt_px_server *srv, int rc)
 {
     tt_px_registry_free(&srv->reg);
+    tt_mem_free(srv->hs_peers);
     tt_px_tokens_free(&srv->tokens);
     tt_mem_free(srv->front_rbuf);
     SSL_CTX_free(srv->https_ctx);

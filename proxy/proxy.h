@@ -65,6 +65,8 @@ int tt_px_listener_start(struct tt_px_server *srv, struct tt_px_listener *l, int
 /* Stops accepting and closes the socket (no-op when not listening). */
 void tt_px_listener_close(struct tt_px_listener *l);
 
+struct tt_px_hs_peer;
+
 /* --- The server (main.c builds it; accept.c, the fronts and tunnel.c run it) */
 
 struct tt_px_server {
@@ -76,7 +78,10 @@ struct tt_px_server {
     SSL_CTX *tls_ctx;
     SSL_CTX *https_ctx; /* the HTTPS client front's; NULL when off */
     struct tt_px_listener tunnel_lis, client_lis, https_lis;
-    size_t handshakes;   /* TLS + PUT in progress */
+    size_t handshakes;   /* TLS + PUT in progress (tunnel.c) */
+    struct tt_list hs_list;            /* ... newest first */
+    struct tt_px_hs_peer *hs_peers;    /* per source address: under way, refused */
+    struct tt_log_limit hs_log;        /* refusal lines */
     size_t granted;      /* of those, answered 101 but not yet registered */
     size_t clients;      /* client connections open (accepting, HTTP/1.1 or HTTP/2) */
     struct tt_list accepting;   /* connections whose protocol is not known yet (accept.c) */

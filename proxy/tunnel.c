@@ -20,11 +20,33 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define HS_TIMEOUT_MS 10000
+#define HS_TIMEOUT_MS 5000     /* TLS and the PUT within this, or the slot goes */
 #define HS_BUF (TT_HS_MAX_HEAD + 4096)
+#define HS_MAX 1024            /* handshakes under way in all (~12 KiB each) */
+#define HS_PER_PEER_MAX 32     /* ... from one address */
+#define HS_FAIL_FREE 10        /* refused PUTs per address per minute before answers slow */
+#define HS_FAIL_WINDOW_MS 60000
+#define HS_SLOW_MS 1000        /* then each refusal waits this long before it is sent */
+#define HS_PEERS 4096          /* addresses tracked */
+#define HS_PEER_PROBE 8
+
+/* What p remembers of a source address for the tunnel listener: handshakes
+ * it has under way (a cap, so one address cannot hold the slots a real c
+ * needs) and PUTs refused lately (a back-off, so wrong tokens cost the
+ * guesser time, not p log lines).  A fixed table: an address that finds no
+ * slot is not tracked, which errs toward letting it in. */
+struct tt_px_hs_peer {
+    char ip[48];
+    uint32_t pending;
+    uint32_t fails;
+    uint64_t fail_ms;
+};
 
 struct px_hs {
     struct tt_px_server *srv;
+    struct tt_link link; /* on srv->hs_list, newest first */
+    struct tt_px_hs_peer *from;
+    uint8_t slowed;      /* a refusal held back (HS_SLOW_MS) */
     struct tt_tls_conn *tls;
     struct tt_io io;
     struct tt_timer timer;
@@ -39,9 +61,52 @@ struct px_hs {
     uint8_t in[HS_BUF];
 };
 
+static uint64_t hs_now(const struct tt_px_server *srv) { return tt_loop_now(srv->loop); }
+
+/* Refusals are a peer's to cause at will: ten lines a second at most, and
+ * a line after some were held back says how many. */
+#define hs_refused(srv, fmt, ...)                                                              \
+    do {                                                                                       \
+        uint64_t held_;                                                                        \
+        if (tt_log_limit_pass(&(srv)->hs_log, hs_now(srv), 1000, 10, &held_)) {                \
+            if (held_)                                                                         \
+                tt_log_info("tunnel refused " fmt " (and %llu more not logged)", __VA_ARGS__,  \
+                            (unsigned long long)held_);                                        \
+            else                                                                               \
+                tt_log_info("tunnel refused " fmt, __VA_ARGS__);                               \
+        }                                                                                      \
+    } while (0)
+
+static struct tt_px_hs_peer *hs_peer(struct tt_px_server *srv, const char *ip)
+{
+    if (!srv->hs_peers && !(srv->hs_peers = tt_mem_calloc(HS_PEERS, sizeof(*srv->hs_peers))))
+        return NULL;
+    uint32_t h = 2166136261u;
+    for (const char *p = ip; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    uint64_t now = hs_now(srv);
+    struct tt_px_hs_peer *free_slot = NULL;
+    for (unsigned k = 0; k < HS_PEER_PROBE; k++) {
+        struct tt_px_hs_peer *e = &srv->hs_peers[(h + k) % HS_PEERS];
+        if (e->ip[0] && !strcmp(e->ip, ip))
+            return e;
+        int unused = !e->ip[0] || (e->pending == 0 && now - e->fail_ms > HS_FAIL_WINDOW_MS);
+        if (unused && !free_slot)
+            free_slot = e;
+    }
+    if (free_slot) {
+        memset(free_slot, 0, sizeof(*free_slot));
+        snprintf(free_slot->ip, sizeof(free_slot->ip), "%s", ip);
+    }
+    return free_slot;
+}
+
 static void hs_free(struct px_hs *hs, int close_tls)
 {
     struct tt_loop *loop = hs->srv->loop;
+    tt_link_remove(&hs->link);
+    if (hs->from && hs->from->pending)
+        hs->from->pending--;
     tt_io_stop(loop, &hs->io);
     tt_timer_stop(loop, &hs->timer);
     if (close_tls && hs->tls) {
@@ -247,12 +312,28 @@ static void hs_decide(struct px_hs *hs, int head_len, const struct tt_hs_request
         memcpy(hs->name, rq->name.base, rq->name.len);
     hs->head_len = head_len > 0 ? (size_t)head_len : 0;
     if (hs->status != 101)
-        tt_log_info("tunnel refused peer=%s status=%d reason=%s%s%s", hs->peer, hs->status,
-                    hs->why, hs->name[0] ? " for name " : "", hs->name);
+        hs_refused(srv, "peer=%s status=%d reason=%s%s%s", hs->peer, hs->status, hs->why,
+                   hs->name[0] ? " for name " : "", hs->name);
     if (tt_hs_build_response(&hs->out, hs->status, hs->status == 101 ? NULL : hs->why, retry) !=
         0) {
         hs_free(hs, 1);
         return;
+    }
+    if ((hs->status == 401 || hs->status == 403) && hs->from) {
+        /* Wrong tokens from one address: after a few, each answer waits,
+         * so guessing costs time (a valid token never waits). */
+        struct tt_px_hs_peer *e = hs->from;
+        uint64_t now = hs_now(srv);
+        if (now - e->fail_ms > HS_FAIL_WINDOW_MS)
+            e->fails = 0;
+        e->fails++;
+        e->fail_ms = now;
+        if (e->fails > HS_FAIL_FREE) {
+            hs->slowed = 1;
+            tt_io_modify(srv->loop, &hs->io, 0);
+            tt_timer_start(srv->loop, &hs->timer, HS_SLOW_MS);
+            return;
+        }
     }
     tt_io_modify(srv->loop, &hs->io, TT_IO_WRITE);
 }
@@ -295,8 +376,8 @@ static void hs_read(struct px_hs *hs)
         if (n <= 0) {
             /* At info, as a failed TLS handshake is: an operator sees a
              * link that flaps between TLS and the PUT. */
-            tt_log_info("tunnel refused peer=%s status=0 reason=connection lost before the request: %s",
-                        hs->peer, n == 0 ? "closed" : hs->tls->err);
+            hs_refused(hs->srv, "peer=%s status=0 reason=connection lost before the request: %s",
+                       hs->peer, n == 0 ? "closed" : hs->tls->err);
             hs_free(hs, 1);
             return;
         }
@@ -323,8 +404,8 @@ static void hs_on_io(struct tt_loop *loop, struct tt_io *io, unsigned events)
             return;
         }
         if (rc != 1) {
-            tt_log_info("tunnel refused peer=%s status=0 reason=TLS handshake failed: %s",
-                        hs->peer, hs->tls->err);
+            hs_refused(hs->srv, "peer=%s status=0 reason=TLS handshake failed: %s", hs->peer,
+                       hs->tls->err);
             hs_free(hs, 1);
             return;
         }
@@ -340,8 +421,15 @@ static void hs_on_timeout(struct tt_loop *loop, struct tt_timer *t)
 {
     struct px_hs *hs = t->data;
     (void)loop;
-    tt_log_info("tunnel refused peer=%s status=408 reason=handshake not done within %d s",
-                hs->peer, HS_TIMEOUT_MS / 1000);
+    if (hs->slowed) {
+        /* The refusal waited its time: now it goes. */
+        hs->slowed = 0;
+        tt_timer_start(loop, &hs->timer, HS_TIMEOUT_MS);
+        tt_io_modify(loop, &hs->io, TT_IO_WRITE);
+        return;
+    }
+    hs_refused(hs->srv, "peer=%s status=408 reason=handshake not done within %d s", hs->peer,
+               HS_TIMEOUT_MS / 1000);
     hs_free(hs, 1);
 }
 
@@ -349,11 +437,32 @@ static void tun_on_conn(struct tt_px_listener *l, int fd, const struct sockaddr_
 {
     struct tt_px_server *srv = l->srv;
     struct tt_loop *loop = srv->loop;
-    /* A flood of half-done handshakes must not take all memory: each holds
-     * ~12 KiB until its 10 s deadline. */
-    if (srv->handshakes >= 1024 || srv->env.draining) {
+    if (srv->env.draining) {
         close(fd);
         return;
+    }
+    char ip[48];
+    char peer[64];
+    tt_px_sockaddr_text((const struct sockaddr *)ss, peer, sizeof(peer), ip, sizeof(ip));
+    struct tt_px_hs_peer *from = hs_peer(srv, ip);
+    if (from && from->pending >= HS_PER_PEER_MAX) {
+        hs_refused(srv, "peer=%s status=0 reason=%u handshakes already under way from this address",
+                   peer, (unsigned)from->pending);
+        close(fd);
+        return;
+    }
+    if (srv->handshakes >= HS_MAX) {
+        /* Full: the oldest handshake goes, so a new one (a real c) always
+         * gets its turn; a stalled one has had the longest time. */
+        struct tt_link *oldest = srv->hs_list.first;
+        while (oldest && oldest->next)
+            oldest = oldest->next;
+        if (oldest) {
+            struct px_hs *old = tt_container_of(oldest, struct px_hs, link);
+            hs_refused(srv, "peer=%s status=0 reason=dropped for a newer one (%d under way)",
+                       old->peer, HS_MAX);
+            hs_free(old, 1);
+        }
     }
     struct px_hs *hs = tt_mem_alloc(sizeof(*hs));
     struct tt_tls_conn *tls = tt_mem_calloc(1, sizeof(*tls));
@@ -367,7 +476,7 @@ static void tun_on_conn(struct tt_px_listener *l, int fd, const struct sockaddr_
     hs->srv = srv;
     hs->tls = tls;
     tt_buf_init(&hs->out, 4096);
-    tt_px_sockaddr_text((const struct sockaddr *)ss, hs->peer, sizeof(hs->peer), NULL, 0);
+    memcpy(hs->peer, peer, sizeof(hs->peer));
     if (tt_tls_conn_init(tls, srv->tls_ctx, fd, 1, NULL) < 0) {
         tt_log_warn("tunnel TLS setup failed peer=%s: %s", hs->peer, tls->err);
         tt_tls_conn_free(tls);
@@ -376,6 +485,9 @@ static void tun_on_conn(struct tt_px_listener *l, int fd, const struct sockaddr_
         return;
     }
     srv->handshakes++;
+    tt_list_push(&srv->hs_list, &hs->link);
+    if ((hs->from = from) != NULL)
+        from->pending++;
     tt_timer_init(&hs->timer, hs_on_timeout, hs);
     tt_timer_start(loop, &hs->timer, HS_TIMEOUT_MS);
     if (tt_io_start(loop, &hs->io, fd, TT_IO_READ, hs_on_io, hs) < 0) {
