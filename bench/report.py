@@ -286,6 +286,8 @@ def main():
         print()
     if a.quick:
         print("targets: not judged in quick mode (tiny files, one run)")
+    elif all(r[3] == "not measured" for r in trows[1:]):
+        print("targets: none of their figures was measured in this run")
     else:
         print(render_text(trows))
     vrows = versus(groups, order)
