@@ -198,6 +198,39 @@ def versus(groups, order):
     return [("figure", "tether@baseline", "tether", "change")] + rows
 
 
+def callgrind_matrix(groups, order):
+    """Scenario 6 at a glance: per protocol and system, the k instructions per
+    request of p, c and p+c (medians), and tether's over this row's (for
+    tether@baseline: new / baseline)."""
+    keys = [k for k in order if k[0].startswith("6:")]
+    if not keys:
+        return None
+    protos, sides = [], ("p", "c", "p+c")
+    for _, metric in keys:
+        proto = metric.rsplit(": ", 1)[0]
+        if proto not in protos:
+            protos.append(proto)
+
+    def med(proto, side, system):
+        for scen, metric in keys:
+            if metric == f"{proto}: {side}" and system in groups[(scen, metric)]["sys"]:
+                return statistics.median(groups[(scen, metric)]["sys"][system])
+        return None
+    rows = [("protocol", "system", "p", "c", "p+c", "tether / this (p, c, p+c)")]
+    for proto in protos:
+        present = {s for k in keys if k[1].startswith(proto + ": ") for s in groups[k]["sys"]}
+        systems = [s for s in ORDER if s in present] + sorted(present - set(ORDER))
+        for s in systems:
+            vals = [med(proto, side, s) for side in sides]
+            ratio = "-"
+            if s != "tether":
+                t = [med(proto, side, "tether") for side in sides]
+                if all(v for v in vals) and all(x is not None for x in t):
+                    ratio = ", ".join(f"{x / v:.2f}x" for x, v in zip(t, vals))
+            rows.append((proto, NAMES.get(s, s), *[fmt(v) for v in vals], ratio))
+    return rows
+
+
 def render_text(rows):
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
@@ -243,8 +276,18 @@ def main():
     blocks, trows = table(groups, order), targets(groups)
     print(render_blocks_text(blocks))
     print()
+    cgrows = callgrind_matrix(groups, order)
+    if cgrows:
+        print("6 at a glance: k instructions per request (callgrind, medians; "
+              "nghttpx in the p column and nghttpd in the c column for the reference)")
+        print(render_text(cgrows))
+        if meta.get("cg_note"):
+            print(f"note: {meta['cg_note']}")
+        print()
     if a.quick:
         print("targets: not judged in quick mode (tiny files, one run)")
+    elif all(r[3] == "not measured" for r in trows[1:]):
+        print("targets: none of their figures was measured in this run")
     else:
         print(render_text(trows))
     vrows = versus(groups, order)
@@ -282,7 +325,14 @@ def main():
     out += ["", "## Results", "", render_blocks_md(blocks),
             "`tether / this` is tether's median divided by that system's median for the "
             "same figure: above 1 means tether is higher (better for throughput, worse "
-            "for latency, CPU and memory).", "",
+            "for latency, CPU and memory).", ""]
+    if cgrows:
+        out += ["### 6 at a glance: k instructions per request (callgrind)", "",
+                "Medians; for the reference, nghttpx is in the p column and nghttpd in "
+                "the c column.", "", render_md(cgrows), ""]
+        if meta.get("cg_note"):
+            out += [f"Note: {meta['cg_note']}.", ""]
+    out += [
             "## Targets (issue 4)", "", render_md(trows), ""]
     if a.series and os.path.exists(a.series):
         out += ["## p's RSS over time, slow clients", "", "```",

@@ -14,6 +14,12 @@
 #                                the row "tether@baseline", in every scenario tether
 #                                runs, in the same run: before/after on one machine state.
 #                                Such a run does not rewrite docs/benchmarks.md.
+#   BENCH_CALLGRIND=0            skip scenario 6 (instructions per request under valgrind
+#                                callgrind; on by default when valgrind is installed)
+#   BENCH_CG_N=2000              scenario 6: requests in the short run (the long one does 2N)
+#   BENCH_CG_RUNS=2              scenario 6: repeats of each N / 2N pair (quick mode: 1)
+#   BENCH_ONLY=callgrind         run only scenario 6 (no other system is started; does
+#                                not rewrite docs/benchmarks.md)
 #
 # Systems serve the same files from bench/.work/www*; every server binds
 # 127.0.0.1 on a free port; every process started here is stopped by PID.
@@ -26,17 +32,22 @@ RUNS=${BENCH_RUNS:-5}
 PIN=${BENCH_PIN:-1}
 PROFILE=${BENCH_PROFILE:-1}
 BASELINE=${BENCH_BASELINE:-}
+CALLGRIND=${BENCH_CALLGRIND:-1}
+ONLY=${BENCH_ONLY:-}
 PY=/usr/bin/python3
 [ "$QUICK" = 1 ] && RUNS=1
+case "$ONLY" in ''|callgrind) ;; *) echo "bench: ERROR: BENCH_ONLY=$ONLY: the only part that runs alone is 'callgrind'" >&2; exit 1 ;; esac
 
 if [ "$QUICK" = 1 ]; then
     WWW=$W/www-quick
     BIG=$((1 << 20)); MID=$((64 << 10)); SMALL=1024
     S2N=8; WRK_D=1; LAT_RATE=100; LAT_D=1; IDLE_N=20; SLOW_N=5; SLOW_D=3; SLOW_RATE=256K
+    CG_N=${BENCH_CG_N:-20}; CG_WARM=8; CG_RUNS=${BENCH_CG_RUNS:-1}
 else
     WWW=$W/www
     BIG=$((1 << 30)); MID=$((64 << 20)); SMALL=1024
     S2N=32; WRK_D=5; LAT_RATE=${BENCH_LAT_RATE:-500}; LAT_D=5; IDLE_N=1000; SLOW_N=100; SLOW_D=20; SLOW_RATE=1M
+    CG_N=${BENCH_CG_N:-2000}; CG_WARM=200; CG_RUNS=${BENCH_CG_RUNS:-2}
 fi
 mkdir -p "$W/logs" "$WWW"
 RES=$W/results.tsv; META=$W/meta; ERR=$W/errors; SERIES=$W/slow-series.txt; PROF=$W/profile.txt
@@ -633,44 +644,222 @@ profile_tether() {  # perf record p and c over one scenario-1 download, and coun
     } >"$PROF"
 }
 
+# ---------------------------------------------------------------- scenario 6
+# Instructions per request under valgrind's callgrind: a count of the work
+# done, not of time, so the same binaries and inputs give (nearly) the same
+# figure however busy the shared machine is.  A fresh pair of server-side
+# processes runs under callgrind for each count: start, one checked curl
+# (the tunnel is up), CG_WARM requests of warm-up, then N requests (h2load
+# -c4 -m1, the 1 KiB file, HTTP/1.1 or h2c on the plaintext port), SIGTERM,
+# and callgrind's totals.  The same again with 2N requests; the slope
+# (I(2N) - I(N)) / N is the work per request, with start-up, the tunnel's TLS
+# handshake, the warm-up, h2load's 4 connections and the drain cancelled.
+S6="6: instructions per request, valgrind callgrind (1 KiB file, h2load -c4 -m1 on the plaintext port, slope of $CG_N and $((2 * CG_N)) requests; reference: nghttpx as p, nghttpd as c)"
+CG_WAIT=180    # seconds: a start or a stop under callgrind is ~50x slower
+CG_SYSTEMS=()
+CG_UNHANDLED=" "
+CG_NOTE=
+
+cg_vg() {  # OUT_PREFIX: the valgrind command line (one out file per process, %p)
+    echo "valgrind --tool=callgrind --trace-children=yes --dump-line=no --callgrind-out-file=$1.%p.cg --log-file=$1.%p.vg"
+}
+
+cg_total() {  # OUT_PREFIX: Ir summed over that prefix's out files (every process)
+    local f t=0 v n=0
+    for f in "$1".*.cg; do
+        [ -s "$f" ] || continue
+        v=$(awk '/^totals:/ { print $2; exit } /^summary:/ { s = $2 } END { if (s != "") print s }' "$f" | head -1)
+        case "$v" in ''|*[!0-9]*) return 1 ;; esac
+        t=$((t + v)); n=$((n + 1))
+    done
+    [ $n -gt 0 ] && echo $t
+}
+
+cg_stop() {  # PID: SIGTERM and wait for callgrind to write its file (KILL loses it)
+    local p=$1 keep=() q rc=0
+    kill -TERM "$p" 2>/dev/null
+    for _ in $(seq $((CG_WAIT * 5))); do kill -0 "$p" 2>/dev/null || break; sleep 0.2; done
+    if kill -0 "$p" 2>/dev/null; then kill -KILL "$p" 2>/dev/null; rc=1; fi
+    wait "$p" 2>/dev/null
+    for q in "${PIDS[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done
+    PIDS=("${keep[@]}")
+    return $rc
+}
+
+cg_up() {  # PORT: one curl of small.bin answers 200 with the right bytes (polled once a second)
+    local end=$((SECONDS + CG_WAIT)) code f=$W/cg/small.got
+    while [ $SECONDS -le $end ]; do
+        code=$(curl -s -o "$f" -w '%{http_code}' --max-time 20 "http://127.0.0.1:$1/small.bin")
+        if [ "$code" = 200 ]; then
+            [ "$(sha256sum <"$f" | cut -d' ' -f1)" = "$(cat "$SUMS/small.bin.sha256")" ] && return 0
+            err "callgrind: small.bin through port $1 downloaded wrong"; return 1
+        fi
+        sleep 1
+    done
+    return 1
+}
+
+cg_h2load() {  # WHAT PROTO N URL: N requests, all 2xx
+    local out ok flag=""
+    [ "$2" = h1 ] && flag=--h1
+    out=$($CLI timeout $((CG_WAIT * 2)) h2load $flag -n "$3" -c 4 -m 1 "$4" 2>&1)
+    ok=$(sed -n 's/^status codes: \([0-9]*\) 2xx.*/\1/p' <<<"$out")
+    [ "$ok" = "$3" ] && return 0
+    err "$1: h2load $flag -n $3: $(grep -E 'finished|status codes|requests:' <<<"$out" | tr '\n' ' ')"
+    return 1
+}
+
+cg_once() {  # SYSTEM PROTO N -> CG_I="I_proxy I_origin" (not in a subshell: PIDS must see the processes)
+    local sys=$1 proto=$2 n=$3 d=$W/cg pre port tport ppid= opid= ok=0 ip io
+    CG_I=
+    pre=$d/${sys//@/-}-$proto-$n
+    rm -f "$pre".p.* "$pre".c.*
+    port=$(freeport)
+    if [ "$sys" = nghttpx ]; then
+        tport=$(freeport)
+        $SRV $(cg_vg "$pre.c") nghttpd -a 127.0.0.1 -n 1 -d "$WWW" "$tport" "$W/tls/key.pem" "$W/tls/cert.pem" \
+            >"$W/logs/cg-nghttpd.out" 2>&1 &
+        opid=$!; PIDS+=("$opid")
+        if wait_port "$tport" "$CG_WAIT"; then
+            : >"$d/nghttpx.conf"
+            $SRV $(cg_vg "$pre.p") nghttpx --conf="$d/nghttpx.conf" -n 1 -f "127.0.0.1,$port;no-tls" \
+                -b "127.0.0.1,$tport;;proto=h2;tls" -k --errorlog-file="$W/logs/cg-nghttpx.err" \
+                --pid-file="$d/nghttpx.pid" >"$W/logs/cg-nghttpx.out" 2>&1 &
+            ppid=$!; PIDS+=("$ppid")
+        fi
+    else
+        local bin=${TBIN[$sys]}
+        tport=$(freeport)
+        $SRV $(cg_vg "$pre.p") $(p_cmd "$port" "$tport" warn "$bin") >"$W/logs/cg-p.out" 2>&1 &
+        ppid=$!; PIDS+=("$ppid")
+        if wait_port "$tport" "$CG_WAIT" && wait_port "$port" "$CG_WAIT"; then
+            $SRV $(cg_vg "$pre.c") $(c_cmd "$tport" 1 "$bin") >"$W/logs/cg-c.out" 2>&1 &
+            opid=$!; PIDS+=("$opid")
+        fi
+    fi
+    if [ -z "${ppid:-}" ] || [ -z "${opid:-}" ]; then
+        err "$sys callgrind: did not start: $(tail -2 "$W"/logs/cg-*.out 2>/dev/null | tr '\n' ' ')"; ok=1
+    elif ! cg_up "$port"; then
+        err "$sys callgrind: no 200 through port $port within $CG_WAIT s"; ok=1
+    else
+        cg_h2load "$sys callgrind warm-up ($proto)" "$proto" "$CG_WARM" "http://127.0.0.1:$port/small.bin" &&
+            cg_h2load "$sys callgrind ($proto)" "$proto" "$n" "http://127.0.0.1:$port/small.bin" || ok=1
+    fi
+    # Proxy side first for nghttpx (nghttpd answers nothing once it is gone);
+    # origin side first for tether, so that c does not redial a draining p.
+    if [ "$sys" = nghttpx ]; then
+        [ -n "${ppid:-}" ] && { cg_stop "$ppid" || { err "$sys callgrind: proxy side did not stop on SIGTERM"; ok=1; }; }
+        [ -n "${opid:-}" ] && { cg_stop "$opid" || { err "$sys callgrind: origin side did not stop on SIGTERM"; ok=1; }; }
+    else
+        [ -n "${opid:-}" ] && { cg_stop "$opid" || { err "$sys callgrind: c did not stop on SIGTERM"; ok=1; }; }
+        [ -n "${ppid:-}" ] && { cg_stop "$ppid" || { err "$sys callgrind: p did not stop on SIGTERM"; ok=1; }; }
+    fi
+    local u
+    for u in $(sed -n 's/.*WARNING: unhandled [a-z0-9]*-linux syscall: \([0-9]*\).*/\1/p' "$pre".*.vg 2>/dev/null | sort -u); do
+        case " $CG_UNHANDLED " in *" $u "*) ;; *) CG_UNHANDLED+="$u " ;; esac
+    done
+    [ $ok = 0 ] || return 1
+    ip=$(cg_total "$pre.p") && io=$(cg_total "$pre.c") || { err "$sys callgrind: no totals in $pre.*.cg"; return 1; }
+    CG_I="$ip $io"
+}
+
+scen6() {  # SYSTEM PROTO: one slope
+    local sys=$1 proto=$2 a b label
+    label=HTTP/1.1; [ "$proto" = h2c ] && label=h2c
+    cg_once "$sys" "$proto" "$CG_N" || return
+    a=$CG_I
+    cg_once "$sys" "$proto" $((2 * CG_N)) || return
+    b=$CG_I
+    set -- $a $b
+    log "callgrind $sys $proto: I($CG_N) = $1 + $2, I($((2 * CG_N))) = $3 + $4 (proxy + origin side)"
+    record "$S6" "$label: p" "k instructions" - "$sys" "$(awk -v a="$1" -v b="$3" -v n="$CG_N" 'BEGIN { printf "%.2f", (b - a) / n / 1e3 }')"
+    record "$S6" "$label: c" "k instructions" - "$sys" "$(awk -v a="$2" -v b="$4" -v n="$CG_N" 'BEGIN { printf "%.2f", (b - a) / n / 1e3 }')"
+    record "$S6" "$label: p+c" "k instructions" - "$sys" "$(awk -v a="$(($1 + $2))" -v b="$(($3 + $4))" -v n="$CG_N" 'BEGIN { printf "%.2f", (b - a) / n / 1e3 }')"
+}
+
+callgrind_all() {
+    CG_SYSTEMS=()
+    if ! have valgrind; then
+        log "scenario 6 skipped: valgrind is not installed (Debian package valgrind)"
+        ABSENT+=("scenario 6, callgrind instructions per request (valgrind)"); return
+    fi
+    [ -n "$BASELINE" ] && { want tether || want tether@baseline; } && CG_SYSTEMS+=(tether@baseline)
+    want tether && CG_SYSTEMS+=(tether)
+    if want nghttpx; then
+        if have nghttpx && have nghttpd; then CG_SYSTEMS+=(nghttpx)
+        else log "scenario 6: reference nghttpx -> nghttpd skipped: not installed (Debian packages nghttp2-proxy, nghttp2-server)"
+        fi
+    fi
+    [ ${#CG_SYSTEMS[@]} -gt 0 ] || return
+    make_cert
+    [ -n "$FPR" ] || tether_fingerprint || return
+    mkdir -p "$W/cg"; rm -f "$W/cg/"*
+    local r s proto
+    for r in $(seq "$CG_RUNS"); do
+        for proto in h1 h2c; do
+            log "run $r/$CG_RUNS: scenario 6 (callgrind, $proto): ${CG_SYSTEMS[*]}"
+            for s in "${CG_SYSTEMS[@]}"; do scen6 "$s" "$proto"; done
+        done
+    done
+    # valgrind answers a system call it does not know with ENOSYS, and the
+    # program takes its fallback: 437 is openat2, c's one-call way to a
+    # file (valgrind 3.19 lacks it), so c counts its realpath() route.
+    local u names=""
+    for u in $CG_UNHANDLED; do names+="${names:+, }$u$([ "$u" = 437 ] && echo " (openat2: c served every file by its realpath() route instead)")"; done
+    if [ -n "$names" ]; then
+        CG_NOTE="valgrind $(valgrind --version | sed 's/valgrind-//') does not know system call $names; under callgrind it returns ENOSYS, so those figures include the fallback path"
+        log "scenario 6: $CG_NOTE"
+    fi
+}
+
 # ---------------------------------------------------------------- main
 START=$SECONDS
 HAVE_PERF=0
 if [ "$QUICK" != 1 ] && have perf && perf stat -e cycles -o /dev/null true >/dev/null 2>&1; then HAVE_PERF=1; fi
-gen_all
-setup_systems
-[ ${#SYSTEMS[@]} -gt 0 ] || { err "no system could run"; exit 1; }
+if [ "$ONLY" = callgrind ]; then
+    gen small.bin "$SMALL"   # scenario 6 serves only the small file
+else
+    gen_all
+    setup_systems
+    [ ${#SYSTEMS[@]} -gt 0 ] || { err "no system could run"; exit 1; }
 
-log "verifying downloads (sha256) through every system"
-for s in "${SYSTEMS[@]}"; do verify "$s" || true; done
-if [ -s "$ERR" ]; then log "a download was wrong: not measuring"; cat "$ERR" >&2; exit 1; fi
+    log "verifying downloads (sha256) through every system"
+    for s in "${SYSTEMS[@]}"; do verify "$s" || true; done
+    if [ -s "$ERR" ]; then log "a download was wrong: not measuring"; cat "$ERR" >&2; exit 1; fi
 
-for r in $(seq "$RUNS"); do
-    log "run $r/$RUNS: scenario 1"; for s in "${SYSTEMS[@]}"; do scen1 "$s"; done
-done
-for r in $(seq "$RUNS"); do
-    log "run $r/$RUNS: scenario 2"; for s in "${SYSTEMS[@]}"; do scen2 "$s"; done
-done
-if [ "$PIN" = 1 ] && [ "$NCPU" -ge 2 ]; then
     for r in $(seq "$RUNS"); do
-        log "run $r/$RUNS: scenarios 1 and 2, a core per side"
-        for s in "${SYSTEMS[@]}"; do
-            [ -n "${PROXY_ROOTS[$s]}" ] || continue
-            repin 0 ${PROXY_ROOTS[$s]}
-            scen1 "$s" "$S1S"; scen2 "$s" "$S2S"
-            repin 1 ${PROXY_ROOTS[$s]}
-        done
+        log "run $r/$RUNS: scenario 1"; for s in "${SYSTEMS[@]}"; do scen1 "$s"; done
     done
+    for r in $(seq "$RUNS"); do
+        log "run $r/$RUNS: scenario 2"; for s in "${SYSTEMS[@]}"; do scen2 "$s"; done
+    done
+    if [ "$PIN" = 1 ] && [ "$NCPU" -ge 2 ]; then
+        for r in $(seq "$RUNS"); do
+            log "run $r/$RUNS: scenarios 1 and 2, a core per side"
+            for s in "${SYSTEMS[@]}"; do
+                [ -n "${PROXY_ROOTS[$s]}" ] || continue
+                repin 0 ${PROXY_ROOTS[$s]}
+                scen1 "$s" "$S1S"; scen2 "$s" "$S2S"
+                repin 1 ${PROXY_ROOTS[$s]}
+            done
+        done
+    fi
+    for r in $(seq "$RUNS"); do
+        log "run $r/$RUNS: scenario 3"; for s in "${SYSTEMS[@]}"; do scen3 "$s"; done
+    done
+    for s in "${TETHERS[@]}"; do
+        log "scenario 4 ($s): $IDLE_N idle tunnels"; scen4_idle "$s"
+        log "scenario 4 ($s): $SLOW_N slow clients"; scen4_slow "$s"
+    done
+    if [[ " ${SYSTEMS[*]} " == *" tether "* ]]; then
+        [ "$QUICK" != 1 ] && [ "$PROFILE" = 1 ] && { log "profiling p and c (perf record)"; profile_tether; }
+    fi
+
 fi
-for r in $(seq "$RUNS"); do
-    log "run $r/$RUNS: scenario 3"; for s in "${SYSTEMS[@]}"; do scen3 "$s"; done
-done
-for s in "${TETHERS[@]}"; do
-    log "scenario 4 ($s): $IDLE_N idle tunnels"; scen4_idle "$s"
-    log "scenario 4 ($s): $SLOW_N slow clients"; scen4_slow "$s"
-done
-if [[ " ${SYSTEMS[*]} " == *" tether "* ]]; then
-    [ "$QUICK" != 1 ] && [ "$PROFILE" = 1 ] && { log "profiling p and c (perf record)"; profile_tether; }
+if [ "$CALLGRIND" = 1 ] || [ "$ONLY" = callgrind ]; then
+    callgrind_all
+else
+    log "scenario 6 (callgrind) skipped: BENCH_CALLGRIND=0"
 fi
 
 {
@@ -689,22 +878,24 @@ fi
     have nginx && v+=("$(nginx -v 2>&1 | sed 's/.*: //')")
     have nghttpx && v+=("nghttp2 $(nghttpx --version 2>/dev/null | awk '{print $2}' | sed 's/nghttp2\///')")
     have ssh && v+=("$(ssh -V 2>&1 | cut -d, -f1)")
+    [ ${#CG_SYSTEMS[@]} -gt 0 ] && v+=("$(valgrind --version)")
     v+=("curl $(curl --version | awk 'NR==1 {print $2}')" "wrk $(wrk -v 2>&1 | awk 'NR==1 {print $2}')"
         "$(openssl version | cut -d' ' -f1-2)" "tether $(bin/p --version 2>/dev/null | head -1)")
     [ -n "$BASELINE" ] && v+=("tether@baseline $("$BASELINE/p" --version 2>/dev/null | head -1) ($BASELINE)")
     vs=""; for x in "${v[@]}"; do vs+="${vs:+, }$x"; done
     echo "versions=$vs"
     [ -n "$BASELINE" ] && echo "baseline=$BASELINE"
+    [ -n "$CG_NOTE" ] && echo "cg_note=$CG_NOTE"
     [ ${#ABSENT[@]} -gt 0 ] && echo "absent=$(absent_list)"
     [ -s "$ERR" ] && echo "errors=$(tr '\n' ';' <"$ERR")"
 } >"$META"
 
 echo
-echo "tether bench ($([ "$QUICK" = 1 ] && echo "QUICK mode: tiny files, 1 run, figures mean nothing" || echo "$RUNS runs")), $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $NCPU, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+echo "tether bench ($([ "$QUICK" = 1 ] && echo "QUICK mode: tiny files, 1 run, figures mean nothing" || echo "$RUNS runs")$([ -n "$ONLY" ] && echo ", only scenario 6: $CG_RUNS repeats")), $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $NCPU, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
 [ ${#ABSENT[@]} -gt 0 ] && echo "absent systems (packages not installed): $(absent_list)"
 DOCARGS=()
 [ "$QUICK" = 1 ] && DOCARGS=(--quick)
-if [ "$QUICK" != 1 ] && [ -z "${BENCH_SYSTEMS:-}" ] && [ -z "$BASELINE" ]; then DOCARGS=(--doc docs/benchmarks.md --method bench/method.md --notes bench/analysis.md --profile "$PROF"); fi
+if [ "$QUICK" != 1 ] && [ -z "${BENCH_SYSTEMS:-}" ] && [ -z "$BASELINE" ] && [ -z "$ONLY" ]; then DOCARGS=(--doc docs/benchmarks.md --method bench/method.md --notes bench/analysis.md --profile "$PROF"); fi
 $PY bench/report.py "$RES" "$META" --series "$SERIES" "${DOCARGS[@]}"
 echo
 echo "bench: took $((SECONDS - START)) s"
