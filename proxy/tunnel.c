@@ -328,6 +328,10 @@ static void hs_decide(struct px_hs *hs, int head_len, const struct tt_hs_request
             e->fails = 0;
         e->fails++;
         e->fail_ms = now;
+        if (e->fails == HS_FAIL_FREE + 1)
+            tt_log_warn("tunnel handshakes from %s slowed: %d refused within %d s; each "
+                        "refusal now waits %d ms",
+                        e->ip, HS_FAIL_FREE + 1, HS_FAIL_WINDOW_MS / 1000, HS_SLOW_MS);
         if (e->fails > HS_FAIL_FREE) {
             hs->slowed = 1;
             tt_io_modify(srv->loop, &hs->io, 0);
