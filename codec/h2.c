@@ -67,6 +67,7 @@ struct h2_stream {
     int64_t recv_window;
     uint64_t recv_unacked; /* consumed, not yet given back */
     uint64_t recv_pending; /* delivered, not yet consumed */
+    uint64_t conn_owed;    /* ... of which the connection window is still owed */
     int64_t content_length;
     uint64_t data_received;
     void *sud;
@@ -912,6 +913,7 @@ static int rx_data_body(struct tt_h2_conn *c, const uint8_t *p, size_t n)
         refill(c);
     s->data_received += n;
     s->recv_pending += n;
+    s->conn_owed += n;
     c->recv_pending += n;
     c->rx_uncredited -= (uint32_t)n;
     c->rx_end_sent = (uint8_t)end;
@@ -1964,15 +1966,41 @@ int tt_h2_submit_rst(struct tt_h2_conn *c, uint32_t sid, uint32_t code)
 
 void tt_h2_consume(struct tt_h2_conn *c, uint32_t sid, size_t n)
 {
-    uint64_t nc = n < c->recv_pending ? n : c->recv_pending;
-    c->recv_pending -= nc;
+    uint64_t nc = n;
     struct h2_stream *s = st_find(c, sid);
     if (s) {
         uint64_t ns = n < s->recv_pending ? n : s->recv_pending;
         s->recv_pending -= ns;
         stream_credit(c, s, ns);
+        /* Only what tt_h2_consume_connection has not given back already. */
+        nc = n < s->conn_owed ? n : s->conn_owed;
+        s->conn_owed -= nc;
     }
+    if (nc > c->recv_pending)
+        nc = c->recv_pending;
+    c->recv_pending -= nc;
     conn_credit(c, nc);
+}
+
+void tt_h2_consume_connection(struct tt_h2_conn *c, uint32_t sid, size_t n)
+{
+    struct h2_stream *s = st_find(c, sid);
+    if (!s) {
+        tt_h2_consume(c, sid, n); /* closed: only the connection is left */
+        return;
+    }
+    uint64_t nc = n < s->conn_owed ? n : s->conn_owed;
+    if (nc > c->recv_pending)
+        nc = c->recv_pending;
+    s->conn_owed -= nc;
+    c->recv_pending -= nc;
+    conn_credit(c, nc);
+}
+
+void tt_h2_refill_resets(struct tt_h2_conn *c, uint32_t n)
+{
+    uint64_t b = (uint64_t)c->rst_budget + n;
+    c->rst_budget = b > c->cfg.rst_budget ? c->cfg.rst_budget : (uint32_t)b;
 }
 
 void tt_h2_stream_set_user(struct tt_h2_conn *c, uint32_t sid, void *sud)

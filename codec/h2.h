@@ -223,6 +223,16 @@ int tt_h2_submit_rst(struct tt_h2_conn *c, uint32_t sid, uint32_t code);
  * was reset or closed: until then they hold connection window, and a
  * connection that leaks window stalls every stream. */
 void tt_h2_consume(struct tt_h2_conn *c, uint32_t sid, size_t n);
+/* Gives back the connection window only, for `n` bytes delivered on `sid`
+ * that the user keeps (a proxy buffering for a slow reader): the stream's
+ * own window waits for tt_h2_consume() of the same bytes, which then
+ * credits the stream alone.  So one stalled stream holds its stream window,
+ * never the connection's (on a closed stream this is tt_h2_consume). */
+void tt_h2_consume_connection(struct tt_h2_conn *c, uint32_t sid, size_t n);
+/* Gives `n` back to the budget of peer-caused resets (rst_budget, at most
+ * its configured size): a driver refills it with time, so a long-lived
+ * connection is judged on its rate of resets, not on their sum. */
+void tt_h2_refill_resets(struct tt_h2_conn *c, uint32_t n);
 
 void tt_h2_stream_set_user(struct tt_h2_conn *c, uint32_t sid, void *sud);
 void *tt_h2_stream_get_user(const struct tt_h2_conn *c, uint32_t sid);

@@ -402,5 +402,10 @@ void tt_origin_session_config(const struct tt_origin_opts *opts, struct tt_sessi
      * governs uploads (PUT) only. */
     cfg->h2.max_concurrent_streams = 1000;
     cfg->h2.initial_window_size = 1u << 20;
+    /* p paces the resets it sends for clients that left (proxy/registry.h:
+     * 200 at once, 50 a second): c allows twice that, and still cuts off a
+     * peer that floods resets (CVE-2023-44487). */
+    cfg->h2.rst_budget = 400;
+    cfg->rst_refill_per_s = 100;
     cfg->h2.max_output = 1u << 20;
 }

@@ -68,6 +68,7 @@ struct tt_session {
     struct tt_io io;
     struct tt_defer flush_d, read_d, close_d;
     struct tt_timer ka_timer, settings_timer, drain_timer;
+    uint64_t refill_ms; /* the reset budget was refilled up to this time */
 
     uint64_t last_recv_ms;
     uint64_t ping_acked; /* the peer's TCP had acknowledged this many bytes */
@@ -452,6 +453,15 @@ static void ss_flush(struct tt_session *s)
 static int ss_feed(struct tt_session *s, const uint8_t *p, size_t n)
 {
     s->last_recv_ms = tt_loop_now(s->loop);
+    if (s->cfg.rst_refill_per_s) {
+        /* The peer's reset budget grows back with time (rst_refill_per_s):
+         * counted here, before the bytes that may spend it. */
+        uint64_t add = (s->last_recv_ms - s->refill_ms) * s->cfg.rst_refill_per_s / 1000;
+        if (add) {
+            tt_h2_refill_resets(s->h2, add > UINT32_MAX ? UINT32_MAX : (uint32_t)add);
+            s->refill_ms += add * 1000 / s->cfg.rst_refill_per_s;
+        }
+    }
     s->ping_outstanding = 0;
     ssize_t r = tt_h2_recv(s->h2, p, n);
     if (r < 0) {
@@ -683,6 +693,7 @@ struct tt_session *tt_session_new(struct tt_loop *loop, struct tt_tls_conn *tls,
     }
     ss_format_peer(s);
     s->last_recv_ms = tt_loop_now(loop);
+    s->refill_ms = s->last_recv_ms;
     if (s->cfg.ping_interval_ms)
         tt_timer_start(loop, &s->ka_timer, s->cfg.ping_interval_ms);
     ss_update_settings_timer(s);

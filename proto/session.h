@@ -24,6 +24,7 @@ struct tt_session_config {
     uint32_t ping_interval_ms;   /* idle time before we PING; default 15000 */
     uint32_t ping_timeout_ms;    /* no bytes from the peer for this long after a PING: dead; default 10000 */
     uint32_t settings_timeout_ms; /* SETTINGS ACK deadline; default 10000 */
+    uint32_t rst_refill_per_s;    /* peer-caused resets given back to h2.rst_budget a second; 0 */
 };
 
 void tt_session_config_default(struct tt_session_config *cfg);

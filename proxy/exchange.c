@@ -61,18 +61,20 @@ static void xc_release(struct tt_px_exchange *x, int reset)
         xc_detach(x);
         return;
     }
-    struct tt_session *sess = x->tun->sess;
+    struct tt_px_tunnel *t = x->tun;
     uint32_t sid = x->sid;
+    /* The connection window only: the stream ends (or, its reset deferred,
+     * should not be sent more than its window). */
     if (x->unconsumed)
-        tt_h2_consume(c, sid, x->unconsumed);
+        tt_h2_consume_connection(c, sid, x->unconsumed);
     x->unconsumed = 0;
     tt_h2_stream_set_user(c, sid, NULL);
     xc_detach(x);
     if (reset) {
         x->env->counters.cancels++;
-        (void)tt_h2_submit_rst(c, sid, TT_H2_CANCEL);
+        (void)tt_px_tunnel_cancel(t, sid);
     }
-    tt_session_flush(sess);
+    tt_session_flush(t->sess);
 }
 
 static void xc_stop_retry(struct tt_px_exchange *x)
@@ -686,9 +688,10 @@ void tt_px_exchange_on_data(struct tt_px_tunnel *t, uint32_t sid, struct tt_px_e
 {
     struct tt_h2_conn *c = t->sess ? tt_session_h2(t->sess) : NULL;
     if (!x || x->tun != t || !x->active || !x->resp_head || x->resp_done || x->local) {
-        /* Nobody will read these bytes: the window goes back now. */
+        /* Nobody will read these bytes: the connection window goes back
+         * now; a stream still open (its reset deferred) keeps its own. */
         if (c && len)
-            tt_h2_consume(c, sid, len);
+            tt_h2_consume_connection(c, sid, len);
         return;
     }
     x->bytes += len;

@@ -551,6 +551,9 @@ void tt_px_h2f_client_config(struct tt_session_config *scfg)
     scfg->h2.max_frame_size = TT_H2_MIN_FRAME_SIZE;
     /* A head over the header list limit gets 431, as on HTTP/1.1. */
     scfg->h2.deliver_too_large = 1;
+    /* Streams at once per client connection, as most servers allow: one
+     * connection can never hold all of a tunnel's (c allows 1000). */
+    scfg->h2.max_concurrent_streams = 100;
 }
 
 int tt_px_h2f_adopt(struct tt_px_server *srv, struct tt_tls_conn *conn, const char *peer,

@@ -251,6 +251,9 @@ int main(int argc, char **argv)
      * read, so c's 256 KiB chunks arriving as one frame become one write to
      * the client instead of sixteen.  Nothing here buffers a whole frame. */
     srv.scfg.h2.max_frame_size = 256u << 10;
+    /* p opens the tunnel's streams: as many as c allows (c says 1000),
+     * not the codec's default of 256 (c never opens one). */
+    srv.scfg.h2.max_concurrent_streams = 1024;
     srv.scfg.ping_interval_ms = cfg.ping_interval_s * 1000;
     srv.scfg.ping_timeout_ms = cfg.ping_timeout_s * 1000;
     tt_px_registry_init(&srv.reg);

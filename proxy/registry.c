@@ -219,3 +219,112 @@ void tt_px_pool_leave(struct tt_px_tunnel **tun, uint64_t *avoid)
         t->streams--;
     *tun = NULL;
 }
+
+/* --- Reset pacing ------------------------------------------------------------------ */
+
+static void tun_refill(struct tt_px_tunnel *t)
+{
+    uint64_t now = tt_loop_now(t->loop);
+    uint64_t add = (now - t->rst_refill_ms) * TT_PX_RST_RATE / 1000;
+    if (add == 0)
+        return;
+    t->rst_refill_ms += add * 1000 / TT_PX_RST_RATE;
+    uint64_t b = t->rst_budget + add;
+    t->rst_budget = b > TT_PX_RST_BURST ? TT_PX_RST_BURST : (uint32_t)b;
+}
+
+static void tun_send_deferred(struct tt_px_tunnel *t)
+{
+    tun_refill(t);
+    struct tt_h2_conn *c = t->sess && !tt_session_closing(t->sess) ? tt_session_h2(t->sess) : NULL;
+    int sent = 0;
+    while (c && t->deferred_n && t->rst_budget > 0) {
+        /* Off the list first: the reset closes the stream, and its close
+         * (tt_px_tunnel_stream_closed) looks for it there. */
+        uint32_t sid = t->deferred[0];
+        memmove(t->deferred, t->deferred + 1, (t->deferred_n - 1) * sizeof(*t->deferred));
+        t->deferred_n--;
+        t->rst_budget--;
+        (void)tt_h2_submit_rst(c, sid, TT_H2_CANCEL);
+        sent = 1;
+    }
+    if (sent)
+        tt_session_flush(t->sess);
+    if (t->deferred_n && c)
+        tt_timer_start(t->loop, &t->rst_timer, 1000 / TT_PX_RST_RATE);
+}
+
+static void tun_on_rst_timer(struct tt_loop *loop, struct tt_timer *tm)
+{
+    (void)loop;
+    tun_send_deferred(tm->data);
+}
+
+void tt_px_tunnel_init(struct tt_px_tunnel *t, struct tt_loop *loop)
+{
+    t->loop = loop;
+    t->rst_budget = TT_PX_RST_BURST;
+    t->rst_refill_ms = tt_loop_now(loop);
+    tt_timer_init(&t->rst_timer, tun_on_rst_timer, t);
+}
+
+void tt_px_tunnel_fini(struct tt_px_tunnel *t)
+{
+    if (t->loop)
+        tt_timer_stop(t->loop, &t->rst_timer);
+    tt_mem_free(t->deferred);
+    t->deferred = NULL;
+    t->deferred_n = t->deferred_cap = 0;
+}
+
+int tt_px_tunnel_cancel(struct tt_px_tunnel *t, uint32_t sid)
+{
+    struct tt_h2_conn *c = t->sess && !tt_session_closing(t->sess) ? tt_session_h2(t->sess) : NULL;
+    if (!c)
+        return 0;
+    if (!t->loop) { /* not paced (unit tests that make tunnels by hand) */
+        (void)tt_h2_submit_rst(c, sid, TT_H2_CANCEL);
+        return 1;
+    }
+    tun_refill(t);
+    if (t->deferred_n == 0 && t->rst_budget > 0) {
+        t->rst_budget--;
+        (void)tt_h2_submit_rst(c, sid, TT_H2_CANCEL);
+        return 1;
+    }
+    if (t->deferred_n == t->deferred_cap) {
+        size_t cap = t->deferred_cap ? 2 * t->deferred_cap : 64;
+        uint32_t *v = tt_mem_alloc(cap * sizeof(*v));
+        if (!v) {
+            /* Out of memory: better a reset over budget than a stream that
+             * nobody ever ends. */
+            (void)tt_h2_submit_rst(c, sid, TT_H2_CANCEL);
+            return 1;
+        }
+        if (t->deferred_n)
+            memcpy(v, t->deferred, t->deferred_n * sizeof(*v));
+        tt_mem_free(t->deferred);
+        t->deferred = v;
+        t->deferred_cap = cap;
+    }
+    t->deferred[t->deferred_n++] = sid;
+    if (!tt_timer_active(&t->rst_timer))
+        tt_timer_start(t->loop, &t->rst_timer, 1000 / TT_PX_RST_RATE);
+    return 0;
+}
+
+void tt_px_tunnel_stream_closed(struct tt_px_tunnel *t, uint32_t sid, uint32_t code,
+                                unsigned flags)
+{
+    for (size_t i = 0; i < t->deferred_n; i++) {
+        if (t->deferred[i] == sid) {
+            memmove(t->deferred + i, t->deferred + i + 1,
+                    (t->deferred_n - i - 1) * sizeof(*t->deferred));
+            t->deferred_n--;
+            break;
+        }
+    }
+    /* c gives a completed stream back to its budget: so do we. */
+    if (code == TT_H2_NO_ERROR && flags == 0 && t->rst_budget < TT_PX_RST_BURST)
+        t->rst_budget++;
+}

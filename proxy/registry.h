@@ -16,8 +16,21 @@
 
 struct tt_px_server;
 
+/* Resets p sends c for clients that left (RST_STREAM(CANCEL)) are paced,
+ * so no mix of client behaviour p accepts can spend c's rapid-reset budget
+ * (400, refilled by completed streams and 100 a second on c): p allows
+ * itself half of that, TT_PX_RST_BURST at once and TT_PX_RST_RATE a second,
+ * plus one for each stream that completed.  A cancel beyond it is deferred:
+ * the stream stays open with no reader, its data is dropped with the
+ * connection window given back (so nothing else on the tunnel waits) while
+ * its stream window is not (so c stops after a window), and its reset goes
+ * out as soon as the budget allows, oldest first. */
+#define TT_PX_RST_BURST 200
+#define TT_PX_RST_RATE 50
+
 struct tt_px_tunnel {
     struct tt_px_server *srv;
+    struct tt_loop *loop;
     struct tt_session *sess; /* NULL in unit tests */
     struct tt_px_pool *pool; /* NULL once out of the registry */
     size_t pool_index;
@@ -26,6 +39,12 @@ struct tt_px_tunnel {
     uint8_t draining;  /* GOAWAY seen (either way): no new streams */
     uint8_t dead;      /* the session is closing */
     struct tt_list waiting; /* exchanges whose request body waits for window or room */
+    /* Reset pacing (see TT_PX_RST_BURST). */
+    uint32_t rst_budget;
+    uint64_t rst_refill_ms; /* when the budget was last refilled by time */
+    uint32_t *deferred;     /* streams whose reset waits, oldest first */
+    size_t deferred_n, deferred_cap;
+    struct tt_timer rst_timer;
     char name[TT_PX_NAME_MAX + 1];
     char peer[64];
 };
@@ -82,5 +101,17 @@ int64_t tt_px_pool_open(struct tt_px_pool *pool, uint64_t avoid, const struct tt
  * (done, failed or given up).  The stream stops counting on the tunnel,
  * *avoid becomes its serial (a retry goes elsewhere), *tun is NULLed. */
 void tt_px_pool_leave(struct tt_px_tunnel **tun, uint64_t *avoid);
+
+/* Sets up a new tunnel's reset pacing (the loop runs its timer). */
+void tt_px_tunnel_init(struct tt_px_tunnel *t, struct tt_loop *loop);
+/* Frees what the pacing holds (the session is gone). */
+void tt_px_tunnel_fini(struct tt_px_tunnel *t);
+/* RST_STREAM(CANCEL) for `sid` now, or as soon as the pacing allows (the
+ * stream's user data must be cleared already).  Returns 1 when sent now. */
+int tt_px_tunnel_cancel(struct tt_px_tunnel *t, uint32_t sid);
+/* A stream of the tunnel closed: a deferred reset for it is not needed any
+ * more, and a normal end (both sides done) gives one back to the budget. */
+void tt_px_tunnel_stream_closed(struct tt_px_tunnel *t, uint32_t sid, uint32_t code,
+                                unsigned flags);
 
 #endif

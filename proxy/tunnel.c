@@ -143,9 +143,9 @@ static int tun_on_data(void *ud, uint32_t sid, void *sud, const uint8_t *data, s
 static void tun_on_stream_close(void *ud, uint32_t sid, void *sud, uint32_t code, unsigned flags)
 {
     struct tt_px_tunnel *t = ud;
-    (void)sid;
     if (flags & TT_H2_CLOSE_CONN)
         t->dead = 1;
+    tt_px_tunnel_stream_closed(t, sid, code, flags);
     tt_px_exchange_on_stream_close(t, sud, code, flags);
 }
 
@@ -186,6 +186,7 @@ static void tun_on_closed(void *ud, struct tt_session *s, const char *reason)
     tt_log_info("tunnel down name=%s peer=%s reason=%s pool=%zu", t->name, t->peer,
                 reason && *reason ? reason : "closed", left);
     t->sess = NULL;
+    tt_px_tunnel_fini(t);
     tt_mem_free(t);
 }
 
@@ -214,6 +215,7 @@ static void hs_become_tunnel(struct px_hs *hs)
         return;
     }
     t->srv = srv;
+    tt_px_tunnel_init(t, srv->loop);
     t->serial = ++srv->tunnel_serial;
     memcpy(t->name, hs->name, sizeof(t->name));
     memcpy(t->peer, hs->peer, sizeof(t->peer));
