@@ -7,6 +7,8 @@ do: each asks for a big file and goes away early.
                                          once their responses began
   abortstorm.py PORT PATH h2close S      one h2c connection opens S streams with a zero
                                          window, then closes the socket
+  abortstorm.py PORT PATH stall N S SECS N HTTP/1.1 clients and one h2c connection with S
+                                         zero-window streams ask and never read, for SECS
 
 Prints one line: what it did.  Exit 1 when it could not do it."""
 import socket
@@ -109,6 +111,24 @@ def h2close(port, path, streams):
     return heads > 0
 
 
+def stall(port, path, n, streams, secs):
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(("GET %s HTTP/1.1\r\nHost: media\r\n\r\n" % path).encode())
+        socks.append(s)
+    hs, hc = h2conn(port, window=0)
+    ids = h2_streams(hs, hc, path, streams)
+    h2_wait_heads(hs, hc, len(ids), limit=5)
+    print("stall: %d HTTP/1.1 and %d h2c streams hold %s without reading" % (n, len(ids), path), flush=True)
+    time.sleep(secs)
+    for s in socks:
+        s.close()
+    hs.close()
+    print("stall: done after %.0f s" % secs)
+    return True
+
+
 def main(argv):
     port, path, mode = int(argv[1]), argv[2], argv[3]
     if mode == "h1":
@@ -117,6 +137,8 @@ def main(argv):
         return 0 if h2reset(port, path, int(argv[4]), int(argv[5])) else 1
     if mode == "h2close":
         return 0 if h2close(port, path, int(argv[4])) else 1
+    if mode == "stall":
+        return 0 if stall(port, path, int(argv[4]), int(argv[5]), float(argv[6])) else 1
     print("unknown mode", mode)
     return 2
 

@@ -53,11 +53,20 @@ static void xc_detach(struct tt_px_exchange *x)
  * client is no longer interested (RFC 9113 §8.7); else both ends are done
  * and the close follows without us.  Either way the window for response
  * bytes the front still holds goes back: nobody reads them on this stream. */
+/* The held bytes are no longer counted against the tunnel's hold budget. */
+static void xc_forget_held(struct tt_px_exchange *x)
+{
+    if (x->tun)
+        x->tun->held -= x->early < x->tun->held ? x->early : x->tun->held;
+    x->early = 0;
+    x->unconsumed = 0;
+}
+
 static void xc_release(struct tt_px_exchange *x, int reset)
 {
     struct tt_h2_conn *c = xc_conn(x);
     if (!c) {
-        x->unconsumed = 0;
+        xc_forget_held(x);
         xc_detach(x);
         return;
     }
@@ -67,7 +76,7 @@ static void xc_release(struct tt_px_exchange *x, int reset)
      * should not be sent more than its window). */
     if (x->unconsumed)
         tt_h2_consume_connection(c, sid, x->unconsumed);
-    x->unconsumed = 0;
+    xc_forget_held(x);
     tt_h2_stream_set_user(c, sid, NULL);
     xc_detach(x);
     if (reset) {
@@ -147,6 +156,7 @@ void tt_px_exchange_begin(struct tt_px_exchange *x)
     x->body_sent = x->avoid = x->bytes = 0;
     x->replayed = 0;
     x->unconsumed = 0;
+    x->early = 0;
     x->status = 0;
     x->started = x->idempotent = x->head_method = x->body_done = x->end_sent = 0;
     x->replay_lost = x->expect = x->sent_continue = x->te_trailers = x->expect_other = 0;
@@ -632,6 +642,14 @@ static void xc_consume(struct tt_px_exchange *x, size_t n, int flush)
     struct tt_h2_conn *c = xc_conn(x);
     size_t k = n < x->unconsumed ? n : x->unconsumed;
     x->unconsumed -= k;
+    /* The codec credits the connection only for what it was still owed:
+     * bytes whose connection window went back early stay "early" while
+     * any of them is held. */
+    if (x->early > x->unconsumed) {
+        size_t d = x->early - x->unconsumed;
+        x->tun->held -= d < x->tun->held ? d : x->tun->held;
+        x->early = x->unconsumed;
+    }
     if (c) {
         tt_h2_consume(c, x->sid, k);
         if (flush)
@@ -703,8 +721,19 @@ void tt_px_exchange_on_data(struct tt_px_tunnel *t, uint32_t sid, struct tt_px_e
      * client left, the response ended) returns these bytes too. */
     x->unconsumed += len;
     ssize_t took = x->ops->data(x, data, len, end_stream);
-    if (took > 0 && x->tun == t && x->sid == sid)
+    if (x->tun != t || x->sid != sid)
+        return;
+    if (took > 0)
         xc_consume(x, (size_t)took < len ? (size_t)took : len, 0);
+    /* What the front keeps gives the connection window back at once, within
+     * the tunnel's hold budget: a client that stops reading then holds its
+     * own stream window, never every other stream's connection window. */
+    size_t owed = x->unconsumed - x->early;
+    if (owed && c && t->held + owed <= TT_PX_TUNNEL_HOLD_MAX) {
+        tt_h2_consume_connection(c, sid, owed);
+        x->early += owed;
+        t->held += owed;
+    }
 }
 
 void tt_px_exchange_on_stream_close(struct tt_px_tunnel *t, struct tt_px_exchange *x,
@@ -715,9 +744,10 @@ void tt_px_exchange_on_stream_close(struct tt_px_tunnel *t, struct tt_px_exchang
     /* The stream is gone: credit the connection window for what the front
      * still holds (no more can come on this stream, so its buffer stays
      * bounded) while the session lives. */
-    if (x->unconsumed && !(flags & TT_H2_CLOSE_CONN) && t->sess && !tt_session_closing(t->sess))
-        tt_h2_consume(tt_session_h2(t->sess), x->sid, x->unconsumed);
-    x->unconsumed = 0;
+    if (x->unconsumed > x->early && !(flags & TT_H2_CLOSE_CONN) && t->sess &&
+        !tt_session_closing(t->sess))
+        tt_h2_consume(tt_session_h2(t->sess), x->sid, x->unconsumed - x->early);
+    xc_forget_held(x);
     xc_detach(x);
     if (!x->active)
         return;

@@ -33,8 +33,10 @@
  * TT_PX_RETRY_WAIT_MS (3 s in all for one request, whatever happens), at
  * most TT_PX_RETRIES attempts, then 502.  No retry while p drains.
  *
- * Flow control: window goes back to the tunnel only for response bytes the
- * client took.  The front's data op says how many it wrote at once; the rest
+ * Flow control: stream window goes back to the tunnel only for response
+ * bytes the client took; connection window goes back as soon as the front
+ * holds them, within a hold budget per tunnel (TT_PX_TUNNEL_HOLD_MAX), so a
+ * client that stops reading stalls its own stream, not the tunnel.  The front's data op says how many it wrote at once; the rest
  * it keeps and reports with tt_px_exchange_taken() as they leave.  When the
  * tunnel stream closes, or the client goes, the connection window for every
  * byte still held is returned at once (the stream's own window dies with
@@ -158,7 +160,8 @@ struct tt_px_exchange {
     uint64_t body_sent;    /* bytes handed to the tunnel */
     size_t replayed;       /* the first bytes of `body` are a replay: already reported taken */
     uint64_t avoid;        /* serial of the tunnel that lost this request */
-    size_t unconsumed;     /* response bytes the front holds, window not yet returned */
+    size_t unconsumed;     /* response bytes the front holds, stream window not yet returned */
+    size_t early;          /* ... of which the connection window went back (tun->held) */
 
     uint64_t start_ms;
     uint64_t bytes;        /* response body bytes passed to the front */

@@ -146,6 +146,7 @@ struct tt_px_client {
 static const llhttp_settings_t *fr_settings(void);
 static void fr_update_io(struct tt_px_client *cl);
 static void fr_flush(struct tt_px_client *cl);
+static void fr_write_waits(struct tt_px_client *cl);
 static void fr_abort(struct tt_px_client *cl, const char *why);
 static void fr_parse(struct tt_px_client *cl);
 static void fr_req_finished(struct tt_px_client *cl);
@@ -191,8 +192,10 @@ static ssize_t fr_send(struct tt_px_client *cl, struct iovec *iov, int iovcnt)
             return -1;
         }
         size_t w = n > 0 ? (size_t)n : 0;
-        if (w < pend + total)
+        if (w < pend + total) {
             cl->wblocked = 1;
+            fr_write_waits(cl);
+        }
         /* `out` holds only heads and framing here (DATA waits in it only
          * while wblocked), so no window is owed for what leaves it. */
         size_t from_out = w < pend ? w : pend;
@@ -236,6 +239,7 @@ static ssize_t fr_tls_write_out(struct tt_px_client *cl)
         if (n == TT_TLS_WANT_WRITE || n == TT_TLS_WANT_READ) {
             cl->wblocked = 1;
             cl->tls_wwr = n == TT_TLS_WANT_READ;
+            fr_write_waits(cl);
             break;
         }
         fr_client_gone(cl, cl->tls.err[0] ? cl->tls.err : "TLS write failed");
@@ -289,6 +293,15 @@ static void fr_timer_set(struct tt_px_client *cl, enum fr_timer_kind k, uint64_t
         tt_timer_stop(cl->srv->loop, &cl->timer);
     else
         tt_timer_start(cl->srv->loop, &cl->timer, ms);
+}
+
+/* A client that takes no bytes of its response for --client-idle is closed
+ * (it holds a stream window at p and a request at c): the idle timer runs
+ * while the socket is full and starts again at each write that moves. */
+static void fr_write_waits(struct tt_px_client *cl)
+{
+    if (cl->tkind == FR_T_NONE || cl->tkind == FR_T_IDLE)
+        fr_timer_set(cl, FR_T_IDLE, cl->srv->cfg->client_idle_s * 1000u);
 }
 
 static void fr_req_reset(struct tt_px_req *rq)
@@ -1019,10 +1032,16 @@ static void fr_flush(struct tt_px_client *cl)
         /* Window back for DATA bytes that left (framing bytes are few, so
          * crediting them first errs by at most a chunk header per frame). */
         tt_px_exchange_taken(&rq->x, (size_t)n);
+        if (cl->tkind == FR_T_IDLE)
+            fr_timer_set(cl, FR_T_IDLE, cl->srv->cfg->client_idle_s * 1000u);
     }
+    if (cl->wblocked)
+        fr_write_waits(cl);
     if (tt_buf_len(&cl->out) == 0) {
         tt_buf_shrink(&cl->out);
         tt_px_exchange_taken(&rq->x, SIZE_MAX);
+        if (cl->tkind == FR_T_IDLE && rq->x.active && rq->body_done)
+            fr_timer_set(cl, FR_T_NONE, 0); /* the client reads: no stall */
         if (cl->closing && !rq->resp_done) {
             fr_kill(cl); /* an aborted response: its buffered part is out */
             return;
@@ -1034,10 +1053,6 @@ static void fr_flush(struct tt_px_client *cl)
     }
     fr_update_io(cl);
 }
-
-/* Gives the connection (socket and TLS, if any) to front_h2.c with the
- * plaintext bytes read so far; the caller then kills what is left here. */
-
 
 /* The shared read buffer (tt_px_server.front_rbuf): lent to a connection
  * whose input is empty for the length of one fr_read, then taken back; what

@@ -61,6 +61,7 @@ struct tt_px_h2s {
     tt_buf resp; /* response DATA the client conn has not taken (tunnel window owed) */
     struct tt_header *resp_trl; /* trailers waiting behind DATA (in the exchange's arena) */
     size_t resp_trl_n;
+    struct tt_timer stall; /* response bytes wait for the client's window */
     uint8_t resp_end;      /* the response is complete (bytes may still wait) */
     uint8_t resp_end_sent; /* ... and its end went to the client */
     uint8_t reaped;
@@ -93,16 +94,47 @@ static void h2f_cflush(struct tt_px_h2s *s)
         tt_session_flush(s->cc->sess);
 }
 
-static void h2f_cblock(struct tt_px_h2s *s)
+/* Waiting for the client's window.  A client that takes no byte of this
+ * response for --client-idle has it reset: it holds a stream window at p
+ * and a request at c for nothing. */
+static void h2f_cblock(struct tt_px_h2s *s, int moved)
 {
-    if (s->csid)
-        tt_list_push(&s->cc->blocked, &s->cb);
+    if (!s->csid)
+        return;
+    tt_list_push(&s->cc->blocked, &s->cb);
+    if (moved || !tt_timer_active(&s->stall))
+        tt_timer_start(s->cc->srv->loop, &s->stall, s->cc->srv->cfg->client_idle_s * 1000u);
+}
+
+static void h2f_close(struct tt_px_h2s *s, int gone);
+
+static void h2f_on_stall(struct tt_loop *loop, struct tt_timer *t)
+{
+    struct tt_px_h2s *s = t->data;
+    (void)loop;
+    if (!s->csid || !tt_link_linked(&s->cb))
+        return;
+    tt_log_debug("h2 client took nothing for %u s client=%s path=%s: stream reset",
+                 s->cc->srv->cfg->client_idle_s, s->cc->peer, s->x.log_path ? s->x.log_path : "");
+    if (s->x.active) {
+        tt_px_exchange_fail(&s->x, "the client took nothing for --client-idle");
+        return;
+    }
+    struct tt_h2_conn *c = s->cc->sess ? tt_session_h2(s->cc->sess) : NULL;
+    uint32_t sid = s->csid;
+    h2f_close(s, 1);
+    if (c) {
+        tt_h2_stream_set_user(c, sid, NULL);
+        (void)tt_h2_submit_rst(c, sid, TT_H2_CANCEL);
+        tt_session_flush(s->cc->sess);
+    }
 }
 
 static void h2f_on_reap(struct tt_loop *loop, struct tt_defer *d);
 
 static void h2f_free(struct tt_px_h2s *s)
 {
+    tt_timer_stop(s->cc->srv->loop, &s->stall);
     tt_px_exchange_free(&s->x);
     tt_buf_free(&s->resp);
     tt_mem_free(s);
@@ -118,6 +150,7 @@ static void h2f_close(struct tt_px_h2s *s, int gone)
     s->reaped = 1;
     s->csid = 0;
     tt_link_remove(&s->cb);
+    tt_timer_stop(s->cc->srv->loop, &s->stall);
     tt_px_exchange_end(&s->x, gone);
     tt_buf_consume(&s->resp, tt_buf_len(&s->resp));
     s->reap_next = s->cc->reap;
@@ -265,6 +298,7 @@ static void h2f_pump_resp(struct tt_px_h2s *s)
     }
     if (tt_buf_len(&s->resp) == 0) {
         tt_link_remove(&s->cb);
+        tt_timer_stop(s->cc->srv->loop, &s->stall);
         tt_buf_shrink(&s->resp);
         if (s->resp_end && !s->resp_end_sent) {
             s->resp_end_sent = 1;
@@ -284,7 +318,7 @@ static void h2f_pump_resp(struct tt_px_h2s *s)
             }
         }
     } else {
-        h2f_cblock(s);
+        h2f_cblock(s, sent);
     }
     if (sent)
         h2f_cflush(s);
@@ -304,6 +338,7 @@ static void h2f_request(struct tt_px_h2c *cc, uint32_t sid, const struct tt_h2_h
     struct tt_px_exchange *x = &s->x;
     s->cc = cc;
     s->csid = sid;
+    tt_timer_init(&s->stall, h2f_on_stall, s);
     tt_buf_init(&s->resp, cc->resp_max);
     tt_px_exchange_init(x, &srv->env, &h2f_ops, cc->peer, cc->ip, H2F_CLIENT_WINDOW + 16384);
     x->proto = "h2";

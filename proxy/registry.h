@@ -25,6 +25,10 @@ struct tt_px_server;
  * connection window given back (so nothing else on the tunnel waits) while
  * its stream window is not (so c stops after a window), and its reset goes
  * out as soon as the budget allows, oldest first. */
+/* Response bytes the fronts may hold for one tunnel's streams with their
+ * connection window already given back (exchange.h, flow control). */
+#define TT_PX_TUNNEL_HOLD_MAX (64u << 20)
+
 #define TT_PX_RST_BURST 200
 #define TT_PX_RST_RATE 50
 
@@ -39,6 +43,7 @@ struct tt_px_tunnel {
     uint8_t draining;  /* GOAWAY seen (either way): no new streams */
     uint8_t dead;      /* the session is closing */
     struct tt_list waiting; /* exchanges whose request body waits for window or room */
+    size_t held;            /* bytes held with their connection window back (hold budget) */
     /* Reset pacing (see TT_PX_RST_BURST). */
     uint32_t rst_budget;
     uint64_t rst_refill_ms; /* when the budget was last refilled by time */
