@@ -18,7 +18,7 @@
 
 #include "buf.h"
 #include "err.h"
-#include "h2.h"
+#include "h2_types.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -25,6 +25,7 @@
 
 #include "buf.h"
 #include "err.h"
+#include "h2_types.h"
 #include "hpack.h"
 
 #include <stddef.h>
@@ -35,25 +36,6 @@ enum tt_h2_role {
     TT_H2_CLIENT = 0,
     TT_H2_SERVER = 1,
 };
-
-/* Frame types (RFC 9113 §6). */
-enum tt_h2_frame_type {
-    TT_H2_DATA = 0x0,
-    TT_H2_HEADERS = 0x1,
-    TT_H2_PRIORITY = 0x2,
-    TT_H2_RST_STREAM = 0x3,
-    TT_H2_SETTINGS = 0x4,
-    TT_H2_PUSH_PROMISE = 0x5,
-    TT_H2_PING = 0x6,
-    TT_H2_GOAWAY = 0x7,
-    TT_H2_WINDOW_UPDATE = 0x8,
-    TT_H2_CONTINUATION = 0x9,
-};
-
-#define TT_H2_MAX_WINDOW 0x7fffffff
-#define TT_H2_DEFAULT_WINDOW 65535
-#define TT_H2_MIN_FRAME_SIZE 16384
-#define TT_H2_MAX_FRAME_SIZE 16777215
 
 /* The settings and limits of one connection.  tt_h2_config_default() fills
  * proxy-sized values; the driver may change any before tt_h2_conn_init(). */

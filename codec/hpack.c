@@ -34,10 +34,14 @@
  * "overflow" mode, writing strings into private spill buffers (allocated only
  * on this error path), so that the dynamic table stays in step with the
  * peer's encoder; it then returns TT_ERR_HEADER_TOO_LARGE.
+ *
+ * String literals are Huffman-coded by huffman.c (tt_huff_*), a pure string
+ * transform that shares the generated huff_table.h with this file.
  */
 #include "hpack.h"
 
 #include "huff_table.h"
+#include "huffman.h"
 
 #include <string.h>
 
@@ -170,152 +174,6 @@ static inline const uint8_t *hp_int(const uint8_t *p, const uint8_t *end, unsign
     }
     int n = tt_hpack_decode_int(p, (size_t)(end - p), prefix_bits, value);
     return n > 0 ? p + n : NULL;
-}
-
-/* -------------------------------------------------------------- Huffman */
-
-static inline uint64_t hp_load64_be(const uint8_t *p)
-{
-    uint64_t w;
-    memcpy(&w, p, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    w = __builtin_bswap64(w);
-#endif
-    return w;
-}
-
-/* Decodes one code longer than HF_LOOKUP_BITS from the left-aligned window.
- * Returns its length (with *sym set), or 0 when no code of up to `avail`
- * bits matches. */
-static unsigned hf_decode_long(uint64_t bits, unsigned avail, unsigned *sym)
-{
-    for (unsigned l = HF_LOOKUP_BITS + 1; l <= 30 && l <= avail; l++) {
-        uint32_t code = (uint32_t)(bits >> (64 - l));
-        uint32_t k = code - hf_first[l];
-        if (code >= hf_first[l] && k < hf_count[l]) {
-            *sym = hf_sorted[hf_offset[l] + k];
-            return l;
-        }
-    }
-    return 0;
-}
-
-/*
- * The window `bits` holds `nbits` valid bits, left-aligned; the bits below
- * them are either the next input bits or zeros (the refill trick of
- * F. Giesen's "reading bits in far too many ways": OR-ing the same bytes in
- * at the same places again is harmless).
- */
-long tt_huff_decode(const uint8_t *in, size_t len, uint8_t *out, size_t out_cap)
-{
-    const uint8_t *p = in, *end = in + len;
-    uint8_t *o = out, *oend = out + out_cap;
-    uint64_t bits = 0;
-    unsigned nbits = 0;
-
-    for (;;) {
-        if (end - p >= 8) {
-            bits |= hp_load64_be(p) >> nbits;
-            p += (63 - nbits) >> 3;
-            nbits |= 56;
-        } else {
-            while (nbits <= 56 && p < end) {
-                bits |= (uint64_t)*p++ << (56 - nbits);
-                nbits += 8;
-            }
-            if (nbits == 0)
-                break;
-        }
-        if (HP_LIKELY(nbits >= 48 && oend - o >= 8)) {
-            /* Four lookups of at most 12 bits each, no checks. */
-            int k;
-            for (k = 0; k < 4; k++) {
-                uint32_t e = hf_lookup[bits >> (64 - HF_LOOKUP_BITS)];
-                unsigned total = e >> 24;
-                if (HP_UNLIKELY(total == 0))
-                    break;
-                o[0] = (uint8_t)e;
-                o[1] = (uint8_t)(e >> 8);
-                o += 1 + (total != ((e >> 16) & 0xff));
-                bits <<= total;
-                nbits -= total;
-            }
-            if (k > 0) /* refill before a long code */
-                continue;
-        }
-        /* One step, careful about the end of input and of output. */
-        uint32_t e = hf_lookup[bits >> (64 - HF_LOOKUP_BITS)];
-        unsigned total = e >> 24, len1 = (e >> 16) & 0xff;
-        if (total != 0 && len1 <= nbits) {
-            if (o == oend)
-                return TT_ERR_HEADER_TOO_LARGE;
-            *o++ = (uint8_t)e;
-            if (total != len1 && total <= nbits) {
-                if (o == oend)
-                    return TT_ERR_HEADER_TOO_LARGE;
-                *o++ = (uint8_t)(e >> 8);
-                len1 = total;
-            }
-            bits <<= len1;
-            nbits -= len1;
-            continue;
-        }
-        unsigned sym = 0, l = 0;
-        if (total == 0)
-            l = hf_decode_long(bits, nbits, &sym);
-        if (l == 0) {
-            /* No whole code left: what remains must be padding, i.e. at
-             * most 7 bits, all ones (§5.2).  Anything else is a code cut
-             * off by the end of the string. */
-            if (p < end || nbits > 7 || (bits >> (64 - nbits)) != (1u << nbits) - 1)
-                return TT_ERR_HPACK;
-            break;
-        }
-        if (sym == 256) /* §5.2: EOS in a string is an error */
-            return TT_ERR_HPACK;
-        if (o == oend)
-            return TT_ERR_HEADER_TOO_LARGE;
-        *o++ = (uint8_t)sym;
-        bits <<= l;
-        nbits -= l;
-    }
-    return (long)(o - out);
-}
-
-size_t tt_huff_encoded_len(const uint8_t *in, size_t len)
-{
-    size_t bits = 0;
-    for (size_t i = 0; i < len; i++)
-        bits += hf_len[in[i]];
-    return (bits + 7) >> 3;
-}
-
-size_t tt_huff_encode(const uint8_t *in, size_t len, uint8_t *out)
-{
-    uint8_t *o = out;
-    uint64_t acc = 0; /* right-aligned, n bits pending (< 32 between steps) */
-    unsigned n = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned l = hf_len[in[i]];
-        acc = (acc << l) | hf_code[in[i]];
-        n += l;
-        if (n >= 32) {
-            n -= 32;
-            uint32_t w = (uint32_t)(acc >> n);
-            o[0] = (uint8_t)(w >> 24);
-            o[1] = (uint8_t)(w >> 16);
-            o[2] = (uint8_t)(w >> 8);
-            o[3] = (uint8_t)w;
-            o += 4;
-        }
-    }
-    while (n >= 8) {
-        n -= 8;
-        *o++ = (uint8_t)(acc >> n);
-    }
-    if (n) /* pad with the high bits of EOS, i.e. ones (§5.2) */
-        *o++ = (uint8_t)((acc << (8 - n)) | (0xffu >> n));
-    return (size_t)(o - out);
 }
 
 /* ---------------------------------------------------------- the table */

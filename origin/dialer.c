@@ -9,11 +9,13 @@
  *     |                                                      | 101
  *     +---- backoff <-- tunnel_srv.c: the tunnel closed <-- UP
  *
- * Every state change is one log line (TUNNEL.md words them).  The wait
- * between attempts is exponential backoff with full jitter ("Exponential
- * Backoff And Jitter", AWS architecture blog, 2015): many c behind one
- * NAT that lost p at the same moment do not come back in lockstep.  A
- * tunnel that stayed up 30 s starts again from the small wait.  After 401
+ * Every state change is one log line (docs/DESIGN.md "Liveness":
+ * connecting, up, down with the reason and the next wait, closed).  The
+ * wait between attempts is exponential backoff with full jitter
+ * ("Exponential Backoff And Jitter", AWS architecture blog, 2015): many c
+ * behind one NAT that lost p at the same moment do not come back in
+ * lockstep.  A tunnel that stayed up 30 s starts again from the small
+ * wait (the formula: docs/DESIGN.md "Liveness", origin.h).  After 401
  * or 403 the token is wrong, and retrying fast cannot fix that: we wait
  * --auth-backoff and say so plainly.
  *

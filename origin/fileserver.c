@@ -23,11 +23,12 @@
  * file is fsync'd and renamed into place, so a reader sees the old file or
  * the whole new one, never a part; an unfinished upload is unlinked.
  *
- * Why one file of ~1,400 lines: every section below works on the private
- * struct tt_fs_stream and its invariants (what is open, what is owed, which
- * part comes next), and the contract is one header.  The pure pieces
- * (dates, path decoding, Range parsing) could leave for files of their own
- * if this grows further.
+ * size: one file because streams, GET, PUT and the entry all work on the
+ * private struct tt_fs_stream and its invariants (what is open, what is
+ * owed, which part comes next), behind one header.  The seam, if it grows:
+ * the pure pieces (dates, path decoding, validators, Range parsing, about
+ * 470 lines) need none of that and can leave as one file; the fuzzer's
+ * link list (FUZZ_ORIGIN_FS in the Makefile) must then name it too.
  */
 #include "fileserver.h"
 

@@ -1,5 +1,5 @@
 /*
- * bin/c's flags (TUNNEL.md "bin/c flags").  Every bad value becomes one line
+ * bin/c's flags (README.md "bin/c flags").  Every bad value becomes one line
  * saying which flag and why; main prints it as "c: <reason>" and exits 2.
  * Flags take their value as the next argument or after '='.
  */

@@ -77,8 +77,9 @@ const char *tt_origin_usage(void);
 
 /* ---- Backoff (dialer.c) ---------------------------------------------- */
 
-/* TUNNEL.md: wait = uniform(0, min(30 s, 0.2 s * 2^failures)), at least
- * 50 ms; failures reset once a tunnel has stayed up 30 s. */
+/* docs/DESIGN.md "Liveness": wait = uniform(0, min(30 s, 0.2 s *
+ * 2^failures)), at least 50 ms; failures reset once a tunnel has stayed up
+ * 30 s. */
 #define TT_BACKOFF_BASE_MS 200u
 #define TT_BACKOFF_CAP_MS 30000u
 #define TT_BACKOFF_MIN_MS 50u

@@ -17,34 +17,16 @@
 #include "codec/buf.h"
 #include "codec/h2.h"
 #include "origin/handler.h"
+#include "origin/upstream_pure.h"
 #include "proto/loop.h"
 #include "proto/session.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* ---- pure parts (unit-tested) ---------------------------------------- */
-
-struct tt_upstream_url {
-    int h2c;           /* 0: http:// (HTTP/1.1), 1: h2c:// (HTTP/2, prior knowledge) */
-    char host[256];    /* without brackets */
-    char port[8];
-    char hostport[300]; /* "host:port" or "[v6]:port": the Host of a request without one */
-};
-
-/* Parses "http://HOST[:PORT][/]" or "h2c://HOST[:PORT][/]" (port 80 when
- * absent; [v6] in brackets).  Returns 0, or -1 with a one-line reason in err
- * (without the flag's name). */
-int tt_upstream_parse_url(const char *s, struct tt_upstream_url *u, char *err, size_t errlen);
-
-/* An HTTP/1.1 request head for the app is written by tt_http1_request_head
- * (proto/http1.h), with its body framing as enum tt_http1_body. */
-
-/* Drops from an HTTP/1.1 response's fields (names already lowercase) those
- * that belong to one connection: Connection and every field it names,
- * Keep-Alive, Transfer-Encoding, Upgrade, Proxy-Connection, TE (RFC 9110
- * §7.6.1, RFC 9113 §8.2.2).  Compacts the array; returns the new count. */
-size_t tt_upstream_filter_response(struct tt_header *f, size_t n);
+/* ---- pure parts (unit-tested): origin/upstream_pure.h ----------------
+ * struct tt_upstream_url, tt_upstream_parse_url and
+ * tt_upstream_filter_response live there, below the rest of the mode. */
 
 /* ---- runtime --------------------------------------------------------- */
 

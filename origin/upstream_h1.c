@@ -2,12 +2,12 @@
  * c --upstream http://: the HTTP/1.1 side of a forwarded request, over a
  * small pool of keep-alive connections to the app, one request at a time
  * on each (RFC 9112 §9.3).  The stream record and what it means to p are
- * upstream.c's; this file writes the request (head, body with Content-
+ * upstream_common.c's; this file writes the request (head, body with Content-
  * Length or in chunks, trailers), parses the response with llhttp, and
  * keeps, reuses, retries (once, a request without a body on a kept-alive
  * connection the app closed: RFC 9112 §9.3.1) or closes the connection.
  */
-#include "origin/upstream_int.h"
+#include "origin/upstream_h1.h"
 
 #include "codec/buf.h"
 #include "proto/http1.h"
@@ -133,7 +133,7 @@ static struct up_stream *h1_detach(struct up_h1 *c)
 /* The connection failed (`why` for the log and the 502). */
 static void h1_fail(struct up_h1 *c, const char *why);
 
-void tt_up_h1_update_io(struct up_h1 *c)
+static void h1_update_io(struct up_h1 *c)
 {
     if (c->dead || c->fd < 0)
         return;
@@ -176,7 +176,7 @@ static void h1_finish(struct up_h1 *c, int reusable)
         tt_buf_consume(&c->fields, tt_buf_len(&c->fields));
         tt_buf_shrink(&c->fields);
         tt_timer_start(up->loop, &c->timer, UP_IDLE_TIMEOUT_MS);
-        tt_up_h1_update_io(c);
+        h1_update_io(c);
     }
     if (st)
         tt_up_release(st);
@@ -319,7 +319,7 @@ void tt_up_h1_push(struct up_h1 *c)
         c->req_done = 1;
     if (tt_buf_len(&st->req_pend) == 0)
         tt_buf_shrink(&st->req_pend);
-    tt_up_h1_update_io(c);
+    h1_update_io(c);
 done:
     tt_up_release(st);
 }
@@ -493,7 +493,7 @@ static void h1_read(struct up_h1 *c)
         if (st && st->head_sent && st->t_open) {
             size_t room = tt_ts_room(tt_up_ts(st));
             if (tt_buf_len(&st->resp_pend) || room == 0) {
-                tt_up_h1_update_io(c);
+                h1_update_io(c);
                 return;
             }
             if (room < want)
@@ -557,7 +557,7 @@ static void h1_read(struct up_h1 *c)
         if (c->dead || c->state != H1_BUSY)
             return;
     }
-    tt_up_h1_update_io(c);
+    h1_update_io(c);
 }
 
 static void h1_on_connected(struct up_h1 *c)
@@ -738,9 +738,9 @@ void tt_up_h1_open(struct up_stream *st, const struct tt_h2_headers *h)
     h1_attach(c, st);
 }
 
-/* The app's name lookup ended (tt_up_on_resolved): HTTP/1.1 connections
+/* The app's name lookup ended (tt_up_app.resolved): HTTP/1.1 connections
  * that waited for it connect now, or fail. */
-void tt_up_h1_on_resolved(struct tt_upstream *up, const char *why)
+static void h1_on_resolved(struct tt_upstream *up, const char *why)
 {
     for (;;) {
         if (up->res)
@@ -776,3 +776,17 @@ void tt_up_h1_free_all(struct tt_upstream *up)
     while (up->busy_list)
         h1_free(up->busy_list);
 }
+
+/* tt_up_pump moved what waited for p: a socket paused for lack of room in
+ * the tunnel is read again. */
+static void h1_resume(struct up_stream *st)
+{
+    if (st->h1)
+        h1_update_io(st->h1);
+}
+
+const struct tt_up_app tt_up_h1_app = {
+    .credit = NULL, /* an HTTP/1.1 app has no window: a paused read holds it */
+    .resume = h1_resume,
+    .resolved = h1_on_resolved,
+};

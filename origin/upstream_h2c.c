@@ -5,9 +5,9 @@
  * streams).  Each tunnel stream becomes one app stream; streams wait on a
  * list for the connection or for a free slot (the app's
  * SETTINGS_MAX_CONCURRENT_STREAMS); trailers and resets pass both ways.
- * The stream record and what it means to p are upstream.c's.
+ * The stream record and what it means to p are upstream_common.c's.
  */
-#include "origin/upstream_int.h"
+#include "origin/upstream_h2c.h"
 
 #include "codec/buf.h"
 #include "proto/log.h"
@@ -41,7 +41,8 @@ struct up_h2 {
     struct up_h2 *prev, *next;
 };
 
-struct tt_h2_conn *tt_up_h2_conn(struct up_h2 *a)
+/* The app connection's codec, or NULL when it is not up. */
+static struct tt_h2_conn *h2_conn(struct up_h2 *a)
 {
     return a->state == H2_UP ? a->h2 : NULL;
 }
@@ -531,9 +532,9 @@ void tt_up_h2_stream_closed(struct up_stream *st, uint32_t code, unsigned flags)
         h2_let_go(st);
 }
 
-/* The app's name lookup ended (tt_up_on_resolved): h2c connections that
+/* The app's name lookup ended (tt_up_app.resolved): h2c connections that
  * waited for it connect now, or fail. */
-void tt_up_h2_on_resolved(struct tt_upstream *up, const char *why)
+static void h2_on_resolved(struct tt_upstream *up, const char *why)
 {
     for (;;) {
         if (up->res)
@@ -551,12 +552,9 @@ void tt_up_h2_on_resolved(struct tt_upstream *up, const char *why)
     }
 }
 
-int tt_upstream_close_sessions(struct tt_upstream *up)
+int tt_up_h2_close_sessions(struct tt_upstream *up)
 {
     int n = 0;
-    if (!up)
-        return 0;
-    up->closing = 1;
     for (struct up_h2 *a = up->h2all; a; a = a->next) {
         if (a->s && !tt_session_closing(a->s)) {
             tt_session_close(a->s, "c is exiting");
@@ -569,7 +567,7 @@ int tt_upstream_close_sessions(struct tt_upstream *up)
 int tt_up_h2_free_all(struct tt_upstream *up)
 {
     /* h2c connections not made yet hold no session: they go now.  Sessions
-     * only close at a safe point on the loop (tt_upstream_close_sessions
+     * only close at a safe point on the loop (tt_up_h2_close_sessions
      * before the loop's last turn); one still open stays to the process's
      * end. */
     for (struct up_h2 *a = up->h2all, *next; a; a = next) {
@@ -588,3 +586,21 @@ int tt_up_h2_free_all(struct tt_upstream *up)
     }
     return up->h2all != NULL;
 }
+
+/* tt_up_pump queued `n` bytes of the app's response to p: the app stream
+ * gets that much window back, so the app is held by p's pace (the bytes
+ * counted against the app connection's receive window until now). */
+static void h2_credit(struct up_stream *st, size_t n)
+{
+    if (st->ah && st->asid) {
+        struct tt_h2_conn *ah2 = h2_conn(st->ah);
+        if (ah2)
+            tt_h2_consume(ah2, st->asid, n);
+    }
+}
+
+const struct tt_up_app tt_up_h2_app = {
+    .credit = h2_credit,
+    .resume = NULL, /* nothing is paused: the window holds the app */
+    .resolved = h2_on_resolved,
+};

@@ -5,6 +5,7 @@
  * fields, eviction, size updates and the header-list limit.
  */
 #include "codec/hpack.h"
+#include "codec/huffman.h"
 
 #include <dirent.h>
 #include <jansson.h>

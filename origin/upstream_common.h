@@ -1,26 +1,41 @@
 /*
- * The parts of c's upstream forwarder (upstream.c, upstream_h1.c,
- * upstream_h2c.c) share these; nothing else includes this file.
+ * What the parts of c's upstream forwarder share, below the two app sides;
+ * nothing outside upstream*.c includes this file.  Bottom up:
  *
- *   upstream.c      the pure helpers, the stream record that joins a tunnel
- *                   stream to its app side (st_* -> tt_up_*), addresses and
- *                   connecting, the tunnel handler's ops, the mode's life
- *   upstream_h1.c   the HTTP/1.1 keep-alive pool (tt_up_h1_*)
- *   upstream_h2c.c  the h2c connection to the app (tt_up_h2_*)
+ *   upstream_pure.c    the URL and the response filter (upstream_pure.h)
+ *   upstream_common.c  this header's functions: the tunnel half of the
+ *                      stream record, the app's addresses and connecting
+ *   upstream_h1.c      the HTTP/1.1 keep-alive pool (upstream_h1.h)
+ *   upstream_h2c.c     the h2c connection to the app (upstream_h2c.h)
+ *   upstream.c         the tunnel handler's ops, the mode's life
+ *                      (upstream.h)
  *
- * Names: tt_up_* are internal to these three files (they are not static
- * only because they cross a file).
+ * Each file calls only those below it.  Where upstream_common.c needs the
+ * app side (the pump's end, a finished name lookup), it goes through the
+ * struct tt_up_app of the mode, which each side defines and upstream.c
+ * picks: a pointer up, not a call, so there is no loop between the files.
+ *
+ * Names: tt_up_* are internal to these files (they are not static only
+ * because they cross a file).
  */
-#ifndef TT_UPSTREAM_INT_H
-#define TT_UPSTREAM_INT_H
+#ifndef TT_UPSTREAM_COMMON_H
+#define TT_UPSTREAM_COMMON_H
 
-#include "origin/upstream.h"
+#include "origin/handler.h"
+#include "origin/upstream_pure.h"
 
+#include "codec/buf.h"
+#include "codec/h2.h"
+#include "proto/loop.h"
 #include "proto/resolve.h"
+#include "proto/session.h"
 
 #include <netdb.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/types.h>
 
 #define UP_CONNECT_TIMEOUT_MS 10000u
 #define UP_HEAD_TIMEOUT_MS 60000u
@@ -33,7 +48,7 @@
 #define UP_PEND_MAX (32u << 20)  /* bounded by windows anyway; a guard */
 #define UP_MAX_INTERIM 8u        /* 1xx passed on per request; an app may not flood p */
 
-/* tt_up_connect: wait for the name lookup (tt_up_on_resolved calls back). */
+/* tt_up_connect: wait for the name lookup (its end calls tt_up_app.resolved). */
 #define UP_RESOLVING (-2)
 
 /* A header list copied into one allocation (names and values after the
@@ -47,10 +62,27 @@ struct up_hdrs {
 struct up_h1;
 struct up_h2;
 struct up_stream;
+struct tt_upstream;
+
+/* What the shared code needs from the app side above it.  upstream_h1.c
+ * (tt_up_h1_app) and upstream_h2c.c (tt_up_h2_app) each fill one, and
+ * tt_upstream_new keeps the one of the URL's scheme in tt_upstream.app. */
+struct tt_up_app {
+    /* tt_up_pump queued `n` (> 0) response body bytes to p: h2c gives the
+     * app stream that much window back.  NULL: nothing to do. */
+    void (*credit)(struct up_stream *st, size_t n);
+    /* tt_up_pump is done: an HTTP/1.1 app socket paused for lack of room
+     * may be read again.  NULL: nothing to do. */
+    void (*resume)(struct up_stream *st);
+    /* The lookup of the app's name ended (`why` says how it failed, or
+     * NULL): connections that waited for it connect now, or fail. */
+    void (*resolved)(struct tt_upstream *up, const char *why);
+};
 
 struct tt_upstream {
     struct tt_loop *loop;
     struct tt_upstream_url url;
+    const struct tt_up_app *app; /* the side of url's scheme */
     struct addrinfo *ai; /* resolved on first use; looked up again once every address failed */
     int ai_stale;          /* ... which sets this: the next fresh connect looks the name up */
     struct tt_resolve *res; /* a lookup of the app's name in flight (proto/resolve.h) */
@@ -103,7 +135,7 @@ struct up_stream {
     struct up_stream *aprev, *anext; /* the h2c connection's streams */
 };
 
-/* ---- the stream record (upstream.c) ---- */
+/* ---- the stream record (upstream_common.c) ---- */
 
 struct tt_ts *tt_up_ts(struct up_stream *st);
 void tt_up_hold(struct up_stream *st);
@@ -127,42 +159,13 @@ size_t tt_up_pump(struct up_stream *st);
 int tt_up_hdrs_copy(struct up_hdrs *d, const struct tt_header *src, size_t n);
 void tt_up_hdrs_free(struct up_hdrs *d);
 
-/* ---- addresses (upstream.c) ---- */
+/* ---- addresses (upstream_common.c) ---- */
 
 /* A non-blocking connect to the next address; the fd, -1 (errno), or
  * UP_RESOLVING. */
 int tt_up_connect(struct tt_upstream *up, unsigned *tries, unsigned *idx);
 /* After writable: 0 when connected, else errno. */
 int tt_up_connect_result(int fd);
-
-/* ---- HTTP/1.1 (upstream_h1.c) ---- */
-
-void tt_up_h1_open(struct up_stream *st, const struct tt_h2_headers *h);
-/* Writes what the request has ready. */
-void tt_up_h1_push(struct up_h1 *c);
-/* Closes the connection and lets go of its stream. */
-void tt_up_h1_abort(struct up_h1 *c);
-void tt_up_h1_update_io(struct up_h1 *c);
-/* p's stream closed with `code`: the connection finishes alone or goes. */
-void tt_up_h1_stream_closed(struct up_stream *st, uint32_t code);
-void tt_up_h1_on_resolved(struct tt_upstream *up, const char *why);
-void tt_up_h1_free_all(struct tt_upstream *up);
-
-/* ---- h2c (upstream_h2c.c) ---- */
-
-void tt_up_h2_open(struct up_stream *st, const struct tt_h2_headers *h);
-/* Request body and trailers to the app stream. */
-void tt_up_h2_push(struct up_stream *st);
-/* p's side ended or failed: the app stream goes too. */
-void tt_up_h2_abort(struct up_stream *st, uint32_t code);
-/* The app connection's codec, or NULL when it is not up. */
-struct tt_h2_conn *tt_up_h2_conn(struct up_h2 *a);
-/* p's stream closed (code and flags as in on_stream_close). */
-void tt_up_h2_stream_closed(struct up_stream *st, uint32_t code, unsigned flags);
-void tt_up_h2_on_resolved(struct tt_upstream *up, const char *why);
-/* Frees the h2c connections that hold no session; returns 1 if any is
- * left (to the process's end). */
-int tt_up_h2_free_all(struct tt_upstream *up);
 
 /* Field name and iovec comparisons (the pure section's are static). */
 static inline int tt_up_name_is(const struct tt_header *f, const char *name)
