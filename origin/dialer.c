@@ -385,9 +385,13 @@ static void dl_step(struct tt_dialer *d)
             return;
         }
         if (r != 1) {
-            snprintf(why, sizeof why, "TLS handshake with %s failed: %s%s", o->opts->proxy,
-                     d->tls->err[0] ? d->tls->err : "unknown error",
-                     o->opts->verify == TT_TLS_VERIFY_PIN ? " (check --fingerprint)" : "");
+            /* The hint only when the certificate was the trouble: a proxy
+             * that closed or reset the handshake (busy, or under a flood)
+             * has nothing to do with the fingerprint. */
+            const char *e = d->tls->err[0] ? d->tls->err : "unknown error";
+            int cert = strstr(e, "certif") || strstr(e, "verify") || strstr(e, "fingerprint");
+            snprintf(why, sizeof why, "TLS handshake with %s failed: %s%s", o->opts->proxy, e,
+                     cert && o->opts->verify == TT_TLS_VERIFY_PIN ? " (check --fingerprint)" : "");
             dl_down(d, why);
             return;
         }

@@ -2,7 +2,7 @@
  * p's command line, listen addresses and the tokens file.
  *
  * Every bad value stops p with exit status 2 and one line saying which flag
- * and why (TUNNEL.md); nothing here logs, the caller prints `err`.
+ * and why (README, bin/p flags); nothing here logs, the caller prints `err`.
  */
 #include "proxy/config.h"
 
