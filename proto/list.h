@@ -48,4 +48,36 @@ static inline void tt_link_remove(struct tt_link *l)
     l->pprev = NULL;
 }
 
+/* A FIFO of the same links: push at the back, take from the front, remove
+ * anywhere (through the fifo, which keeps where the back is).  Zeroed, it
+ * is empty. */
+struct tt_fifo {
+    struct tt_link *first;
+    struct tt_link **tail; /* the last link's next, or &first; NULL when never used */
+};
+
+static inline void tt_fifo_push(struct tt_fifo *f, struct tt_link *l)
+{
+    if (l->pprev)
+        return;
+    if (!f->tail)
+        f->tail = &f->first;
+    l->next = NULL;
+    l->pprev = f->tail;
+    *f->tail = l;
+    f->tail = &l->next;
+}
+
+static inline void tt_fifo_remove(struct tt_fifo *f, struct tt_link *l)
+{
+    if (!l->pprev)
+        return;
+    if (f->tail == &l->next)
+        f->tail = l->pprev;
+    *l->pprev = l->next;
+    if (l->next)
+        l->next->pprev = l->pprev;
+    l->next = NULL;
+    l->pprev = NULL;
+}
 #endif

@@ -86,9 +86,19 @@ static void xc_release(struct tt_px_exchange *x, int reset)
     tt_session_flush(t->sess);
 }
 
+static void xc_unqueue(struct tt_px_exchange *x)
+{
+    if (!x->qpool)
+        return;
+    tt_fifo_remove(&x->qpool->queue, &x->qlink);
+    x->qpool->queued--;
+    x->qpool = NULL;
+}
+
 static void xc_stop_retry(struct tt_px_exchange *x)
 {
     tt_timer_stop(x->env->loop, &x->retry);
+    xc_unqueue(x);
 }
 
 /* `n` body bytes left the buffer: the front hears of those it has not heard
@@ -164,6 +174,7 @@ void tt_px_exchange_begin(struct tt_px_exchange *x)
     x->close_after = x->retrying = 0;
     x->waits = 0;
     x->waited_ms = 0;
+    x->queue_expired = 0;
     x->active = 1;
     x->start_ms = tt_loop_now(x->env->loop);
     x->env->counters.requests++;
@@ -298,6 +309,16 @@ static void xc_no_tunnel(struct tt_px_exchange *x)
 {
     char body[160];
     struct tt_px_pool *pool = tt_px_registry_find(x->env->reg, x->name, strlen(x->name));
+    if (pool && pool->n > 0 && !x->env->draining && pool->queued < TT_PX_QUEUE_MAX &&
+        !x->queue_expired) {
+        /* Connected but full: wait in line for a stream. */
+        x->qpool = pool;
+        pool->queued++;
+        tt_fifo_push(&pool->queue, &x->qlink);
+        x->retrying = 1;
+        tt_timer_start(x->env->loop, &x->retry, TT_PX_QUEUE_WAIT_MS);
+        return;
+    }
     if (pool && pool->n > 0) {
         /* Connected, but no member can open a stream now (each at c's
          * stream limit, or going away). */
@@ -469,6 +490,13 @@ static void xc_on_retry(struct tt_loop *loop, struct tt_timer *tm)
     x->retrying = 0;
     if (!x->active)
         return;
+    if (x->qpool) {
+        /* Waited its time in the queue. */
+        xc_unqueue(x);
+        x->queue_expired = 1;
+        xc_no_tunnel(x);
+        return;
+    }
     if (xc_open(x) != 1)
         return;
     if (xc_schedule_retry(x, 0) < 0)
@@ -794,6 +822,32 @@ void tt_px_exchange_on_stream_close(struct tt_px_tunnel *t, struct tt_px_exchang
         return;
     }
     x->env->counters.retries++;
+}
+
+void tt_px_exchange_slot_free(struct tt_px_tunnel *t)
+{
+    struct tt_px_pool *pool = t->pool;
+    while (pool && pool->queue.first && tt_px_tunnel_usable(t)) {
+        struct tt_px_exchange *x = tt_container_of(pool->queue.first, struct tt_px_exchange, qlink);
+        xc_stop_retry(x); /* off the queue, no deadline */
+        x->retrying = 0;
+        if (xc_open(x) == 1) {
+            xc_no_tunnel(x); /* not after all (the tunnel is going): in line again */
+            break;
+        }
+    }
+}
+
+void tt_px_exchange_pool_gone(struct tt_px_pool *pool)
+{
+    while (pool->queue.first) {
+        struct tt_px_exchange *x = tt_container_of(pool->queue.first, struct tt_px_exchange, qlink);
+        xc_stop_retry(x);
+        x->retrying = 0;
+        char body[160];
+        snprintf(body, sizeof(body), "no origin is connected for name '%s'\n", x->name);
+        tt_px_exchange_local(x, 503, body, 5);
+    }
 }
 
 void tt_px_exchange_wake(struct tt_px_tunnel *t, struct tt_px_exchange *x)

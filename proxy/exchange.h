@@ -33,6 +33,12 @@
  * TT_PX_RETRY_WAIT_MS (3 s in all for one request, whatever happens), at
  * most TT_PX_RETRIES attempts, then 502.  No retry while p drains.
  *
+ * When every member of a pool is at c's stream limit, a request waits in the
+ * pool's queue (TT_PX_QUEUE_MAX at most, TT_PX_QUEUE_WAIT_MS each), first in
+ * first out, and opens when a stream of the pool closes; past either bound
+ * it gets 503 "busy" with Retry-After.  A client connection's share is
+ * bounded by its front (HTTP/1.1: one; h2: 100 streams).
+ *
  * Flow control: stream window goes back to the tunnel only for response
  * bytes the client took; connection window goes back as soon as the front
  * holds them, within a hold budget per tunnel (TT_PX_TUNNEL_HOLD_MAX), so a
@@ -61,6 +67,8 @@
 
 #define TT_PX_RETRIES 4             /* extra attempts to open a lost or refused request */
 #define TT_PX_RETRY_WAIT_MS 3000    /* what one request may wait in all for a c to come back */
+#define TT_PX_QUEUE_MAX 4096        /* requests waiting for a stream, per name */
+#define TT_PX_QUEUE_WAIT_MS 5000    /* ... each at most this long, then 503 "busy" */
 #define TT_PX_REPLAY_MAX (64 * 1024) /* request body kept to send again after a refusal */
 #define TT_PX_MAX_INTERIM 8         /* 1xx heads passed to a client per request; more are dropped */
 #define TT_PX_LOG_PATH_MAX 512      /* target bytes kept for the access line */
@@ -142,6 +150,8 @@ struct tt_px_exchange {
     struct tt_px_tunnel *tun;
     uint32_t sid;
     struct tt_link wait; /* on tun->waiting: request body waits for window or room */
+    struct tt_link qlink; /* on qpool->queue: waiting for a stream */
+    struct tt_px_pool *qpool;
     struct tt_timer retry;
 
     /* The request, in the arena. */
@@ -185,7 +195,8 @@ struct tt_px_exchange {
     uint8_t resp_done;     /* the whole response went to the front */
     uint8_t local;         /* answered by p itself */
     uint8_t close_after;   /* refused for its head: an HTTP/1.1 connection closes after */
-    uint8_t retrying;      /* unbound, waiting for the retry timer */
+    uint8_t retrying;      /* unbound, waiting for the retry timer (or in a queue) */
+    uint8_t queue_expired; /* waited TT_PX_QUEUE_WAIT_MS in a queue: answered busy */
     uint8_t logged;
     struct tt_px_exchange *wake_next; /* a wake-up batch (tt_px_exchange_wake) */
 };
@@ -250,6 +261,10 @@ void tt_px_exchange_on_data(struct tt_px_tunnel *t, uint32_t sid, struct tt_px_e
                             const uint8_t *data, size_t len, int end_stream);
 void tt_px_exchange_on_stream_close(struct tt_px_tunnel *t, struct tt_px_exchange *x,
                                     uint32_t code, unsigned flags);
+/* A stream of `t` closed: requests queued for its pool may open now. */
+void tt_px_exchange_slot_free(struct tt_px_tunnel *t);
+/* The last member of `pool` is going: its queued requests are answered. */
+void tt_px_exchange_pool_gone(struct tt_px_pool *pool);
 /* Window or output room on the tunnel: `x` is the one stream that got window,
  * or NULL for every exchange waiting on the tunnel. */
 void tt_px_exchange_wake(struct tt_px_tunnel *t, struct tt_px_exchange *x);

@@ -56,6 +56,8 @@ struct tt_px_tunnel {
 
 struct tt_px_pool {
     struct tt_px_pool *next; /* hash chain */
+    struct tt_fifo queue;    /* exchanges waiting for a stream (exchange.c) */
+    size_t queued;
     char name[TT_PX_NAME_MAX + 1];
     struct tt_px_tunnel **members;
     size_t n, cap;

@@ -147,6 +147,8 @@ static void tun_on_stream_close(void *ud, uint32_t sid, void *sud, uint32_t code
         t->dead = 1;
     tt_px_tunnel_stream_closed(t, sid, code, flags);
     tt_px_exchange_on_stream_close(t, sud, code, flags);
+    if (!(flags & TT_H2_CLOSE_CONN))
+        tt_px_exchange_slot_free(t);
 }
 
 static void tun_on_window_update(void *ud, uint32_t sid, void *sud)
@@ -182,6 +184,8 @@ static void tun_on_closed(void *ud, struct tt_session *s, const char *reason)
     struct tt_px_tunnel *t = ud;
     (void)s;
     t->dead = 1;
+    if (t->pool && t->pool->n == 1)
+        tt_px_exchange_pool_gone(t->pool);
     size_t left = tt_px_registry_remove(&t->srv->reg, t);
     tt_log_info("tunnel down name=%s peer=%s reason=%s pool=%zu", t->name, t->peer,
                 reason && *reason ? reason : "closed", left);
@@ -244,6 +248,7 @@ static void hs_become_tunnel(struct px_hs *hs)
         return;
     }
     tt_log_info("tunnel up name=%s peer=%s pool=%d", t->name, t->peer, n);
+    tt_px_exchange_slot_free(t); /* requests waiting for a stream of the name */
     tt_session_flush(t->sess);
     if (srv->env.draining)
         tt_session_drain(t->sess, 10000);
