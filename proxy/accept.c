@@ -33,6 +33,7 @@
 #define AC_DEADLINE_MS 10000 /* the handshake, or the first bytes, within this */
 #define AC_BATCH 64          /* connections accepted per listener wake-up */
 #define AC_PAUSE_MS 250      /* accepting stops this long at the fd limit */
+#define AC_PENDING_MAX 1024  /* connections whose protocol is not known yet */
 
 struct px_pending {
     struct tt_px_server *srv;
@@ -155,6 +156,7 @@ static void ac_free(struct px_pending *pc, int close_conn)
             close(pc->tls.fd);
     }
     tt_link_remove(&pc->link);
+    srv->accepting_n--;
     srv->clients--;
     tt_mem_free(pc);
 }
@@ -302,6 +304,25 @@ static void ac_on_conn(struct tt_px_listener *l, int fd, const struct sockaddr_s
 {
     struct tt_px_server *srv = l->srv;
     SSL_CTX *tls = l == &srv->https_lis ? srv->https_ctx : NULL;
+    if (srv->clients >= srv->cfg->max_clients) {
+        uint64_t held;
+        if (tt_log_limit_pass(&l->log, tt_loop_now(srv->loop), 1000, 1, &held))
+            tt_log_warn("client refused: %zu connections open (--max-clients %u; %llu more "
+                        "refused since the last such line)",
+                        srv->clients, srv->cfg->max_clients, (unsigned long long)held);
+        close(fd);
+        return;
+    }
+    if (srv->accepting_n >= AC_PENDING_MAX) {
+        /* Connections still in their TLS handshake or first bytes: the
+         * oldest goes, so a flood of half-done handshakes cannot keep the
+         * others out (each holds an SSL object). */
+        struct tt_link *oldest = srv->accepting.first;
+        while (oldest && oldest->next)
+            oldest = oldest->next;
+        if (oldest)
+            ac_free(tt_container_of(oldest, struct px_pending, link), 1);
+    }
     struct px_pending *pc = tt_mem_calloc(1, sizeof(*pc));
     if (!pc) {
         close(fd);
@@ -312,6 +333,7 @@ static void ac_on_conn(struct tt_px_listener *l, int fd, const struct sockaddr_s
                         sizeof(pc->ip));
     tt_timer_init(&pc->timer, ac_on_timeout, pc);
     tt_list_push(&srv->accepting, &pc->link);
+    srv->accepting_n++;
     srv->clients++;
     if (tls) {
         if (tt_tls_conn_init(&pc->tls, tls, fd, 1, NULL) < 0) {

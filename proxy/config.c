@@ -354,6 +354,8 @@ void tt_px_config_usage(FILE *out)
             "  --max-tunnels N        more tunnels are refused with 503 [default 10000]\n"
             "  --client-idle SECS     close a client connection (HTTP/1.1 keep-alive or HTTP/2)\n"
             "                         with no request under way after this [default 60]\n"
+            "  --max-clients N        client connections at once; more are closed at once\n"
+            "                         [default: 3/4 of the open-file limit]\n"
             "  --underscore-fields drop|keep\n"
             "                         request fields with '_' in their names (CGI/WSGI apps\n"
             "                         read them as the '-' ones) [default drop]\n"
@@ -390,7 +392,7 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
     static const char *const with_value[] = {
         "--listen", "--https-listen", "--https-cert", "--https-key", "--tunnel-listen", "--cert", "--key", "--state-dir", "--tokens", "--domain",
         "--path-prefix", "--default", "--log-level", "--ping-interval", "--ping-timeout",
-        "--max-tunnels", "--client-idle", "--underscore-fields"};
+        "--max-tunnels", "--client-idle", "--underscore-fields", "--max-clients"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -465,6 +467,9 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
                 return -1;
         } else if (!strcmp(flag, "--client-idle")) {
             if (cfg_uint(flag, v, 1, 86400, &cfg->client_idle_s, err, errlen) < 0)
+                return -1;
+        } else if (!strcmp(flag, "--max-clients")) {
+            if (cfg_uint(flag, v, 1, 10000000, &cfg->max_clients, err, errlen) < 0)
                 return -1;
         } else if (!strcmp(flag, "--underscore-fields")) {
             if (strcmp(v, "drop") && strcmp(v, "keep")) {

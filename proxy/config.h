@@ -47,6 +47,7 @@ struct tt_px_config {
     uint32_t client_idle_s; /* a client connection with no request under way */
     uint32_t max_tunnels;
     int keep_underscores; /* --underscore-fields keep */
+    uint32_t max_clients; /* 0: from the open-file limit (main.c) */
     struct tt_px_addr listen_addr, tunnel_addr, https_addr;
 };
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -71,27 +72,48 @@ static int make_tokens_file(const char *path, char *tok, size_t toklen, char *er
 
 /* Every client connection is a descriptor: the soft limit (often 1024) is
  * raised to the hard one, which is what the administrator allows. */
-static void raise_fd_limit(void)
+static uint64_t raise_fd_limit(void)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        return;
+        return 1024;
     if (rl.rlim_cur < rl.rlim_max) {
         rlim_t was = rl.rlim_cur;
         rl.rlim_cur = rl.rlim_max;
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
             tt_log_warn("cannot raise the open-file limit from %llu: %s",
                         (unsigned long long)was, strerror(errno));
-            return;
+            return was;
         }
     }
     tt_log_debug("open-file limit %llu", (unsigned long long)rl.rlim_cur);
+    return rl.rlim_cur;
 }
 
 struct main_state {
     struct tt_px_server *srv;
     uint64_t drain_deadline;
+    struct tt_timer trim_timer;
+    size_t peak_clients; /* since the last trim */
 };
+
+/* After a load has come and gone, the allocator keeps what the peak took
+ * (buffers of thousands of connections) unless told to hand it back. */
+#define TRIM_EVERY_MS 5000
+static void on_trim_tick(struct tt_loop *loop, struct tt_timer *t)
+{
+    struct main_state *ms = t->data;
+    size_t now = ms->srv->clients;
+    if (now > ms->peak_clients)
+        ms->peak_clients = now;
+    if (ms->peak_clients >= 64 && now <= ms->peak_clients / 4) {
+        malloc_trim(0);
+        tt_log_debug("memory trimmed: %zu client connections, %zu at the peak", now,
+                     ms->peak_clients);
+        ms->peak_clients = now;
+    }
+    tt_timer_start(loop, t, TRIM_EVERY_MS);
+}
 
 static void on_drain_tick(struct tt_loop *loop, struct tt_timer *t)
 {
@@ -160,7 +182,13 @@ int main(int argc, char **argv)
         return 2;
     }
     tt_log_init("p", (enum tt_log_level)cfg.log_level);
-    raise_fd_limit();
+    uint64_t nofile = raise_fd_limit();
+    if (!cfg.max_clients) {
+        /* A quarter of the descriptors stays for tunnels, handshakes and
+         * the listeners. */
+        uint64_t m = nofile / 4 * 3;
+        cfg.max_clients = m < 16 ? 16 : m > 10000000 ? 10000000 : (uint32_t)m;
+    }
     /* Buffers are freed when they drain (idle connections hold none) and
      * taken again by the next request: without these, glibc gave the top
      * of the heap back to the kernel about once every 30 small requests
@@ -328,6 +356,8 @@ int main(int argc, char **argv)
 
     struct main_state ms = {.srv = &srv};
     tt_timer_init(&srv.drain_timer, on_drain_tick, &ms);
+    tt_timer_init(&ms.trim_timer, on_trim_tick, &ms);
+    tt_timer_start(srv.loop, &ms.trim_timer, TRIM_EVERY_MS);
     if (tt_loop_on_signal(srv.loop, SIGTERM, on_signal, &ms) < 0 ||
         tt_loop_on_signal(srv.loop, SIGINT, on_signal, &ms) < 0) {
         fprintf(stderr, "p: cannot handle signals: %s\n", strerror(errno));

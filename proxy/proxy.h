@@ -85,6 +85,7 @@ struct tt_px_server {
     size_t granted;      /* of those, answered 101 but not yet registered */
     size_t clients;      /* client connections open (accepting, HTTP/1.1 or HTTP/2) */
     struct tt_list accepting;   /* connections whose protocol is not known yet (accept.c) */
+    size_t accepting_n;
     struct tt_list client_list; /* HTTP/1.1 client connections (front_h1.c) */
     struct tt_list h2_list;     /* HTTP/2 client connections (front_h2.c) */
     /* What every exchange shares: the loop, the registry, routing, the
