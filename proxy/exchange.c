@@ -238,15 +238,22 @@ void tt_px_exchange_end(struct tt_px_exchange *x, int client_gone)
 
 /* --- Answers ------------------------------------------------------------------- */
 
-void tt_px_exchange_fail(struct tt_px_exchange *x, const char *why)
+/* The tunnel half is given up before p answers itself: no retry or queue,
+ * the stream reset, the request body not wanted. */
+static void xc_let_go(struct tt_px_exchange *x)
 {
-    if (!x->active)
-        return;
     xc_stop_retry(x);
     x->retrying = 0;
     if (x->tun)
         xc_release(x, 1);
     xc_drop_body(x);
+}
+
+void tt_px_exchange_fail(struct tt_px_exchange *x, const char *why)
+{
+    if (!x->active)
+        return;
+    xc_let_go(x);
     x->resp_done = 1;
     x->ops->abort(x, why);
 }
@@ -261,11 +268,7 @@ void tt_px_exchange_local(struct tt_px_exchange *x, int status, const char *body
         tt_px_exchange_fail(x, body);
         return;
     }
-    xc_stop_retry(x);
-    x->retrying = 0;
-    if (x->tun)
-        xc_release(x, 1);
-    xc_drop_body(x);
+    xc_let_go(x);
     x->local = 1;
     x->status = status;
     x->resp_head = 1;
