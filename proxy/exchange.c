@@ -168,7 +168,7 @@ void tt_px_exchange_begin(struct tt_px_exchange *x)
     x->unconsumed = 0;
     x->early = 0;
     x->status = 0;
-    x->started = x->idempotent = x->head_method = x->body_done = x->end_sent = 0;
+    x->idempotent = x->head_method = x->body_done = x->end_sent = 0;
     x->replay_lost = x->expect = x->sent_continue = x->te_trailers = x->expect_other = 0;
     x->interim = x->attempts = x->resp_head = x->resp_done = x->local = x->logged = 0;
     x->close_after = x->retrying = 0;
@@ -338,7 +338,6 @@ static void xc_no_tunnel(struct tt_px_exchange *x)
 int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *rq)
 {
     struct tt_px_exchange_env *env = x->env;
-    x->started = 1;
     if (rq->end)
         x->body_done = 1;
     if (env->draining) {

@@ -177,7 +177,6 @@ struct tt_px_exchange {
     uint64_t bytes;        /* response body bytes passed to the front */
     int status;
     uint8_t active;        /* between begin and end */
-    uint8_t started;       /* tt_px_exchange_start ran (the name is routed) */
     uint8_t idempotent;
     uint8_t head_method;   /* HEAD: no body in our own answers */
     uint8_t body_done;     /* the client's request ended */
