@@ -1997,6 +1997,13 @@ void tt_h2_consume_connection(struct tt_h2_conn *c, uint32_t sid, size_t n)
     conn_credit(c, nc);
 }
 
+void tt_h2_stream_grow(struct tt_h2_conn *c, uint32_t sid, uint32_t n)
+{
+    struct h2_stream *s = st_find(c, sid);
+    if (s)
+        stream_credit(c, s, n);
+}
+
 void tt_h2_refill_resets(struct tt_h2_conn *c, uint32_t n)
 {
     uint64_t b = (uint64_t)c->rst_budget + n;

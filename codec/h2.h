@@ -211,6 +211,10 @@ void tt_h2_consume(struct tt_h2_conn *c, uint32_t sid, size_t n);
  * credits the stream alone.  So one stalled stream holds its stream window,
  * never the connection's (on a closed stream this is tt_h2_consume). */
 void tt_h2_consume_connection(struct tt_h2_conn *c, uint32_t sid, size_t n);
+/* Opens the stream's receive window by `n` beyond what was consumed (a
+ * stream whose reader keeps up may be given a bigger window than the
+ * SETTINGS one).  No-op on a closed stream. */
+void tt_h2_stream_grow(struct tt_h2_conn *c, uint32_t sid, uint32_t n);
 /* Gives `n` back to the budget of peer-caused resets (rst_budget, at most
  * its configured size): a driver refills it with time, so a long-lived
  * connection is judged on its rate of resets, not on their sum. */

@@ -56,9 +56,12 @@ static void xc_detach(struct tt_px_exchange *x)
 /* The held bytes are no longer counted against the tunnel's hold budget. */
 static void xc_forget_held(struct tt_px_exchange *x)
 {
-    if (x->tun)
+    if (x->tun) {
         x->tun->held -= x->early < x->tun->held ? x->early : x->tun->held;
+        x->tun->grown -= x->grown < x->tun->grown ? x->grown : x->tun->grown;
+    }
     x->early = 0;
+    x->grown = 0;
     x->unconsumed = 0;
 }
 
@@ -167,6 +170,7 @@ void tt_px_exchange_begin(struct tt_px_exchange *x)
     x->replayed = 0;
     x->unconsumed = 0;
     x->early = 0;
+    x->grown = 0;
     x->status = 0;
     x->idempotent = x->head_method = x->body_done = x->end_sent = 0;
     x->replay_lost = x->expect = x->sent_continue = x->te_trailers = x->expect_other = 0;
@@ -682,6 +686,19 @@ static void xc_consume(struct tt_px_exchange *x, size_t n, int flush)
     }
     if (c) {
         tt_h2_consume(c, x->sid, k);
+        /* The client took all there was: it keeps up, so its window may
+         * grow (doubling), within the tunnel's growth budget. */
+        size_t win = TT_PX_STREAM_WINDOW + x->grown;
+        if (x->unconsumed == 0 && k && win < TT_PX_STREAM_WINDOW_MAX) {
+            size_t add = win;
+            if (win + add > TT_PX_STREAM_WINDOW_MAX)
+                add = TT_PX_STREAM_WINDOW_MAX - win;
+            if (x->tun->grown + add <= TT_PX_TUNNEL_GROW_MAX) {
+                tt_h2_stream_grow(c, x->sid, (uint32_t)add);
+                x->grown += add;
+                x->tun->grown += add;
+            }
+        }
         if (flush)
             xc_flush(x);
     }

@@ -172,6 +172,7 @@ struct tt_px_exchange {
     uint64_t avoid;        /* serial of the tunnel that lost this request */
     size_t unconsumed;     /* response bytes the front holds, stream window not yet returned */
     size_t early;          /* ... of which the connection window went back (tun->held) */
+    size_t grown;          /* stream window granted beyond the start (tun->grown) */
 
     uint64_t start_ms;
     uint64_t bytes;        /* response body bytes passed to the front */

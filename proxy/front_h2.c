@@ -608,7 +608,7 @@ int tt_px_h2f_adopt(struct tt_px_server *srv, struct tt_tls_conn *conn, const ch
     cc->last_busy_ms = tt_loop_now(srv->loop);
     /* A stream's response buffer holds at most what the tunnel's stream
      * window let c send beyond what the client took. */
-    cc->resp_max = (size_t)srv->scfg.h2.initial_window_size + 16384;
+    cc->resp_max = (size_t)TT_PX_STREAM_WINDOW_MAX + 16384;
     struct tt_session_config scfg = srv->scfg;
     tt_px_h2f_client_config(&scfg);
     cc->sess = tt_session_new(srv->loop, conn, TT_H2_SERVER, &scfg, &h2f_client_cbs, cc, early,

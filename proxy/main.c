@@ -267,13 +267,13 @@ int main(int argc, char **argv)
         return p_exit(&srv, 2);
     }
 
-    /* Tunnel sessions: large windows so one stream fills a link; p's memory
-     * per stream is the per-stream window (DESIGN.md backpressure), and per
-     * tunnel the connection window (what 100 slow clients can make p hold).
-     * 4 MiB per stream rather than 1: one download went 1.09 -> 1.22 GB/s
-     * (c waited less for WINDOW_UPDATE).  FR_OUT_MAX in front.c follows. */
+    /* Tunnel sessions: a stream starts with 512 KiB of window and grows to
+     * 4 MiB while its client keeps up (proxy/registry.h): 4 MiB rather
+     * than 1 took one download from 1.09 to 1.22 GB/s (c waited less for
+     * WINDOW_UPDATE), and a small start keeps what many slow readers make
+     * p hold small.  FR_OUT_MAX in front_h1.c follows the 4 MiB. */
     tt_session_config_default(&srv.scfg);
-    srv.scfg.h2.initial_window_size = 4u << 20;
+    srv.scfg.h2.initial_window_size = TT_PX_STREAM_WINDOW;
     srv.scfg.h2.connection_window = 16u << 20;
     /* Large DATA frames: the codec hands DATA to the bridge per frame per
      * read, so c's 256 KiB chunks arriving as one frame become one write to
