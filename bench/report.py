@@ -169,6 +169,16 @@ def targets(groups):
             check(f"4: p RSS, {scen.split(':', 1)[1].strip()}",
                   statistics.median(g["sys"]["tether"]) if "tether" in g["sys"] else None,
                   "<= 100 MiB", lambda v: v <= 100, lambda v: f"{v:.1f} MiB")
+    errs = [median(groups, "7", f"{ab}: good-client errors", "tether") for ab in FAIR_ABUSES[1:]]
+    errs = [e for e in errs if e is not None]
+    check("7: good-client errors, all abuses (medians summed)", sum(errs) if errs else None, "0",
+          lambda v: v == 0, lambda v: f"{v:g}")
+    p99s = [(median(groups, "7", f"{ab}: p99 latency", "tether"), ab) for ab in FAIR_ABUSES[1:]]
+    p99s = [x for x in p99s if x[0] is not None]
+    check("7: good-client p99, worst abuse", max(p99s) if p99s else None, f"< {FAIR_P99_MS:.0f} ms",
+          lambda v: v[0] < FAIR_P99_MS, lambda v: f"{v[0]:.1f} ms ({v[1]})")
+    check("7: p RSS after the load / at its start", median(groups, "7", "p RSS after / start", "tether"),
+          f"<= {FAIR_RSS_RATIO:.2f}x", lambda v: v <= FAIR_RSS_RATIO, lambda v: f"{v:.2f}x")
     return [("target", "tether", "goal", "status")] + out
 
 
@@ -231,6 +241,55 @@ def callgrind_matrix(groups, order):
     return rows
 
 
+FAIR_ABUSES = ("none", "a", "b", "c", "d")
+FAIR_P99_MS = 50.0      # goals for scenario 7, printed beside the figures (not assertions)
+FAIR_RSS_RATIO = 1.20
+
+
+def fair_med(groups, metric, system):
+    return median(groups, "7", metric, system)
+
+
+def fairness_tables(groups, order, meta, quick):
+    """Scenario 7 at a glance: per abuse and system the good client's p50, p99
+    and errors (medians over the passes) beside the goals, and p's RSS."""
+    present = {s for k in order if k[0].startswith("7:") for s in groups[k]["sys"]}
+    if not present:
+        return None, None
+    systems = [s for s in ORDER if s in present] + sorted(present - set(ORDER))
+
+    def verdict(ok):
+        return "-" if quick else ("met" if ok else "NOT met")
+    rows = [("abuse", "system", "p50 ms", f"p99 ms (goal < {FAIR_P99_MS:.0f})",
+             "errors (goal 0)", "big download s", "goals")]
+    for ab in FAIR_ABUSES:
+        label = f"{ab}: {meta.get('fair_' + ab, '')}".rstrip(": ")
+        for s in systems:
+            p50 = fair_med(groups, f"{ab}: p50 latency", s)
+            p99 = fair_med(groups, f"{ab}: p99 latency", s)
+            errs = fair_med(groups, f"{ab}: good-client errors", s)
+            if p50 is None and p99 is None and errs is None:
+                continue
+            big = fair_med(groups, "a: big download beside them", s) if ab == "a" else None
+            ok = errs == 0 and p99 is not None and p99 < FAIR_P99_MS
+            rows.append((label, NAMES.get(s, s), fmt(p50), fmt(p99),
+                         "n/a" if errs is None else f"{errs:g}",
+                         fmt(big) if ab == "a" else "-", verdict(ok)))
+    rss = [("system", "p RSS at start MiB", "peak (VmHWM) MiB", "after MiB",
+            f"after / start (goal <= {FAIR_RSS_RATIO:.2f})", "goal")]
+    after_key = next((m for (sc, m) in order if sc.startswith("7:") and
+                      m.startswith("p RSS ") and m.endswith(" after")), None)
+    for s in systems:
+        a = fair_med(groups, "p RSS after / start", s)
+        if a is None:
+            continue
+        rss.append((NAMES.get(s, s), fmt(fair_med(groups, "p RSS at start", s)),
+                    fmt(fair_med(groups, "p peak RSS (VmHWM)", s)),
+                    fmt(fair_med(groups, after_key, s)) if after_key else "n/a",
+                    f"{a:.2f}x", verdict(a <= FAIR_RSS_RATIO)))
+    return rows, (rss if len(rss) > 1 else None)
+
+
 def render_text(rows):
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
@@ -284,6 +343,15 @@ def main():
         if meta.get("cg_note"):
             print(f"note: {meta['cg_note']}")
         print()
+    frows, frss = fairness_tables(groups, order, meta, a.quick)
+    if frows:
+        print("7 at a glance: the good client during each abuse (medians; goals, not assertions"
+              + ("; not judged in quick mode" if a.quick else "") + ")")
+        print(render_text(frows))
+        if frss:
+            print()
+            print(render_text(frss))
+        print()
     if a.quick:
         print("targets: not judged in quick mode (tiny files, one run)")
     elif all(r[3] == "not measured" for r in trows[1:]):
@@ -332,6 +400,12 @@ def main():
                 "the c column.", "", render_md(cgrows), ""]
         if meta.get("cg_note"):
             out += [f"Note: {meta['cg_note']}.", ""]
+    if frows:
+        out += ["### 7 at a glance: the good client during each abuse", "",
+                "Medians over the passes; the goals are targets, not assertions.", "",
+                render_md(frows), ""]
+        if frss:
+            out += [render_md(frss), ""]
     out += [
             "## Targets (issue 4)", "", render_md(trows), ""]
     if a.series and os.path.exists(a.series):

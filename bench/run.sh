@@ -20,6 +20,12 @@
 #   BENCH_CG_RUNS=2              scenario 6: repeats of each N / 2N pair (quick mode: 1)
 #   BENCH_ONLY=callgrind         run only scenario 6 (no other system is started; does
 #                                not rewrite docs/benchmarks.md)
+#   BENCH_ONLY=fairness          run only scenario 7 (fairness: a good client's latency
+#                                while each abuse runs; fresh p and c per system; does
+#                                not rewrite docs/benchmarks.md)
+#   BENCH_FAIRNESS=0             skip scenario 7
+#   BENCH_FAIR_D=8               scenario 7: seconds per abuse (quick mode: 2)
+#   BENCH_FAIR_RUNS=2            scenario 7: passes over every abuse (quick mode: 1)
 #
 # Systems serve the same files from bench/.work/www*; every server binds
 # 127.0.0.1 on a free port; every process started here is stopped by PID.
@@ -33,25 +39,30 @@ PIN=${BENCH_PIN:-1}
 PROFILE=${BENCH_PROFILE:-1}
 BASELINE=${BENCH_BASELINE:-}
 CALLGRIND=${BENCH_CALLGRIND:-1}
+FAIRNESS=${BENCH_FAIRNESS:-1}
 ONLY=${BENCH_ONLY:-}
 PY=/usr/bin/python3
 [ "$QUICK" = 1 ] && RUNS=1
-case "$ONLY" in ''|callgrind) ;; *) echo "bench: ERROR: BENCH_ONLY=$ONLY: the only part that runs alone is 'callgrind'" >&2; exit 1 ;; esac
+case "$ONLY" in ''|callgrind|fairness) ;; *) echo "bench: ERROR: BENCH_ONLY=$ONLY: the parts that run alone are 'callgrind' and 'fairness'" >&2; exit 1 ;; esac
 
 if [ "$QUICK" = 1 ]; then
     WWW=$W/www-quick
     BIG=$((1 << 20)); MID=$((64 << 10)); SMALL=1024
     S2N=8; WRK_D=1; LAT_RATE=100; LAT_D=1; IDLE_N=20; SLOW_N=5; SLOW_D=3; SLOW_RATE=256K
     CG_N=${BENCH_CG_N:-20}; CG_WARM=8; CG_RUNS=${BENCH_CG_RUNS:-1}
+    FAIR_D=${BENCH_FAIR_D:-2}; FAIR_RUNS=${BENCH_FAIR_RUNS:-1}; FAIR_RATE=100; FAIR_AFTER=2
+    FAIR_A_N=4; FAIR_A_S=8; FAIR_B_M=2; FAIR_B_S=8; FAIR_C_N=30; FAIR_C_C=2; FAIR_C_S=10; FAIR_D_C=20; FAIR_D_M=8
 else
     WWW=$W/www
     BIG=$((1 << 30)); MID=$((64 << 20)); SMALL=1024
     S2N=32; WRK_D=5; LAT_RATE=${BENCH_LAT_RATE:-500}; LAT_D=5; IDLE_N=1000; SLOW_N=100; SLOW_D=20; SLOW_RATE=1M
     CG_N=${BENCH_CG_N:-2000}; CG_WARM=200; CG_RUNS=${BENCH_CG_RUNS:-2}
+    FAIR_D=${BENCH_FAIR_D:-8}; FAIR_RUNS=${BENCH_FAIR_RUNS:-2}; FAIR_RATE=100; FAIR_AFTER=5
+    FAIR_A_N=32; FAIR_A_S=64; FAIR_B_M=4; FAIR_B_S=50; FAIR_C_N=300; FAIR_C_C=10; FAIR_C_S=20; FAIR_D_C=100; FAIR_D_M=32
 fi
 mkdir -p "$W/logs" "$WWW"
 RES=$W/results.tsv; META=$W/meta; ERR=$W/errors; SERIES=$W/slow-series.txt; PROF=$W/profile.txt
-: >"$RES"; : >"$META"; : >"$ERR"; rm -f "$SERIES" "$SERIES.baseline" "$PROF"
+: >"$RES"; : >"$META"; : >"$ERR"; rm -f "$W/fair.meta"; rm -f "$SERIES" "$SERIES.baseline" "$PROF"
 
 log() { echo "bench: $*" >&2; }
 err() { echo "bench: ERROR: $*" >&2; echo "$*" >>"$ERR"; }
@@ -812,12 +823,181 @@ callgrind_all() {
     fi
 }
 
+# ---------------------------------------------------------------- scenario 7
+# Fairness: one good client (bench/latency.py, open loop, FAIR_RATE req/s of
+# the 1 KiB file over HTTP/1.1 keep-alive) while each abuse runs alone for
+# FAIR_D s against a fresh proxy side and origin side; its p50, p99 and error
+# count per abuse, and p's RSS at the start, at its peak and FAIR_AFTER s after
+# the last abuse.  Abusers run niced on the client cpu, so the good client wins
+# the client core and what it sees is the server side's doing.
+STORM=$ROOT/integration-tests/abortstorm.py
+FAIR_ABUSES="none a b c d"
+fair_desc() {  # ABUSE: what it is, for the scenario's rows and the report
+    case $1 in
+        none) echo "alone (no abuse)" ;;
+        a) echo "stalled readers: $FAIR_A_N HTTP/1.1 + $FAIR_A_S zero-window h2c streams on the big file" ;;
+        b) echo "zero-window h2c: $FAIR_B_M connections x $FAIR_B_S streams on the big file" ;;
+        c) echo "abort burst: abortstorm h1 $FAIR_C_N + h2reset $FAIR_C_C x $FAIR_C_S, repeated" ;;
+        d) echo "overload: h2load -c $FAIR_D_C -m $FAIR_D_M -D $FAIR_D (h2c, 1 KiB file)" ;;
+    esac
+}
+S7="7: fairness, a good client ($FAIR_RATE req/s of 1 KiB, HTTP/1.1 keep-alive, open loop) during each abuse for ${FAIR_D}s"
+FAIR_SYSTEMS=()
+
+fair_start() {  # SYSTEM -> FAIR_PORT FAIR_PROXY (p's PID / nghttpx's) FAIR_STOP (PIDs, stop order)
+    local sys=$1
+    if [ "$sys" = nghttpx ]; then
+        local keep_d=${NGHTTPD_PORT:-} keep_dp=${NGHTTPD_PID:-} keep_x=${NGHTTPX_PORT:-} keep_xp=${NGHTTPX_PID:-}
+        start_nghttpd || return 1
+        FAIR_STOP="$NGHTTPD_PID"
+        start_nghttpx default || { stop_pid "$NGHTTPD_PID"; return 1; }
+        FAIR_PORT=$NGHTTPX_PORT; FAIR_PROXY=$NGHTTPX_PID; FAIR_STOP="$NGHTTPX_PID $NGHTTPD_PID"
+        NGHTTPD_PORT=$keep_d; NGHTTPD_PID=$keep_dp; NGHTTPX_PORT=$keep_x; NGHTTPX_PID=$keep_xp
+    else
+        start_pc "fair-${TTAG[$sys]}" 1 "${TBIN[$sys]}" || return 1
+        FAIR_PORT=$P_PORT; FAIR_PROXY=$P_PID; FAIR_STOP="$C_PID $P_PID"   # c first: no redial
+    fi
+    wait_tunnel "$FAIR_PORT" 20 && return 0
+    err "$sys fairness: no 200 through port $FAIR_PORT within 20 s"
+    local q; for q in $FAIR_STOP; do stop_pid "$q"; done
+    return 1
+}
+
+fair_abuse() {  # ABUSE PORT OUT: starts it in the background -> FAIR_APID
+    local port=$2 out=$3 i nice="nice -n 10 $CLI"
+    case $1 in
+        a) $nice $PY "$STORM" "$port" /big.bin stall "$FAIR_A_N" "$FAIR_A_S" $((FAIR_D + 1)) >"$out" 2>&1 & ;;
+        b) ( for i in $(seq "$FAIR_B_M"); do
+                 $nice $PY "$STORM" "$port" /big.bin stall 0 "$FAIR_B_S" $((FAIR_D + 1)) &
+             done; wait ) >"$out" 2>&1 & ;;
+        c) ( end=$((SECONDS + FAIR_D))
+             while [ $SECONDS -lt $end ]; do
+                 $nice $PY "$STORM" "$port" /big.bin h1 "$FAIR_C_N"
+                 $nice $PY "$STORM" "$port" /big.bin h2reset "$FAIR_C_C" "$FAIR_C_S"
+             done ) >"$out" 2>&1 & ;;
+        d) $nice timeout $((FAIR_D + 30)) h2load -c "$FAIR_D_C" -m "$FAIR_D_M" -D "$FAIR_D" \
+               "http://127.0.0.1:$port/small.bin" >"$out" 2>&1 & ;;
+    esac
+    FAIR_APID=$!; PIDS+=("$FAIR_APID")
+}
+
+fair_reap() {  # PID SECONDS: wait for an abuse to end by itself, else stop it and its children by PID
+    local p=$1 end=$((SECONDS + $2)) q keep=()
+    while [ $SECONDS -le $end ] && kill -0 "$p" 2>/dev/null; do sleep 0.2; done
+    if kill -0 "$p" 2>/dev/null; then
+        for q in $(descendants "$p"); do kill -TERM "$q" 2>/dev/null; done
+        sleep 0.5
+        for q in $(descendants "$p"); do kill -KILL "$q" 2>/dev/null; done
+    fi
+    wait "$p" 2>/dev/null
+    for q in "${PIDS[@]}"; do [ "$q" = "$p" ] || keep+=("$q"); done
+    PIDS=("${keep[@]}")
+}
+
+scen7() {  # SYSTEM: one pass of every abuse against a fresh proxy side and origin side
+    local sys=$1 d=$W/fair ab out lat rc errs p50 p99 big bigpid code size secs start peak after ppids i
+    mkdir -p "$d"
+    fair_start "$sys" || return
+    ppids=$(descendants "$FAIR_PROXY")
+    for ab in $FAIR_ABUSES; do
+        out=$d/${sys//@/-}-$ab.out; rm -f "$out" "$d/big.out"
+        if [ "$ab" = a ]; then   # RSS at the start: after the calm phase, before any abuse
+            start=$(kb_field VmRSS $ppids); reset_hwm $ppids
+        fi
+        FAIR_APID=
+        if [ "$ab" != none ]; then
+            fair_abuse "$ab" "$FAIR_PORT" "$out"
+            if [ "$ab" = a ] || [ "$ab" = b ]; then   # the streams are held before the good client starts
+                for i in $(seq 60); do
+                    [ "$(grep -c 'hold' "$out" 2>/dev/null)" -ge "$([ "$ab" = b ] && echo "$FAIR_B_M" || echo 1)" ] && break
+                    kill -0 "$FAIR_APID" 2>/dev/null || break
+                    sleep 0.1
+                done
+            else
+                sleep 0.3
+            fi
+        fi
+        bigpid=
+        if [ "$ab" = a ]; then   # the good client's one whole big download, beside the stalled ones
+            $CLI curl -s -o /dev/null --max-time 300 -w '%{http_code} %{size_download} %{time_total}\n' \
+                "http://127.0.0.1:$FAIR_PORT/big.bin" >"$d/big.out" 2>/dev/null &
+            bigpid=$!; PIDS+=("$bigpid")
+        fi
+        lat=$($CLI timeout $((FAIR_D + 30)) $PY bench/latency.py 127.0.0.1 "$FAIR_PORT" /small.bin "$FAIR_RATE" "$FAIR_D" "$SMALL")
+        rc=$?
+        errs=$($PY -c 'import json,sys; print(json.loads(sys.argv[1])["errors"])' "$lat" 2>/dev/null)
+        if [ -z "$errs" ]; then
+            err "$sys fairness ($ab): the good client did not report (rc $rc): $lat"
+            [ -n "$FAIR_APID" ] && fair_reap "$FAIR_APID" 0
+            [ -n "$bigpid" ] && fair_reap "$bigpid" 0
+            continue
+        fi
+        p50=$($PY -c 'import json,sys; v = json.loads(sys.argv[1])["p50_ms"]; print("" if v is None else v)' "$lat")
+        p99=$($PY -c 'import json,sys; v = json.loads(sys.argv[1])["p99_ms"]; print("" if v is None else v)' "$lat")
+        if [ -n "$bigpid" ]; then
+            fair_reap "$bigpid" 300
+            read -r code size secs <"$d/big.out" || { code=0; size=0; secs=; }
+            if [ "$code" = 200 ] && [ "$size" = "$BIG" ]; then
+                record "$S7" "a: big download beside them" s - "$sys" "$secs"
+            else
+                errs=$((errs + 1)); log "$sys fairness (a): the good big download got status $code, $size of $BIG bytes"
+            fi
+        fi
+        [ -n "$FAIR_APID" ] && fair_reap "$FAIR_APID" 30
+        [ "$ab" = none ] || log "$sys fairness ($ab): $(grep -E '^(stall|h1|h2reset|h2close):|^status codes|^requests:' "$out" | sort | uniq -c | head -4 | sed 's/^ *//' | tr '\n' ';')"
+        [ "$errs" -gt 0 ] && log "$sys fairness ($ab): $errs good-client errors, first: $($PY -c 'import json,sys; print(json.loads(sys.argv[1])["first_error"])' "$lat" 2>/dev/null)"
+        [ -n "$p50" ] && record "$S7" "$ab: p50 latency" ms - "$sys" "$p50"
+        [ -n "$p99" ] && record "$S7" "$ab: p99 latency" ms - "$sys" "$p99"
+        record "$S7" "$ab: good-client errors" count - "$sys" "$errs"
+        kill -0 "$FAIR_PROXY" 2>/dev/null || { err "$sys fairness: the proxy side died during abuse $ab"; break; }
+        sleep 1   # what one abuse leaves behind settles before the next
+    done
+    if kill -0 "$FAIR_PROXY" 2>/dev/null && [ -n "${start:-}" ]; then
+        peak=$(kb_field VmHWM $ppids)
+        sleep "$FAIR_AFTER"
+        after=$(kb_field VmRSS $ppids)
+        record "$S7" "p RSS at start" MiB - "$sys" "$(mib "$start")"
+        record "$S7" "p peak RSS (VmHWM)" MiB - "$sys" "$(mib "$peak")"
+        record "$S7" "p RSS ${FAIR_AFTER}s after" MiB - "$sys" "$(mib "$after")"
+        record "$S7" "p RSS after / start" x - "$sys" "$(awk -v a="$after" -v s="$start" 'BEGIN { printf "%.3f", s ? a / s : 0 }')"
+        log "$sys fairness: p RSS $(mib "$start") MiB at start, peak $(mib "$peak"), $(mib "$after") ${FAIR_AFTER}s after"
+    fi
+    local q; for q in $FAIR_STOP; do stop_pid "$q"; done
+}
+
+fairness_all() {
+    FAIR_SYSTEMS=()
+    [ -n "$BASELINE" ] && { want tether || want tether@baseline; } && FAIR_SYSTEMS+=(tether@baseline)
+    want tether && FAIR_SYSTEMS+=(tether)
+    if want nghttpx; then
+        if have nghttpx && have nghttpd; then FAIR_SYSTEMS+=(nghttpx)
+        else
+            log "scenario 7: reference nghttpx -> nghttpd skipped: not installed (Debian packages nghttp2-proxy, nghttp2-server; BENCH=1 tools/deps.sh)"
+            ABSENT+=("scenario 7 reference nghttpx -> nghttpd (nghttp2-proxy, nghttp2-server)")
+        fi
+    fi
+    [ ${#FAIR_SYSTEMS[@]} -gt 0 ] || return
+    "$PY" -c 'import h2' 2>/dev/null || { err "scenario 7 needs python3-h2 for integration-tests/abortstorm.py (tools/deps.sh)"; return; }
+    make_cert
+    [ -n "$FPR" ] || tether_fingerprint || return
+    local ab r s
+    for ab in $FAIR_ABUSES; do echo "fair_$ab=$(fair_desc "$ab")" >>"$W/fair.meta"; done
+    for r in $(seq "$FAIR_RUNS"); do
+        for s in "${FAIR_SYSTEMS[@]}"; do
+            log "run $r/$FAIR_RUNS: scenario 7 (fairness, ${FAIR_D}s per abuse): $s"
+            scen7 "$s"
+        done
+    done
+}
+
 # ---------------------------------------------------------------- main
 START=$SECONDS
 HAVE_PERF=0
 if [ "$QUICK" != 1 ] && have perf && perf stat -e cycles -o /dev/null true >/dev/null 2>&1; then HAVE_PERF=1; fi
 if [ "$ONLY" = callgrind ]; then
     gen small.bin "$SMALL"   # scenario 6 serves only the small file
+elif [ "$ONLY" = fairness ]; then
+    gen big.bin "$BIG"; gen small.bin "$SMALL"   # scenario 7 serves these two
 else
     gen_all
     setup_systems
@@ -856,7 +1036,11 @@ else
     fi
 
 fi
-if [ "$CALLGRIND" = 1 ] || [ "$ONLY" = callgrind ]; then
+if [ "$ONLY" = "" ] || [ "$ONLY" = fairness ]; then
+    if [ "$FAIRNESS" = 1 ]; then fairness_all; else log "scenario 7 (fairness) skipped: BENCH_FAIRNESS=0"; fi
+fi
+if [ "$ONLY" = fairness ]; then :
+elif [ "$CALLGRIND" = 1 ] || [ "$ONLY" = callgrind ]; then
     callgrind_all
 else
     log "scenario 6 (callgrind) skipped: BENCH_CALLGRIND=0"
@@ -886,12 +1070,13 @@ fi
     echo "versions=$vs"
     [ -n "$BASELINE" ] && echo "baseline=$BASELINE"
     [ -n "$CG_NOTE" ] && echo "cg_note=$CG_NOTE"
+    [ -s "$W/fair.meta" ] && cat "$W/fair.meta"
     [ ${#ABSENT[@]} -gt 0 ] && echo "absent=$(absent_list)"
     [ -s "$ERR" ] && echo "errors=$(tr '\n' ';' <"$ERR")"
 } >"$META"
 
 echo
-echo "tether bench ($([ "$QUICK" = 1 ] && echo "QUICK mode: tiny files, 1 run, figures mean nothing" || echo "$RUNS runs")$([ -n "$ONLY" ] && echo ", only scenario 6: $CG_RUNS repeats")), $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $NCPU, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+echo "tether bench ($([ "$QUICK" = 1 ] && echo "QUICK mode: tiny files, 1 run, figures mean nothing" || echo "$RUNS runs")$([ "$ONLY" = callgrind ] && echo ", only scenario 6: $CG_RUNS repeats")$([ "$ONLY" = fairness ] && echo ", only scenario 7: $FAIR_RUNS runs")), $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $NCPU, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
 [ ${#ABSENT[@]} -gt 0 ] && echo "absent systems (packages not installed): $(absent_list)"
 DOCARGS=()
 [ "$QUICK" = 1 ] && DOCARGS=(--quick)
