@@ -41,7 +41,7 @@
  *
  * Flow control: stream window goes back to the tunnel only for response
  * bytes the client took; connection window goes back as soon as the front
- * holds them, within a hold budget per tunnel (TT_PX_TUNNEL_HOLD_MAX), so a
+ * holds them, within a hold budget per tunnel (TT_PX_TUNNEL_HOLD_MAX, 48 MiB), so a
  * client that stops reading stalls its own stream, not the tunnel.  The front's data op says how many it wrote at once; the rest
  * it keeps and reports with tt_px_exchange_taken() as they leave.  When the
  * tunnel stream closes, or the client goes, the connection window for every

@@ -267,7 +267,7 @@ int main(int argc, char **argv)
         return p_exit(&srv, 2);
     }
 
-    /* Tunnel sessions: a stream starts with 512 KiB of window and grows to
+    /* Tunnel sessions: a stream starts with 256 KiB of window and grows to
      * 4 MiB while its client keeps up (proxy/registry.h): 4 MiB rather
      * than 1 took one download from 1.09 to 1.22 GB/s (c waited less for
      * WINDOW_UPDATE), and a small start keeps what many slow readers make

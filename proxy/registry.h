@@ -27,15 +27,15 @@ struct tt_px_server;
  * out as soon as the budget allows, oldest first. */
 /* Response bytes the fronts may hold for one tunnel's streams with their
  * connection window already given back (exchange.h, flow control). */
-#define TT_PX_TUNNEL_HOLD_MAX (128u << 20)
+#define TT_PX_TUNNEL_HOLD_MAX (48u << 20)
 /* A tunnel stream starts with a window of TT_PX_STREAM_WINDOW (p's SETTINGS)
  * and grows, doubling up to TT_PX_STREAM_WINDOW_MAX, while its client takes
  * every byte as it comes; the growth of all of a tunnel's streams together
  * is at most TT_PX_TUNNEL_GROW_MAX.  So many slow readers each hold a small
  * window, and a fast one gets a window that fills the link. */
-#define TT_PX_STREAM_WINDOW (512u << 10)
+#define TT_PX_STREAM_WINDOW (256u << 10)
 #define TT_PX_STREAM_WINDOW_MAX (4u << 20)
-#define TT_PX_TUNNEL_GROW_MAX (64u << 20)
+#define TT_PX_TUNNEL_GROW_MAX (16u << 20)
 
 #define TT_PX_RST_BURST 200
 #define TT_PX_RST_RATE 50
