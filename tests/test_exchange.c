@@ -340,13 +340,13 @@ static void add_tunnel(struct world *w, enum fc_mode mode)
     t->serial = ++w->srv.tunnel_serial;
     snprintf(t->name, sizeof(t->name), "media");
     snprintf(t->peer, sizeof(t->peer), "test:%d", i);
-    struct tt_tls_conn pc, cc;
-    tt_tls_conn_init_plain(&pc, sv[0]);
-    tt_tls_conn_init_plain(&cc, sv[1]);
+    struct tt_tls_conn p_end, c_end;
+    tt_tls_conn_init_plain(&p_end, sv[0]);
+    tt_tls_conn_init_plain(&c_end, sv[1]);
     w->fc[i].mode = mode;
-    w->fc[i].sess = tt_session_new(g_loop, &cc, TT_H2_SERVER, &w->srv.scfg, &fc_cbs, &w->fc[i],
+    w->fc[i].sess = tt_session_new(g_loop, &c_end, TT_H2_SERVER, &w->srv.scfg, &fc_cbs, &w->fc[i],
                                    NULL, 0);
-    t->sess = tt_session_new(g_loop, &pc, TT_H2_CLIENT, &w->srv.scfg, &tt_px_tunnel_cbs, t, NULL, 0);
+    t->sess = tt_session_new(g_loop, &p_end, TT_H2_CLIENT, &w->srv.scfg, &tt_px_tunnel_cbs, t, NULL, 0);
     assert_non_null(w->fc[i].sess);
     assert_non_null(t->sess);
     assert_true(tt_px_registry_add(&w->srv.reg, t) > 0);
