@@ -68,6 +68,7 @@ struct h2_stream {
     uint64_t recv_unacked; /* consumed, not yet given back */
     uint64_t recv_pending; /* delivered, not yet consumed */
     uint64_t conn_owed;    /* ... of which the connection window is still owed */
+    uint64_t grown;        /* window opened beyond the SETTINGS one (tt_h2_stream_grow) */
     int64_t content_length;
     uint64_t data_received;
     void *sud;
@@ -455,7 +456,9 @@ static void stream_credit(struct tt_h2_conn *c, struct h2_stream *s, uint64_t n)
     if (c->dead || n == 0 || s->state == ST_HALF_REMOTE)
         return;
     s->recv_unacked += n;
-    if (s->recv_unacked >= c->rx_initial_window / 2) {
+    /* Half the stream's window, as it is now: a stream grown to 4 MiB gets
+     * its WINDOW_UPDATEs as rarely as one that started there. */
+    if (s->recv_unacked >= (c->rx_initial_window + s->grown) / 2) {
         if (s->recv_window + (int64_t)s->recv_unacked <= 0)
             return; /* still owed after a window shrink: nothing to open */
         uint32_t inc = (uint32_t)s->recv_unacked;
@@ -2000,8 +2003,10 @@ void tt_h2_consume_connection(struct tt_h2_conn *c, uint32_t sid, size_t n)
 void tt_h2_stream_grow(struct tt_h2_conn *c, uint32_t sid, uint32_t n)
 {
     struct h2_stream *s = st_find(c, sid);
-    if (s)
+    if (s) {
+        s->grown += n;
         stream_credit(c, s, n);
+    }
 }
 
 void tt_h2_refill_resets(struct tt_h2_conn *c, uint32_t n)
