@@ -55,6 +55,7 @@ struct tt_loop {
     size_t heap_len, heap_cap;
 
     struct tt_defer *defer_head, *defer_tail;
+    struct tt_defer *next_head, *next_tail; /* tt_defer_queue_next */
 
     int sigfd;
     sigset_t sigmask;
@@ -109,6 +110,8 @@ void tt_loop_free(struct tt_loop *loop)
     for (size_t i = 0; i < loop->heap_len; i++)
         loop->heap[i]->heap_index = SIZE_MAX;
     for (struct tt_defer *d = loop->defer_head; d; d = d->next)
+        d->queued = 0;
+    for (struct tt_defer *d = loop->next_head; d; d = d->next)
         d->queued = 0;
     tt_mem_free(loop->heap);
     close(loop->epfd);
@@ -302,37 +305,70 @@ void tt_defer_init(struct tt_defer *d, tt_defer_cb cb, void *data)
     d->data = data;
 }
 
+enum { DEFER_NOW = 1, DEFER_NEXT = 2 }; /* tt_defer.queued: on which list */
+
+static void defer_append(struct tt_defer **head, struct tt_defer **tail, struct tt_defer *d)
+{
+    d->next = NULL;
+    if (*tail)
+        (*tail)->next = d;
+    else
+        *head = d;
+    *tail = d;
+}
+
 void tt_defer_queue(struct tt_loop *loop, struct tt_defer *d)
 {
     if (d->queued)
         return;
-    d->queued = 1;
-    d->next = NULL;
-    if (loop->defer_tail)
-        loop->defer_tail->next = d;
-    else
-        loop->defer_head = d;
-    loop->defer_tail = d;
+    d->queued = DEFER_NOW;
+    defer_append(&loop->defer_head, &loop->defer_tail, d);
+}
+
+void tt_defer_queue_next(struct tt_loop *loop, struct tt_defer *d)
+{
+    if (d->queued)
+        return;
+    d->queued = DEFER_NEXT;
+    defer_append(&loop->next_head, &loop->next_tail, d);
 }
 
 void tt_defer_cancel(struct tt_loop *loop, struct tt_defer *d)
 {
     if (!d->queued)
         return;
+    struct tt_defer **head = d->queued == DEFER_NOW ? &loop->defer_head : &loop->next_head;
+    struct tt_defer **tail = d->queued == DEFER_NOW ? &loop->defer_tail : &loop->next_tail;
     struct tt_defer *prev = NULL;
-    for (struct tt_defer *x = loop->defer_head; x; prev = x, x = x->next) {
+    for (struct tt_defer *x = *head; x; prev = x, x = x->next) {
         if (x != d)
             continue;
         if (prev)
             prev->next = d->next;
         else
-            loop->defer_head = d->next;
-        if (loop->defer_tail == d)
-            loop->defer_tail = prev;
+            *head = d->next;
+        if (*tail == d)
+            *tail = prev;
         break;
     }
     d->queued = 0;
     d->next = NULL;
+}
+
+/* The next iteration's share: behind what is queued now, and the loop
+ * polls (without sleeping) before it runs. */
+static void loop_take_next(struct tt_loop *loop)
+{
+    for (struct tt_defer *d = loop->next_head; d; d = d->next)
+        d->queued = DEFER_NOW;
+    if (!loop->next_head)
+        return;
+    if (loop->defer_tail)
+        loop->defer_tail->next = loop->next_head;
+    else
+        loop->defer_head = loop->next_head;
+    loop->defer_tail = loop->next_tail;
+    loop->next_head = loop->next_tail = NULL;
 }
 
 static void loop_run_defers(struct tt_loop *loop)
@@ -420,6 +456,7 @@ int tt_loop_run(struct tt_loop *loop)
     loop->now_ms = loop_clock_ms();
     loop_run_defers(loop);
     while (!loop->stopped) {
+        loop_take_next(loop);
         tt_log_flush(); /* buffered log lines go out before we sleep */
         int n = epoll_wait(loop->epfd, loop->events, LOOP_MAX_EVENTS, loop_timeout(loop));
         if (n < 0) {

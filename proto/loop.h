@@ -76,6 +76,10 @@ void tt_defer_init(struct tt_defer *d, tt_defer_cb cb, void *data);
 /* Queues the callback to run once after the current events; queuing an
  * already queued one does nothing. */
 void tt_defer_queue(struct tt_loop *loop, struct tt_defer *d);
+/* Queues it for the next iteration instead, after the descriptors ready by
+ * then: for work that continues a batch (more input already buffered) and
+ * would starve every other descriptor if it ran again at once. */
+void tt_defer_queue_next(struct tt_loop *loop, struct tt_defer *d);
 void tt_defer_cancel(struct tt_loop *loop, struct tt_defer *d);
 
 /* Calls cb when signo arrives (signal blocked and read through signalfd).

@@ -511,8 +511,10 @@ static void ss_read(struct tt_session *s)
         s->read_wants_write = r == TT_TLS_WANT_WRITE;
         break;
     }
+    /* More already buffered: read on after the other descriptors had
+     * their turn, or one busy tunnel holds every client up. */
     if (tt_tls_pending(&s->tls))
-        tt_defer_queue(s->loop, &s->read_d);
+        tt_defer_queue_next(s->loop, &s->read_d);
     ss_update_settings_timer(s);
     /* ACKs, WINDOW_UPDATEs and responses produced by the callbacks. */
     tt_defer_queue(s->loop, &s->flush_d);

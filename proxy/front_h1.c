@@ -1100,7 +1100,7 @@ static void fr_read(struct tt_px_client *cl)
     /* Still more decrypted in OpenSSL (this read stopped at its bound):
      * go on after the other descriptors had their turn. */
     if (cl->is_tls && !cl->dead && (cl->io.events & TT_IO_READ) && tt_tls_pending(&cl->tls))
-        tt_defer_queue(cl->srv->loop, &cl->rdefer);
+        tt_defer_queue_next(cl->srv->loop, &cl->rdefer);
 }
 
 /* TLS: one read into p.  Returns bytes (> 0), 0 at the end, or -1 for "no
