@@ -63,6 +63,11 @@ struct h2_stream {
     uint8_t sent_headers; /* request, or final response, sent */
     uint8_t no_length_check; /* response to HEAD, or 304: DATA need not match */
     uint8_t req_head;     /* client: the request was HEAD */
+    /* Server: the output offset past our final response HEADERS (0: none
+     * queued).  Once out_written reaches it the answer has left, and a
+     * reset of the stream is a client giving up on a response under way,
+     * not a rapid reset: it spends nothing. */
+    uint64_t answer_end;
     int64_t send_window;
     int64_t recv_window;
     uint64_t recv_unacked; /* consumed, not yet given back */
@@ -1195,8 +1200,9 @@ static int rx_rst_end(struct tt_h2_conn *c)
         return 0;
     }
     uint32_t code = tt_get32(c->rx_small);
+    int answered = s->answer_end && c->out_written >= s->answer_end;
     stream_close(c, s, code, TT_H2_CLOSE_RST_RECEIVED, CL_RST_RECV);
-    return spend_rst(c);
+    return answered ? 0 : spend_rst(c);
 }
 
 /* SETTINGS (§6.5) */
@@ -1865,8 +1871,10 @@ int tt_h2_submit_headers(struct tt_h2_conn *c, uint32_t sid, const struct tt_hea
     int rc = send_header_block(c, sid, hdrs, n, end_stream);
     if (rc < 0)
         return rc;
-    if (h.kind == TT_H2_HDRS_RESPONSE)
+    if (h.kind == TT_H2_HDRS_RESPONSE) {
         s->sent_headers = 1;
+        s->answer_end = c->out_written + tt_buf_len(&c->out);
+    }
     if (end_stream)
         local_end(c, s);
     return 0;

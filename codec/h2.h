@@ -57,7 +57,9 @@ struct tt_h2_config {
     uint32_t max_header_block;        /* bytes of one HEADERS+CONTINUATION block, 128 KiB */
     uint32_t max_continuations;       /* CONTINUATION frames in one block, 64 */
     uint32_t max_pending_acks;        /* SETTINGS and PING ACKs queued unsent, 64 */
-    uint32_t rst_budget;              /* peer-caused resets before calm; refilled by completed streams, 200 */
+    uint32_t rst_budget;              /* peer-caused resets before calm; refilled by completed streams, 200.
+                                         A server does not count a reset that comes after its
+                                         response head left: that is a client leaving, not a flood */
     uint32_t empty_frame_budget;      /* empty DATA without END_STREAM, zero WINDOW_UPDATE increments
                                          and other no-progress frames, 1000; refilled by useful frames */
     uint32_t max_settings_entries;    /* entries in one SETTINGS frame, 32 */

@@ -84,18 +84,56 @@ static void xc_release(struct tt_px_exchange *x, int reset)
     xc_detach(x);
     if (reset) {
         x->env->counters.cancels++;
-        (void)tt_px_tunnel_cancel(t, sid);
+        (void)tt_px_tunnel_cancel(t, sid, x->resp_head);
     }
     tt_session_flush(t->sess);
+}
+
+/* In line on `pool`: behind its own connection's requests, and the
+ * connection takes its turn among the others. */
+static void xc_enqueue(struct tt_px_exchange *x, struct tt_px_pool *pool)
+{
+    struct tt_px_qgroup *g = x->group;
+    if (g->pool && g->pool != pool)
+        g = &x->own; /* the connection already waits on another name */
+    if (g->n++ == 0) {
+        g->pool = pool;
+        tt_fifo_push(&pool->queue, &g->turn);
+    }
+    tt_fifo_push(&g->waiting, &x->qlink);
+    x->qgroup = g;
+    x->qpool = pool;
+    pool->queued++;
 }
 
 static void xc_unqueue(struct tt_px_exchange *x)
 {
     if (!x->qpool)
         return;
-    tt_fifo_remove(&x->qpool->queue, &x->qlink);
+    struct tt_px_qgroup *g = x->qgroup;
+    tt_fifo_remove(&g->waiting, &x->qlink);
+    if (--g->n == 0) {
+        tt_fifo_remove(&x->qpool->queue, &g->turn);
+        g->pool = NULL;
+    }
     x->qpool->queued--;
     x->qpool = NULL;
+    x->qgroup = NULL;
+}
+
+/* Whose turn it is on `pool`: the first connection's oldest request; the
+ * connection goes to the back of the line if it has more. */
+static struct tt_px_exchange *xc_queue_next(struct tt_px_pool *pool)
+{
+    if (!pool->queue.first)
+        return NULL;
+    struct tt_px_qgroup *g = tt_container_of(pool->queue.first, struct tt_px_qgroup, turn);
+    struct tt_px_exchange *x = tt_container_of(g->waiting.first, struct tt_px_exchange, qlink);
+    if (g->n > 1) {
+        tt_fifo_remove(&pool->queue, &g->turn);
+        tt_fifo_push(&pool->queue, &g->turn);
+    }
+    return x;
 }
 
 static void xc_stop_retry(struct tt_px_exchange *x)
@@ -141,6 +179,12 @@ void tt_px_exchange_init(struct tt_px_exchange *x, struct tt_px_exchange_env *en
     tt_buf_init(&x->body, body_max);
     tt_buf_init(&x->replay, TT_PX_REPLAY_MAX);
     tt_timer_init(&x->retry, xc_on_retry, x);
+    x->group = &x->own;
+}
+
+void tt_px_exchange_set_group(struct tt_px_exchange *x, struct tt_px_qgroup *g)
+{
+    x->group = g ? g : &x->own;
 }
 
 void tt_px_exchange_free(struct tt_px_exchange *x)
@@ -319,9 +363,7 @@ static void xc_no_tunnel(struct tt_px_exchange *x)
     if (pool && pool->n > 0 && !x->env->draining && pool->queued < TT_PX_QUEUE_MAX &&
         !x->queue_expired) {
         /* Connected but full: wait in line for a stream. */
-        x->qpool = pool;
-        pool->queued++;
-        tt_fifo_push(&pool->queue, &x->qlink);
+        xc_enqueue(x, pool);
         x->retrying = 1;
         tt_timer_start(x->env->loop, &x->retry, TT_PX_QUEUE_WAIT_MS);
         return;
@@ -846,8 +888,8 @@ void tt_px_exchange_on_stream_close(struct tt_px_tunnel *t, struct tt_px_exchang
 void tt_px_exchange_slot_free(struct tt_px_tunnel *t)
 {
     struct tt_px_pool *pool = t->pool;
-    while (pool && pool->queue.first && tt_px_tunnel_usable(t)) {
-        struct tt_px_exchange *x = tt_container_of(pool->queue.first, struct tt_px_exchange, qlink);
+    struct tt_px_exchange *x;
+    while (pool && tt_px_tunnel_usable(t) && (x = xc_queue_next(pool))) {
         xc_stop_retry(x); /* off the queue, no deadline */
         x->retrying = 0;
         if (xc_open(x) == 1) {
@@ -859,8 +901,8 @@ void tt_px_exchange_slot_free(struct tt_px_tunnel *t)
 
 void tt_px_exchange_pool_gone(struct tt_px_pool *pool)
 {
-    while (pool->queue.first) {
-        struct tt_px_exchange *x = tt_container_of(pool->queue.first, struct tt_px_exchange, qlink);
+    struct tt_px_exchange *x;
+    while ((x = xc_queue_next(pool))) {
         xc_stop_retry(x);
         x->retrying = 0;
         char body[160];

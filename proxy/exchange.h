@@ -34,9 +34,12 @@
  * most TT_PX_RETRIES attempts, then 502.  No retry while p drains.
  *
  * When every member of a pool is at c's stream limit, a request waits in the
- * pool's queue (TT_PX_QUEUE_MAX at most, TT_PX_QUEUE_WAIT_MS each), first in
- * first out, and opens when a stream of the pool closes; past either bound
- * it gets 503 "busy" with Retry-After.  A client connection's share is
+ * pool's queue (TT_PX_QUEUE_MAX at most, TT_PX_QUEUE_WAIT_MS each) and opens
+ * when a stream of the pool closes; past either bound it gets 503 "busy"
+ * with Retry-After.  The queue takes client connections in turn, each's own
+ * requests first in first out (a tt_px_qgroup per connection), so a client
+ * with one request waits behind one request of each other client, never
+ * behind a flood's thousands.  A client connection's share of streams is
  * bounded by its front (HTTP/1.1: one; h2: 100 streams).
  *
  * Flow control: stream window goes back to the tunnel only for response
@@ -137,6 +140,14 @@ struct tt_px_exchange_env {
     struct tt_px_counters counters;
 };
 
+/* One client connection's requests waiting in a pool's queue (see above). */
+struct tt_px_qgroup {
+    struct tt_link turn;     /* on pool->queue while it has requests waiting */
+    struct tt_fifo waiting;  /* its exchanges, oldest first */
+    struct tt_px_pool *pool; /* the queue it is in, NULL when none */
+    size_t n;
+};
+
 struct tt_px_exchange {
     struct tt_px_exchange_env *env;
     const struct tt_px_front_ops *ops;
@@ -150,8 +161,11 @@ struct tt_px_exchange {
     struct tt_px_tunnel *tun;
     uint32_t sid;
     struct tt_link wait; /* on tun->waiting: request body waits for window or room */
-    struct tt_link qlink; /* on qpool->queue: waiting for a stream */
+    struct tt_link qlink; /* on qgroup->waiting: waiting for a stream */
     struct tt_px_pool *qpool;
+    struct tt_px_qgroup *group;  /* its connection's group (the front's), or &own */
+    struct tt_px_qgroup *qgroup; /* the group it waits in */
+    struct tt_px_qgroup own;     /* a connection without a group of its own, or a second pool */
     struct tt_timer retry;
 
     /* The request, in the arena. */
@@ -207,6 +221,10 @@ struct tt_px_exchange {
 void tt_px_exchange_init(struct tt_px_exchange *x, struct tt_px_exchange_env *env,
                          const struct tt_px_front_ops *ops, const char *peer, const char *ip,
                          size_t body_max);
+/* The front's group for the client connection's requests (h2: many at
+ * once) in a pool's queue; NULL: the exchange's own.  It must outlive every
+ * request of the connection. */
+void tt_px_exchange_set_group(struct tt_px_exchange *x, struct tt_px_qgroup *g);
 /* Frees what the exchange holds; it must not be bound (end it first). */
 void tt_px_exchange_free(struct tt_px_exchange *x);
 

@@ -47,6 +47,7 @@ struct tt_px_h2c {
     uint8_t tls;     /* came over the HTTPS front (ALPN h2): :scheme https */
     struct tt_timer idle;  /* --client-idle with no stream open: GOAWAY */
     uint64_t last_busy_ms; /* a stream opened or closed */
+    struct tt_px_qgroup turn; /* its requests waiting in a pool's queue take turns with others' */
     char peer[64];
     char ip[48];
 };
@@ -341,6 +342,7 @@ static void h2f_request(struct tt_px_h2c *cc, uint32_t sid, const struct tt_h2_h
     tt_timer_init(&s->stall, h2f_on_stall, s);
     tt_buf_init(&s->resp, cc->resp_max);
     tt_px_exchange_init(x, &srv->env, &h2f_ops, cc->peer, cc->ip, H2F_CLIENT_WINDOW + 16384);
+    tt_px_exchange_set_group(x, &cc->turn);
     x->proto = "h2";
     x->tls = cc->tls;
     tt_px_exchange_begin(x);

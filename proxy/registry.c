@@ -277,12 +277,12 @@ void tt_px_tunnel_fini(struct tt_px_tunnel *t)
     t->deferred_n = t->deferred_cap = 0;
 }
 
-int tt_px_tunnel_cancel(struct tt_px_tunnel *t, uint32_t sid)
+int tt_px_tunnel_cancel(struct tt_px_tunnel *t, uint32_t sid, int answered)
 {
     struct tt_h2_conn *c = t->sess && !tt_session_closing(t->sess) ? tt_session_h2(t->sess) : NULL;
     if (!c)
         return 0;
-    if (!t->loop) { /* not paced (unit tests that make tunnels by hand) */
+    if (answered || !t->loop) { /* free for c, or not paced (unit tests' hand-made tunnels) */
         (void)tt_h2_submit_rst(c, sid, TT_H2_CANCEL);
         return 1;
     }

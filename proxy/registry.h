@@ -33,7 +33,7 @@ struct tt_px_server;
  * every byte as it comes; the growth of all of a tunnel's streams together
  * is at most TT_PX_TUNNEL_GROW_MAX.  So many slow readers each hold a small
  * window, and a fast one gets a window that fills the link. */
-#define TT_PX_STREAM_WINDOW (256u << 10)
+#define TT_PX_STREAM_WINDOW (64u << 10)
 #define TT_PX_STREAM_WINDOW_MAX (4u << 20)
 #define TT_PX_TUNNEL_GROW_MAX (16u << 20)
 
@@ -65,7 +65,7 @@ struct tt_px_tunnel {
 
 struct tt_px_pool {
     struct tt_px_pool *next; /* hash chain */
-    struct tt_fifo queue;    /* exchanges waiting for a stream (exchange.c) */
+    struct tt_fifo queue;    /* groups of exchanges waiting for a stream, in turn (exchange.h) */
     size_t queued;
     char name[TT_PX_NAME_MAX + 1];
     struct tt_px_tunnel **members;
@@ -123,8 +123,10 @@ void tt_px_tunnel_init(struct tt_px_tunnel *t, struct tt_loop *loop);
 /* Frees what the pacing holds (the session is gone). */
 void tt_px_tunnel_fini(struct tt_px_tunnel *t);
 /* RST_STREAM(CANCEL) for `sid` now, or as soon as the pacing allows (the
- * stream's user data must be cleared already).  Returns 1 when sent now. */
-int tt_px_tunnel_cancel(struct tt_px_tunnel *t, uint32_t sid);
+ * stream's user data must be cleared already).  `answered`: its response
+ * head came, so c counts the reset as a client leaving, not a rapid reset
+ * (codec/h2.h, rst_budget), and it goes at once.  Returns 1 when sent now. */
+int tt_px_tunnel_cancel(struct tt_px_tunnel *t, uint32_t sid, int answered);
 /* A stream of the tunnel closed: a deferred reset for it is not needed any
  * more, and a normal end (both sides done) gives one back to the budget. */
 void tt_px_tunnel_stream_closed(struct tt_px_tunnel *t, uint32_t sid, uint32_t code,

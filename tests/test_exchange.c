@@ -214,7 +214,10 @@ struct front {
     size_t held;           /* bytes taken "later" */
     size_t release_at;     /* once this much is held, hand it all back */
     int abort_at_first_data; /* the client leaves when the body starts */
+    int order;             /* when its response ended, counting from 1 */
 };
+
+static int g_ended; /* responses ended so far (front.order) */
 
 #define FRONT(xp) tt_container_of((xp), struct front, x)
 
@@ -254,6 +257,7 @@ static ssize_t ff_data(struct tt_px_exchange *x, const uint8_t *p, size_t len, i
     f->total += len;
     if (end) {
         f->ended = 1;
+        f->order = ++g_ended;
         fr_stop();
     }
     if (!f->take_none)
@@ -434,6 +438,33 @@ static void test_get_answered(void **state)
     front_done(&f);
     assert_int_equal(w->srv.env.counters.by_class[2], 1);
     assert_null(f.x.tun);
+}
+
+/* The pool's queue takes client connections in turn: a connection with one
+ * request waits behind one request of a connection with many, not all. */
+static void test_queue_takes_turns(void **state)
+{
+    struct world *w = *state;
+    w->srv.scfg.h2.max_concurrent_streams = 1; /* c takes one stream at a time */
+    add_tunnel(w, FC_ANSWER);
+    struct tt_px_qgroup busy = {0}, calm = {0};
+    struct front f[4]; /* 0-2: the busy connection's; 3: the calm one's */
+    g_ended = 0;
+    for (int i = 0; i < 4; i++) {
+        front_init(w, &f[i]);
+        tt_px_exchange_set_group(&f[i].x, i < 3 ? &busy : &calm);
+        front_start(&f[i], "GET", NULL);
+    }
+    for (int k = 0; k < 4 && g_ended < 4; k++)
+        run(w);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(f[i].status, 200);
+    assert_int_equal(f[0].order, 1); /* it opened at once */
+    assert_int_equal(f[1].order, 2); /* the busy connection's turn */
+    assert_int_equal(f[3].order, 3); /* the calm one's, before the busy one's third */
+    assert_int_equal(f[2].order, 4);
+    for (int i = 0; i < 4; i++)
+        front_done(&f[i]);
 }
 
 static void test_no_origin_503(void **state)
@@ -734,6 +765,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_get_answered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_takes_turns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_origin_503, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_is_final, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_replays_body, setup, teardown),

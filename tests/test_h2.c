@@ -1696,10 +1696,46 @@ static void test_consume_after_close(void **state)
     peer_free(&sv);
 }
 
+/* A reset after the server's answer left is a client leaving (a player
+ * seeking), not a rapid reset: it costs the rapid-reset budget nothing.
+ * One that reaches the server before its answer left still does. */
+static void test_resets_after_answer(void **state)
+{
+    (void)state;
+    struct tt_h2_config cfg;
+    tt_h2_config_default(&cfg);
+    cfg.rst_budget = 10;
+    struct peer cl, sv;
+    wired(&cl, &sv, &cfg);
+    struct tt_header r[] = {hdr(":status", "200")};
+    for (int i = 0; i < 50; i++) {
+        int64_t sid = get_request(&cl, "/big", 1);
+        assert_true(sid > 0);
+        pump(&cl, &sv);
+        assert_int_equal(tt_h2_submit_headers(sv.c, (uint32_t)sid, r, 1, 0), 0);
+        pump(&sv, &cl); /* the answer leaves first */
+        assert_int_equal(tt_h2_submit_rst(cl.c, (uint32_t)sid, TT_H2_CANCEL), 0);
+        pump(&cl, &sv);
+    }
+    assert_false(tt_h2_is_done(sv.c));
+    assert_null(strstr(cl.log, "ENHANCE_YOUR_CALM"));
+    for (int i = 0; i < 10; i++) {
+        int64_t sid = get_request(&cl, "/big", 1);
+        pump(&cl, &sv);
+        assert_int_equal(tt_h2_submit_headers(sv.c, (uint32_t)sid, r, 1, 0), 0);
+        assert_int_equal(tt_h2_submit_rst(cl.c, (uint32_t)sid, TT_H2_CANCEL), 0);
+        pump(&cl, &sv); /* the reset arrives before the answer left */
+    }
+    assert_non_null(strstr(cl.log, "ENHANCE_YOUR_CALM"));
+    peer_free(&cl);
+    peer_free(&sv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_response),
+        cmocka_unit_test(test_resets_after_answer),
         cmocka_unit_test(test_flow_control_consume),
         cmocka_unit_test(test_data_room_output_cap),
         cmocka_unit_test(test_data_reserve_commit),
