@@ -2008,6 +2008,34 @@ void tt_h2_consume_connection(struct tt_h2_conn *c, uint32_t sid, size_t n)
     conn_credit(c, nc);
 }
 
+int tt_h2_set_stream_window(struct tt_h2_conn *c, uint32_t n)
+{
+    if (c->dead)
+        return TT_ERR_CONN;
+    if (n > TT_H2_MAX_WINDOW)
+        return TT_ERR_INVALID_ARG;
+    if (c->settings_unacked)
+        return 1; /* one change in flight at a time: its ACK says which value holds */
+    if (n == c->cfg.initial_window_size)
+        return 0;
+    struct tt_setting st = {TT_SETTINGS_INITIAL_WINDOW_SIZE, n};
+    if (out_check(c, tt_frame_pack_settings(&c->out, &st, 1)))
+        return TT_ERR_NOMEM;
+    c->settings_unacked = 1;
+    /* A larger window is in force at once: the peer may use it as soon as
+     * it reads the SETTINGS, before we see its ACK.  A smaller one only
+     * from the ACK (on_settings_ack), since until then the peer may still
+     * send to the old one (§6.9.2). */
+    if (n > c->rx_initial_window) {
+        int64_t delta = (int64_t)n - c->rx_initial_window;
+        c->rx_initial_window = n;
+        for (struct h2_stream *s = c->list; s; s = s->next)
+            s->recv_window += delta;
+    }
+    c->cfg.initial_window_size = n;
+    return 0;
+}
+
 void tt_h2_stream_grow(struct tt_h2_conn *c, uint32_t sid, uint32_t n)
 {
     struct h2_stream *s = st_find(c, sid);

@@ -217,6 +217,11 @@ void tt_h2_consume_connection(struct tt_h2_conn *c, uint32_t sid, size_t n);
  * stream whose reader keeps up may be given a bigger window than the
  * SETTINGS one).  No-op on a closed stream. */
 void tt_h2_stream_grow(struct tt_h2_conn *c, uint32_t sid, uint32_t n);
+/* Sends SETTINGS_INITIAL_WINDOW_SIZE = n: every stream's receive window,
+ * open ones too, moves by the difference (a smaller one once the peer ACKs).
+ * Returns 0 (sent, or n is in force already), 1 while an earlier SETTINGS
+ * awaits its ACK (ask again later), TT_ERR_CONN, _INVALID_ARG or _NOMEM. */
+int tt_h2_set_stream_window(struct tt_h2_conn *c, uint32_t n);
 /* Gives `n` back to the budget of peer-caused resets (rst_budget, at most
  * its configured size): a driver refills it with time, so a long-lived
  * connection is judged on its rate of resets, not on their sum. */

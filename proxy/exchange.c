@@ -730,7 +730,7 @@ static void xc_consume(struct tt_px_exchange *x, size_t n, int flush)
         tt_h2_consume(c, x->sid, k);
         /* The client took all there was: it keeps up, so its window may
          * grow (doubling), within the tunnel's growth budget. */
-        size_t win = TT_PX_STREAM_WINDOW + x->grown;
+        size_t win = (x->tun->crowded ? TT_PX_STREAM_WINDOW_CROWD : TT_PX_STREAM_WINDOW) + x->grown;
         if (x->unconsumed == 0 && k && win < TT_PX_STREAM_WINDOW_MAX) {
             size_t add = win;
             if (win + add > TT_PX_STREAM_WINDOW_MAX)

@@ -188,6 +188,22 @@ int tt_px_tunnel_usable(const struct tt_px_tunnel *t)
     return t->sess && !tt_session_closing(t->sess) && tt_h2_can_open_stream(tt_session_h2(t->sess));
 }
 
+/* Stream windows shrink as streams multiply (TT_PX_CROWD).  A change
+ * waiting for c's ACK is not stacked: the next open or close asks again. */
+static void tun_fit_window(struct tt_px_tunnel *t)
+{
+    if (!t->sess || tt_session_closing(t->sess))
+        return;
+    int crowded = t->crowded ? t->streams >= TT_PX_CROWD / 2 : t->streams > TT_PX_CROWD;
+    if (crowded == t->crowded)
+        return;
+    uint32_t w = crowded ? TT_PX_STREAM_WINDOW_CROWD : TT_PX_STREAM_WINDOW;
+    if (tt_h2_set_stream_window(tt_session_h2(t->sess), w) == 0) {
+        t->crowded = (uint8_t)crowded;
+        tt_session_flush(t->sess);
+    }
+}
+
 int64_t tt_px_pool_open(struct tt_px_pool *pool, uint64_t avoid, const struct tt_header *hdrs,
                         size_t n, int end_stream, void *sud, struct tt_px_tunnel **tun)
 {
@@ -198,6 +214,7 @@ int64_t tt_px_pool_open(struct tt_px_pool *pool, uint64_t avoid, const struct tt
         int64_t sid = tt_h2_submit_request(tt_session_h2(t->sess), hdrs, n, end_stream, sud);
         if (sid > 0) {
             t->streams++;
+            tun_fit_window(t);
             tt_session_flush(t->sess);
             *tun = t;
             return sid;
@@ -217,6 +234,7 @@ void tt_px_pool_leave(struct tt_px_tunnel **tun, uint64_t *avoid)
     *avoid = t->serial;
     if (t->streams)
         t->streams--;
+    tun_fit_window(t);
     *tun = NULL;
 }
 

@@ -32,8 +32,13 @@ struct tt_px_server;
  * and grows, doubling up to TT_PX_STREAM_WINDOW_MAX, while its client takes
  * every byte as it comes; the growth of all of a tunnel's streams together
  * is at most TT_PX_TUNNEL_GROW_MAX.  So many slow readers each hold a small
- * window, and a fast one gets a window that fills the link. */
+ * window, and a fast one gets a window that fills the link.  Past
+ * TT_PX_CROWD open streams the tunnel's SETTINGS drop every stream's window
+ * to TT_PX_STREAM_WINDOW_CROWD, back when fewer than half as many are open:
+ * what c may send ahead for all of them stays near 16 MiB, however many. */
 #define TT_PX_STREAM_WINDOW (64u << 10)
+#define TT_PX_STREAM_WINDOW_CROWD (16u << 10)
+#define TT_PX_CROWD 256
 #define TT_PX_STREAM_WINDOW_MAX (4u << 20)
 #define TT_PX_TUNNEL_GROW_MAX (16u << 20)
 
@@ -50,6 +55,7 @@ struct tt_px_tunnel {
     uint32_t streams;  /* requests bound to this tunnel */
     uint8_t draining;  /* GOAWAY seen (either way): no new streams */
     uint8_t dead;      /* the session is closing */
+    uint8_t crowded;   /* its stream window is TT_PX_STREAM_WINDOW_CROWD */
     struct tt_list waiting; /* exchanges whose request body waits for window or room */
     size_t held;            /* bytes held with their connection window back (hold budget) */
     size_t grown;           /* window granted beyond TT_PX_STREAM_WINDOW, all streams */

@@ -467,6 +467,32 @@ static void test_queue_takes_turns(void **state)
         front_done(&f[i]);
 }
 
+/* Past TT_PX_CROWD open streams a tunnel's stream windows shrink, and grow
+ * back once fewer than half as many are open. */
+static void test_windows_shrink_when_crowded(void **state)
+{
+    struct world *w = *state;
+    w->srv.scfg.h2.max_concurrent_streams = 1000;
+    add_tunnel(w, FC_HOLD);
+    enum { N = TT_PX_CROWD + 44 };
+    struct front *f = calloc(N, sizeof(*f));
+    assert_non_null(f);
+    for (int i = 0; i < N; i++) {
+        front_init(w, &f[i]);
+        front_start(&f[i], "GET", NULL);
+    }
+    settle(w, 100); /* c's ACK */
+    assert_int_equal(w->fc[0].requests, N);
+    assert_int_equal(w->tun[0]->crowded, 1);
+    for (int i = 0; i < N - TT_PX_CROWD / 2 + 1; i++)
+        front_done(&f[i]);
+    settle(w, 100);
+    assert_int_equal(w->tun[0]->crowded, 0);
+    for (int i = N - TT_PX_CROWD / 2 + 1; i < N; i++)
+        front_done(&f[i]);
+    free(f);
+}
+
 static void test_no_origin_503(void **state)
 {
     struct world *w = *state;
@@ -766,6 +792,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_get_answered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_takes_turns, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_windows_shrink_when_crowded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_origin_503, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_is_final, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_replays_body, setup, teardown),

@@ -1731,10 +1731,51 @@ static void test_resets_after_answer(void **state)
     peer_free(&sv);
 }
 
+/* SETTINGS_INITIAL_WINDOW_SIZE changed on an open connection: open streams
+ * move too, a smaller window from the ACK, a larger one at once. */
+static void test_set_stream_window(void **state)
+{
+    (void)state;
+    struct tt_h2_config cfg;
+    tt_h2_config_default(&cfg);
+    cfg.initial_window_size = 256 * 1024;
+    cfg.connection_window = 16 << 20;
+    struct peer cl, sv;
+    wired(&cl, &sv, &cfg);
+    int64_t sid = get_request(&cl, "/big", 1);
+    pump(&cl, &sv);
+    struct tt_header r[] = {hdr(":status", "200")};
+    assert_int_equal(tt_h2_submit_headers(sv.c, (uint32_t)sid, r, 1, 0), 0);
+    assert_int_equal(tt_h2_data_room(sv.c, (uint32_t)sid), 256 * 1024);
+    assert_int_equal(tt_h2_set_stream_window(cl.c, 16384), 0);
+    assert_int_equal(tt_h2_set_stream_window(cl.c, 32768), 1); /* the first awaits its ACK */
+    pump(&cl, &sv);
+    assert_false(tt_h2_awaiting_settings_ack(cl.c));
+    assert_int_equal(tt_h2_data_room(sv.c, (uint32_t)sid), 16384);
+    static uint8_t body[20000];
+    assert_int_equal(tt_h2_send_data(sv.c, (uint32_t)sid, body, sizeof(body), 0), 16384);
+    pump(&cl, &sv);
+    assert_int_equal(cl.body, 16384);
+    assert_int_equal(tt_h2_error(cl.c, NULL, NULL), 0);
+    /* Larger again: the sender may use it as soon as it reads the SETTINGS. */
+    assert_int_equal(tt_h2_set_stream_window(cl.c, 256 * 1024), 0);
+    pump(&cl, &sv);
+    assert_int_equal(tt_h2_data_room(sv.c, (uint32_t)sid), 256 * 1024 - 16384);
+    static uint8_t more[256 * 1024 - 16384];
+    assert_int_equal(tt_h2_send_data(sv.c, (uint32_t)sid, more, sizeof(more), 0), (ssize_t)sizeof(more));
+    pump(&cl, &sv);
+    assert_int_equal(cl.body, 256 * 1024);
+    assert_int_equal(tt_h2_error(cl.c, NULL, NULL), 0);
+    assert_false(tt_h2_is_done(cl.c));
+    peer_free(&cl);
+    peer_free(&sv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_response),
+        cmocka_unit_test(test_set_stream_window),
         cmocka_unit_test(test_resets_after_answer),
         cmocka_unit_test(test_flow_control_consume),
         cmocka_unit_test(test_data_room_output_cap),
