@@ -80,6 +80,19 @@ uint8_t *tt_buf_reserve(tt_buf *b, size_t want)
 
 void tt_buf_commit(tt_buf *b, size_t n) { b->len += n; }
 
+int tt_buf_append_last(tt_buf *b, const void *data, size_t len)
+{
+    if (b->base || len == 0 || len >= 4096 || (b->max && len > b->max))
+        return tt_buf_append(b, data, len);
+    b->base = tt_mem_alloc(len);
+    if (!b->base)
+        return TT_ERR_NOMEM;
+    memcpy(b->base, data, len);
+    b->off = 0;
+    b->cap = b->len = len;
+    return 0;
+}
+
 int tt_buf_append(tt_buf *b, const void *data, size_t len)
 {
     uint8_t *p = tt_buf_reserve(b, len);

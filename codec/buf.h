@@ -58,6 +58,9 @@ uint8_t *tt_buf_reserve(tt_buf *b, size_t want) TT_WUR;
 void tt_buf_commit(tt_buf *b, size_t n);
 /* Appends bytes; returns 0, or TT_ERR_NOMEM when the cap or memory says no. */
 int tt_buf_append(tt_buf *b, const void *data, size_t len) TT_WUR;
+/* The same for bytes that are the last this buffer will take (a short
+ * local answer): an empty buffer gets exactly their size, not 4 KiB. */
+int tt_buf_append_last(tt_buf *b, const void *data, size_t len) TT_WUR;
 /* Drops `n` bytes from the front. */
 void tt_buf_consume(tt_buf *b, size_t n);
 /* Frees the storage of an empty buffer, so that idle connections hold none. */

@@ -202,7 +202,9 @@ static ssize_t h2f_op_data(struct tt_px_exchange *x, const uint8_t *p, size_t le
             h2f_cflush(s);
         }
     }
-    if (taken < len && tt_buf_append(&s->resp, p + taken, len - taken) != 0) {
+    int last = end; /* nothing follows: a short answer gets a buffer its size */
+    if (taken < len && (last ? tt_buf_append_last(&s->resp, p + taken, len - taken)
+                             : tt_buf_append(&s->resp, p + taken, len - taken)) != 0) {
         /* More than the window we gave: cannot happen with a codec that
          * enforces it; fail the stream rather than lose bytes. */
         tt_px_exchange_fail(x, "response buffer full");

@@ -1771,10 +1771,30 @@ static void test_set_stream_window(void **state)
     peer_free(&sv);
 }
 
+/* A short last piece gets a buffer of its size; more after it still fits. */
+static void test_buf_append_last(void **state)
+{
+    (void)state;
+    tt_buf b;
+    tt_buf_init(&b, 1 << 20);
+    assert_int_equal(tt_buf_append_last(&b, "no origin is connected\n", 23), 0);
+    assert_int_equal(b.cap, 23);
+    assert_int_equal(tt_buf_len(&b), 23);
+    assert_int_equal(tt_buf_append(&b, "more", 4), 0);
+    assert_int_equal(tt_buf_len(&b), 27);
+    assert_memory_equal(tt_buf_data(&b), "no origin is connected\nmore", 27);
+    tt_buf_free(&b);
+    static uint8_t big[8192];
+    assert_int_equal(tt_buf_append_last(&b, big, sizeof(big)), 0); /* big: the usual growth */
+    assert_true(b.cap >= sizeof(big));
+    tt_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_request_response),
+        cmocka_unit_test(test_buf_append_last),
         cmocka_unit_test(test_set_stream_window),
         cmocka_unit_test(test_resets_after_answer),
         cmocka_unit_test(test_flow_control_consume),
