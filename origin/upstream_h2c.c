@@ -589,13 +589,22 @@ int tt_up_h2_free_all(struct tt_upstream *up)
 
 /* tt_up_pump queued `n` bytes of the app's response to p: the app stream
  * gets that much window back, so the app is held by p's pace (the bytes
- * counted against the app connection's receive window until now). */
+ * counted against the app connection's receive window until now).
+ *
+ * The pump mostly runs from the *tunnel's* callbacks (p's WINDOW_UPDATE,
+ * the tunnel's output drained), which flush the tunnel session and not this
+ * one: without a flush of our own the WINDOW_UPDATE to the app waited for
+ * whatever wrote to the app connection next -- its keepalive PING, 15 s
+ * later -- and a 16 MiB gRPC message took 15 to 45 s (issue 10). */
 static void h2_credit(struct up_stream *st, size_t n)
 {
     if (st->ah && st->asid) {
         struct tt_h2_conn *ah2 = h2_conn(st->ah);
-        if (ah2)
+        if (ah2) {
             tt_h2_consume(ah2, st->asid, n);
+            if (st->ah->s)
+                tt_session_flush(st->ah->s);
+        }
     }
 }
 
