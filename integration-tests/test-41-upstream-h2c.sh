@@ -5,7 +5,7 @@
 # (grpc-status) arriving at an HTTP/2 client as trailers, a 5 MiB echo both
 # ways with the app's sha256 trailer, many streams on one app connection,
 # the app's RST_STREAM passed to p with its code (mid-body: the client sees
-# the reset), the client's
+# the reset), 16 MiB to a client with a 64 KiB window, the client's
 # cancel reaching the app as CANCEL, the app gone (502 before a head,
 # RST_STREAM INTERNAL_ERROR mid-body) and back (c reconnects).
 source "$(dirname "$0")/lib.sh"
@@ -57,6 +57,13 @@ OUT=$W/echo.h1 fetch /echo --data-binary "@$W/post.bin"
 expect_same_file "the echo over HTTP/1.1 equals what was posted" "$W/post.bin" "$W/echo.h1"
 nghttp -v --no-dep --timeout=30 -d "$W/post.bin" "$(url /echo)" 2>&1 | grep -a 'recv (stream_id=1) x-body-sha256' >"$W/echo.trailer"
 expect_match "the app's sha256 of the upload arrives as a trailer" "x-body-sha256: $want" "$(cat "$W/echo.trailer")"
+
+# --- a client with a small window (nghttp -w 16: 64 KiB): 16 MiB from the
+# app pass through p's and c's windows, c giving the app's window back as p
+# takes the bytes.  Those WINDOW_UPDATEs once waited in the app
+# connection's output for c's next PING to the app (15 s): 45 s here.
+got=$(nghttp -w 16 --no-dep --timeout=10 "$(url /big)" 2>/dev/null | wc -c)
+expect_eq "16 MiB to a client with a 64 KiB window, within a 10 s deadline" $((16 << 20)) "$got"
 
 # --- many streams share the one app connection
 nghttp -n --no-dep --timeout=30 -m 20 "$(url /hello)" >/dev/null 2>&1

@@ -14,6 +14,7 @@
 //   /reset-mid    a head and 64 KiB, then RST_STREAM(INTERNAL_ERROR)
 //   /slow         an endless body, 4 KiB every 20 ms; logs the stream's end
 //                 and the RST code it got
+//   /big          16 MiB of 'b' at once (as fast as the windows allow)
 'use strict';
 const http2 = require('http2');
 const crypto = require('crypto');
@@ -63,6 +64,9 @@ server.on('stream', (stream, headers) => {
       clearInterval(t);
       log('slow stream closed rstCode=' + stream.rstCode);
     });
+  } else if (path === '/big') {
+    stream.respond({ ':status': 200 });
+    stream.end(Buffer.alloc(16 << 20, 0x62));
   } else {
     stream.respond({ ':status': 404 });
     stream.end('not found\n');

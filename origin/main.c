@@ -124,7 +124,7 @@ int main(int argc, char **argv)
     m.o.fs.allow_put = opts.allow_put;
     tt_origin_session_config(&opts, &m.o.scfg);
     if (opts.has_upstream) {
-        m.o.upstream = tt_upstream_new(loop, &opts.upstream);
+        m.o.upstream = tt_upstream_new(loop, &opts.upstream_url, &opts.upstream);
         m.o.handler = &tt_upstream_handler;
         m.o.hctx = m.o.upstream;
     } else {
@@ -151,8 +151,8 @@ int main(int argc, char **argv)
                                                             : "system trust store";
     char what[4400];
     if (opts.has_upstream)
-        snprintf(what, sizeof what, "the app at %s://%s", opts.upstream.h2c ? "h2c" : "http",
-                 opts.upstream.hostport);
+        snprintf(what, sizeof what, "the app at %s://%s", opts.upstream_url.h2c ? "h2c" : "http",
+                 opts.upstream_url.hostport);
     else
         snprintf(what, sizeof what, "%s%s", opts.root, opts.allow_put ? " (PUT allowed)" : "");
     tt_log_info("tether-c %s: serving %s as %s through %s, %u tunnel%s, trust: %s", TT_VERSION,

@@ -39,6 +39,13 @@ static const char opt_usage[] =
     "                          http://HOST:PORT (HTTP/1.1, keep-alive pool) or\n"
     "                          h2c://HOST:PORT (HTTP/2 prior knowledge, e.g. gRPC)\n"
     "                          (one of --root and --upstream is required)\n"
+    "  --upstream-timeout SECS the app must begin its answer within SECS, else 504 and\n"
+    "                          its request is cancelled; 0 = no limit (default: 60 for\n"
+    "                          http://, none for h2c://, where gRPC deadlines govern)\n"
+    "  --upstream-ping SECS    h2c://: PING the app connection after SECS with nothing\n"
+    "                          from it while a request is open, drop it after\n"
+    "                          --ping-timeout without an answer; 0 = never (default: 0;\n"
+    "                          gRPC servers refuse pings more often than every 300 s)\n"
     "  --connections N         tunnels to hold open, a pool at the proxy (default: 1)\n"
     "  --log-level LEVEL       error|warn|info|debug (default: info)\n"
     "  --ping-interval SECS    PING an idle tunnel after this long (default: 15)\n"
@@ -155,7 +162,7 @@ void tt_origin_opts_free(struct tt_origin_opts *o)
 static const char *const opt_valued[] = {
     "--proxy",     "--name",      "--token",         "--token-file",
     "--fingerprint", "--ca",      "--root",          "--connections",
-    "--upstream",
+    "--upstream",  "--upstream-timeout", "--upstream-ping",
     "--log-level", "--ping-interval", "--ping-timeout", "--auth-backoff",
 };
 /* Flags without. */
@@ -175,7 +182,7 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
 
     const char *proxy = NULL, *token = NULL, *token_file = NULL, *fingerprint = NULL;
     const char *ca = NULL, *root = NULL, *upstream = NULL;
-    int insecure = 0;
+    int insecure = 0, upstream_timeout_set = 0;
     int rc;
 
     for (int i = 1; i < argc; i++) {
@@ -248,6 +255,17 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
             root = val;
         } else if (!strcmp(flag, "--upstream")) {
             upstream = val;
+        } else if (!strcmp(flag, "--upstream-timeout")) {
+            if (opt_seconds(val, 0, 86400, &o->upstream.head_timeout_ms)) {
+                rc = opt_fail(err, errlen, "--upstream-timeout '%s': want seconds from 0 (none) to 86400", val);
+                goto bad;
+            }
+            upstream_timeout_set = 1;
+        } else if (!strcmp(flag, "--upstream-ping")) {
+            if (opt_seconds(val, 0, 86400, &o->upstream.ping_interval_ms)) {
+                rc = opt_fail(err, errlen, "--upstream-ping '%s': want seconds from 0 (never) to 86400", val);
+                goto bad;
+            }
         } else if (!strcmp(flag, "--connections")) {
             char *end;
             errno = 0;
@@ -361,12 +379,23 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
     }
     if (upstream) {
         char why[200];
-        if (tt_upstream_parse_url(upstream, &o->upstream, why, sizeof why)) {
+        if (tt_upstream_parse_url(upstream, &o->upstream_url, why, sizeof why)) {
             rc = opt_fail(err, errlen, "--upstream '%s': %s", upstream, why);
             goto bad;
         }
+        if (!upstream_timeout_set)
+            o->upstream.head_timeout_ms = o->upstream_url.h2c ? 0 : TT_UPSTREAM_H1_HEAD_TIMEOUT_MS;
+        if (o->upstream.ping_interval_ms && !o->upstream_url.h2c) {
+            rc = opt_fail(err, errlen, "--upstream-ping is for h2c:// apps (an HTTP/1.1 app is not pinged)");
+            goto bad;
+        }
+        o->upstream.ping_timeout_ms = o->ping_timeout_ms;
         o->has_upstream = 1;
         return TT_ORIGIN_RUN;
+    }
+    if (upstream_timeout_set || o->upstream.ping_interval_ms) {
+        rc = opt_fail(err, errlen, "--upstream-timeout and --upstream-ping go with --upstream");
+        goto bad;
     }
     {
         char resolved[PATH_MAX];

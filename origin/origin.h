@@ -50,7 +50,10 @@ struct tt_origin_opts {
     uint8_t pin[32];
     char root[4096]; /* realpath of --root; empty with --upstream */
     int has_upstream; /* --upstream given (then no --root) */
-    struct tt_upstream_url upstream;
+    struct tt_upstream_url upstream_url;
+    /* --upstream-timeout (its default by the URL's scheme), --upstream-ping,
+     * and --ping-timeout for the app's pings too. */
+    struct tt_upstream_opts upstream;
     int allow_put;
     unsigned connections;
     int log_level;           /* enum tt_log_level */

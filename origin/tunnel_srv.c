@@ -27,6 +27,17 @@
  * Streams never arrive before the session is known: tt_session_new feeds
  * the bytes read past the 101 at the loop's next safe point, not inside
  * the call (proto/session.c), so the stream user data is always set.
+ *
+ * The access line.  One per stream, written here, so that every handler
+ * gets it; it goes out when the record is freed, after the stream closed:
+ * a send that ends the stream closes it inside the send, before the caller
+ * could count what it sent.  It says the request's method and path, the final status
+ * the handler sent (0: none), the DATA bytes, the time, and what became of
+ * the stream -- end=ok when both sides ended it, end=reset-by-p(CODE) or
+ * end=reset-by-c(CODE) for a reset either way, end=tunnel-lost -- plus
+ * grpc-status when the response's trailers (or a trailers-only head)
+ * carried one.  A status alone says little for gRPC: 200 goes out first,
+ * and what happened after is the stream's end and grpc-status (issue 10).
  */
 #include "origin/tunnel_srv.h"
 
@@ -36,7 +47,12 @@
 
 #include <inttypes.h>
 #include <stdalign.h>
+#include <stdio.h>
 #include <string.h>
+
+/* The access line keeps this much of the method and of the path. */
+#define TS_LOG_METHOD_MAX 32u
+#define TS_LOG_PATH_MAX 256u
 
 struct tt_ts {
     struct tt_tunnel_srv *srv; /* not to be used once closed: it may be gone */
@@ -48,12 +64,23 @@ struct tt_ts {
     struct tt_link all;  /* srv->all while open */
     struct tt_link wait; /* srv->wait */
     uint64_t unconsumed; /* request bytes delivered and not yet consumed */
+    /* The access line (ts_log). */
+    uint64_t start_ms, end_ms;
+    uint32_t end_code;    /* how the stream closed (on_stream_close's code, flags) */
+    unsigned end_flags;
+    uint64_t bytes;       /* response DATA queued */
+    int status;           /* the final status sent; 0: none */
+    int grpc_status;      /* from the response's trailers; -1: none */
+    uint8_t method_len;
+    uint16_t path_len;
+    const char *log;      /* method then path, after the handler's part */
 };
 
 /* Where the handler's part starts: after the record, aligned for anything. */
 #define TS_HDR ((sizeof(struct tt_ts) + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1))
 
 struct tt_tunnel_srv {
+    struct tt_loop *loop;
     struct tt_session *s;
     struct tt_h2_conn *h2;
     const struct tt_handler *hd;
@@ -107,12 +134,68 @@ void *tt_ts_hctx(const struct tt_ts *ts) { return ts->hctx; }
 uint32_t tt_ts_id(const struct tt_ts *ts) { return ts->sid; }
 int tt_ts_closed(const struct tt_ts *ts) { return ts->closed; }
 
+/* ---- the access line ------------------------------------------------------ */
+
+/* A field value of 1 to 3 digits (values need not end in NUL), or -1. */
+static int ts_small_int(const struct tt_header *f)
+{
+    if (f->value_len < 1 || f->value_len > 3)
+        return -1;
+    int v = 0;
+    for (uint32_t i = 0; i < f->value_len; i++) {
+        if (f->value[i] < '0' || f->value[i] > '9')
+            return -1;
+        v = v * 10 + (f->value[i] - '0');
+    }
+    return v;
+}
+
+/* Notes what a head the handler sent says: the final status, and
+ * grpc-status (trailers, or a trailers-only response). */
+static void ts_note_head(struct tt_ts *ts, const struct tt_header *h, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (h[i].name_len == 7 && !memcmp(h[i].name, ":status", 7)) {
+            int st = ts_small_int(&h[i]);
+            if (st < 200)
+                return; /* an interim response */
+            if (!ts->status)
+                ts->status = st;
+        } else if (h[i].name_len == 11 && !memcmp(h[i].name, "grpc-status", 11)) {
+            ts->grpc_status = ts_small_int(&h[i]);
+        }
+    }
+}
+
+static void ts_log(const struct tt_ts *ts)
+{
+    uint32_t code = ts->end_code;
+    unsigned flags = ts->end_flags;
+    char end[48], grpc[24] = "";
+    if (flags & TT_H2_CLOSE_CONN)
+        snprintf(end, sizeof end, "tunnel-lost");
+    else if (flags & (TT_H2_CLOSE_RST_RECEIVED | TT_H2_CLOSE_RST_SENT))
+        snprintf(end, sizeof end, "reset-by-%s(%s)", (flags & TT_H2_CLOSE_RST_RECEIVED) ? "p" : "c",
+                 tt_h2_strerror(code));
+    else if (code != TT_H2_NO_ERROR)
+        snprintf(end, sizeof end, "error(%s)", tt_h2_strerror(code));
+    else
+        snprintf(end, sizeof end, "ok");
+    if (ts->grpc_status >= 0)
+        snprintf(grpc, sizeof grpc, " grpc-status=%d", ts->grpc_status);
+    tt_log_info("access stream=%" PRIu32 " method=%.*s path=%.*s status=%d bytes=%" PRIu64
+                " dur_ms=%" PRIu64 " end=%s%s",
+                ts->sid, (int)ts->method_len, ts->log, (int)ts->path_len, ts->log + ts->method_len,
+                ts->status, ts->bytes, ts->end_ms - ts->start_ms, end, grpc);
+}
+
 void tt_ts_hold(struct tt_ts *ts) { ts->busy++; }
 
 void tt_ts_release(struct tt_ts *ts)
 {
     if (--ts->busy > 0 || !ts->closed)
         return;
+    ts_log(ts);
     if (ts->hd->free)
         ts->hd->free(ts);
     tt_mem_free(ts);
@@ -124,6 +207,9 @@ static void ts_close(struct tt_ts *ts, uint32_t code, unsigned flags)
     struct tt_tunnel_srv *srv = ts->srv;
     if (ts->closed)
         return;
+    ts->end_ms = tt_loop_now(srv->loop);
+    ts->end_code = code;
+    ts->end_flags = flags;
     ts->busy++;
     ts->closed = 1;
     ts_wait_remove(srv, ts);
@@ -152,8 +238,10 @@ int tt_ts_headers(struct tt_ts *ts, const struct tt_header *h, size_t n, int end
     if (ts->closed)
         return TT_ERR_STREAM_CLOSED;
     int rc = tt_h2_submit_headers(ts->srv->h2, ts->sid, h, n, end);
-    if (rc == 0)
+    if (rc == 0) {
+        ts_note_head(ts, h, n);
         ts_flush(ts->srv);
+    }
     return rc;
 }
 
@@ -163,6 +251,8 @@ ssize_t tt_ts_send(struct tt_ts *ts, const void *p, size_t n, int end)
         return TT_ERR_STREAM_CLOSED;
     struct tt_tunnel_srv *srv = ts->srv; /* the send may close ts */
     ssize_t w = tt_h2_send_data(srv->h2, ts->sid, p, n, end);
+    if (w > 0)
+        ts->bytes += (uint64_t)w;
     ts_flush(srv);
     return w;
 }
@@ -184,6 +274,8 @@ int tt_ts_commit(struct tt_ts *ts, size_t n, int end)
         return TT_ERR_STREAM_CLOSED;
     struct tt_tunnel_srv *srv = ts->srv;
     int rc = tt_h2_data_commit(srv->h2, ts->sid, n, end);
+    if (rc >= 0)
+        ts->bytes += n;
     ts_flush(srv);
     return rc;
 }
@@ -290,12 +382,25 @@ static int ts_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h2_h
     }
     if (h->kind != TT_H2_HDRS_REQUEST)
         return 0;
-    ts = tt_mem_calloc(1, TS_HDR + srv->hd->stream_size);
+    /* The access line's method and path ride in the same allocation. */
+    size_t ml = h->method.len < TS_LOG_METHOD_MAX ? h->method.len : TS_LOG_METHOD_MAX;
+    size_t pl = h->path.len < TS_LOG_PATH_MAX ? h->path.len : TS_LOG_PATH_MAX;
+    ts = tt_mem_calloc(1, TS_HDR + srv->hd->stream_size + ml + pl);
     if (!ts) {
         (void)tt_h2_submit_rst(srv->h2, sid, TT_H2_REFUSED_STREAM);
         ts_flush(srv);
         return 0;
     }
+    char *lg = (char *)ts + TS_HDR + srv->hd->stream_size;
+    if (ml)
+        memcpy(lg, h->method.base, ml);
+    if (pl)
+        memcpy(lg + ml, h->path.base, pl);
+    ts->log = lg;
+    ts->method_len = (uint8_t)ml;
+    ts->path_len = (uint16_t)pl;
+    ts->grpc_status = -1;
+    ts->start_ms = tt_loop_now(srv->loop);
     ts->srv = srv;
     ts->hd = srv->hd;
     ts->hctx = srv->hctx;
@@ -408,6 +513,7 @@ struct tt_tunnel_srv *tt_tunnel_srv_start(struct tt_loop *loop, struct tt_tls_co
         tt_mem_free(tls);
         return NULL;
     }
+    srv->loop = loop;
     srv->hd = h;
     srv->hctx = hctx;
     srv->on_closed = on_closed;

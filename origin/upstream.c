@@ -36,7 +36,9 @@
  *   upstream.c         this file: the handler ops, start-up and shutdown
  *
  * Failures are never silent: no app connection, or the app closed it before
- * the head -> 502; no head within UP_HEAD_TIMEOUT_MS -> 504; the app gone
+ * the head -> 502; no head within --upstream-timeout (HTTP/1.1: 60 s unless
+ * set; h2c: none unless set) -> 504, the app's request cancelled first (its
+ * connection closed, or its stream reset); the app gone
  * mid-body -> RST_STREAM(INTERNAL_ERROR) to p, never a clean end (RFC 9113
  * §8.1); p reset the stream -> the app connection is closed (HTTP/1.1: it
  * cannot be reused mid-message) or the app stream reset with the same code.
@@ -71,6 +73,11 @@ static void st_free(struct up_stream *st)
     tt_up_hdrs_free(&st->req_trailers);
 }
 
+/* c gives up on the app: the app hears it first, then p gets 504.  In that
+ * order: the 504 ends the tunnel stream, and its close would otherwise take
+ * the app's side for finished (the request was sent, the response "ended")
+ * and let go of the app stream without a reset, leaving the app to work on
+ * until its own deadline. */
 static void st_head_timeout(struct tt_loop *loop, struct tt_timer *tm)
 {
     (void)loop;
@@ -78,11 +85,12 @@ static void st_head_timeout(struct tt_loop *loop, struct tt_timer *tm)
     if (st->head_sent || st->head_pending || !st->t_open)
         return;
     tt_up_hold(st);
-    tt_up_answer(st, 504, "the app did not answer within %u s", UP_HEAD_TIMEOUT_MS / 1000);
     if (st->h1)
-        tt_up_h1_abort(st->h1);
+        tt_up_h1_abort(st->h1); /* HTTP/1.1 cancels by closing */
     else if (st->ah || st->waiting)
         tt_up_h2_abort(st, TT_H2_CANCEL);
+    tt_up_answer(st, 504, "the app did not answer within %g s (--upstream-timeout)",
+                 st->up->opts.head_timeout_ms / 1000.0);
     tt_up_release(st);
 }
 
@@ -109,7 +117,8 @@ static void up_open(void *hctx, struct tt_ts *ts, const struct tt_h2_headers *h)
         tt_log_debug("stream %" PRIu32 ": %.*s %.*s -> app", st->sid, (int)h->method.len,
                      (const char *)h->method.base, (int)(h->path.len > 200 ? 200 : h->path.len),
                      (const char *)h->path.base);
-    tt_timer_start(up->loop, &st->head_timer, UP_HEAD_TIMEOUT_MS);
+    if (up->opts.head_timeout_ms)
+        tt_timer_start(up->loop, &st->head_timer, up->opts.head_timeout_ms);
     if (up->url.h2c)
         tt_up_h2_open(st, h);
     else
@@ -198,13 +207,15 @@ const struct tt_handler tt_upstream_handler = {
     .free = up_free,
 };
 
-struct tt_upstream *tt_upstream_new(struct tt_loop *loop, const struct tt_upstream_url *url)
+struct tt_upstream *tt_upstream_new(struct tt_loop *loop, const struct tt_upstream_url *url,
+                                    const struct tt_upstream_opts *opts)
 {
     struct tt_upstream *up = tt_mem_calloc(1, sizeof *up);
     if (!up)
         return NULL;
     up->loop = loop;
     up->url = *url;
+    up->opts = *opts;
     /* What the shared code calls back up into (upstream_common.h). */
     up->app = url->h2c ? &tt_up_h2_app : &tt_up_h1_app;
     tt_session_config_default(&up->acfg);
@@ -213,6 +224,15 @@ struct tt_upstream *tt_upstream_new(struct tt_loop *loop, const struct tt_upstre
     up->acfg.h2.initial_window_size = 1u << 20;
     up->acfg.h2.max_output = 1u << 20;
     up->acfg.h2.max_concurrent_streams = 100; /* push is off; this limits nothing we use */
+    /* No PING unless asked for (--upstream-ping): the app is local, its
+     * death closes the socket, and gRPC servers answer pings on a quiet
+     * connection with GOAWAY ENHANCE_YOUR_CALM, which killed idle streams
+     * (grpc core and grpc-go allow one per 5 minutes without data, none
+     * while no call is open).  When asked for, none while no stream is
+     * open, so an idle app connection is never pinged. */
+    up->acfg.ping_interval_ms = opts->ping_interval_ms;
+    up->acfg.ping_timeout_ms = opts->ping_timeout_ms;
+    up->acfg.ping_needs_streams = 1;
     return up;
 }
 

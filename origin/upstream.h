@@ -33,8 +33,10 @@
 struct tt_upstream;
 
 /* The app connections of the process (the HTTP/1.1 pool or the HTTP/2
- * connection), shared by every tunnel.  Returns NULL when out of memory. */
-struct tt_upstream *tt_upstream_new(struct tt_loop *loop, const struct tt_upstream_url *url);
+ * connection), shared by every tunnel.  `opts` is copied.  Returns NULL
+ * when out of memory. */
+struct tt_upstream *tt_upstream_new(struct tt_loop *loop, const struct tt_upstream_url *url,
+                                    const struct tt_upstream_opts *opts);
 /* c is exiting: closes the h2c app connections, which happens on the loop
  * (deferred); returns how many, so the caller knows to run the loop's
  * deferred work once more before tt_upstream_free. */

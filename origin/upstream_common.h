@@ -38,7 +38,6 @@
 #include <sys/types.h>
 
 #define UP_CONNECT_TIMEOUT_MS 10000u
-#define UP_HEAD_TIMEOUT_MS 60000u
 #define UP_IDLE_TIMEOUT_MS 30000u
 #define UP_MAX_IDLE 64u          /* idle HTTP/1.1 connections kept */
 #define UP_READ 65536u           /* one read from an HTTP/1.1 app */
@@ -82,6 +81,7 @@ struct tt_up_app {
 struct tt_upstream {
     struct tt_loop *loop;
     struct tt_upstream_url url;
+    struct tt_upstream_opts opts;
     const struct tt_up_app *app; /* the side of url's scheme */
     struct addrinfo *ai; /* resolved on first use; looked up again once every address failed */
     int ai_stale;          /* ... which sets this: the next fresh connect looks the name up */
@@ -112,7 +112,8 @@ struct up_stream {
     unsigned req_end_sent : 1; /* the app has the whole request (h2c) */
     unsigned head_sent : 1;   /* a response head went to p */
     unsigned head_pending : 1; /* ... or waits in resp_head for room */
-    unsigned resp_ended : 1;  /* the app's response is complete */
+    unsigned resp_ended : 1;  /* the response is complete: the app's, or our own answer */
+    unsigned app_ended : 1;   /* h2c: the app's END_STREAM arrived (its stream needs no reset) */
     unsigned end_sent : 1;    /* END_STREAM (or trailers) went to p */
     unsigned is_head : 1;     /* a HEAD request */
     unsigned chunked : 1;     /* HTTP/1.1 request body in chunks */

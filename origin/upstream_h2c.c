@@ -264,6 +264,8 @@ static int ah_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h2_h
     if (!st)
         return 0;
     tt_up_hold(st);
+    if (h->end_stream)
+        st->app_ended = 1;
     if (h->kind == TT_H2_HDRS_RESPONSE) {
         tt_up_head(st, h->hdrs, h->count, h->end_stream);
     } else if (h->kind == TT_H2_HDRS_TRAILERS) {
@@ -291,6 +293,8 @@ static int ah_on_data(void *ud, uint32_t sid, void *sud, const uint8_t *data, si
         return 0;
     }
     tt_up_hold(st);
+    if (end_stream)
+        st->app_ended = 1;
     ssize_t taken = len ? tt_up_body(st, data, len) : 0;
     if (taken < 0)
         tt_h2_consume(a->h2, sid, len); /* dropped */
@@ -521,12 +525,18 @@ static void h2_connect_start(struct up_h2 *a)
     tt_timer_start(up->loop, &a->timer, UP_CONNECT_TIMEOUT_MS);
 }
 
+/* The tunnel stream closed.  The app stream is let go quietly only when
+ * both of its halves are done: the app has the whole request and sent its
+ * END_STREAM.  Anything else -- p's reset, the tunnel lost, or a response
+ * of c's own (502, 504) that ended the tunnel stream while the app still
+ * works -- resets it, so the app stops at once rather than at its own
+ * deadline (issue 10). */
 void tt_up_h2_stream_closed(struct up_stream *st, uint32_t code, unsigned flags)
 {
     uint32_t acode = code;
     if (code == TT_H2_NO_ERROR || (flags & TT_H2_CLOSE_CONN))
         acode = TT_H2_CANCEL;
-    if (code != TT_H2_NO_ERROR || !st->req_end_sent || !st->resp_ended)
+    if (code != TT_H2_NO_ERROR || !st->req_end_sent || !st->app_ended)
         tt_up_h2_abort(st, acode);
     else
         h2_let_go(st);
@@ -589,13 +599,22 @@ int tt_up_h2_free_all(struct tt_upstream *up)
 
 /* tt_up_pump queued `n` bytes of the app's response to p: the app stream
  * gets that much window back, so the app is held by p's pace (the bytes
- * counted against the app connection's receive window until now). */
+ * counted against the app connection's receive window until now).
+ *
+ * The pump mostly runs from the *tunnel's* callbacks (p's WINDOW_UPDATE,
+ * the tunnel's output drained), which flush the tunnel session and not this
+ * one: without a flush of our own the WINDOW_UPDATE to the app waited for
+ * whatever wrote to the app connection next -- its keepalive PING, 15 s
+ * later -- and a 16 MiB gRPC message took 15 to 45 s (issue 10). */
 static void h2_credit(struct up_stream *st, size_t n)
 {
     if (st->ah && st->asid) {
         struct tt_h2_conn *ah2 = h2_conn(st->ah);
-        if (ah2)
+        if (ah2) {
             tt_h2_consume(ah2, st->asid, n);
+            if (st->ah->s)
+                tt_session_flush(st->ah->s);
+        }
     }
 }
 

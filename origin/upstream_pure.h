@@ -1,7 +1,8 @@
 /*
- * The pure parts of c --upstream (upstream_pure.c): the URL and the
- * response filter, unit-tested, no loop and no sockets.  upstream.h
- * includes this header, so users of the mode find these names there.
+ * The pure parts of c --upstream (upstream_pure.c): the URL, the mode's
+ * options and the response filter, unit-tested, no loop and no sockets.
+ * upstream.h includes this header, so users of the mode find these names
+ * there.
  */
 #ifndef TT_UPSTREAM_PURE_H
 #define TT_UPSTREAM_PURE_H
@@ -9,12 +10,33 @@
 #include "codec/hpack.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct tt_upstream_url {
     int h2c;           /* 0: http:// (HTTP/1.1), 1: h2c:// (HTTP/2, prior knowledge) */
     char host[256];    /* without brackets */
     char port[8];
     char hostport[300]; /* "host:port" or "[v6]:port": the Host of a request without one */
+};
+
+/* How long an HTTP/1.1 app may take to begin its answer when
+ * --upstream-timeout is not given.  An h2c app gets no limit by default: it
+ * is typically a gRPC server, whose calls may rightly run for minutes, each
+ * bounded by its own deadline (grpc-timeout) that the client and the app
+ * enforce. */
+#define TT_UPSTREAM_H1_HEAD_TIMEOUT_MS 60000u
+
+struct tt_upstream_opts {
+    /* The app's response head must begin within this (504 and the app's
+     * request cancelled otherwise); 0: no limit. */
+    uint32_t head_timeout_ms;
+    /* h2c: PING the app connection after this long with nothing from it,
+     * while a stream is open on it; 0: never.  gRPC servers punish pings
+     * more often than every 5 minutes with GOAWAY ENHANCE_YOUR_CALM
+     * ("too_many_pings"), so this is off unless asked for. */
+    uint32_t ping_interval_ms;
+    /* ... and close the connection when nothing answers within this. */
+    uint32_t ping_timeout_ms;
 };
 
 /* Parses "http://HOST[:PORT][/]" or "h2c://HOST[:PORT][/]" (port 80 when

@@ -28,7 +28,9 @@
  * our bytes meanwhile: then our PING is queued behind our own data (a busy
  * upload over a slow link, where nothing flows back) and the peer is alive,
  * so the wait starts again.  A hung peer stops acknowledging once its
- * receive buffer is full, and is dropped one timeout later.  The SETTINGS ACK has its own deadline
+ * receive buffer is full, and is dropped one timeout later.  With
+ * ping_needs_streams, a connection without open streams is not pinged at
+ * all (its silence is not a question).  The SETTINGS ACK has its own deadline
  * (RFC 9113 §6.5.3: SETTINGS_TIMEOUT).
  *
  * Closing is always deferred to a safe point (the close defer), so any
@@ -595,6 +597,10 @@ static void ss_on_keepalive(struct tt_loop *loop, struct tt_timer *t)
     uint64_t idle = now - s->last_recv_ms;
     if (idle < s->cfg.ping_interval_ms) {
         tt_timer_start(loop, t, s->cfg.ping_interval_ms - idle);
+        return;
+    }
+    if (s->cfg.ping_needs_streams && tt_h2_open_streams(s->h2) == 0) {
+        tt_timer_start(loop, t, s->cfg.ping_interval_ms);
         return;
     }
     if (tt_h2_submit_ping(s->h2, now) != 0) {

@@ -21,10 +21,14 @@ struct tt_session;
 
 struct tt_session_config {
     struct tt_h2_config h2;
-    uint32_t ping_interval_ms;   /* idle time before we PING; default 15000 */
+    uint32_t ping_interval_ms;   /* idle time before we PING (0: never); default 15000 */
     uint32_t ping_timeout_ms;    /* no bytes from the peer for this long after a PING: dead; default 10000 */
     uint32_t settings_timeout_ms; /* SETTINGS ACK deadline; default 10000 */
     uint32_t rst_refill_per_s;    /* peer-caused resets given back to h2.rst_budget a second; 0 */
+    /* 1: no PING while no stream is open (a gRPC server refuses pings on a
+     * connection without calls, and its GOAWAY would end the connection);
+     * default 0: an idle connection is pinged too. */
+    unsigned ping_needs_streams : 1;
 };
 
 void tt_session_config_default(struct tt_session_config *cfg);

@@ -269,8 +269,10 @@ static void h2f_op_req_taken(struct tt_px_exchange *x, size_t n, int drained)
         h2f_cflush(s);
     } else if (s->cc->sess && !tt_session_closing(s->cc->sess) && s->reaped) {
         /* The stream is closed: its bytes still count on the connection's
-         * window. */
+         * window.  Flushed like the branch above: this may run from the
+         * tunnel's callbacks, which write only the tunnel. */
         tt_h2_consume(tt_session_h2(s->cc->sess), 0, n);
+        h2f_cflush(s);
     }
 }
 

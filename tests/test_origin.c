@@ -83,6 +83,43 @@ static void test_defaults(void **state)
     assert_null(o.token);
 }
 
+/* --upstream-timeout's default hangs on the scheme: an HTTP/1.1 app has 60 s
+ * to begin its answer, an h2c (gRPC) app no limit -- its calls' deadlines
+ * govern; the app is never pinged unless asked. */
+static void test_upstream_defaults(void **state)
+{
+    (void)state;
+    struct tt_origin_opts o;
+    char err[256];
+    assert_int_equal(parse(&o, err, sizeof err, NULL, "--proxy", "h:1", "--token", "t",
+                           "--upstream", "http://127.0.0.1:8000", NULL),
+                     TT_ORIGIN_RUN);
+    assert_int_equal(o.upstream.head_timeout_ms, 60000);
+    assert_int_equal(o.upstream.ping_interval_ms, 0);
+    tt_origin_opts_free(&o);
+    assert_int_equal(parse(&o, err, sizeof err, NULL, "--proxy", "h:1", "--token", "t",
+                           "--upstream", "h2c://127.0.0.1:50051", NULL),
+                     TT_ORIGIN_RUN);
+    assert_true(o.upstream_url.h2c);
+    assert_int_equal(o.upstream.head_timeout_ms, 0);
+    assert_int_equal(o.upstream.ping_interval_ms, 0);
+    tt_origin_opts_free(&o);
+    /* Set, it holds for both kinds; 0 is no limit for HTTP/1.1 too. */
+    assert_int_equal(parse(&o, err, sizeof err, NULL, "--proxy", "h:1", "--token", "t",
+                           "--upstream-timeout", "2.5", "--upstream", "h2c://a:1",
+                           "--upstream-ping=600", "--ping-timeout", "3", NULL),
+                     TT_ORIGIN_RUN);
+    assert_int_equal(o.upstream.head_timeout_ms, 2500);
+    assert_int_equal(o.upstream.ping_interval_ms, 600000);
+    assert_int_equal(o.upstream.ping_timeout_ms, 3000);
+    tt_origin_opts_free(&o);
+    assert_int_equal(parse(&o, err, sizeof err, NULL, "--proxy", "h:1", "--token", "t",
+                           "--upstream", "http://a:1", "--upstream-timeout=0", NULL),
+                     TT_ORIGIN_RUN);
+    assert_int_equal(o.upstream.head_timeout_ms, 0);
+    tt_origin_opts_free(&o);
+}
+
 static void test_every_flag(void **state)
 {
     (void)state;
@@ -146,6 +183,14 @@ static void test_bad_values(void **state)
     expect_bad("--root DIR or --upstream URL is required", "--proxy", "h:1", "--token", "t", NULL);
     expect_bad("use --root or --upstream, not both", "--proxy", "h:1", "--token", "t", "--root",
                tmpdir, "--upstream", "http://127.0.0.1:8000", NULL);
+    expect_bad("--upstream-timeout '-1': want seconds from 0 (none) to 86400", "--proxy", "h:1",
+               "--token", "t", "--upstream", "h2c://a:1", "--upstream-timeout", "-1", NULL);
+    expect_bad("--upstream-ping 'x'", "--proxy", "h:1", "--token", "t", "--upstream",
+               "h2c://a:1", "--upstream-ping", "x", NULL);
+    expect_bad("--upstream-ping is for h2c:// apps", "--proxy", "h:1", "--token", "t",
+               "--upstream", "http://a:1", "--upstream-ping", "600", NULL);
+    expect_bad("--upstream-timeout and --upstream-ping go with --upstream", "--proxy", "h:1",
+               "--token", "t", "--root", tmpdir, "--upstream-timeout", "5", NULL);
     expect_bad("--upstream 'https://a:1': https is not supported", "--proxy", "h:1", "--token",
                "t", "--upstream", "https://a:1", NULL);
     expect_bad("--upstream 'http://a:1/api': a path is not supported", "--proxy", "h:1",
@@ -419,6 +464,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_upstream_defaults),
         cmocka_unit_test(test_every_flag),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_root_not_a_dir),

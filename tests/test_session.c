@@ -1,7 +1,8 @@
 /* Tests of proto/session: two sessions over a loopback TLS connection in one
  * loop (p's role: TLS server and HTTP/2 client; c's: the reverse), a request
  * and a 1 MiB response with consume-driven windows, keepalive dropping a
- * silent peer, the SETTINGS ACK deadline, drain, and a transport loss. */
+ * silent peer (and not pinging one with no stream open when asked not
+ * to), the SETTINGS ACK deadline, drain, and a transport loss. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -468,6 +469,38 @@ static void on_stop(struct tt_loop *loop, struct tt_timer *t)
     tt_loop_stop(loop);
 }
 
+/* ping_needs_streams (c's app connection): a connection with no stream
+ * open is never pinged, so the same silent peer that keepalive drops
+ * within 80 ms is still there after 500 ms. */
+static void test_keepalive_needs_streams(void **state)
+{
+    struct env *e = *state;
+    struct tt_loop *loop = tt_loop_new();
+    struct tt_tls_conn pt, raw;
+    tls_pair(e, &pt, &raw);
+    struct tt_session_config cfg;
+    tt_session_config_default(&cfg);
+    cfg.ping_interval_ms = 30;
+    cfg.ping_timeout_ms = 50;
+    cfg.settings_timeout_ms = 60000;
+    cfg.ping_needs_streams = 1;
+    struct side p = {.loop = loop, .name = "p"};
+    struct tt_session_callbacks cb = {.on_closed = on_closed};
+    p.s = tt_session_new(loop, &pt, TT_H2_CLIENT, &cfg, &cb, &p, NULL, 0);
+    assert_non_null(p.s);
+    struct tt_timer stop;
+    tt_timer_init(&stop, on_stop, NULL);
+    tt_timer_start(loop, &stop, 500);
+    assert_int_equal(tt_loop_run(loop), 0);
+    assert_false(p.closed);
+    tt_session_close(p.s, "test over");
+    tt_timer_start(loop, &stop, 50);
+    assert_int_equal(tt_loop_run(loop), 0);
+    assert_true(p.closed);
+    tt_tls_conn_free(&raw);
+    tt_loop_free(loop);
+}
+
 static void test_keepalive_answered(void **state)
 {
     struct env *e = *state;
@@ -495,6 +528,7 @@ int main(void)
         cmocka_unit_test(test_keepalive_drops_silent_peer),
         cmocka_unit_test(test_settings_ack_timeout),
         cmocka_unit_test(test_keepalive_answered),
+        cmocka_unit_test(test_keepalive_needs_streams),
     };
     return cmocka_run_group_tests_name("session", tests, setup, teardown);
 }

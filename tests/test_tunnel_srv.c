@@ -5,8 +5,9 @@
  * answer reaches the client; a reset from the peer calls `close` exactly
  * once and a held record outlives it until released; request window comes
  * back for the bytes the handler consumed, and for the rest when the stream
- * closes; the tunnel going away closes open streams; drain.  Records must
- * all be freed (ASan checks for leaks). */
+ * closes; the tunnel going away closes open streams; drain; the access
+ * line says how each stream ended, with grpc-status from the trailers.
+ * Records must all be freed (ASan checks for leaks). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,8 +17,10 @@
 
 #include "codec/buf.h"
 #include "origin/tunnel_srv.h"
+#include "proto/log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -27,6 +30,7 @@
 struct fake {
     /* what the test asks for */
     int answer;       /* open: respond 200 with "hello" at once */
+    int trailers;     /* ... and end it with trailers grpc-status: 7 */
     int hold;         /* open: keep a hold on the record */
     size_t consume;   /* data: consume at most this many bytes in total */
     /* what happened */
@@ -60,7 +64,10 @@ static void fk_open(void *hctx, struct tt_ts *ts, const struct tt_h2_headers *h)
     if (f->answer) {
         static const struct tt_header resp[] = {{":status", "200", 7, 3, 0}};
         assert_int_equal(tt_ts_headers(ts, resp, 1, 0), 0);
-        assert_int_equal(tt_ts_send(ts, "hello", 5, 1), 5);
+        assert_int_equal(tt_ts_send(ts, "hello", 5, !f->trailers), 5);
+        static const struct tt_header trl[] = {{"grpc-status", "7", 11, 1, 0}};
+        if (f->trailers)
+            assert_int_equal(tt_ts_headers(ts, trl, 1, 1), 0);
     }
 }
 
@@ -332,7 +339,10 @@ static const struct tt_header post_req[] = {
 
 static int got_answer(struct env *e) { return e->stream_closed > 0; }
 static int opened(struct env *e) { return e->f.opens > 0; }
+static int opened2(struct env *e) { return e->f.opens > 1; }
+static int opened3(struct env *e) { return e->f.opens > 2; }
 static int closed_once(struct env *e) { return e->f.closes > 0; }
+static int closed_twice(struct env *e) { return e->f.closes > 1; }
 
 /* ---- cases ---------------------------------------------------------------- */
 
@@ -514,6 +524,69 @@ static void test_tunnel_loss_closes_streams(void **state)
     assert_true(e.f.close_flags & TT_H2_CLOSE_CONN);
 }
 
+/* stderr into a pipe while a case runs; returns what was logged. */
+static int cap_saved = -1, cap_pipe[2];
+
+static void capture_start(void)
+{
+    tt_log_init("c", TT_LOG_INFO);
+    assert_int_equal(pipe2(cap_pipe, O_NONBLOCK), 0);
+    fcntl(cap_pipe[1], F_SETPIPE_SZ, 1 << 20);
+    cap_saved = dup(STDERR_FILENO);
+    dup2(cap_pipe[1], STDERR_FILENO);
+}
+
+static void capture_end(char *out, size_t cap)
+{
+    dup2(cap_saved, STDERR_FILENO);
+    close(cap_saved);
+    close(cap_pipe[1]);
+    ssize_t n = read(cap_pipe[0], out, cap - 1);
+    close(cap_pipe[0]);
+    out[n > 0 ? n : 0] = 0;
+}
+
+static void expect_line(const char *log, const char *want)
+{
+    if (!strstr(log, want))
+        fail_msg("no line with '%s' in:\n%s", want, log);
+}
+
+/* What became of each stream, in one line each: an answer with trailers
+ * (grpc-status noted), a reset by p, the tunnel lost. */
+static void test_access_line(void **state)
+{
+    (void)state;
+    static char log[65536];
+    struct env e;
+    capture_start();
+    env_start(&e, 0);
+    e.f.answer = 1;
+    e.f.trailers = 1;
+    assert_true(tt_h2_submit_request(e.c, post_req, 4, 1, NULL) > 0);
+    cl_flush(&e);
+    run_until(&e, got_answer);
+    e.f.answer = 0;
+    int64_t sid = tt_h2_submit_request(e.c, get_req, 4, 1, NULL);
+    assert_true(sid > 0);
+    cl_flush(&e);
+    run_until(&e, opened2);
+    assert_int_equal(tt_h2_submit_rst(e.c, (uint32_t)sid, TT_H2_CANCEL), 0);
+    cl_flush(&e);
+    run_until(&e, closed_twice);
+    assert_true(tt_h2_submit_request(e.c, post_req, 4, 0, NULL) > 0);
+    cl_flush(&e);
+    run_until(&e, opened3);
+    env_end(&e);
+    capture_end(log, sizeof log);
+    expect_line(log, "access stream=1 method=POST path=/up status=200 bytes=5 dur_ms=");
+    expect_line(log, " end=ok grpc-status=7\n");
+    expect_line(log, "access stream=3 method=GET path=/ status=0 bytes=0 dur_ms=");
+    expect_line(log, " end=reset-by-p(CANCEL)\n");
+    expect_line(log, "access stream=5 method=POST path=/up status=0 bytes=0 dur_ms=");
+    expect_line(log, " end=tunnel-lost\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -523,6 +596,7 @@ int main(void)
         cmocka_unit_test(test_window_back_at_close),
         cmocka_unit_test(test_drain),
         cmocka_unit_test(test_tunnel_loss_closes_streams),
+        cmocka_unit_test(test_access_line),
     };
     return cmocka_run_group_tests_name("tunnel_srv", tests, NULL, NULL);
 }

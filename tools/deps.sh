@@ -13,6 +13,11 @@
 # are named anyway because a script calls them, so the list says what the
 # project depends on; coreutils and binutils (nm, for tools/layers.sh) come
 # with build-essential.
+#
+# The gRPC test (integration-tests/test-43-grpc.sh) also needs npm's
+# @grpc/grpc-js, pinned by integration-tests/grpc/package-lock.json: it is
+# installed there with `npm ci` (into a git-ignored node_modules) when
+# missing, by the npm that comes with node 20.
 set -euo pipefail
 
 build=(build-essential libssl-dev zlib1g-dev node-llhttp openssl python3)
@@ -20,6 +25,7 @@ test=(libcmocka-dev libjansson-dev   # unit tests
       clang libclang-rt-14-dev       # fuzz targets (libFuzzer)
       curl ffmpeg nghttp2-client python3-h2 python3-hpack procps psmisc
       iproute2 nodejs chromium mpv   # integration tests
+      python3-grpcio python3-protobuf # the gRPC test's Python client and server
       wrk util-linux)                # bench quick mode (wrk: scenario 3; taskset)
 bench=(libnghttp2-dev nginx-light nghttp2-server nghttp2-proxy openssh-server
        openssh-client linux-perf time)
@@ -27,12 +33,28 @@ bench=(libnghttp2-dev nginx-light nghttp2-server nghttp2-proxy openssh-server
 want=("${build[@]}" "${test[@]}")
 if [ "${BENCH:-0}" = 1 ]; then want+=("${bench[@]}"); fi
 
+# The npm packages of the gRPC test, after the apt ones (nodejs brings npm).
+npm_deps() {
+    local d
+    d="$(cd "$(dirname "$0")/.." && pwd)/integration-tests/grpc"
+    [ -d "$d/node_modules/@grpc/grpc-js" ] && return 0
+    if ! command -v npm >/dev/null; then
+        echo "deps: npm is missing (it comes with node 20's nodejs); cannot install $d's packages" >&2
+        exit 1
+    fi
+    echo "deps: npm ci in $d"
+    (cd "$d" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}
+
 missing=()
 for p in "${want[@]}"; do
     status=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
     case "$status" in ii*) ;; *) missing+=("$p") ;; esac
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+    npm_deps
+    exit 0
+fi
 
 echo "deps: installing ${missing[*]}"
 SUDO=
@@ -45,4 +67,5 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+npm_deps
 echo "deps: done"
