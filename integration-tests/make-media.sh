@@ -122,8 +122,26 @@ check "$tmp/été/vidéo ünïcode.mkv" "video audio"
 check "$tmp/sub/clip.avi" "video audio"
 rm -f "$tmp/.decode.log"
 
-# faststart: the moov atom must come before mdat.
-if ! head -c 65536 "$tmp/my clip.mp4" | grep -aq moov; then
+# faststart: the top-level moov box must come before mdat. (Not `head | grep -q`:
+# grep leaving early makes head die of SIGPIPE, and pipefail calls that a miss.)
+top_boxes() { # FILE: the top-level ISO BMFF box types, in file order
+    /usr/bin/python3 - "$1" <<'PY'
+import struct, sys
+with open(sys.argv[1], "rb") as f:
+    while True:
+        head = f.read(8)
+        if len(head) < 8:
+            break
+        size, kind = struct.unpack(">I4s", head)
+        if size == 1:
+            size = struct.unpack(">Q", f.read(8))[0] - 8
+        elif size == 0:
+            print(kind.decode("latin-1")); break
+        print(kind.decode("latin-1"))
+        f.seek(size - 8, 1)
+PY
+}
+if [ "$(top_boxes "$tmp/my clip.mp4" | grep -E '^(moov|mdat)$' | head -c 4)" != moov ]; then
     echo "make-media: BROKEN my clip.mp4: moov is not at the start (faststart)" >&2
     exit 1
 fi

@@ -21,7 +21,7 @@ lines_before() { wc -l <"$W/p.log"; }
 log_since() { tail -n +"$(($1 + 1))" "$W/p.log"; } # LINE_COUNT
 # p logs a request when it ends; a player may close its connection after p's
 # last write: wait (bounded) until PATTERN shows up after line N.
-seen_since() { log_since "$1" | grep -qE -- "$2"; } # N PATTERN
+seen_since() { grep -qE -- "$2" <(log_since "$1"); } # N PATTERN (no pipe: SIGPIPE under pipefail)
 wait_log() { wait_until 50 0.1 seen_since "$1" "$2"; } # N PATTERN
 
 # ---- ffprobe: same duration and streams over HTTP as on the file
