@@ -60,7 +60,7 @@ done
 expect_true "access lines of h2 over TLS say proto=h2 tls=1" \
     log_has "$W/p.log" 'access client=127\.0\.0\.1:[0-9]+ method=GET path=/my%20clip\.mp4 status=200 .* proto=h2 tls=1'
 expect_true "access lines of HTTP/1.1 over TLS say tls=1" \
-    log_has "$W/p.log" 'access client=127\.0\.0\.1:[0-9]+ method=GET path=/my%20clip\.mp4 status=200 .*origin=media tls=1$'
+    log_has "$W/p.log" 'access client=127\.0\.0\.1:[0-9]+ method=GET path=/my%20clip\.mp4 status=200 .*origin=media tls=1 end=ok$'
 
 # --- the origin sees https; request bodies through TLS
 for v in 2 1.1; do

@@ -25,9 +25,9 @@
 # 15 s PING to the app, and with no app pings now it would never end),
 # metadata with -bin, trailers, status with details, deadline and client
 # cancel (the app sees the cancel), 100 concurrent RPCs, c killed mid-stream
-# (never OK), c's --upstream-timeout giving up (UNAVAILABLE, and the app's
+# (UNAVAILABLE), c's --upstream-timeout giving up (UNAVAILABLE, and the app's
 # stream reset at once), and c's access line (what happened to the stream,
-# grpc-status).
+# grpc-status), and p's (end=, grpc-status).
 source "$(dirname "$0")/lib.sh"
 
 G=$TT_HERE/grpc
@@ -148,10 +148,17 @@ expect_true "... for a failed RPC: grpc-status 9 (FAILED_PRECONDITION)" \
 expect_true "... for a cancelled RPC: the reset p passed on, no grpc-status" \
     log_has "$W/c1.log" 'access stream=[0-9]+ method=POST path=/tt.Test/Sleep status=[0-9]+ .*end=reset-by-p\(CANCEL\)$'
 
-# --- c killed mid-stream: the clients hear an error, never OK.  (Today
-# INTERNAL: p resets the client's stream with INTERNAL_ERROR when the tunnel
-# goes mid-body; UNAVAILABLE would need p's exchange to answer a gRPC
-# request with grpc-status 14 instead.)
+# --- p's access line: what became of each response, and grpc-status
+expect_true "p's access line for a unary RPC: ended whole, grpc-status 0" \
+    log_has "$W/p.log" 'access client=[^ ]+ method=POST path=/tt.Test/Echo status=200 .* proto=h2 end=ok grpc-status=0$'
+expect_true "... for a failed RPC: grpc-status 9" \
+    log_has "$W/p.log" 'access client=[^ ]+ method=POST path=/tt.Test/Echo status=200 .* end=ok grpc-status=9$'
+expect_true "... for a cancelled RPC: the client left, no grpc-status" \
+    log_has "$W/p.log" 'access client=[^ ]+ method=POST path=/tt.Test/Sleep status=[0-9]+ .* end=client-gone$'
+
+# --- c killed mid-stream: p ends the clients' streams with grpc-status 14,
+# UNAVAILABLE (what gRPC clients retry on), never OK and never a reset that
+# reads as INTERNAL.
 client py media.grpc.test killed-py.txt killed &
 kp=$!
 track "$kp" client-killed-py
@@ -168,6 +175,8 @@ wait "$c1pid" "$c2pid" 2>/dev/null # reaped quietly (no "Killed" from bash)
 wait "$kp" "$kn"
 expect_checks killed-py.txt "python client, c killed mid-stream:" killed
 expect_checks killed-node.txt "node client, c killed mid-stream:" killed
+expect_true "p's access line for a stream whose tunnel went: tunnel-lost, grpc-status 14" \
+    log_has "$W/p.log" 'access client=[^ ]+ method=POST path=/tt.Test/Endless status=200 .* end=tunnel-lost grpc-status=14$'
 
 # --- c gives up (--upstream-timeout): UNAVAILABLE, and the app's stream is
 # reset at once (the app would sleep 20 s; the client's deadline is 30 s)

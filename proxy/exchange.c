@@ -223,6 +223,10 @@ void tt_px_exchange_begin(struct tt_px_exchange *x)
     x->waits = 0;
     x->waited_ms = 0;
     x->queue_expired = 0;
+    x->grpc = 0;
+    x->end_how = TT_PX_END_OK;
+    x->grpc_status = -1;
+    x->end_code = 0;
     x->active = 1;
     x->start_ms = tt_loop_now(x->env->loop);
     x->env->counters.requests++;
@@ -262,11 +266,21 @@ static void xc_log(struct tt_px_exchange *x)
     int cls = x->status >= 100 && x->status < 600 ? x->status / 100 : 0;
     k->by_class[cls]++;
     uint64_t now = tt_loop_now(x->env->loop);
-    tt_log_info("access client=%s method=%s path=%s status=%d bytes=%llu dur_ms=%llu origin=%s%s%s%s",
+    char end[40], grpc[24] = "";
+    static const char *const ends[] = {"ok", "client-gone", "reset-by-origin", "tunnel-lost",
+                                       "failed"};
+    if (x->end_how == TT_PX_END_ORIGIN_RESET)
+        snprintf(end, sizeof end, "%s(%s)", ends[x->end_how], tt_h2_strerror(x->end_code));
+    else
+        snprintf(end, sizeof end, "%s", ends[x->end_how]);
+    if (x->grpc_status >= 0)
+        snprintf(grpc, sizeof grpc, " grpc-status=%d", x->grpc_status);
+    tt_log_info("access client=%s method=%s path=%s status=%d bytes=%llu dur_ms=%llu origin=%s%s%s%s"
+                " end=%s%s",
                 x->peer, x->method ? x->method : "-", x->log_path ? x->log_path : "", x->status,
                 (unsigned long long)x->bytes, (unsigned long long)(now - x->start_ms),
                 x->name[0] ? x->name : "-", x->proto ? " proto=" : "", x->proto ? x->proto : "",
-                x->tls ? " tls=1" : "");
+                x->tls ? " tls=1" : "", end, grpc);
 }
 
 void tt_px_exchange_end(struct tt_px_exchange *x, int client_gone)
@@ -275,6 +289,8 @@ void tt_px_exchange_end(struct tt_px_exchange *x, int client_gone)
         return;
     if (client_gone && !x->resp_head && !x->status)
         x->status = 499; /* nginx's word for "client closed request" */
+    if (client_gone && x->end_how == TT_PX_END_OK)
+        x->end_how = TT_PX_END_CLIENT_GONE;
     xc_stop_retry(x);
     x->retrying = 0;
     xc_log(x);
@@ -301,6 +317,8 @@ void tt_px_exchange_fail(struct tt_px_exchange *x, const char *why)
 {
     if (!x->active)
         return;
+    if (x->end_how == TT_PX_END_OK)
+        x->end_how = TT_PX_END_FAILED;
     xc_let_go(x);
     x->resp_done = 1;
     x->ops->abort(x, why);
@@ -750,6 +768,47 @@ void tt_px_exchange_taken(struct tt_px_exchange *x, size_t n) { xc_consume(x, n,
 
 /* --- Tunnel callbacks -------------------------------------------------------------- */
 
+/* A response head (`last`: trailers-only) or its trailers: is it gRPC, and
+ * which grpc-status ends it (the access line's). */
+static void xc_note_grpc(struct tt_px_exchange *x, const struct tt_header *h, size_t n, int last)
+{
+    static const char ct[] = "application/grpc";
+    for (size_t i = 0; i < n; i++) {
+        if (h[i].name_len == 12 && !memcmp(h[i].name, "content-type", 12) &&
+            h[i].value_len >= sizeof ct - 1 && !memcmp(h[i].value, ct, sizeof ct - 1))
+            x->grpc = 1;
+        else if (last && h[i].name_len == 11 && !memcmp(h[i].name, "grpc-status", 11)) {
+            int v = 0;
+            size_t k = 0;
+            while (k < h[i].value_len && k < 4 && h[i].value[k] >= '0' && h[i].value[k] <= '9')
+                v = v * 10 + (h[i].value[k++] - '0');
+            if (k && k == h[i].value_len)
+                x->grpc_status = (int16_t)v;
+        }
+    }
+}
+
+/* The tunnel went away mid-response.  A gRPC client that takes trailers
+ * gets a proper gRPC end, grpc-status 14 (UNAVAILABLE: "retry elsewhere"),
+ * rather than a reset it would report as INTERNAL.  Returns 1 when ended so. */
+static int xc_grpc_unavailable(struct tt_px_exchange *x)
+{
+    if (!x->grpc || !x->te_trailers || !x->proto)
+        return 0; /* not gRPC, or an HTTP/1.1 front that may not frame trailers */
+    static const struct tt_header trl[] = {
+        {.name = "grpc-status", .name_len = 11, .value = "14", .value_len = 2},
+        {.name = "grpc-message",
+         .name_len = 12,
+         .value = "the origin's tunnel closed mid-response",
+         .value_len = 39},
+    };
+    x->resp_done = 1;
+    x->grpc_status = 14;
+    xc_drop_body(x);
+    x->ops->trailers(x, trl, 2);
+    return 1;
+}
+
 void tt_px_exchange_on_headers(struct tt_px_tunnel *t, struct tt_px_exchange *x,
                                const struct tt_h2_headers *h)
 {
@@ -777,6 +836,7 @@ void tt_px_exchange_on_headers(struct tt_px_tunnel *t, struct tt_px_exchange *x,
             return;
         x->resp_head = 1;
         x->status = h->status;
+        xc_note_grpc(x, h->hdrs, h->count, h->end_stream);
         tt_buf_free(&x->replay); /* processed: never sent again */
         x->replay_lost = 1;
         if (h->end_stream)
@@ -786,6 +846,7 @@ void tt_px_exchange_on_headers(struct tt_px_tunnel *t, struct tt_px_exchange *x,
     }
     if (h->kind == TT_H2_HDRS_TRAILERS && x->resp_head && !x->resp_done) {
         x->resp_done = 1;
+        xc_note_grpc(x, h->hdrs, h->count, 1);
         x->ops->trailers(x, h->hdrs, h->count);
     }
 }
@@ -849,6 +910,14 @@ void tt_px_exchange_on_stream_close(struct tt_px_tunnel *t, struct tt_px_exchang
     if (x->resp_head) {
         tt_log_debug("response aborted client=%s path=%s: tunnel stream closed (%s)", x->peer,
                      x->log_path ? x->log_path : "", tt_h2_strerror(code));
+        if (flags & TT_H2_CLOSE_RST_RECEIVED) {
+            x->end_how = TT_PX_END_ORIGIN_RESET;
+            x->end_code = code;
+        } else if (flags & TT_H2_CLOSE_CONN) {
+            x->end_how = TT_PX_END_TUNNEL_LOST;
+            if (xc_grpc_unavailable(x))
+                return;
+        } /* else we reset it (its response was invalid): failed */
         tt_px_exchange_fail(x, "tunnel closed mid-response");
         return;
     }

@@ -28,6 +28,11 @@
  *   - Reset by the origin (any other RST_STREAM), or reset by us because its
  *     response was invalid: that is the origin's answer, and sending it
  *     again would only repeat it.  502, never retried.
+ * A stream that closes after its response head cuts the response: the
+ * client sees a reset (h2: c's own code when c reset it) or a closed
+ * connection, never an end that looks whole.  But a gRPC response whose
+ * tunnel went away ends with trailers grpc-status 14 (UNAVAILABLE), what a
+ * gRPC client retries on, where a reset would read as INTERNAL.
  * A retry goes to another pool member at once when one can take it, else
  * waits for a reconnecting c: 250 ms, 500 ms, 1 s, then what is left of
  * TT_PX_RETRY_WAIT_MS (3 s in all for one request, whatever happens), at
@@ -148,6 +153,15 @@ struct tt_px_qgroup {
     size_t n;
 };
 
+/* What became of a response (the access line's end=). */
+enum tt_px_end {
+    TT_PX_END_OK,           /* delivered whole (p's own answers too) */
+    TT_PX_END_CLIENT_GONE,  /* the client left before the end */
+    TT_PX_END_ORIGIN_RESET, /* c reset the stream mid-response (end_code) */
+    TT_PX_END_TUNNEL_LOST,  /* the tunnel closed mid-response */
+    TT_PX_END_FAILED,       /* p could not deliver it (an invalid head, memory) */
+};
+
 struct tt_px_exchange {
     struct tt_px_exchange_env *env;
     const struct tt_px_front_ops *ops;
@@ -212,6 +226,10 @@ struct tt_px_exchange {
     uint8_t retrying;      /* unbound, waiting for the retry timer (or in a queue) */
     uint8_t queue_expired; /* waited TT_PX_QUEUE_WAIT_MS in a queue: answered busy */
     uint8_t logged;
+    uint8_t grpc;          /* the response is gRPC (content-type application/grpc...) */
+    uint8_t end_how;       /* enum tt_px_end: what became of the response */
+    int16_t grpc_status;   /* from the trailers or a trailers-only head; -1: none */
+    uint32_t end_code;     /* TT_PX_END_ORIGIN_RESET: c's RST_STREAM code */
     struct tt_px_exchange *wake_next; /* a wake-up batch (tt_px_exchange_wake) */
 };
 

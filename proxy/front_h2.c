@@ -243,18 +243,22 @@ static void h2f_op_trailers(struct tt_px_exchange *x, const struct tt_header *h,
 }
 
 /* The response cannot complete: the client sees a reset stream, never a
- * clean END_STREAM. */
+ * clean END_STREAM.  When c reset it, with c's code (a gRPC client reads
+ * CANCEL as CANCELLED, REFUSED_STREAM as UNAVAILABLE), else INTERNAL_ERROR. */
 static void h2f_op_abort(struct tt_px_exchange *x, const char *why)
 {
     struct tt_px_h2s *s = H2S(x);
     struct tt_h2_conn *c = h2f_cconn(s);
     uint32_t sid = s->csid;
+    uint32_t code = x->end_how == TT_PX_END_ORIGIN_RESET && x->end_code != TT_H2_NO_ERROR
+                        ? x->end_code
+                        : TT_H2_INTERNAL_ERROR;
     tt_log_debug("h2 response aborted client=%s path=%s: %s", s->cc->peer,
                  x->log_path ? x->log_path : "", why);
     h2f_close(s, 1);
     if (c) {
         tt_h2_stream_set_user(c, sid, NULL);
-        (void)tt_h2_submit_rst(c, sid, TT_H2_INTERNAL_ERROR);
+        (void)tt_h2_submit_rst(c, sid, code);
         tt_session_flush(s->cc->sess);
     }
 }

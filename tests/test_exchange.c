@@ -31,6 +31,8 @@ enum fc_mode {
     FC_BIG,         /* 200 with BIG_LEN bytes */
     FC_INTERIM,     /* ten 103s, then answer */
     FC_CUT,         /* a head and part of the body, then the tunnel goes */
+    FC_GRPC_CUT,    /* the same for a gRPC response */
+    FC_RESET_MID,   /* a head and part of the body, then RST_STREAM(CANCEL) */
 };
 
 #define BIG_LEN (1024 * 1024)
@@ -130,6 +132,22 @@ static int fc_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h2_h
         tt_session_close(f->sess, "cut mid-body");
         break;
     }
+    case FC_GRPC_CUT: {
+        struct tt_header hd[2] = {{":status", "200", 7, 3, 0},
+                                  {"content-type", "application/grpc", 12, 16, 0}};
+        assert_int_equal(tt_h2_submit_headers(c, sid, hd, 2, 0), 0);
+        assert_int_equal(tt_h2_send_data(c, sid, "\0\0\0\0\x09half", 9, 0), 9);
+        tt_session_flush(f->sess);
+        tt_session_close(f->sess, "cut mid-message");
+        break;
+    }
+    case FC_RESET_MID: {
+        struct tt_header hd[1] = {{":status", "200", 7, 3, 0}};
+        assert_int_equal(tt_h2_submit_headers(c, sid, hd, 1, 0), 0);
+        assert_int_equal(tt_h2_send_data(c, sid, "part", 4, 0), 4);
+        assert_int_equal(tt_h2_submit_rst(c, sid, TT_H2_CANCEL), 0);
+        break;
+    }
     case FC_ANSWER:
         if (h->end_stream)
             fc_answer(f, sid);
@@ -215,6 +233,7 @@ struct front {
     size_t release_at;     /* once this much is held, hand it all back */
     int abort_at_first_data; /* the client leaves when the body starts */
     int order;             /* when its response ended, counting from 1 */
+    char trailers[128];    /* the trailers the exchange passed on, "name: value;..." */
 };
 
 static int g_ended; /* responses ended so far (front.order) */
@@ -273,8 +292,13 @@ static ssize_t ff_data(struct tt_px_exchange *x, const uint8_t *p, size_t len, i
 
 static void ff_trailers(struct tt_px_exchange *x, const struct tt_header *h, size_t n)
 {
-    (void)h, (void)n;
-    FRONT(x)->ended = 1;
+    struct front *f = FRONT(x);
+    for (size_t i = 0; i < n; i++) {
+        size_t used = strlen(f->trailers);
+        snprintf(f->trailers + used, sizeof f->trailers - used, "%.*s: %.*s;", (int)h[i].name_len,
+                 h[i].name, (int)h[i].value_len, h[i].value);
+    }
+    f->ended = 1;
     fr_stop();
 }
 
@@ -706,6 +730,61 @@ static void test_cut_mid_body_aborts(void **state)
     tt_px_exchange_free(&f.x);
 }
 
+/* A gRPC response whose tunnel goes mid-message ends with grpc-status 14
+ * for an h2 client that takes trailers (UNAVAILABLE, retried by gRPC
+ * clients), not with a reset read as INTERNAL. */
+static void test_grpc_cut_unavailable(void **state)
+{
+    struct world *w = *state;
+    add_tunnel(w, FC_GRPC_CUT);
+    add_tunnel(w, FC_GRPC_CUT);
+    static const struct tt_px_field te = {"te", "trailers", 2, 8};
+    for (int h2 = 0; h2 < 2; h2++) {
+        struct front f;
+        front_init(w, &f);
+        f.x.proto = h2 ? "h2" : NULL;
+        tt_px_exchange_begin(&f.x);
+        assert_int_equal(tt_px_exchange_set_line(&f.x, "POST", 4, "/x", 2), 0);
+        struct tt_px_request rq = {
+            .authority = "media", .authority_len = 5, .path = "/x", .path_len = 2,
+            .f = &te, .n = 1, .end = 1,
+        };
+        (void)tt_px_exchange_start(&f.x, &rq);
+        run(w);
+        assert_int_equal(f.status, 200);
+        if (h2) {
+            assert_int_equal(f.aborts, 0);
+            assert_string_equal(f.trailers, "grpc-status: 14;grpc-message: the origin's tunnel "
+                                            "closed mid-response;");
+            assert_int_equal(f.x.end_how, TT_PX_END_TUNNEL_LOST);
+            assert_int_equal(f.x.grpc_status, 14);
+            front_done(&f);
+        } else {
+            /* HTTP/1.1 may not be able to frame trailers: cut. */
+            assert_int_equal(f.aborts, 1);
+            assert_string_equal(f.trailers, "");
+            tt_px_exchange_free(&f.x);
+        }
+    }
+}
+
+/* c resets a stream mid-response: the front is told c's code (an h2 front
+ * passes it on), and the access line says who ended it. */
+static void test_reset_mid_body_keeps_code(void **state)
+{
+    struct world *w = *state;
+    add_tunnel(w, FC_RESET_MID);
+    struct front f;
+    front_init(w, &f);
+    front_start(&f, "GET", NULL);
+    run(w);
+    assert_int_equal(f.status, 200);
+    assert_int_equal(f.aborts, 1);
+    assert_int_equal(f.x.end_how, TT_PX_END_ORIGIN_RESET);
+    assert_int_equal(f.x.end_code, TT_H2_CANCEL);
+    tt_px_exchange_free(&f.x);
+}
+
 static void test_local_after_head_fails(void **state)
 {
     struct world *w = *state;
@@ -804,6 +883,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_client_gone_before_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_gone_mid_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cut_mid_body_aborts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_grpc_cut_unavailable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reset_mid_body_keeps_code, setup, teardown),
         cmocka_unit_test_setup_teardown(test_local_after_head_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interim_limited, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expect_continue, setup, teardown),
