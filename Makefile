@@ -18,7 +18,7 @@ FUZZFLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=al
 # Each program links only the libraries its layers use: p has no gzip and no
 # floating point, c compresses listings and text (zlib) and parses its flags
 # with math.h.  Tests and fuzzers link the union.
-P_LIBS   := -lssl -lcrypto -pthread
+P_LIBS   := -lssl -lcrypto -lz -lm -pthread
 C_LIBS   := -lssl -lcrypto -lz -lm -pthread
 LIBS     := -lssl -lcrypto -lz -lm -pthread
 
@@ -34,12 +34,13 @@ PROXY_SRC  := $(sort $(filter-out proxy/main.c,$(wildcard proxy/*.c)))
 ORIGIN_SRC := $(sort $(filter-out origin/main.c,$(wildcard origin/*.c)))
 LLHTTP_SRC := $(LLHTTP_SRC_DIR)/llhttp.c $(LLHTTP_SRC_DIR)/api.c $(LLHTTP_SRC_DIR)/http.c
 # The layers, bottom up: codec (sans-IO HTTP/2), proto (shared runtime),
-# then proxy (p only) and origin (c only) side by side.  Each program links
-# its own layer and the ones below it, never the other program's: a call from
-# proxy/ into origin/ (or back) is then a link error, not a quiet dependency.
-# tools/layers.sh checks the same rule on includes and on symbols.
-P_SRC      := $(CODEC_SRC) $(PROTO_SRC) $(PROXY_SRC)
-C_SRC      := $(CODEC_SRC) $(PROTO_SRC) $(ORIGIN_SRC)
+# then proxy (the client side of streams: fronts, exchanges, tunnels) and
+# origin (the server side: tunnel server, files, upstreams) side by side,
+# never using each other.  The two programs compose them: p runs origin's
+# tunnel server for its --service names, c runs proxy's fronts for
+# --local-listen.  tools/layers.sh checks the rule on includes and symbols.
+P_SRC      := $(CODEC_SRC) $(PROTO_SRC) $(PROXY_SRC) $(ORIGIN_SRC)
+C_SRC      := $(CODEC_SRC) $(PROTO_SRC) $(ORIGIN_SRC) $(PROXY_SRC)
 
 P_REL_OBJ  := $(P_SRC:%.c=build/rel/%.o)
 C_REL_OBJ  := $(C_SRC:%.c=build/rel/%.o)

@@ -127,6 +127,10 @@ struct tt_dialer {
     uint64_t rand_state;
     uint64_t up_at;
     struct tt_tunnel_srv *serve; /* DL_UP: the HTTP/2 server on the tunnel */
+    /* A forward link (c the HTTP/2 client): who takes the connection after
+     * the 101, and its handle while up; NULL for a tunnel. */
+    const struct tt_dialer_forward *fw;
+    void *fw_link;
 };
 
 static void dl_attempt(struct tt_dialer *d);
@@ -191,7 +195,7 @@ static void dl_down(struct tt_dialer *d, const char *why)
         return;
     }
     uint64_t wait = tt_backoff_next_ms(&d->bo);
-    tt_log_warn("tunnel down (tunnel %u): %s; next try in %.1f s", d->index, why,
+    tt_log_warn("%s down (tunnel %u): %s; next try in %.1f s", d->fw ? "forward link" : "tunnel", d->index, why,
                 (double)wait / 1000.0);
     dl_wait(d, wait);
 }
@@ -271,8 +275,10 @@ static void dl_on_serve_closed(void *owner, const char *reason)
 {
     struct tt_dialer *d = owner;
     d->serve = NULL;
+    d->fw_link = NULL;
     if (d->draining) {
-        tt_log_info("tunnel closed (tunnel %u): %s", d->index, reason);
+        tt_log_info("%s closed (tunnel %u): %s", d->fw ? "forward link" : "tunnel", d->index,
+                    reason);
         dl_stopped(d);
         return;
     }
@@ -310,6 +316,15 @@ static void dl_up(struct tt_dialer *d, size_t head_len)
 
     d->state = DL_UP;
     d->up_at = tt_loop_now(o->loop);
+    if (d->fw) {
+        tt_log_info("forward link up to %s as %s", o->opts->proxy, o->opts->name);
+        d->fw_link = d->fw->up(d->fw->ud, d, tls, tt_buf_data(&d->in) + head_len,
+                               tt_buf_len(&d->in) - head_len);
+        tt_buf_free(&d->in);
+        if (!d->fw_link)
+            dl_down(d, "out of memory starting HTTP/2");
+        return;
+    }
     tt_log_info("tunnel up to %s as %s (tunnel %u)", o->opts->proxy, o->opts->name, d->index);
     d->serve = tt_tunnel_srv_start(o->loop, tls, &o->scfg, o->handler, o->hctx,
                                    tt_buf_data(&d->in) + head_len, tt_buf_len(&d->in) - head_len,
@@ -396,7 +411,8 @@ static void dl_step(struct tt_dialer *d)
             return;
         }
         tt_buf_init(&d->out, TT_HS_MAX_HEAD + TT_ORIGIN_MAX_TOKEN);
-        if (tt_hs_build_request(&d->out, o->opts->proxy_host, o->opts->token, o->opts->name)) {
+        if (tt_hs_build_request(&d->out, o->opts->proxy_host, o->opts->token, o->opts->name,
+                                d->fw != NULL)) {
             dl_down(d, "cannot build the tunnel request (out of memory)");
             return;
         }
@@ -460,7 +476,9 @@ static void dl_step(struct tt_dialer *d)
                                  "--proxy the tunnel port of bin/p?)");
                 return;
             }
-            if (resp.status == 101 && resp.upgrade_ok)
+            if (resp.status == 101 && resp.upgrade_ok && resp.forward != (d->fw != NULL))
+                dl_down(d, "proxy answered 101 for the other direction (tunnel / forward link)");
+            else if (resp.status == 101 && resp.upgrade_ok)
                 dl_up(d, (size_t)n);
             else
                 dl_refused(d, &resp);
@@ -577,9 +595,21 @@ static void dl_on_timer(struct tt_loop *loop, struct tt_timer *t)
 
 struct tt_dialer *tt_dialer_new(struct tt_origin *o, unsigned index)
 {
+    return tt_dialer_new_forward(o, index, NULL);
+}
+
+void tt_dialer_link_closed(struct tt_dialer *d, const char *reason)
+{
+    dl_on_serve_closed(d, reason);
+}
+
+struct tt_dialer *tt_dialer_new_forward(struct tt_origin *o, unsigned index,
+                                        const struct tt_dialer_forward *fw)
+{
     struct tt_dialer *d = tt_mem_calloc(1, sizeof *d);
     if (!d)
         return NULL;
+    d->fw = fw;
     d->o = o;
     d->index = index;
     d->fd = -1;
@@ -606,6 +636,8 @@ void tt_dialer_drain(struct tt_dialer *d, uint32_t grace_ms)
      * only a dialer with no tunnel stops at once. */
     if (d->state == DL_UP && d->serve)
         tt_tunnel_srv_drain(d->serve, grace_ms);
+    else if (d->state == DL_UP && d->fw_link)
+        d->fw->drain(d->fw->ud, d->fw_link, grace_ms);
     else if (d->state != DL_STOPPED)
         dl_stopped(d);
 }

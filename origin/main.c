@@ -6,6 +6,7 @@
  * (no loop, no TLS context), 2 for a bad command line.
  */
 #include "origin/origin.h"
+#include "proxy/proxy.h"
 
 #include "codec/buf.h"
 #include "proto/log.h"
@@ -21,8 +22,105 @@
 /* The drain's last resort, should a session outlive its own grace. */
 #define MAIN_HARD_STOP_MS (MAIN_GRACE_MS + 2000u)
 
+/* --- Calls out (--local-listen) -------------------------------------------------
+ *
+ * c calls names through p with p's own request path, run here: proxy's
+ * listener and fronts (HTTP/1.1 and h2c) take local apps' requests, each an
+ * exchange, and the one pool they go to holds the forward link, a tunnel in
+ * the normal direction (c the HTTP/2 client) that a dialer keeps up like a
+ * tunnel (DESIGN.md "The forward link"). */
+#define LOCAL_POOL "p"
+
+struct local_side {
+    struct tt_px_server srv;
+    struct tt_px_config cfg;
+    struct tt_dialer *dialer;
+    struct tt_dialer_forward fw;
+    char peer[320];
+};
+
+static void local_gone(void *ud, const char *reason)
+{
+    struct local_side *l = ud;
+    tt_dialer_link_closed(l->dialer, reason);
+}
+
+static void *local_up(void *ud, struct tt_dialer *d, struct tt_tls_conn *tls,
+                      const uint8_t *early, size_t early_len)
+{
+    struct local_side *l = ud;
+    (void)d;
+    struct tt_px_tunnel *t =
+        tt_px_tunnel_adopt(&l->srv, &l->srv.reg, tls, LOCAL_POOL, l->peer, early, early_len);
+    tt_mem_free(tls);
+    if (t) {
+        t->on_gone = local_gone;
+        t->gone_ud = l;
+    }
+    return t;
+}
+
+static void local_drain(void *ud, void *link, uint32_t grace_ms)
+{
+    struct tt_px_tunnel *t = link;
+    (void)ud;
+    if (t->sess && !tt_session_closing(t->sess))
+        tt_session_drain(t->sess, grace_ms);
+}
+
+/* Listens on --local-listen and starts the forward link.  Returns 0, or -1
+ * with err. */
+static int local_start(struct local_side *l, struct tt_origin *o, char *err, size_t errlen)
+{
+    const struct tt_origin_opts *opts = o->opts;
+    memset(&l->cfg, 0, sizeof(l->cfg));
+    l->cfg.client_idle_s = 60;
+    l->cfg.max_clients = 1024;
+    l->cfg.max_tunnels = 1;
+    char why[160];
+    if (tt_px_parse_addr(opts->local_listen, &l->cfg.listen_addr, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "--local-listen %s: %s", opts->local_listen, why);
+        return -1;
+    }
+    struct tt_px_server *srv = &l->srv;
+    memset(srv, 0, sizeof(*srv));
+    srv->loop = o->loop;
+    srv->cfg = &l->cfg;
+    tt_px_tunnel_session_config(&srv->scfg, opts->ping_interval_ms, opts->ping_timeout_ms);
+    tt_px_registry_init(&srv->reg);
+    srv->env.loop = o->loop;
+    srv->env.reg = &srv->reg;
+    srv->env.route = (struct tt_px_route_cfg){.default_name = LOCAL_POOL};
+    srv->env.authority = opts->local_to[0] ? opts->local_to : NULL;
+    srv->tunnel_lis.io.fd = srv->client_lis.io.fd = srv->https_lis.io.fd = -1;
+    int fd = tt_px_listen_socket(&l->cfg.listen_addr, why, sizeof(why));
+    if (fd < 0) {
+        snprintf(err, errlen, "--local-listen %s", why);
+        return -1;
+    }
+    if (tt_px_accept_listen(srv, fd, 0) < 0) {
+        snprintf(err, errlen, "--local-listen: cannot watch the listener");
+        return -1;
+    }
+    snprintf(l->peer, sizeof(l->peer), "%s", opts->proxy);
+    l->fw = (struct tt_dialer_forward){.ud = l, .up = local_up, .drain = local_drain};
+    if (!(l->dialer = tt_dialer_new_forward(o, 0, &l->fw))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char bound[96] = "?";
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        tt_px_sockaddr_text((struct sockaddr *)&ss, bound, sizeof(bound), NULL, 0);
+    tt_log_info("listening for local calls on %s%s%s", bound, opts->local_to[0] ? ", all to " : "",
+                opts->local_to);
+    return 0;
+}
+
 struct main_ctx {
     struct tt_origin o;
+    struct local_side *local; /* --local-listen */
     struct tt_files *files; /* --root: the file handler's state */
     struct tt_dialer **dialers;
     unsigned ndialers;
@@ -68,6 +166,11 @@ static void main_on_signal(struct tt_loop *loop, int signo, void *data)
     }
     for (unsigned i = 0; i < m->ndialers; i++)
         tt_dialer_drain(m->dialers[i], MAIN_GRACE_MS);
+    if (m->local) {
+        m->local->srv.env.draining = 1;
+        tt_px_accept_drain(&m->local->srv, MAIN_GRACE_MS);
+        tt_dialer_drain(m->local->dialer, MAIN_GRACE_MS);
+    }
 }
 
 int main(int argc, char **argv)
@@ -123,7 +226,9 @@ int main(int argc, char **argv)
     m.o.fs.root_fd = tt_fs_open_root(opts.root); /* -1: realpath() resolution, slower but the same */
     m.o.fs.allow_put = opts.allow_put;
     tt_origin_session_config(&opts, &m.o.scfg);
-    if (opts.has_upstream) {
+    if (!opts.connections) {
+        /* Only calls out: nothing is served. */
+    } else if (opts.has_upstream) {
         m.o.upstream = tt_upstream_new(loop, &opts.upstream_url, &opts.upstream);
         m.o.handler = &tt_upstream_handler;
         m.o.hctx = m.o.upstream;
@@ -132,7 +237,7 @@ int main(int argc, char **argv)
         m.o.handler = &tt_files_handler;
         m.o.hctx = m.files;
     }
-    if (!m.o.hctx) {
+    if (opts.connections && !m.o.hctx) {
         fprintf(stderr, "c: out of memory\n");
         return 1;
     }
@@ -150,7 +255,9 @@ int main(int argc, char **argv)
                         : opts.verify == TT_TLS_VERIFY_NONE ? "NOTHING (--insecure)"
                                                             : "system trust store";
     char what[4400];
-    if (opts.has_upstream)
+    if (!opts.connections)
+        snprintf(what, sizeof what, "nothing (calls out only)");
+    else if (opts.has_upstream)
         snprintf(what, sizeof what, "the app at %s://%s", opts.upstream_url.h2c ? "h2c" : "http",
                  opts.upstream_url.hostport);
     else
@@ -162,7 +269,14 @@ int main(int argc, char **argv)
         tt_log_warn("WARNING: --insecure: the proxy's certificate is NOT verified; anyone on the "
                     "path can read this tunnel and impersonate the proxy. Use --fingerprint.");
 
-    m.dialers = tt_mem_calloc(opts.connections, sizeof *m.dialers);
+    if (opts.local_listen[0]) {
+        if (!(m.local = tt_mem_calloc(1, sizeof(*m.local))) ||
+            local_start(m.local, &m.o, err, sizeof err) < 0) {
+            fprintf(stderr, "c: %s\n", m.local ? err : "out of memory");
+            return 2;
+        }
+    }
+    m.dialers = tt_mem_calloc(opts.connections + 1, sizeof *m.dialers);
     if (!m.dialers) {
         fprintf(stderr, "c: out of memory\n");
         return 1;
@@ -191,6 +305,12 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < m.ndialers; i++)
         tt_dialer_free(m.dialers[i]);
     tt_mem_free(m.dialers);
+    if (m.local) {
+        tt_dialer_free(m.local->dialer);
+        tt_px_registry_free(&m.local->srv.reg);
+        tt_mem_free(m.local->srv.front_rbuf);
+        tt_mem_free(m.local);
+    }
     tt_upstream_free(m.o.upstream);
     tt_files_free(m.files);
     tt_loop_free(loop);

@@ -47,6 +47,12 @@ static const char opt_usage[] =
     "                          --ping-timeout without an answer; 0 = never (default: 0;\n"
     "                          gRPC servers refuse pings more often than every 300 s)\n"
     "  --connections N         tunnels to hold open, a pool at the proxy (default: 1)\n"
+    "  --local-listen ADDR     take HTTP/1.1 and h2c from local apps here (host:port) and\n"
+    "                          send each request over a forward link to p, to the origin or\n"
+    "                          p --service named by its Host (without port); p's tokens\n"
+    "                          file must allow it (calls=). Without --root and --upstream,\n"
+    "                          c only calls out\n"
+    "  --local-to NAME         send every --local-listen request to NAME, whatever its Host\n"
     "  --log-level LEVEL       error|warn|info|debug (default: info)\n"
     "  --ping-interval SECS    PING an idle tunnel after this long (default: 15)\n"
     "  --ping-timeout SECS     drop a tunnel whose PING gets no answer (default: 10)\n"
@@ -164,6 +170,7 @@ static const char *const opt_valued[] = {
     "--fingerprint", "--ca",      "--root",          "--connections",
     "--upstream",  "--upstream-timeout", "--upstream-ping",
     "--log-level", "--ping-interval", "--ping-timeout", "--auth-backoff",
+    "--local-listen", "--local-to",
 };
 /* Flags without. */
 static const char *const opt_plain[] = {"--insecure", "--allow-put", "--help", "--version"};
@@ -293,6 +300,20 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
                 rc = opt_fail(err, errlen, "--ping-timeout '%s': want seconds from 0.05 to 86400", val);
                 goto bad;
             }
+        } else if (!strcmp(flag, "--local-listen")) {
+            if (strlen(val) >= sizeof o->local_listen) {
+                rc = opt_fail(err, errlen, "--local-listen '%s': too long", val);
+                goto bad;
+            }
+            snprintf(o->local_listen, sizeof o->local_listen, "%s", val);
+        } else if (!strcmp(flag, "--local-to")) {
+            if (!opt_name_ok(val)) {
+                rc = opt_fail(err, errlen,
+                              "--local-to '%s': want a name (letters, digits, '-', '_'; at most %d)",
+                              val, TT_ORIGIN_MAX_NAME);
+                goto bad;
+            }
+            snprintf(o->local_to, sizeof o->local_to, "%s", val);
         } else if (!strcmp(flag, "--auth-backoff")) {
             if (opt_seconds(val, 0, 86400, &o->auth_backoff_ms)) {
                 rc = opt_fail(err, errlen, "--auth-backoff '%s': want seconds from 0 to 86400", val);
@@ -372,9 +393,19 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
         rc = opt_fail(err, errlen, "use --root or --upstream, not both");
         goto bad;
     }
+    if (o->local_to[0] && !o->local_listen[0]) {
+        rc = opt_fail(err, errlen, "--local-to goes with --local-listen");
+        goto bad;
+    }
+    if (!root && !upstream && o->local_listen[0]) {
+        /* Only calls out: no tunnel, nothing served. */
+        o->connections = 0;
+        return TT_ORIGIN_RUN;
+    }
     if (!root && !upstream) {
         rc = opt_fail(err, errlen,
-                      "--root DIR or --upstream URL is required (the files or the app to serve)");
+                      "--root DIR or --upstream URL is required (the files or the app to serve), "
+                      "unless c only calls out (--local-listen)");
         goto bad;
     }
     if (upstream) {

@@ -55,7 +55,9 @@ struct tt_origin_opts {
      * and --ping-timeout for the app's pings too. */
     struct tt_upstream_opts upstream;
     int allow_put;
-    unsigned connections;
+    unsigned connections;    /* tunnels; 0 when c only calls out */
+    char local_listen[96];   /* --local-listen ADDR; "" when none */
+    char local_to[TT_ORIGIN_MAX_NAME + 1]; /* --local-to NAME; "" when by Host */
     int log_level;           /* enum tt_log_level */
     uint32_t ping_interval_ms;
     uint32_t ping_timeout_ms;
@@ -134,6 +136,21 @@ void tt_origin_session_config(const struct tt_origin_opts *opts, struct tt_sessi
 /* Makes tunnel number `index` (1-based, for the log) and starts dialing at
  * once.  Returns NULL when out of memory. */
 struct tt_dialer *tt_dialer_new(struct tt_origin *o, unsigned index);
+/* A forward link (DESIGN.md "The forward link"): the same dialing, PUT and
+ * backoff, asking for tether-h2; after the 101 the connection goes to
+ * `up` (c is its HTTP/2 client: main.c runs it with proxy's machinery),
+ * which returns a handle for `drain`, or NULL when out of memory.  The
+ * owner reports the link's end with tt_dialer_link_closed. */
+struct tt_dialer_forward {
+    void *ud;
+    void *(*up)(void *ud, struct tt_dialer *d, struct tt_tls_conn *tls, const uint8_t *early,
+                size_t early_len); /* takes tls (a tt_mem_alloc'ed holder) */
+    void (*drain)(void *ud, void *link, uint32_t grace_ms);
+};
+struct tt_dialer *tt_dialer_new_forward(struct tt_origin *o, unsigned index,
+                                        const struct tt_dialer_forward *fw);
+/* The forward link `up` made is gone: wait and dial again (or stop). */
+void tt_dialer_link_closed(struct tt_dialer *d, const char *reason);
 /* Stops reconnecting; a live tunnel drains (GOAWAY, streams finish within
  * grace_ms).  o->live drops when this dialer is done. */
 void tt_dialer_drain(struct tt_dialer *d, uint32_t grace_ms);

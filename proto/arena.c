@@ -71,3 +71,17 @@ void tt_arena_reset(struct tt_arena *a)
         tt_mem_free(c);
     }
 }
+
+struct tt_header *tt_arena_headers_dup(struct tt_arena *a, const struct tt_header *h, size_t n)
+{
+    struct tt_header *v = tt_arena_alloc(a, (n ? n : 1) * sizeof(*v));
+    if (!v)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = h[i];
+        if (!(v[i].name = tt_arena_strndup(a, h[i].name, h[i].name_len)) ||
+            !(v[i].value = tt_arena_strndup(a, h[i].value, h[i].value_len)))
+            return NULL;
+    }
+    return v;
+}

@@ -12,6 +12,8 @@
 #ifndef TT_ARENA_H
 #define TT_ARENA_H
 
+#include "codec/hpack.h"
+
 #include <stddef.h>
 
 struct tt_arena_chunk;
@@ -31,5 +33,8 @@ char *tt_arena_strndup(struct tt_arena *a, const char *s, size_t n)
     __attribute__((warn_unused_result));
 /* Frees every chunk: the arena is empty again (and may be used on). */
 void tt_arena_reset(struct tt_arena *a);
+/* Copies n fields, names and values too, into the arena.  NULL when out
+ * of room. */
+struct tt_header *tt_arena_headers_dup(struct tt_arena *a, const struct tt_header *h, size_t n);
 
 #endif

@@ -174,7 +174,7 @@ int tt_hs_parse_request(const uint8_t *buf, size_t len, struct tt_hs_request *re
 {
     struct hs_scan s;
     tt_iov line, name, value;
-    int r, nhost = 0, nname = 0, nversion = 0, conn_upgrade = 0, up_tether = 0;
+    int r, nhost = 0, nname = 0, nversion = 0, conn_upgrade = 0, up_tether = 0, up_forward = 0;
 
     memset(req, 0, sizeof(*req));
     req->content_length = -1;
@@ -220,6 +220,7 @@ int tt_hs_parse_request(const uint8_t *buf, size_t len, struct tt_hs_request *re
             conn_upgrade |= hs_list_has(value, "upgrade");
         } else if (hs_iov_ieq(name, "upgrade")) {
             up_tether |= hs_list_has(value, TT_HS_UPGRADE);
+            up_forward |= hs_list_has(value, TT_HS_UPGRADE_FORWARD);
         } else if (hs_iov_ieq(name, "content-length")) {
             int64_t n;
             /* One Content-Length, and it must be 0: the bytes after the
@@ -233,7 +234,9 @@ int tt_hs_parse_request(const uint8_t *buf, size_t len, struct tt_hs_request *re
     }
     if (nhost != 1)
         return TT_HS_MALFORMED;
-    req->upgrade_ok = conn_upgrade && up_tether;
+    /* Both directions at once is no request we know. */
+    req->upgrade_ok = conn_upgrade && (up_tether != up_forward);
+    req->forward = req->upgrade_ok && up_forward;
     return (int)s.pos;
 }
 
@@ -271,7 +274,7 @@ int tt_hs_parse_response(const uint8_t *buf, size_t len, struct tt_hs_response *
 {
     struct hs_scan s;
     tt_iov line, name, value;
-    int r, up_tether = 0, has_body = 0;
+    int r, up_tether = 0, up_forward = 0, has_body = 0;
 
     memset(resp, 0, sizeof(*resp));
     resp->retry_after = -1;
@@ -289,6 +292,7 @@ int tt_hs_parse_response(const uint8_t *buf, size_t len, struct tt_hs_response *
             return TT_HS_MALFORMED;
         if (hs_iov_ieq(name, "upgrade")) {
             up_tether |= hs_list_has(value, TT_HS_UPGRADE);
+            up_forward |= hs_list_has(value, TT_HS_UPGRADE_FORWARD);
         } else if (hs_iov_ieq(name, "retry-after")) {
             /* Only delay-seconds; an HTTP-date stays -1 (RFC 9110 §10.2.3). */
             int64_t n;
@@ -307,7 +311,8 @@ int tt_hs_parse_response(const uint8_t *buf, size_t len, struct tt_hs_response *
      * HTTP/2, so a 101 announcing a body is malformed. */
     if (resp->status == 101 && has_body)
         return TT_HS_MALFORMED;
-    resp->upgrade_ok = resp->status == 101 && up_tether;
+    resp->upgrade_ok = resp->status == 101 && (up_tether != up_forward);
+    resp->forward = resp->upgrade_ok && up_forward;
     return (int)s.pos;
 }
 
@@ -326,7 +331,8 @@ static int hs_safe_word(const char *s)
 
 static int hs_append(tt_buf *out, const char *s) { return tt_buf_append(out, s, strlen(s)); }
 
-int tt_hs_build_request(tt_buf *out, const char *host, const char *token, const char *name)
+int tt_hs_build_request(tt_buf *out, const char *host, const char *token, const char *name,
+                        int forward)
 {
     if (!hs_safe_word(host) || !hs_safe_word(token) || !hs_safe_word(name))
         return TT_ERR_INVALID_ARG;
@@ -339,8 +345,9 @@ int tt_hs_build_request(tt_buf *out, const char *host, const char *token, const 
                            name,
                            "\r\nTether-Version: " TT_HS_VERSION "\r\n"
                            "Connection: Upgrade\r\n"
-                           "Upgrade: " TT_HS_UPGRADE "\r\n"
-                           "Content-Length: 0\r\n\r\n"};
+                           "Upgrade: ",
+                           forward ? TT_HS_UPGRADE_FORWARD : TT_HS_UPGRADE,
+                           "\r\nContent-Length: 0\r\n\r\n"};
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
         if (hs_append(out, parts[i]) != 0) {
             out->len = old;
@@ -350,7 +357,7 @@ int tt_hs_build_request(tt_buf *out, const char *host, const char *token, const 
     return 0;
 }
 
-int tt_hs_build_response(tt_buf *out, int status, const char *why, int retry_after)
+int tt_hs_build_response(tt_buf *out, int status, const char *why, int retry_after, int forward)
 {
     if (status < 100 || status > 999)
         return TT_ERR_INVALID_ARG;
@@ -358,7 +365,12 @@ int tt_hs_build_response(tt_buf *out, int status, const char *why, int retry_aft
         static const char up[] = "HTTP/1.1 101 Switching Protocols\r\n"
                                  "Connection: Upgrade\r\n"
                                  "Upgrade: " TT_HS_UPGRADE "\r\n\r\n";
-        return tt_buf_append(out, up, sizeof(up) - 1) == 0 ? 0 : TT_ERR_NOMEM;
+        static const char fwd[] = "HTTP/1.1 101 Switching Protocols\r\n"
+                                  "Connection: Upgrade\r\n"
+                                  "Upgrade: " TT_HS_UPGRADE_FORWARD "\r\n\r\n";
+        int r = forward ? tt_buf_append(out, fwd, sizeof(fwd) - 1)
+                        : tt_buf_append(out, up, sizeof(up) - 1);
+        return r == 0 ? 0 : TT_ERR_NOMEM;
     }
     const char *reason = tt_http_reason(status);
     if (!why || !*why)

@@ -16,7 +16,8 @@
 #include <stdint.h>
 
 #define TT_HS_PATH "/.well-known/tether/tunnel"
-#define TT_HS_UPGRADE "tether-h2r"
+#define TT_HS_UPGRADE "tether-h2r"        /* the tunnel: HTTP/2 with roles flipped */
+#define TT_HS_UPGRADE_FORWARD "tether-h2"  /* the forward link: HTTP/2, c the client */
 #define TT_HS_VERSION "1"
 #define TT_HS_MAX_HEAD 8192
 
@@ -31,7 +32,8 @@ struct tt_hs_request {
     tt_iov name;   /* Tether-Name */
     tt_iov version; /* Tether-Version */
     int has_authorization; /* an Authorization header was present */
-    int upgrade_ok;        /* Upgrade: tether-h2r and Connection: upgrade */
+    int upgrade_ok;        /* Upgrade: tether-h2r or tether-h2, and Connection: upgrade */
+    int forward;           /* ... tether-h2: a forward link (DESIGN.md "The forward link") */
     int64_t content_length; /* -1 when absent */
 };
 
@@ -39,14 +41,16 @@ struct tt_hs_request {
  * TT_HS_NEED_MORE, TT_HS_MALFORMED or TT_HS_TOO_LARGE. */
 int tt_hs_parse_request(const uint8_t *buf, size_t len, struct tt_hs_request *req);
 
-/* Appends the PUT for `host`, `token`, `name` to out.  Returns 0 or
- * TT_ERR_NOMEM. */
-int tt_hs_build_request(tt_buf *out, const char *host, const char *token, const char *name);
+/* Appends the PUT for `host`, `token`, `name` to out: a tunnel, or with
+ * `forward` a forward link.  Returns 0 or TT_ERR_NOMEM. */
+int tt_hs_build_request(tt_buf *out, const char *host, const char *token, const char *name,
+                        int forward);
 
 struct tt_hs_response {
     int status;
     int retry_after; /* seconds, -1 when absent */
-    int upgrade_ok;  /* 101 with Upgrade: tether-h2r */
+    int upgrade_ok;  /* 101 with Upgrade: tether-h2r or tether-h2 */
+    int forward;     /* ... tether-h2 */
     tt_iov reason;   /* the reason phrase */
 };
 
@@ -54,9 +58,10 @@ struct tt_hs_response {
  * TT_HS_MALFORMED or TT_HS_TOO_LARGE. */
 int tt_hs_parse_response(const uint8_t *buf, size_t len, struct tt_hs_response *resp);
 
-/* Appends p's answer: 101 with the upgrade headers, or an error status
- * with a short plain-text body saying why, "Connection: close", and
- * Retry-After when retry_after >= 0.  Returns 0 or TT_ERR_NOMEM. */
-int tt_hs_build_response(tt_buf *out, int status, const char *why, int retry_after);
+/* Appends p's answer: 101 with the upgrade headers (tether-h2 with
+ * `forward`), or an error status with a short plain-text body saying why,
+ * "Connection: close", and Retry-After when retry_after >= 0.  Returns 0 or
+ * TT_ERR_NOMEM. */
+int tt_hs_build_response(tt_buf *out, int status, const char *why, int retry_after, int forward);
 
 #endif

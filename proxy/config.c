@@ -12,6 +12,7 @@
 #include "proto/log.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -146,6 +147,7 @@ void tt_px_tokens_free(struct tt_px_tokens *t)
                 p[k] = 0;
         }
         tt_mem_free(t->v[i].token);
+        tt_mem_free(t->v[i].calls);
     }
     tt_mem_free(t->v);
     t->v = NULL;
@@ -153,6 +155,50 @@ void tt_px_tokens_free(struct tt_px_tokens *t)
 }
 
 static int tok_is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+/* "a,b,c" of valid names, or "*". */
+static int tok_calls_valid(const char *s, size_t len)
+{
+    if (len == 1 && s[0] == '*')
+        return 0;
+    size_t st = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && s[i] != ',')
+            continue;
+        if (!tt_px_name_valid(s + st, i - st))
+            return -1;
+        st = i + 1;
+    }
+    return 0;
+}
+
+const struct tt_px_token *tt_px_tokens_find(const struct tt_px_tokens *t, const char *name,
+                                            size_t name_len)
+{
+    for (size_t k = 0; k < t->n; k++)
+        if (strlen(t->v[k].name) == name_len && strncasecmp(t->v[k].name, name, name_len) == 0)
+            return &t->v[k];
+    return NULL;
+}
+
+int tt_px_token_may_call(const struct tt_px_token *tk, const char *name, size_t name_len)
+{
+    const char *s = tk ? tk->calls : NULL;
+    if (!s)
+        return 0;
+    if (!strcmp(s, "*"))
+        return 1;
+    while (*s) {
+        const char *e = strchr(s, ',');
+        size_t l = e ? (size_t)(e - s) : strlen(s);
+        if (l == name_len && strncasecmp(s, name, l) == 0)
+            return 1;
+        if (!e)
+            break;
+        s = e + 1;
+    }
+    return 0;
+}
 
 int tt_px_tokens_parse(struct tt_px_tokens *t, const char *text, size_t len, const char *file,
                        char *err, size_t errlen)
@@ -171,8 +217,8 @@ int tt_px_tokens_parse(struct tt_px_tokens *t, const char *text, size_t len, con
         }
         /* Split into fields on spaces and tabs; '#' starts a comment only at
          * the start of a field, so tokens may not contain one mid-field... */
-        const char *f[3];
-        size_t fl[3];
+        const char *f[4];
+        size_t fl[4];
         int nf = 0;
         size_t i = 0;
         while (i < ll) {
@@ -183,7 +229,7 @@ int tt_px_tokens_parse(struct tt_px_tokens *t, const char *text, size_t len, con
             size_t st = i;
             while (i < ll && !tok_is_space(ls[i]))
                 i++;
-            if (nf < 3) {
+            if (nf < 4) {
                 f[nf] = ls + st;
                 fl[nf] = i - st;
             }
@@ -196,8 +242,16 @@ int tt_px_tokens_parse(struct tt_px_tokens *t, const char *text, size_t len, con
                     file, line);
             goto fail;
         }
-        if (nf > 2) {
-            cfg_err(err, errlen, "tokens %s:%zu: too many fields (want NAME TOKEN)", file, line);
+        if (nf > 3 || (nf == 3 && (fl[2] < 6 || memcmp(f[2], "calls=", 6) != 0))) {
+            cfg_err(err, errlen,
+                    "tokens %s:%zu: too many fields (want NAME TOKEN [calls=NAME,NAME...|calls=*])",
+                    file, line);
+            goto fail;
+        }
+        if (nf == 3 && tok_calls_valid(f[2] + 6, fl[2] - 6) < 0) {
+            cfg_err(err, errlen,
+                    "tokens %s:%zu: bad calls= list (names separated by ',', or '*' for all)",
+                    file, line);
             goto fail;
         }
         if (!tt_px_name_valid(f[0], fl[0])) {
@@ -258,7 +312,15 @@ int tt_px_tokens_parse(struct tt_px_tokens *t, const char *text, size_t len, con
         memcpy(tk->token, f[1], fl[1]);
         tk->token[fl[1]] = 0;
         tk->token_len = fl[1];
-        t->n++;
+        t->n++; /* counted now: a failure below frees it with the rest */
+        if (nf == 3 && !(tk->calls = tt_mem_alloc(fl[2] - 6 + 1))) {
+            cfg_err(err, errlen, "tokens %s: out of memory", file);
+            goto fail;
+        }
+        if (nf == 3) {
+            memcpy(tk->calls, f[2] + 6, fl[2] - 6);
+            tk->calls[fl[2] - 6] = 0;
+        }
     }
     if (t->n == 0) {
         cfg_err(err, errlen, "tokens %s: no NAME TOKEN line", file);
@@ -359,8 +421,24 @@ void tt_px_config_usage(FILE *out)
             "  --underscore-fields drop|keep\n"
             "                         request fields with '_' in their names (CGI/WSGI apps\n"
             "                         read them as the '-' ones) [default drop]\n"
+            "  --service NAME=URL     a service on p's side (http://HOST:PORT or\n"
+            "                         h2c://HOST:PORT) that origins may call by NAME over their\n"
+            "                         forward link (c --local-listen); repeatable\n"
+            "  --affinity-header NAME requests with the same value of this header go to the same\n"
+            "                         pool member while it is up (rendezvous hashing)\n"
             "  --help                 this text\n"
             "  --version              print the version\n");
+}
+
+/* RFC 9110 §5.1: a field name is a token. */
+static int cfg_field_name_valid(const char *v)
+{
+    if (!*v)
+        return 0;
+    for (; *v; v++)
+        if (!isalnum((unsigned char)*v) && !strchr("!#$%&'*+-.^_`|~", *v))
+            return 0;
+    return 1;
 }
 
 static int cfg_uint(const char *flag, const char *v, uint32_t min, uint32_t max, uint32_t *out,
@@ -392,7 +470,8 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
     static const char *const with_value[] = {
         "--listen", "--https-listen", "--https-cert", "--https-key", "--tunnel-listen", "--cert", "--key", "--state-dir", "--tokens", "--domain",
         "--path-prefix", "--default", "--log-level", "--ping-interval", "--ping-timeout",
-        "--max-tunnels", "--client-idle", "--underscore-fields", "--max-clients"};
+        "--max-tunnels", "--client-idle", "--underscore-fields", "--max-clients", "--service",
+        "--affinity-header"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -477,6 +556,34 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
                 return -1;
             }
             cfg->keep_underscores = !strcmp(v, "keep");
+        } else if (!strcmp(flag, "--service")) {
+            const char *eqs = strchr(v, '=');
+            if (!eqs || !tt_px_name_valid(v, (size_t)(eqs - v)) ||
+                (strncmp(eqs + 1, "http://", 7) && strncmp(eqs + 1, "h2c://", 6))) {
+                cfg_err(err, errlen,
+                        "--service: '%s' is not NAME=http://HOST:PORT or NAME=h2c://HOST:PORT", v);
+                return -1;
+            }
+            for (size_t k = 0; k < cfg->n_services; k++)
+                if (strlen(cfg->services[k].name) == (size_t)(eqs - v) &&
+                    !strncasecmp(cfg->services[k].name, v, (size_t)(eqs - v))) {
+                    cfg_err(err, errlen, "--service: name '%.*s' given twice", (int)(eqs - v), v);
+                    return -1;
+                }
+            if (cfg->n_services == TT_PX_SERVICES_MAX) {
+                cfg_err(err, errlen, "--service: at most %d", TT_PX_SERVICES_MAX);
+                return -1;
+            }
+            struct tt_px_service *sv = &cfg->services[cfg->n_services++];
+            memcpy(sv->name, v, (size_t)(eqs - v));
+            sv->name[eqs - v] = 0;
+            sv->url = eqs + 1;
+        } else if (!strcmp(flag, "--affinity-header")) {
+            if (!cfg_field_name_valid(v)) {
+                cfg_err(err, errlen, "--affinity-header: '%s' is not a header name", v);
+                return -1;
+            }
+            cfg->affinity_header = v;
         } else if (!strcmp(flag, "--max-tunnels")) {
             if (cfg_uint(flag, v, 1, 1000000, &cfg->max_tunnels, err, errlen) < 0)
                 return -1;

@@ -23,11 +23,19 @@ struct tt_px_token {
     char name[TT_PX_NAME_MAX + 1];
     char *token;
     size_t token_len;
+    char *calls; /* "calls=" column: "a,b" or "*"; NULL: this name calls nothing */
 };
 
 struct tt_px_tokens {
     struct tt_px_token *v;
     size_t n, cap;
+};
+
+/* A p-side service origins may call by name (--service NAME=URL). */
+#define TT_PX_SERVICES_MAX 64
+struct tt_px_service {
+    char name[TT_PX_NAME_MAX + 1];
+    const char *url; /* "http://host:port" or "h2c://host:port" */
 };
 
 struct tt_px_config {
@@ -49,6 +57,9 @@ struct tt_px_config {
     int keep_underscores; /* --underscore-fields keep */
     uint32_t max_clients; /* 0: from the open-file limit (main.c) */
     struct tt_px_addr listen_addr, tunnel_addr, https_addr;
+    struct tt_px_service services[TT_PX_SERVICES_MAX];
+    size_t n_services;
+    const char *affinity_header; /* lowercase; NULL: none */
 };
 
 /* Parses argv into cfg.  Returns 0 to run, 1 when --help/--version printed
@@ -71,6 +82,12 @@ void tt_px_tokens_free(struct tt_px_tokens *t);
  * valid but for another name. */
 int tt_px_tokens_check(const struct tt_px_tokens *t, const char *name, size_t name_len,
                        const uint8_t *token, size_t token_len);
+
+/* The entry of `name`, or NULL. */
+const struct tt_px_token *tt_px_tokens_find(const struct tt_px_tokens *t, const char *name,
+                                            size_t name_len);
+/* 1 when the tokens file lets `tk` call `name` over its forward link. */
+int tt_px_token_may_call(const struct tt_px_token *tk, const char *name, size_t name_len);
 
 /* "ip:port" of a sockaddr, and the address alone in `ip` when not NULL. */
 void tt_px_sockaddr_text(const struct sockaddr *sa, char *out, size_t outlen, char *ip,

@@ -208,6 +208,7 @@ void tt_px_exchange_begin(struct tt_px_exchange *x)
     tt_buf_free(&x->replay);
     x->method = x->log_path = NULL;
     x->name[0] = 0;
+    x->reg = x->env->reg;
     x->hdrs = x->req_trl = NULL;
     x->hdrs_n = x->req_trl_n = 0;
     x->body_sent = x->avoid = x->bytes = 0;
@@ -230,16 +231,6 @@ void tt_px_exchange_begin(struct tt_px_exchange *x)
     x->active = 1;
     x->start_ms = tt_loop_now(x->env->loop);
     x->env->counters.requests++;
-}
-
-int tt_px_method_idempotent(const char *m, size_t len)
-{
-    /* RFC 9110 §9.2.2 */
-    static const char *const idem[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
-    for (size_t i = 0; i < sizeof(idem) / sizeof(idem[0]); i++)
-        if (strlen(idem[i]) == len && memcmp(m, idem[i], len) == 0)
-            return 1;
-    return 0;
 }
 
 int tt_px_exchange_set_line(struct tt_px_exchange *x, const char *method, size_t method_len,
@@ -276,11 +267,12 @@ static void xc_log(struct tt_px_exchange *x)
     if (x->grpc_status >= 0)
         snprintf(grpc, sizeof grpc, " grpc-status=%d", x->grpc_status);
     tt_log_info("access client=%s method=%s path=%s status=%d bytes=%llu dur_ms=%llu origin=%s%s%s%s"
-                " end=%s%s",
+                "%s%s end=%s%s",
                 x->peer, x->method ? x->method : "-", x->log_path ? x->log_path : "", x->status,
                 (unsigned long long)x->bytes, (unsigned long long)(now - x->start_ms),
                 x->name[0] ? x->name : "-", x->proto ? " proto=" : "", x->proto ? x->proto : "",
-                x->tls ? " tls=1" : "", end, grpc);
+                x->tls ? " tls=1" : "", x->caller ? " caller=" : "",
+                x->caller ? x->caller->name : "", end, grpc);
 }
 
 void tt_px_exchange_end(struct tt_px_exchange *x, int client_gone)
@@ -377,7 +369,7 @@ static void xc_reject(struct tt_px_exchange *x, int status, const char *body)
 static void xc_no_tunnel(struct tt_px_exchange *x)
 {
     char body[160];
-    struct tt_px_pool *pool = tt_px_registry_find(x->env->reg, x->name, strlen(x->name));
+    struct tt_px_pool *pool = tt_px_registry_find(x->reg, x->name, strlen(x->name));
     if (pool && pool->n > 0 && !x->env->draining && pool->queued < TT_PX_QUEUE_MAX &&
         !x->queue_expired) {
         /* Connected but full: wait in line for a stream. */
@@ -399,6 +391,34 @@ static void xc_no_tunnel(struct tt_px_exchange *x)
 
 /* --- Opening ----------------------------------------------------------------- */
 
+/* A call's target: its Host without port or ".DOMAIN", which the caller's
+ * tokens line must allow.  Returns 0 with `rt` set, or -1 when answered. */
+static int xc_route_call(struct tt_px_exchange *x, const struct tt_px_request *rq,
+                         struct tt_px_route *rt)
+{
+    const char *h = rq->authority ? rq->authority : "";
+    size_t hl = 0;
+    memset(rt, 0, sizeof(*rt));
+    rt->path = rq->path;
+    rt->path_len = rq->path_len;
+    if (!tt_px_call_target(x->env->route.domain, h, rq->authority ? rq->authority_len : 0, &hl)) {
+        xc_reject(x, 400, "a call names the origin or service it calls in its Host\n");
+        return -1;
+    }
+    if (!tt_px_token_may_call(x->caller, h, hl)) {
+        char body[256];
+        snprintf(body, sizeof(body),
+                 "name '%s' may not call '%.*s' (the tokens file's calls= column for '%s')\n",
+                 x->caller->name, (int)hl, h, x->caller->name);
+        snprintf(x->name, sizeof(x->name), "%.*s", (int)hl, h);
+        tt_px_exchange_local(x, 403, body, -1);
+        return -1;
+    }
+    rt->name = h;
+    rt->name_len = hl;
+    return 0;
+}
+
 int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *rq)
 {
     struct tt_px_exchange_env *env = x->env;
@@ -411,7 +431,12 @@ int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *r
     struct tt_px_route_cfg rc = env->route;
     rc.single_name = tt_px_registry_single_name(env->reg);
     struct tt_px_route rt;
-    tt_px_route(&rc, rq->authority, rq->authority_len, rq->path, rq->path_len, &rt);
+    if (x->caller) {
+        if (xc_route_call(x, rq, &rt) < 0)
+            return -1;
+    } else {
+        tt_px_route(&rc, rq->authority, rq->authority_len, rq->path, rq->path_len, &rt);
+    }
     if (!rt.name) {
         tt_px_exchange_local(x, 503, "no origin is connected for this request\n", 5);
         return -1;
@@ -419,7 +444,9 @@ int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *r
     size_t nl = rt.name_len > TT_PX_NAME_MAX ? TT_PX_NAME_MAX : rt.name_len;
     memcpy(x->name, rt.name, nl);
     x->name[nl] = 0;
-    struct tt_px_pool *pool = tt_px_registry_find(env->reg, x->name, nl);
+    if (x->caller && env->services && tt_px_registry_find(env->services, x->name, nl))
+        x->reg = env->services;
+    struct tt_px_pool *pool = tt_px_registry_find(x->reg, x->name, nl);
     if (!pool || pool->n == 0) {
         xc_no_tunnel(x); /* before the work of mapping the head */
         return -1;
@@ -447,8 +474,8 @@ int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *r
         .method_len = x->method ? strlen(x->method) : 3,
         .path = rt.path,
         .path_len = rt.path_len,
-        .host = rq->authority,
-        .host_len = rq->authority_len,
+        .host = env->authority ? env->authority : rq->authority,
+        .host_len = env->authority ? strlen(env->authority) : rq->authority_len,
         .scheme = x->tls ? "https" : "http",
         .client_ip = x->ip,
         .prefix = rt.stripped ? prefix : NULL,
@@ -456,6 +483,7 @@ int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *r
         .f = rq->f,
         .n = rq->n,
         .keep_underscores = env->keep_underscores,
+        .caller = x->caller ? x->caller->name : NULL,
     };
     struct tt_px_map_out out = {
         .hdrs = hdrs, .cap = cap, .scratch = scratch, .scratch_cap = need,
@@ -490,7 +518,7 @@ int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *r
  * opened, 1 when no member can take it now, -1 when answered. */
 static int xc_open(struct tt_px_exchange *x)
 {
-    struct tt_px_pool *pool = tt_px_registry_find(x->env->reg, x->name, strlen(x->name));
+    struct tt_px_pool *pool = tt_px_registry_find(x->reg, x->name, strlen(x->name));
     int end = x->body_done && tt_buf_len(&x->body) == 0 && !x->req_trl;
     struct tt_px_tunnel *t = NULL;
     int64_t sid = tt_px_pool_open(pool, x->avoid, x->hdrs, x->hdrs_n, end, x, &t);
@@ -698,20 +726,6 @@ int tt_px_exchange_req_body(struct tt_px_exchange *x, const uint8_t *p, size_t l
     return 0;
 }
 
-static struct tt_header *xc_headers_dup(struct tt_arena *a, const struct tt_header *h, size_t n)
-{
-    struct tt_header *v = tt_arena_alloc(a, (n ? n : 1) * sizeof(*v));
-    if (!v)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        v[i] = h[i];
-        if (!(v[i].name = tt_arena_strndup(a, h[i].name, h[i].name_len)) ||
-            !(v[i].value = tt_arena_strndup(a, h[i].value, h[i].value_len)))
-            return NULL;
-    }
-    return v;
-}
-
 void tt_px_exchange_req_end(struct tt_px_exchange *x, const struct tt_header *trl, size_t n)
 {
     if (x->body_done)
@@ -720,7 +734,7 @@ void tt_px_exchange_req_end(struct tt_px_exchange *x, const struct tt_header *tr
     if (!x->active || x->local || x->end_sent)
         return;
     if (n && (x->tun || x->retrying)) {
-        x->req_trl = xc_headers_dup(&x->arena, trl, n);
+        x->req_trl = tt_arena_headers_dup(&x->arena, trl, n);
         x->req_trl_n = x->req_trl ? n : 0;
     }
     xc_pump(x);
@@ -767,26 +781,6 @@ static void xc_consume(struct tt_px_exchange *x, size_t n, int flush)
 void tt_px_exchange_taken(struct tt_px_exchange *x, size_t n) { xc_consume(x, n, 1); }
 
 /* --- Tunnel callbacks -------------------------------------------------------------- */
-
-/* A response head (`last`: trailers-only) or its trailers: is it gRPC, and
- * which grpc-status ends it (the access line's). */
-static void xc_note_grpc(struct tt_px_exchange *x, const struct tt_header *h, size_t n, int last)
-{
-    static const char ct[] = "application/grpc";
-    for (size_t i = 0; i < n; i++) {
-        if (h[i].name_len == 12 && !memcmp(h[i].name, "content-type", 12) &&
-            h[i].value_len >= sizeof ct - 1 && !memcmp(h[i].value, ct, sizeof ct - 1))
-            x->grpc = 1;
-        else if (last && h[i].name_len == 11 && !memcmp(h[i].name, "grpc-status", 11)) {
-            int v = 0;
-            size_t k = 0;
-            while (k < h[i].value_len && k < 4 && h[i].value[k] >= '0' && h[i].value[k] <= '9')
-                v = v * 10 + (h[i].value[k++] - '0');
-            if (k && k == h[i].value_len)
-                x->grpc_status = (int16_t)v;
-        }
-    }
-}
 
 /* The tunnel went away mid-response.  A gRPC client that takes trailers
  * gets a proper gRPC end, grpc-status 14 (UNAVAILABLE: "retry elsewhere"),
@@ -836,7 +830,7 @@ void tt_px_exchange_on_headers(struct tt_px_tunnel *t, struct tt_px_exchange *x,
             return;
         x->resp_head = 1;
         x->status = h->status;
-        xc_note_grpc(x, h->hdrs, h->count, h->end_stream);
+        tt_px_grpc_fields(h->hdrs, h->count, h->end_stream, &x->grpc, &x->grpc_status);
         tt_buf_free(&x->replay); /* processed: never sent again */
         x->replay_lost = 1;
         if (h->end_stream)
@@ -846,7 +840,7 @@ void tt_px_exchange_on_headers(struct tt_px_tunnel *t, struct tt_px_exchange *x,
     }
     if (h->kind == TT_H2_HDRS_TRAILERS && x->resp_head && !x->resp_done) {
         x->resp_done = 1;
-        xc_note_grpc(x, h->hdrs, h->count, 1);
+        tt_px_grpc_fields(h->hdrs, h->count, 1, &x->grpc, &x->grpc_status);
         x->ops->trailers(x, h->hdrs, h->count);
     }
 }
@@ -945,7 +939,7 @@ void tt_px_exchange_on_stream_close(struct tt_px_tunnel *t, struct tt_px_exchang
         tt_px_exchange_local(x, 502, "the origin's tunnel closed before it answered\n", -1);
         return;
     }
-    struct tt_px_pool *pool = tt_px_registry_find(x->env->reg, x->name, strlen(x->name));
+    struct tt_px_pool *pool = tt_px_registry_find(x->reg, x->name, strlen(x->name));
     int other = tt_px_pool_pick(pool, tt_px_tunnel_usable, NULL) != NULL;
     if (xc_schedule_retry(x, other) < 0) {
         tt_px_exchange_local(x, 502, "the origin's tunnel closed before it answered\n", -1);

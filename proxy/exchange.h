@@ -47,6 +47,12 @@
  * behind a flood's thousands.  A client connection's share of streams is
  * bounded by its front (HTTP/1.1: one; h2: 100 streams).
  *
+ * A call (a request over a forward link, x->caller set) names its target
+ * by its Host without port (and without ".DOMAIN"): a --service of p's of
+ * that name, else the tunnel pool of that name (origin to origin).  The
+ * tokens file's calls= column for the caller must list it (or be "*"),
+ * else 403.  The origin called learns who calls from Tether-Caller.
+ *
  * Flow control: stream window goes back to the tunnel only for response
  * bytes the client took; connection window goes back as soon as the front
  * holds them, within a hold budget per tunnel (TT_PX_TUNNEL_HOLD_MAX, 48 MiB), so a
@@ -140,6 +146,8 @@ struct tt_px_exchange_env {
     struct tt_loop *loop;
     struct tt_px_registry *reg;
     struct tt_px_route_cfg route; /* domain, path prefix, default name (single_name unused) */
+    struct tt_px_registry *services; /* p's --service names (calls only); NULL: none */
+    const char *authority;        /* sent as every request's :authority (c --local-to); NULL: the client's */
     int draining;                 /* p is shutting down: no new requests, no retries */
     int keep_underscores;         /* --underscore-fields keep */
     struct tt_px_counters counters;
@@ -168,6 +176,7 @@ struct tt_px_exchange {
     const char *peer;  /* the client's "ip:port" (the front's, outlives us) */
     const char *ip;    /* its address alone */
     const char *proto; /* access line tag: NULL for HTTP/1.x, "h2" */
+    const struct tt_px_token *caller; /* over a forward link: the calling origin; else NULL */
     uint8_t tls;       /* came over the HTTPS front */
     uint8_t interim_ok; /* 1xx may go to this client (not HTTP/1.0, RFC 9110 §15.2) */
 
@@ -187,6 +196,7 @@ struct tt_px_exchange {
     const char *method; /* NULL until known ("-" in the log) */
     const char *log_path;
     char name[TT_PX_NAME_MAX + 1]; /* the routed name; "" before routing */
+    struct tt_px_registry *reg;    /* where `name`'s pool is: env's, or its services */
     struct tt_header *hdrs; /* the mapped head, kept until the response head for a retry */
     size_t hdrs_n;
     struct tt_header *req_trl; /* request trailers waiting behind body bytes */
@@ -287,8 +297,6 @@ void tt_px_exchange_taken(struct tt_px_exchange *x, size_t n);
  * open (RST_STREAM(CANCEL), RFC 9113 §8.7), returns window, stops a retry. */
 void tt_px_exchange_end(struct tt_px_exchange *x, int client_gone);
 
-/* RFC 9110 §9.2.2 */
-int tt_px_method_idempotent(const char *m, size_t len);
 
 /* The tunnel's stream callbacks (tunnel.c): `x` is the stream's user data. */
 void tt_px_exchange_on_headers(struct tt_px_tunnel *t, struct tt_px_exchange *x,

@@ -48,6 +48,7 @@ struct tt_px_h2c {
     struct tt_timer idle;  /* --client-idle with no stream open: GOAWAY */
     uint64_t last_busy_ms; /* a stream opened or closed */
     struct tt_px_qgroup turn; /* its requests waiting in a pool's queue take turns with others' */
+    const struct tt_px_token *caller; /* a forward link: the origin that calls; NULL: a client */
     char peer[64];
     char ip[48];
 };
@@ -222,21 +223,11 @@ static void h2f_op_trailers(struct tt_px_exchange *x, const struct tt_header *h,
     if (s->resp_end)
         return;
     s->resp_end = 1;
-    s->resp_trl = tt_arena_alloc(&x->arena, (n ? n : 1) * sizeof(*h));
-    if (!s->resp_trl) {
-        tt_px_exchange_fail(x, "out of memory");
-        return;
-    }
     /* The values point into the tunnel's input: copied, since they may wait
      * behind DATA the client has no window for. */
-    for (size_t i = 0; i < n; i++) {
-        s->resp_trl[i] = h[i];
-        if (!(s->resp_trl[i].name = tt_arena_strndup(&x->arena, h[i].name, h[i].name_len)) ||
-            !(s->resp_trl[i].value = tt_arena_strndup(&x->arena, h[i].value, h[i].value_len))) {
-            s->resp_trl = NULL;
-            tt_px_exchange_fail(x, "out of memory");
-            return;
-        }
+    if (!(s->resp_trl = tt_arena_headers_dup(&x->arena, h, n))) {
+        tt_px_exchange_fail(x, "out of memory");
+        return;
     }
     s->resp_trl_n = n;
     h2f_pump_resp(s);
@@ -351,6 +342,7 @@ static void h2f_request(struct tt_px_h2c *cc, uint32_t sid, const struct tt_h2_h
     tt_buf_init(&s->resp, cc->resp_max);
     tt_px_exchange_init(x, &srv->env, &h2f_ops, cc->peer, cc->ip, H2F_CLIENT_WINDOW + 16384);
     tt_px_exchange_set_group(x, &cc->turn);
+    x->caller = cc->caller;
     x->proto = "h2";
     x->tls = cc->tls;
     tt_px_exchange_begin(x);
@@ -541,7 +533,11 @@ static void h2f_c_on_closed(void *ud, struct tt_session *sess, const char *reaso
 {
     struct tt_px_h2c *cc = ud;
     (void)sess;
-    tt_log_debug("h2 client gone client=%s: %s", cc->peer, reason ? reason : "closed");
+    if (cc->caller)
+        tt_log_info("forward link down name=%s peer=%s reason=%s", cc->caller->name, cc->peer,
+                    reason && *reason ? reason : "closed");
+    else
+        tt_log_debug("h2 client gone client=%s: %s", cc->peer, reason ? reason : "closed");
     /* Every stream has had on_stream_close, so every record is detached. */
     cc->sess = NULL;
     tt_timer_stop(cc->srv->loop, &cc->idle);
@@ -604,12 +600,20 @@ void tt_px_h2f_client_config(struct tt_session_config *scfg)
 int tt_px_h2f_adopt(struct tt_px_server *srv, struct tt_tls_conn *conn, const char *peer,
                     const char *ip, const uint8_t *early, size_t early_len)
 {
+    return tt_px_h2f_adopt_forward(srv, conn, peer, ip, early, early_len, NULL);
+}
+
+int tt_px_h2f_adopt_forward(struct tt_px_server *srv, struct tt_tls_conn *conn, const char *peer,
+                            const char *ip, const uint8_t *early, size_t early_len,
+                            const struct tt_px_token *caller)
+{
     struct tt_px_h2c *cc = tt_mem_calloc(1, sizeof(*cc));
     if (!cc) {
         tt_tls_conn_free(conn);
         return -1;
     }
     cc->srv = srv;
+    cc->caller = caller;
     cc->tls = conn->ssl != NULL;
     snprintf(cc->peer, sizeof(cc->peer), "%s", peer);
     snprintf(cc->ip, sizeof(cc->ip), "%s", ip);
@@ -629,7 +633,10 @@ int tt_px_h2f_adopt(struct tt_px_server *srv, struct tt_tls_conn *conn, const ch
     }
     tt_list_push(&srv->h2_list, &cc->link);
     srv->clients++;
-    tt_timer_start(srv->loop, &cc->idle, srv->cfg->client_idle_s * 1000u);
+    /* A forward link stays while its c keeps it: c pings it, as p pings a
+     * tunnel, and --client-idle is for clients. */
+    if (!caller)
+        tt_timer_start(srv->loop, &cc->idle, srv->cfg->client_idle_s * 1000u);
     tt_log_debug("h2 client connected client=%s%s", cc->peer, cc->tls ? " tls=1" : "");
     tt_session_flush(cc->sess);
     if (srv->env.draining)

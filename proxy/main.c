@@ -5,6 +5,10 @@
  */
 #include "proxy.h"
 
+#include "origin/origin.h"
+#include "origin/tunnel_srv.h"
+#include "origin/upstream.h"
+
 #include "proto/log.h"
 #include "proto/tls.h"
 
@@ -17,6 +21,7 @@
 #include <string.h>
 #include <malloc.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -157,9 +162,120 @@ static int bound_text(int fd, char *out, size_t outlen)
 /* Frees what main made for the whole run, on every way out once the TLS
  * context exists: nothing needs it after exit, but LeakSanitizer (make
  * check-asan) then shows only real leaks. */
+/* --- Services (--service NAME=URL) ---------------------------------------------
+ *
+ * A service is served the way c serves --upstream, by origin's own tunnel
+ * server and upstream forwarder, in this process: one socketpair, c's half
+ * (tt_tunnel_srv with tt_upstream_handler) on one end, a tunnel in
+ * srv->services on the other.  So a call to a service gets every rule a
+ * call to an origin gets (the exchange's flow control, retries, limits,
+ * access lines on both halves), and the app's connections are c's (the
+ * HTTP/1.1 pool, the h2c connection, --upstream-timeout's defaults). */
+#define SVC_RESTART_MS 1000
+
+struct p_service {
+    struct tt_px_server *srv;
+    const struct tt_px_service *def;
+    struct tt_upstream *up;
+    struct tt_session_config ocfg; /* the origin half's session */
+    struct tt_timer again;
+    int live;
+};
+
+static void svc_start(struct p_service *s);
+
+static void svc_on_again(struct tt_loop *loop, struct tt_timer *t)
+{
+    (void)loop;
+    svc_start(t->data);
+}
+
+static void svc_closed(void *owner, const char *reason)
+{
+    struct p_service *s = owner;
+    s->live = 0;
+    if (s->srv->env.draining)
+        return;
+    tt_log_warn("service %s: its in-process server closed (%s): again in %d ms", s->def->name,
+                reason ? reason : "closed", SVC_RESTART_MS);
+    tt_timer_start(s->srv->loop, &s->again, SVC_RESTART_MS);
+}
+
+static void svc_start(struct p_service *s)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) != 0) {
+        tt_log_error("service %s: socketpair: %s", s->def->name, strerror(errno));
+        tt_timer_start(s->srv->loop, &s->again, SVC_RESTART_MS);
+        return;
+    }
+    struct tt_tls_conn *half = tt_mem_alloc(sizeof(*half));
+    struct tt_tls_conn ours;
+    tt_tls_conn_init_plain(&ours, sv[0]);
+    if (!half) {
+        close(sv[1]);
+        tt_tls_conn_free(&ours);
+        tt_timer_start(s->srv->loop, &s->again, SVC_RESTART_MS);
+        return;
+    }
+    tt_tls_conn_init_plain(half, sv[1]);
+    if (!tt_tunnel_srv_start(s->srv->loop, half, &s->ocfg, &tt_upstream_handler, s->up, NULL, 0,
+                             svc_closed, s)) {
+        tt_tls_conn_free(&ours);
+        tt_timer_start(s->srv->loop, &s->again, SVC_RESTART_MS);
+        return;
+    }
+    char peer[64];
+    snprintf(peer, sizeof(peer), "service:%.50s", s->def->url);
+    s->live = tt_px_tunnel_adopt(s->srv, &s->srv->services, &ours, s->def->name, peer, NULL, 0) !=
+              NULL;
+}
+
+/* Checks every --service URL and starts each.  Returns 0, or -1 with err. */
+static int svc_start_all(struct tt_px_server *srv, const struct tt_px_config *cfg,
+                         struct p_service **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!cfg->n_services)
+        return 0;
+    struct p_service *v = tt_mem_calloc(cfg->n_services, sizeof(*v));
+    if (!v) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    *out = v;
+    struct tt_origin_opts none;
+    memset(&none, 0, sizeof(none)); /* no pings on a socketpair */
+    for (size_t i = 0; i < cfg->n_services; i++) {
+        struct p_service *s = &v[i];
+        struct tt_upstream_url url;
+        char why[200];
+        if (tt_upstream_parse_url(cfg->services[i].url, &url, why, sizeof(why)) < 0) {
+            snprintf(err, errlen, "--service %s: %s", cfg->services[i].name, why);
+            return -1;
+        }
+        struct tt_upstream_opts uo = {
+            .head_timeout_ms = url.h2c ? 0 : TT_UPSTREAM_H1_HEAD_TIMEOUT_MS,
+        };
+        s->srv = srv;
+        s->def = &cfg->services[i];
+        tt_origin_session_config(&none, &s->ocfg);
+        tt_timer_init(&s->again, svc_on_again, s);
+        if (!(s->up = tt_upstream_new(srv->loop, &url, &uo))) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        svc_start(s);
+        tt_log_info("service %s: %s, for origins whose calls= allow it", s->def->name,
+                    s->def->url);
+    }
+    return 0;
+}
+
 static int p_exit(struct tt_px_server *srv, int rc)
 {
     tt_px_registry_free(&srv->reg);
+    tt_px_registry_free(&srv->services);
     tt_mem_free(srv->hs_peers);
     tt_px_tokens_free(&srv->tokens);
     tt_mem_free(srv->front_rbuf);
@@ -267,25 +383,11 @@ int main(int argc, char **argv)
         return p_exit(&srv, 2);
     }
 
-    /* Tunnel sessions: a stream starts with 256 KiB of window and grows to
-     * 4 MiB while its client keeps up (proxy/registry.h): 4 MiB rather
-     * than 1 took one download from 1.09 to 1.22 GB/s (c waited less for
-     * WINDOW_UPDATE), and a small start keeps what many slow readers make
-     * p hold small.  FR_OUT_MAX in front_h1.c follows the 4 MiB. */
-    tt_session_config_default(&srv.scfg);
-    srv.scfg.h2.initial_window_size = TT_PX_STREAM_WINDOW;
-    srv.scfg.h2.connection_window = 16u << 20;
-    /* Large DATA frames: the codec hands DATA to the bridge per frame per
-     * read, so c's 256 KiB chunks arriving as one frame become one write to
-     * the client instead of sixteen.  Nothing here buffers a whole frame. */
-    srv.scfg.h2.max_frame_size = 256u << 10;
-    /* p opens the tunnel's streams: as many as c allows (c says 1000),
-     * not the codec's default of 256 (c never opens one). */
-    srv.scfg.h2.max_concurrent_streams = 1024;
-    srv.scfg.ping_interval_ms = cfg.ping_interval_s * 1000;
-    srv.scfg.ping_timeout_ms = cfg.ping_timeout_s * 1000;
+    tt_px_tunnel_session_config(&srv.scfg, cfg.ping_interval_s * 1000, cfg.ping_timeout_s * 1000);
     tt_px_registry_init(&srv.reg);
+    tt_px_registry_init(&srv.services);
     srv.env.reg = &srv.reg;
+    srv.env.services = cfg.n_services ? &srv.services : NULL;
     srv.env.route = (struct tt_px_route_cfg){
         .domain = cfg.domain, .path_prefix = cfg.path_prefix, .default_name = cfg.default_name,
     };
@@ -322,6 +424,11 @@ int main(int argc, char **argv)
         (hfd >= 0 && tt_px_accept_listen(&srv, hfd, 1) < 0)) {
         fprintf(stderr, "p: cannot watch the listeners: %s\n", strerror(errno));
         return p_exit(&srv, 1);
+    }
+    struct p_service *services = NULL;
+    if (svc_start_all(&srv, &cfg, &services, err, sizeof(err)) < 0) {
+        fprintf(stderr, "p: %s\n", err);
+        return p_exit(&srv, 2);
     }
     char taddr[96], caddr[96];
     bound_text(tfd, taddr, sizeof(taddr));

@@ -74,6 +74,7 @@ struct tt_px_server {
     const struct tt_px_config *cfg;
     struct tt_px_tokens tokens;
     struct tt_px_registry reg;
+    struct tt_px_registry services; /* --service names, each a tunnel to origin's server (main.c) */
     struct tt_session_config scfg;
     SSL_CTX *tls_ctx;
     SSL_CTX *https_ctx; /* the HTTPS client front's; NULL when off */
@@ -107,6 +108,17 @@ int tt_px_tunnel_listen(struct tt_px_server *srv, int fd);
 /* A tunnel session's callbacks (ud: the tt_px_tunnel, freed when the
  * session closes): stream events go to the exchanges. */
 extern const struct tt_session_callbacks tt_px_tunnel_cbs;
+/* The session settings of a connection whose streams we open: a tunnel to
+ * c, a --service, c's forward link to p. */
+void tt_px_tunnel_session_config(struct tt_session_config *scfg, uint32_t ping_interval_ms,
+                                 uint32_t ping_timeout_ms);
+/* Makes a tunnel of `conn` (p the HTTP/2 client; `early`: bytes already
+ * read from it) and adds it to `reg` under `name`: a c after its handshake,
+ * or a --service (main.c).  Takes `conn` either way (its holder stays the
+ * caller's).  Returns the tunnel, or NULL when out of memory (logged). */
+struct tt_px_tunnel *tt_px_tunnel_adopt(struct tt_px_server *srv, struct tt_px_registry *reg,
+                                        struct tt_tls_conn *conn, const char *name,
+                                        const char *peer, const uint8_t *early, size_t early_len);
 /* Drain: GOAWAY every tunnel (grace), stop accepting. */
 void tt_px_tunnel_drain(struct tt_px_server *srv, uint32_t grace_ms);
 size_t tt_px_tunnel_count(const struct tt_px_server *srv);
@@ -143,6 +155,12 @@ int tt_px_h1_adopt(struct tt_px_server *srv, struct tt_tls_conn *conn, const cha
                    const char *ip, const uint8_t *early, size_t early_len);
 int tt_px_h2f_adopt(struct tt_px_server *srv, struct tt_tls_conn *conn, const char *peer,
                     const char *ip, const uint8_t *early, size_t early_len);
+/* The same for a forward link (DESIGN.md "The forward link"): the HTTP/2
+ * connection of an origin that calls names through p, authenticated as
+ * `caller` (its tokens entry, which outlives it). */
+int tt_px_h2f_adopt_forward(struct tt_px_server *srv, struct tt_tls_conn *conn, const char *peer,
+                            const char *ip, const uint8_t *early, size_t early_len,
+                            const struct tt_px_token *caller);
 /* Drain: HTTP/1.1 connections close after the request under way (idle ones
  * at once). */
 void tt_px_h1_drain(struct tt_px_server *srv);

@@ -47,6 +47,11 @@ struct tt_px_server;
 
 struct tt_px_tunnel {
     struct tt_px_server *srv;
+    struct tt_px_registry *reg; /* the one it is in: the tunnels', or p's services' */
+    /* Told when the tunnel is gone, just before it is freed (c's forward
+     * link redials from here); NULL: nobody. */
+    void (*on_gone)(void *ud, const char *reason);
+    void *gone_ud;
     struct tt_loop *loop;
     struct tt_session *sess; /* NULL in unit tests */
     struct tt_px_pool *pool; /* NULL once out of the registry */

@@ -313,6 +313,8 @@ int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *o)
         }
         if (tt_http1_conn_specific(f->name, f->name_len, conn, nconn))
             continue;
+        if (f->name_len == 13 && strncasecmp(f->name, "tether-caller", 13) == 0)
+            continue; /* only p says who calls */
         /* Earlier hops' X-Forwarded-For and Forwarded are kept, ours
          * appended (scratch copies joined by ", "). */
         if (id == TT_TOK_X_FORWARDED_FOR || id == TT_TOK_FORWARDED) {
@@ -351,6 +353,8 @@ int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *o)
             return -1;
     }
     if (o->te_trailers && MAP_ADD_LIT(o, "te", "trailers", 8) < 0)
+        return -1;
+    if (in->caller && MAP_ADD_LIT(o, "tether-caller", in->caller, strlen(in->caller)) < 0)
         return -1;
 
     /* X-Forwarded-For: earlier hops, then the client we saw. */
@@ -401,4 +405,44 @@ int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *o)
             return -1;
     }
     return 0;
+}
+
+int tt_px_method_idempotent(const char *m, size_t len)
+{
+    /* RFC 9110 §9.2.2 */
+    static const char *const idem[] = {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"};
+    for (size_t i = 0; i < sizeof(idem) / sizeof(idem[0]); i++)
+        if (strlen(idem[i]) == len && memcmp(m, idem[i], len) == 0)
+            return 1;
+    return 0;
+}
+
+int tt_px_call_target(const char *domain, const char *a, size_t len, size_t *name_len)
+{
+    const char *colon = memchr(a, ':', len);
+    size_t hl = colon ? (size_t)(colon - a) : len;
+    size_t dl = domain ? strlen(domain) : 0;
+    if (dl && hl > dl + 1 && a[hl - dl - 1] == '.' && !strncasecmp(a + hl - dl, domain, dl))
+        hl -= dl + 1;
+    *name_len = hl;
+    return tt_px_name_valid(a, hl);
+}
+
+void tt_px_grpc_fields(const struct tt_header *h, size_t n, int last, uint8_t *grpc,
+                       int16_t *status)
+{
+    static const char ct[] = "application/grpc";
+    for (size_t i = 0; i < n; i++) {
+        if (h[i].name_len == 12 && !memcmp(h[i].name, "content-type", 12) &&
+            h[i].value_len >= sizeof ct - 1 && !memcmp(h[i].value, ct, sizeof ct - 1)) {
+            *grpc = 1;
+        } else if (last && h[i].name_len == 11 && !memcmp(h[i].name, "grpc-status", 11)) {
+            int v = 0;
+            size_t k = 0;
+            while (k < h[i].value_len && k < 4 && h[i].value[k] >= '0' && h[i].value[k] <= '9')
+                v = v * 10 + (h[i].value[k++] - '0');
+            if (k && k == h[i].value_len)
+                *status = (int16_t)v;
+        }
+    }
 }

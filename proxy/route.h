@@ -51,6 +51,7 @@ struct tt_px_map_in {
     const struct tt_px_field *f; /* the request's fields as received */
     size_t n;
     int keep_underscores; /* pass on names with '_' (dropped by default) */
+    const char *caller;   /* a call over a forward link: Tether-Caller; else NULL */
 };
 
 struct tt_px_map_out {
@@ -66,7 +67,8 @@ struct tt_px_map_out {
 
 /* Maps an HTTP/1.1 request head to HTTP/2 fields (pseudo-headers first):
  * hop-by-hop fields dropped (also those named by Connection), names
- * lowercased, X-Forwarded-* and Forwarded added.  Returns 0, or -1 when
+ * lowercased, X-Forwarded-* and Forwarded added.  Tether-Caller is p's to
+ * say: one a client sent is dropped, and a call gets its caller's name.  Returns 0, or -1 when
  * out of room (431). */
 int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *out);
 
@@ -91,5 +93,18 @@ struct tt_px_target {
  * Returns 0, or -1 for a target to answer 400: a fragment, another form or
  * scheme, userinfo, an empty or invalid authority. */
 int tt_px_target_split(const char *t, size_t len, struct tt_px_target *out);
+
+/* RFC 9110 §9.2.2 */
+int tt_px_method_idempotent(const char *m, size_t len);
+
+/* A call's target (a request over a forward link): the name its
+ * :authority gives, without port and without ".DOMAIN".  Sets *name_len
+ * (the name starts at `a`); returns 1 when it is a valid name. */
+int tt_px_call_target(const char *domain, const char *a, size_t len, size_t *name_len);
+
+/* A response head (`last`: trailers-only) or its trailers: *grpc = 1 for a
+ * gRPC content-type, *status = its grpc-status when `last` carries one. */
+void tt_px_grpc_fields(const struct tt_header *h, size_t n, int last, uint8_t *grpc,
+                       int16_t *status);
 
 #endif

@@ -52,11 +52,14 @@ struct px_hs {
     struct tt_timer timer;
     int tls_done;
     int status; /* 0 while reading the head */
+    int forward; /* the PUT asked for a forward link (tether-h2) */
     size_t head_len;
     tt_buf out;
     const char *why;
+    const struct tt_px_token *caller; /* forward: the tokens entry of the name */
     char name[TT_PX_NAME_MAX + 1];
     char peer[64];
+    char ip[48];
     size_t in_len;
     uint8_t in[HS_BUF];
 };
@@ -186,9 +189,11 @@ static void tun_on_closed(void *ud, struct tt_session *s, const char *reason)
     t->dead = 1;
     if (t->pool && t->pool->n == 1)
         tt_px_exchange_pool_gone(t->pool);
-    size_t left = tt_px_registry_remove(&t->srv->reg, t);
+    size_t left = tt_px_registry_remove(t->reg, t);
     tt_log_info("tunnel down name=%s peer=%s reason=%s pool=%zu", t->name, t->peer,
                 reason && *reason ? reason : "closed", left);
+    if (t->on_gone)
+        t->on_gone(t->gone_ud, reason && *reason ? reason : "closed");
     t->sess = NULL;
     tt_px_tunnel_fini(t);
     tt_mem_free(t);
@@ -209,49 +214,109 @@ const struct tt_session_callbacks tt_px_tunnel_cbs = {
     .on_closed = tun_on_closed,
 };
 
-static void hs_become_tunnel(struct px_hs *hs)
+void tt_px_tunnel_session_config(struct tt_session_config *scfg, uint32_t ping_interval_ms,
+                                 uint32_t ping_timeout_ms)
 {
-    struct tt_px_server *srv = hs->srv;
+    /* A stream starts with TT_PX_STREAM_WINDOW and grows to 4 MiB while its
+     * client keeps up (proxy/registry.h): 4 MiB rather than 1 took one
+     * download from 1.09 to 1.22 GB/s (c waited less for WINDOW_UPDATE),
+     * and a small start keeps what many slow readers make p hold small.
+     * FR_OUT_MAX in front_h1.c follows the 4 MiB. */
+    tt_session_config_default(scfg);
+    scfg->h2.initial_window_size = TT_PX_STREAM_WINDOW;
+    scfg->h2.connection_window = 16u << 20;
+    /* Large DATA frames: the codec hands DATA to the bridge per frame per
+     * read, so c's 256 KiB chunks arriving as one frame become one write to
+     * the client instead of sixteen.  Nothing here buffers a whole frame. */
+    scfg->h2.max_frame_size = 256u << 10;
+    /* We open the streams: as many as the server allows (c says 1000),
+     * not the codec's default of 256 (the server never opens one). */
+    scfg->h2.max_concurrent_streams = 1024;
+    scfg->ping_interval_ms = ping_interval_ms;
+    scfg->ping_timeout_ms = ping_timeout_ms;
+}
+
+struct tt_px_tunnel *tt_px_tunnel_adopt(struct tt_px_server *srv, struct tt_px_registry *reg,
+                                        struct tt_tls_conn *conn, const char *name,
+                                        const char *peer, const uint8_t *early, size_t early_len)
+{
     struct tt_px_tunnel *t = tt_mem_calloc(1, sizeof(*t));
     if (!t) {
-        tt_log_error("tunnel refused peer=%s status=503 reason=out of memory", hs->peer);
-        hs_free(hs, 1);
-        return;
+        tt_tls_conn_free(conn);
+        tt_log_error("tunnel refused peer=%s status=503 reason=out of memory", peer);
+        return NULL;
     }
     t->srv = srv;
+    t->reg = reg;
     tt_px_tunnel_init(t, srv->loop);
     t->serial = ++srv->tunnel_serial;
-    memcpy(t->name, hs->name, sizeof(t->name));
-    memcpy(t->peer, hs->peer, sizeof(t->peer));
-    /* Bytes c sent after its head belong to HTTP/2 (DESIGN.md step 4). */
-    const uint8_t *early = hs->in + hs->head_len;
-    size_t early_len = hs->in_len - hs->head_len;
-    struct tt_tls_conn *tls = hs->tls;
-    hs->tls = NULL;
-    tt_io_stop(srv->loop, &hs->io);
-    t->sess = tt_session_new(srv->loop, tls, TT_H2_CLIENT, &srv->scfg, &tt_px_tunnel_cbs, t, early,
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    snprintf(t->peer, sizeof(t->peer), "%s", peer);
+    t->sess = tt_session_new(srv->loop, conn, TT_H2_CLIENT, &srv->scfg, &tt_px_tunnel_cbs, t, early,
                              early_len);
-    /* The session took the fd and SSL (it copies the struct and clears
-     * ours); the holder itself is still ours. */
-    tt_mem_free(tls);
-    hs_free(hs, 0);
     if (!t->sess) {
         tt_log_error("tunnel refused peer=%s status=503 reason=out of memory", t->peer);
+        tt_px_tunnel_fini(t);
         tt_mem_free(t);
-        return;
+        return NULL;
     }
-    int n = tt_px_registry_add(&srv->reg, t);
+    int n = tt_px_registry_add(reg, t);
     if (n < 0) {
         tt_log_error("tunnel dropped name=%s peer=%s reason=out of memory", t->name, t->peer);
         t->dead = 1;
         tt_session_close(t->sess, "out of memory");
-        return;
+        return NULL;
     }
     tt_log_info("tunnel up name=%s peer=%s pool=%d", t->name, t->peer, n);
     tt_px_exchange_slot_free(t); /* requests waiting for a stream of the name */
     tt_session_flush(t->sess);
     if (srv->env.draining)
         tt_session_drain(t->sess, 10000);
+    return t;
+}
+
+static void hs_become_tunnel(struct px_hs *hs)
+{
+    struct tt_px_server *srv = hs->srv;
+    char name[TT_PX_NAME_MAX + 1], peer[64];
+    memcpy(name, hs->name, sizeof(name));
+    memcpy(peer, hs->peer, sizeof(peer));
+    /* Bytes c sent after its head belong to HTTP/2 (DESIGN.md step 4). */
+    const uint8_t *early = hs->in + hs->head_len;
+    size_t early_len = hs->in_len - hs->head_len;
+    struct tt_tls_conn *tls = hs->tls;
+    hs->tls = NULL;
+    tt_io_stop(srv->loop, &hs->io);
+    /* The session copies the early bytes and takes the fd and SSL (it
+     * copies the struct and clears ours); the holder itself is still ours. */
+    (void)tt_px_tunnel_adopt(srv, &srv->reg, tls, name, peer, early, early_len);
+    tt_mem_free(tls);
+    hs_free(hs, 0);
+}
+
+/* A forward link: c is the HTTP/2 client now, and the h2 front serves it,
+ * its requests routed as calls of hs->caller (exchange.h). */
+static void hs_become_forward(struct px_hs *hs)
+{
+    struct tt_px_server *srv = hs->srv;
+    const uint8_t *early = hs->in + hs->head_len;
+    size_t early_len = hs->in_len - hs->head_len;
+    struct tt_tls_conn *tls = hs->tls;
+    const struct tt_px_token *caller = hs->caller;
+    char peer[64], ip[48];
+    memcpy(peer, hs->peer, sizeof(peer));
+    memcpy(ip, hs->ip, sizeof(ip));
+    hs->tls = NULL;
+    tt_io_stop(srv->loop, &hs->io);
+    /* The early bytes live in hs: the session copies them before hs goes. */
+    int rc = tt_px_h2f_adopt_forward(srv, tls, peer, ip, early, early_len, caller);
+    tt_mem_free(tls);
+    hs_free(hs, 0);
+    if (rc < 0) {
+        tt_log_error("forward link refused peer=%s reason=out of memory", peer);
+        return;
+    }
+    tt_log_info("forward link up name=%s peer=%s", caller->name, peer);
 }
 
 /* --- The handshake ---------------------------------------------------------- */
@@ -302,6 +367,11 @@ static void hs_decide(struct px_hs *hs, int head_len, const struct tt_hs_request
             hs->status = 503;
             hs->why = "proxy is shutting down";
             retry = 5;
+        } else if (rq->forward &&
+                   !(hs->caller = tt_px_tokens_find(&srv->tokens, (const char *)rq->name.base,
+                                                    rq->name.len))) {
+            hs->status = 401; /* cannot be: the token was just found for the name */
+            hs->why = "unknown name";
         } else if (srv->reg.tunnels + srv->granted >= srv->cfg->max_tunnels) {
             /* Count the 101s still being written too, or two handshakes
              * finishing together would both pass the limit. */
@@ -314,6 +384,7 @@ static void hs_decide(struct px_hs *hs, int head_len, const struct tt_hs_request
             srv->granted++;
         }
     }
+    hs->forward = head_len >= 0 && rq->forward;
     if (head_len >= 0 && rq->name.len > 0 && tt_px_name_valid((const char *)rq->name.base,
                                                                 rq->name.len))
         memcpy(hs->name, rq->name.base, rq->name.len);
@@ -321,7 +392,7 @@ static void hs_decide(struct px_hs *hs, int head_len, const struct tt_hs_request
     if (hs->status != 101)
         hs_refused(srv, "peer=%s status=%d reason=%s%s%s", hs->peer, hs->status, hs->why,
                    hs->name[0] ? " for name " : "", hs->name);
-    if (tt_hs_build_response(&hs->out, hs->status, hs->status == 101 ? NULL : hs->why, retry) !=
+    if (tt_hs_build_response(&hs->out, hs->status, hs->status == 101 ? NULL : hs->why, retry, hs->forward) !=
         0) {
         hs_free(hs, 1);
         return;
@@ -365,7 +436,9 @@ static int hs_write(struct px_hs *hs)
         }
         tt_buf_consume(&hs->out, (size_t)n);
     }
-    if (hs->status == 101)
+    if (hs->status == 101 && hs->forward)
+        hs_become_forward(hs);
+    else if (hs->status == 101)
         hs_become_tunnel(hs);
     else
         hs_free(hs, 1);
@@ -488,6 +561,7 @@ static void tun_on_conn(struct tt_px_listener *l, int fd, const struct sockaddr_
     hs->tls = tls;
     tt_buf_init(&hs->out, 4096);
     memcpy(hs->peer, peer, sizeof(hs->peer));
+    memcpy(hs->ip, ip, sizeof(hs->ip));
     if (tt_tls_conn_init(tls, srv->tls_ctx, fd, 1, NULL) < 0) {
         tt_log_warn("tunnel TLS setup failed peer=%s: %s", hs->peer, tls->err);
         tt_tls_conn_free(tls);

@@ -365,6 +365,7 @@ static void add_tunnel(struct world *w, enum fc_mode mode)
     struct tt_px_tunnel *t = tt_mem_calloc(1, sizeof(*t));
     assert_non_null(t);
     t->srv = &w->srv;
+    t->reg = &w->srv.reg;
     t->serial = ++w->srv.tunnel_serial;
     snprintf(t->name, sizeof(t->name), "media");
     snprintf(t->peer, sizeof(t->peer), "test:%d", i);

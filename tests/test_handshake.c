@@ -315,7 +315,7 @@ static void test_builders_round_trip(void **state)
     (void)state;
     tt_buf b;
     tt_buf_init(&b, 0);
-    assert_int_equal(tt_hs_build_request(&b, "proxy.example", "tok-123", "media"), 0);
+    assert_int_equal(tt_hs_build_request(&b, "proxy.example", "tok-123", "media", 0), 0);
     struct tt_hs_request req;
     assert_int_equal(tt_hs_parse_request(tt_buf_data(&b), tt_buf_len(&b), &req),
                      (int)tt_buf_len(&b));
@@ -337,13 +337,13 @@ static void test_builders_round_trip(void **state)
     assert_memory_equal(tt_buf_data(&b), expect, strlen(expect));
     /* Values that would break the head are refused, the buffer unchanged. */
     size_t before = tt_buf_len(&b);
-    assert_int_equal(tt_hs_build_request(&b, "h", "a\r\nX: y", "n"), TT_ERR_INVALID_ARG);
-    assert_int_equal(tt_hs_build_request(&b, "h", "t", "a b"), TT_ERR_INVALID_ARG);
+    assert_int_equal(tt_hs_build_request(&b, "h", "a\r\nX: y", "n", 0), TT_ERR_INVALID_ARG);
+    assert_int_equal(tt_hs_build_request(&b, "h", "t", "a b", 0), TT_ERR_INVALID_ARG);
     assert_int_equal(tt_buf_len(&b), before);
     tt_buf_free(&b);
 
     tt_buf_init(&b, 0);
-    assert_int_equal(tt_hs_build_response(&b, 101, NULL, -1), 0);
+    assert_int_equal(tt_hs_build_response(&b, 101, NULL, -1, 0), 0);
     struct tt_hs_response resp;
     assert_int_equal(tt_hs_parse_response(tt_buf_data(&b), tt_buf_len(&b), &resp),
                      (int)tt_buf_len(&b));
@@ -355,7 +355,7 @@ static void test_builders_round_trip(void **state)
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
         tt_buf_init(&b, 0);
         int ra = codes[i] == 503 ? 5 : -1;
-        assert_int_equal(tt_hs_build_response(&b, codes[i], "no such thing", ra), 0);
+        assert_int_equal(tt_hs_build_response(&b, codes[i], "no such thing", ra, 0), 0);
         int r = tt_hs_parse_response(tt_buf_data(&b), tt_buf_len(&b), &resp);
         assert_true(r > 0);
         assert_int_equal(resp.status, codes[i]);
@@ -369,14 +369,55 @@ static void test_builders_round_trip(void **state)
     }
 }
 
+/* The forward link asks for tether-h2 and is answered in kind; a request
+ * naming both directions is none of them. */
+static void test_forward_round_trip(void **state)
+{
+    (void)state;
+    tt_buf b;
+    tt_buf_init(&b, 0);
+    assert_int_equal(tt_hs_build_request(&b, "proxy.example", "tok", "laptop", 1), 0);
+    assert_non_null(memmem(tt_buf_data(&b), tt_buf_len(&b), "Upgrade: tether-h2\r\n", 20));
+    struct tt_hs_request req;
+    assert_int_equal(tt_hs_parse_request(tt_buf_data(&b), tt_buf_len(&b), &req),
+                     (int)tt_buf_len(&b));
+    assert_int_equal(req.upgrade_ok, 1);
+    assert_int_equal(req.forward, 1);
+    tt_buf_free(&b);
+
+    tt_buf_init(&b, 0);
+    assert_int_equal(tt_hs_build_request(&b, "proxy.example", "tok", "media", 0), 0);
+    assert_int_equal(tt_hs_parse_request(tt_buf_data(&b), tt_buf_len(&b), &req),
+                     (int)tt_buf_len(&b));
+    assert_int_equal(req.upgrade_ok, 1);
+    assert_int_equal(req.forward, 0);
+    tt_buf_free(&b);
+
+    const char *both = "PUT /.well-known/tether/tunnel HTTP/1.1\r\nHost: h\r\n"
+                       "Connection: Upgrade\r\nUpgrade: tether-h2r, tether-h2\r\n\r\n";
+    assert_true(tt_hs_parse_request((const uint8_t *)both, strlen(both), &req) > 0);
+    assert_int_equal(req.upgrade_ok, 0);
+
+    struct tt_hs_response resp;
+    for (int fwd = 0; fwd < 2; fwd++) {
+        tt_buf_init(&b, 0);
+        assert_int_equal(tt_hs_build_response(&b, 101, NULL, -1, fwd), 0);
+        assert_int_equal(tt_hs_parse_response(tt_buf_data(&b), tt_buf_len(&b), &resp),
+                         (int)tt_buf_len(&b));
+        assert_int_equal(resp.upgrade_ok, 1);
+        assert_int_equal(resp.forward, fwd);
+        tt_buf_free(&b);
+    }
+}
+
 static void test_builders_nomem(void **state)
 {
     (void)state;
     tt_buf b;
     tt_buf_init(&b, 64); /* too small for any head */
-    assert_int_equal(tt_hs_build_request(&b, "h", "t", "n"), TT_ERR_NOMEM);
+    assert_int_equal(tt_hs_build_request(&b, "h", "t", "n", 0), TT_ERR_NOMEM);
     assert_int_equal(tt_buf_len(&b), 0);
-    assert_int_equal(tt_hs_build_response(&b, 503, "full", 3), TT_ERR_NOMEM);
+    assert_int_equal(tt_hs_build_response(&b, 503, "full", 3, 0), TT_ERR_NOMEM);
     assert_int_equal(tt_buf_len(&b), 0);
     tt_buf_free(&b);
 }
@@ -393,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_request_trailing_bytes),
         cmocka_unit_test(test_response_parse),
         cmocka_unit_test(test_builders_round_trip),
+        cmocka_unit_test(test_forward_round_trip),
         cmocka_unit_test(test_builders_nomem),
     };
     return cmocka_run_group_tests_name("handshake", tests, NULL, NULL);

@@ -5,11 +5,16 @@ The product is four layers, bottom up:
 
     codec   sans-IO HTTP/2 and HPACK        may use: codec, libc
     proto   shared runtime (loop, TLS, ...) may use: proto, codec, libc, OpenSSL
-    proxy   bin/p only                      may use: proxy, proto, codec, libc, llhttp
-    origin  bin/c only                      may use: origin, proto, codec, libc, llhttp, zlib
+    proxy   the client side of streams      may use: proxy, proto, codec, libc, llhttp
+            (fronts, exchanges, tunnels)
+    origin  the server side of streams      may use: origin, proto, codec, libc, llhttp, zlib
+            (tunnel server, files, upstreams)
+    program proxy/main.c and origin/main.c  may use: all of the above
 
 Arrows point down only: no layer uses one above it, and proxy and origin,
-side by side, never use each other.  Five rules, each one PASS or FAIL line:
+side by side, never use each other.  Only the two programs compose them:
+bin/p runs origin's tunnel server for its --service names, bin/c runs
+proxy's fronts and a tunnel for --local-listen (docs/DESIGN.md "Layers").  Five rules, each one PASS or FAIL line:
 
   includes      every #include names a header of an allowed layer or library
                 (file:line and the rule broken)
@@ -52,12 +57,16 @@ ALLOWED = {
     "proto": {"proto", "codec"},
     "proxy": {"proxy", "proto", "codec"},
     "origin": {"origin", "proto", "codec"},
+    "program": {"program", "origin", "proxy", "proto", "codec"},
 }
+# The programs: their main.c files, one per program.
+PROGRAMS = {"proxy/main", "origin/main"}
 LIBS_ALLOWED = {
     "codec": {"libc"},
     "proto": {"libc", "openssl"},
     "proxy": {"libc", "llhttp"},
     "origin": {"libc", "llhttp", "zlib"},
+    "program": {"libc", "openssl", "llhttp", "zlib"},
 }
 LIB_NAMES = {"libc": "libc/system", "openssl": "OpenSSL", "llhttp": "llhttp", "zlib": "zlib"}
 
@@ -98,6 +107,8 @@ SIZE_RE = re.compile(r"^\s*(?:/\*+|\*|//)?\s*size:\s*(.*)")
 
 
 def layer_of(rel):
+    if os.path.splitext(rel)[0] in PROGRAMS:
+        return "program"
     top = rel.split("/", 1)[0]
     return top if top in LAYERS and "/" in rel else None
 
@@ -348,8 +359,8 @@ def check_symbols(root, files, fnd, objs, cc, cflags):
         if len(rels) < 2:
             continue
         # Each program has its own main; they never meet in one link.
-        if s == "main" and all(os.path.basename(r) == "main.c" for r in rels) and \
-                len({layer_of(r) for r in rels}) == len(rels):
+        if s == "main" and all(os.path.splitext(r)[0] in PROGRAMS for r in rels) and \
+                len(rels) == len(set(rels)):
             continue
         fnd.add("symbols", f"global symbol {s} is defined in {len(rels)} objects: {', '.join(sorted(rels))}; "
                            "make all but one static, or rename")
