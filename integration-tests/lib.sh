@@ -148,9 +148,24 @@ log_has() { # FILE PATTERN [COUNT]
 # from pick_ports, which must release them before p binds: if another
 # process took one meanwhile, the first p of a test retries on new ports
 # (later ones keep theirs, since a c may already be dialing them).
+#
+# A retry must look like the first try to the test: p makes its state
+# (certificate, tokens) before it binds, and prints the c command only when
+# it made the tokens file.  So before a retry the failed attempt's log and
+# output, and a --state-dir that did not exist before start_p, are moved
+# aside to LABEL.clashN.log / .out and DIR.clashN (kept for a reader; only
+# what that attempt made is moved).  p's default state dir (no --state-dir)
+# is not handled: no test starts p that way.  The last attempt's failure
+# dies as any other.
 start_p() {
-    local label=$1 attempt
+    local label=$1 attempt state='' fresh_state=0 a prev=''
     shift
+    for a in "$@"; do
+        case $a in --state-dir=*) state=${a#--state-dir=} ;; esac
+        [ "$prev" = --state-dir ] && state=$a
+        prev=$a
+    done
+    [ -n "$state" ] && [ ! -e "$state" ] && fresh_state=1
     for attempt in 1 2 3; do
         "$TT_P" --listen "127.0.0.1:$HTTP_PORT" --tunnel-listen "127.0.0.1:$TUN_PORT" "$@" \
             >>"$W/$label.out" 2>>"$W/$label.log" &
@@ -165,8 +180,15 @@ start_p() {
             alive "$pid" || break
             sleep 0.1
         done
-        if ! alive "$pid" && [ -z "${P_STARTED:-}" ] && log_has "$W/$label.log" "Address already in use"; then
-            echo "note: a port was taken before p bound it; new ports (attempt $attempt)" >&2
+        if [ "$attempt" -lt 3 ] && ! alive "$pid" && [ -z "${P_STARTED:-}" ] &&
+            log_has "$W/$label.log" "Address already in use"; then
+            wait "$pid" 2>/dev/null
+            mv "$W/$label.log" "$W/$label.clash$attempt.log"
+            [ -e "$W/$label.out" ] && mv "$W/$label.out" "$W/$label.clash$attempt.out"
+            if [ "$fresh_state" = 1 ] && [ -e "$state" ]; then
+                mv -T "$state" "$state.clash$attempt" || die "cannot move $state aside for the retry"
+            fi
+            echo "note: a port was taken before p bound it; new ports (attempt $attempt, its log in $label.clash$attempt.log)" >&2
             pick_ports
             continue
         fi

@@ -464,7 +464,13 @@ static int ss_feed(struct tt_session *s, const uint8_t *p, size_t n)
             s->refill_ms += add * 1000 / s->cfg.rst_refill_per_s;
         }
     }
-    s->ping_outstanding = 0;
+    if (s->ping_outstanding) {
+        /* Answered: the keepalive timer still waits ping_timeout_ms for an
+         * answer; from now on it waits for the next ping_interval_ms of
+         * silence instead. */
+        s->ping_outstanding = 0;
+        tt_timer_start(s->loop, &s->ka_timer, s->cfg.ping_interval_ms);
+    }
     ssize_t r = tt_h2_recv(s->h2, p, n);
     if (r < 0) {
         /* TT_ERR_CONN, _CALLBACK, _NOMEM: the codec queued a GOAWAY. */

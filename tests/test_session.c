@@ -2,7 +2,8 @@
  * loop (p's role: TLS server and HTTP/2 client; c's: the reverse), a request
  * and a 1 MiB response with consume-driven windows, keepalive dropping a
  * silent peer (and not pinging one with no stream open when asked not
- * to), the SETTINGS ACK deadline, drain, and a transport loss. */
+ * to), the PING interval after an answered PING, the SETTINGS ACK
+ * deadline, drain, and a transport loss. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -519,6 +520,77 @@ static void test_keepalive_answered(void **state)
     two_end(&t);
 }
 
+/* After an answered PING the next one goes ping_interval_ms after the
+ * ACK (the interval is silence, and the ACK ends it), not ping_timeout_ms
+ * after the PING: the timeout only bounds the wait for an answer.  Only p
+ * pings; with a timeout of a minute, three PINGs answered before the hang
+ * guard (10 s) can only come from the interval.  The PING payloads are
+ * their send times, which also shows no PING went early. */
+struct ping_count {
+    struct tt_loop *loop;
+    int acks;
+    uint64_t sent[3];
+    int closed;
+};
+
+static void p_on_ping_ack(void *ud, uint64_t opaque)
+{
+    struct ping_count *pc = ud;
+    if (pc->acks < 3)
+        pc->sent[pc->acks] = opaque;
+    if (++pc->acks == 3)
+        tt_loop_stop(pc->loop);
+}
+
+static void count_closed(void *ud, struct tt_session *s, const char *reason)
+{
+    (void)s, (void)reason;
+    ((struct ping_count *)ud)->closed++;
+}
+
+static void test_keepalive_interval_after_ack(void **state)
+{
+    struct env *e = *state;
+    struct tt_loop *loop = tt_loop_new();
+    struct tt_tls_conn pt, ct;
+    tls_pair(e, &pt, &ct);
+    struct tt_session_config pcfg, ccfg;
+    tt_session_config_default(&pcfg);
+    tt_session_config_default(&ccfg);
+    pcfg.ping_interval_ms = 20;
+    pcfg.ping_timeout_ms = 60000;
+    ccfg.ping_interval_ms = 0;
+    struct ping_count pc = {.loop = loop};
+    struct tt_session_callbacks pcb = {.h2 = {.on_ping_ack = p_on_ping_ack},
+                                       .on_closed = count_closed};
+    struct tt_session_callbacks ccb = {.on_closed = count_closed};
+    struct tt_session *ps = tt_session_new(loop, &pt, TT_H2_CLIENT, &pcfg, &pcb, &pc, NULL, 0);
+    struct tt_session *cs = tt_session_new(loop, &ct, TT_H2_SERVER, &ccfg, &ccb, &pc, NULL, 0);
+    assert_non_null(ps);
+    assert_non_null(cs);
+    int guard_fired = 0;
+    struct tt_timer guard;
+    tt_timer_init(&guard, on_guard, &guard_fired);
+    tt_timer_start(loop, &guard, 10000); /* a hang guard: the bug waits 60 s */
+    assert_int_equal(tt_loop_run(loop), 0);
+    if (guard_fired)
+        fail_msg("%d PING(s) answered in 10 s with a %u ms interval", pc.acks,
+                 pcfg.ping_interval_ms);
+    assert_int_equal(pc.closed, 0);
+    assert_int_equal(pc.acks, 3);
+    assert_true(pc.sent[1] >= pc.sent[0] + pcfg.ping_interval_ms);
+    assert_true(pc.sent[2] >= pc.sent[1] + pcfg.ping_interval_ms);
+    tt_timer_stop(loop, &guard);
+    tt_session_close(ps, "test over");
+    tt_session_close(cs, "test over");
+    struct tt_timer quit;
+    tt_timer_init(&quit, on_stop, NULL);
+    tt_timer_start(loop, &quit, 0);
+    assert_int_equal(tt_loop_run(loop), 0);
+    assert_int_equal(pc.closed, 2);
+    tt_loop_free(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -528,6 +600,7 @@ int main(void)
         cmocka_unit_test(test_keepalive_drops_silent_peer),
         cmocka_unit_test(test_settings_ack_timeout),
         cmocka_unit_test(test_keepalive_answered),
+        cmocka_unit_test(test_keepalive_interval_after_ack),
         cmocka_unit_test(test_keepalive_needs_streams),
     };
     return cmocka_run_group_tests_name("session", tests, setup, teardown);
