@@ -24,8 +24,9 @@ NAMES = {
     "ssh": "ssh -R -> nginx",
     "tether@baseline": "tether@baseline (BENCH_BASELINE's p -> c)",
     "tether": "tether (p -> c, TLS h2)",
+    "grpc-direct": "direct: gRPC client -> server (h2c)",
 }
-ORDER = ["nginx", "nghttpd", "nghttpx", "nghttpx16", "ssh", "tether@baseline", "tether"]
+ORDER = ["grpc-direct", "nginx", "nghttpd", "nghttpx", "nghttpx16", "ssh", "tether@baseline", "tether"]
 BASELINE = "tether@baseline"
 
 
@@ -177,6 +178,21 @@ def targets(groups):
     p99s = [x for x in p99s if x[0] is not None]
     check("7: good-client p99, worst abuse", max(p99s) if p99s else None, f"< {FAIR_P99_MS:.0f} ms",
           lambda v: v[0] < FAIR_P99_MS, lambda v: f"{v[0]:.1f} ms ({v[1]})")
+    # Scenario 8, gRPC (issue 10): the overhead and the ratio are taken within
+    # each pass (tether against the direct calls of the same pass), medians.
+    check("8: gRPC unary p50 overhead over direct (issue 10)",
+          median(groups, "8", "unary overhead: p50 - direct p50 (same pass)", "tether"),
+          f"<= {GRPC_OVERHEAD_US:.0f} µs", lambda v: v <= GRPC_OVERHEAD_US, lambda v: f"{v:.0f} µs")
+    check("8: gRPC server stream, tether / direct (issue 10)",
+          median(groups, "8", "server stream / direct (same pass)", "tether"),
+          f">= {GRPC_STREAM_RATIO:.0%}", lambda v: v >= GRPC_STREAM_RATIO, lambda v: f"{v:.0%}")
+    gb = grpc_big_metric(groups)
+    tb = median(groups, "8", gb, "tether") if gb else None
+    db = median(groups, "8", gb, "grpc-direct") if gb else None
+    check(f"8: gRPC {gb.split(' each way')[0] if gb else '16 MiB'} each way, one unary call (issue 10)",
+          None if tb is None else (tb, db), f"<= {GRPC_BIG_S:.0f} s (test-43's deadline)",
+          lambda v: v[0] <= GRPC_BIG_S,
+          lambda v: f"{v[0]:.3f} s (direct {fmt(v[1])} s)")
     check("7: p RSS after the load / at its start", median(groups, "7", "p RSS after / start", "tether"),
           f"<= {FAIR_RSS_RATIO:.2f}x", lambda v: v <= FAIR_RSS_RATIO, lambda v: f"{v:.2f}x")
     return [("target", "tether", "goal", "status")] + out
@@ -238,6 +254,60 @@ def callgrind_matrix(groups, order):
                 if all(v for v in vals) and all(x is not None for x in t):
                     ratio = ", ".join(f"{x / v:.2f}x" for x, v in zip(t, vals))
             rows.append((proto, NAMES.get(s, s), *[fmt(v) for v in vals], ratio))
+    return rows
+
+
+GRPC_OVERHEAD_US = 150.0   # goals for scenario 8 (issue 10), printed, never asserted
+GRPC_STREAM_RATIO = 0.70
+GRPC_BIG_S = 10.0
+
+
+def grpc_big_metric(groups):
+    return next((m for (sc, m) in groups if sc.startswith("8:") and m.endswith("each way, one unary call")), None)
+
+
+def grpc_table(groups, order, quick):
+    """Scenario 8 at a glance: per figure the direct reference beside tether
+    (and tether@baseline), tether's difference and ratio, and the goal."""
+    if not any(k[0].startswith("8:") for k in order):
+        return None
+
+    def med(metric, system):
+        return median(groups, "8", metric, system)
+    gb = grpc_big_metric(groups)
+    big_label = gb.split(" each way")[0] + " each way" if gb else "16 MiB each way"
+    systems = [s for s in ("tether@baseline", "tether")
+               if any(s in groups[k]["sys"] for k in order if k[0].startswith("8:"))]
+    rows = [("figure", "direct", *[NAMES.get(s, s).split(" (")[0] for s in systems],
+             "tether - direct", "tether / direct", "goal (issue 10)", "status")]
+
+    def verdict(ok):
+        return "-" if quick or ok is None else ("met" if ok else "NOT met")
+    figs = [
+        ("unary p50 (µs)", "unary p50 latency", "unary overhead: p50 - direct p50 (same pass)", None,
+         f"overhead <= {GRPC_OVERHEAD_US:.0f} µs", lambda o, r, t: o is not None and o <= GRPC_OVERHEAD_US),
+        ("unary p99 (µs)", "unary p99 latency", None, None, "-", None),
+        ("server stream (msgs/s)", "server stream", None, "server stream / direct (same pass)",
+         f">= {GRPC_STREAM_RATIO:.0%} of direct", lambda o, r, t: r is not None and r >= GRPC_STREAM_RATIO),
+        (f"{big_label} (s)", gb, None, gb.replace(", one unary call", " / direct (same pass)") if gb else None,
+         f"<= {GRPC_BIG_S:.0f} s", lambda o, r, t: t is not None and t <= GRPC_BIG_S),
+        ("p+c CPU per unary call (µs)", "p+c CPU per unary call (schedstat)", None, None, "-", None),
+        ("p+c CPU per stream message (µs)", "p+c CPU per stream message (schedstat)", None, None, "-", None),
+    ]
+    for label, metric, over_m, ratio_m, goal, ok_fn in figs:
+        if not metric:
+            continue
+        d = med(metric, "grpc-direct")
+        vals = [med(metric, s) for s in systems]
+        t = med(metric, "tether")
+        over = med(over_m, "tether") if over_m else (t - d if t is not None and d is not None else None)
+        ratio = med(ratio_m, "tether") if ratio_m else (t / d if t is not None and d else None)
+        if d is None:
+            over = ratio = None
+        rows.append((label, fmt(d), *[fmt(v) for v in vals],
+                     "n/a" if over is None else (f"{over:+,.0f}" if abs(over) >= 10 else f"{over:+.3f}"),
+                     "n/a" if ratio is None else f"{ratio:.2f}x", goal,
+                     verdict(ok_fn(over, ratio, t)) if ok_fn else "-"))
     return rows
 
 
@@ -352,6 +422,14 @@ def main():
             print()
             print(render_text(frss))
         print()
+    grows = grpc_table(groups, order, a.quick)
+    if grows:
+        print("8 at a glance: gRPC through tether against the same client and server direct "
+              f"({meta.get('grpc', '?')}; medians; the difference and ratio of the unary p50 and the "
+              "stream are taken within each pass; goals, not assertions"
+              + ("; not judged in quick mode" if a.quick else "") + ")")
+        print(render_text(grows))
+        print()
     if a.quick:
         print("targets: not judged in quick mode (tiny files, one run)")
     elif all(r[3] == "not measured" for r in trows[1:]):
@@ -406,8 +484,13 @@ def main():
                 render_md(frows), ""]
         if frss:
             out += [render_md(frss), ""]
+    if grows:
+        out += ["### 8 at a glance: gRPC, tether against direct", "",
+                f"{meta.get('grpc', '?')}. Medians; the unary overhead and the stream ratio are "
+                "taken within each pass (tether against the direct calls of the same pass). "
+                "The goals are targets, not assertions.", "", render_md(grows), ""]
     out += [
-            "## Targets (issue 4)", "", render_md(trows), ""]
+            "## Targets (issues 4 and 10)", "", render_md(trows), ""]
     if a.series and os.path.exists(a.series):
         out += ["## p's RSS over time, slow clients", "", "```",
                 open(a.series).read().rstrip(), "```", ""]

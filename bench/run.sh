@@ -26,6 +26,15 @@
 #   BENCH_FAIRNESS=0             skip scenario 7
 #   BENCH_FAIR_D=8               scenario 7: seconds per abuse (quick mode: 2)
 #   BENCH_FAIR_RUNS=2            scenario 7: passes over every abuse (quick mode: 1)
+#   BENCH_ONLY=grpc              run only scenario 8 (gRPC through p -> c --upstream h2c://
+#                                against the same client calling the same server directly;
+#                                does not rewrite docs/benchmarks.md)
+#   BENCH_GRPC=0                 skip scenario 8 (it needs python3-grpcio; skipped when absent)
+#   BENCH_GRPC_N=2000            scenario 8: timed sequential unary calls per pass (quick mode: 20)
+#   BENCH_GRPC_STREAM=100000     scenario 8: messages of 100 bytes in the server stream (quick: 200)
+#   BENCH_GRPC_SERVER=aio        scenario 8: grpcio's asyncio server (aio) or its thread-pool one (sync)
+#                                BENCH_SYSTEMS: scenario 8's reference "grpc-direct" runs whenever
+#                                tether or grpc-direct is selected
 #
 # Systems serve the same files from bench/.work/www*; every server binds
 # 127.0.0.1 on a free port; every process started here is stopped by PID.
@@ -40,10 +49,13 @@ PROFILE=${BENCH_PROFILE:-1}
 BASELINE=${BENCH_BASELINE:-}
 CALLGRIND=${BENCH_CALLGRIND:-1}
 FAIRNESS=${BENCH_FAIRNESS:-1}
+GRPC=${BENCH_GRPC:-1}
+GRPC_SERVER=${BENCH_GRPC_SERVER:-aio}
 ONLY=${BENCH_ONLY:-}
 PY=/usr/bin/python3
 [ "$QUICK" = 1 ] && RUNS=1
-case "$ONLY" in ''|callgrind|fairness) ;; *) echo "bench: ERROR: BENCH_ONLY=$ONLY: the parts that run alone are 'callgrind' and 'fairness'" >&2; exit 1 ;; esac
+case "$ONLY" in ''|callgrind|fairness|grpc) ;; *) echo "bench: ERROR: BENCH_ONLY=$ONLY: the parts that run alone are 'callgrind', 'fairness' and 'grpc'" >&2; exit 1 ;; esac
+case "$GRPC_SERVER" in aio|sync) ;; *) echo "bench: ERROR: BENCH_GRPC_SERVER=$GRPC_SERVER: 'aio' or 'sync'" >&2; exit 1 ;; esac
 
 if [ "$QUICK" = 1 ]; then
     WWW=$W/www-quick
@@ -52,6 +64,7 @@ if [ "$QUICK" = 1 ]; then
     CG_N=${BENCH_CG_N:-20}; CG_WARM=8; CG_RUNS=${BENCH_CG_RUNS:-1}
     FAIR_D=${BENCH_FAIR_D:-2}; FAIR_RUNS=${BENCH_FAIR_RUNS:-1}; FAIR_RATE=100; FAIR_AFTER=2
     FAIR_A_N=4; FAIR_A_S=8; FAIR_B_M=2; FAIR_B_S=8; FAIR_C_N=30; FAIR_C_C=2; FAIR_C_S=10; FAIR_D_C=20; FAIR_D_M=8
+    GRPC_WARM=5; GRPC_N=${BENCH_GRPC_N:-20}; GRPC_STREAM=${BENCH_GRPC_STREAM:-200}; GRPC_BIG=$((1 << 20)); GRPC_BIG_REPS=1
 else
     WWW=$W/www
     BIG=$((1 << 30)); MID=$((64 << 20)); SMALL=1024
@@ -59,10 +72,11 @@ else
     CG_N=${BENCH_CG_N:-2000}; CG_WARM=200; CG_RUNS=${BENCH_CG_RUNS:-2}
     FAIR_D=${BENCH_FAIR_D:-8}; FAIR_RUNS=${BENCH_FAIR_RUNS:-2}; FAIR_RATE=100; FAIR_AFTER=5
     FAIR_A_N=32; FAIR_A_S=64; FAIR_B_M=4; FAIR_B_S=50; FAIR_C_N=300; FAIR_C_C=10; FAIR_C_S=20; FAIR_D_C=100; FAIR_D_M=32
+    GRPC_WARM=200; GRPC_N=${BENCH_GRPC_N:-2000}; GRPC_STREAM=${BENCH_GRPC_STREAM:-100000}; GRPC_BIG=$((16 << 20)); GRPC_BIG_REPS=3
 fi
 mkdir -p "$W/logs" "$WWW"
 RES=$W/results.tsv; META=$W/meta; ERR=$W/errors; SERIES=$W/slow-series.txt; PROF=$W/profile.txt
-: >"$RES"; : >"$META"; : >"$ERR"; rm -f "$W/fair.meta"; rm -f "$SERIES" "$SERIES.baseline" "$PROF"
+: >"$RES"; : >"$META"; : >"$ERR"; rm -f "$W/fair.meta" "$W/grpc.meta"; rm -f "$SERIES" "$SERIES.baseline" "$PROF"
 
 log() { echo "bench: $*" >&2; }
 err() { echo "bench: ERROR: $*" >&2; echo "$*" >>"$ERR"; }
@@ -990,6 +1004,152 @@ fairness_all() {
     done
 }
 
+# ---------------------------------------------------------------- scenario 8
+# gRPC (issue 10): the same client (bench/grpc_bench.py on Debian's
+# python3-grpcio) calls the same server, once directly (the row
+# "grpc-direct") and once through tether: client -> p's h2c front -> tunnel
+# -> c --upstream h2c:// -> server.  Per pass and system, each phase on a
+# fresh channel: GRPC_N sequential unary calls of 16 bytes after GRPC_WARM
+# of warm-up (p50, p99), one server stream of GRPC_STREAM x 100 bytes
+# (messages/s), GRPC_BIG_REPS unary calls of GRPC_BIG each way (median
+# time).  The systems alternate within each pass, and the overhead (tether
+# p50 - direct p50) and the stream ratio are taken within each pass, so a
+# drift of the shared machine between passes does not enter them.  p's and
+# c's CPU per call and per message come from /proc/PID/task/*/schedstat
+# (nanoseconds), the warm-up and the first call included.
+S8="8: gRPC (python3-grpcio, $GRPC_SERVER server): $GRPC_N sequential unary calls of 16 B, a server stream of $GRPC_STREAM x 100 B, $(numfmt --to=iec-i --suffix=B $GRPC_BIG) each way"
+GRPC_SYSTEMS=()
+declare -A GPORT GSTOP
+
+sched_ns() {  # PID...: CPU time of every thread of those processes, ns
+    local t=0 p f v
+    for p in "$@"; do
+        for f in /proc/"$p"/task/*/schedstat; do
+            read -r v _ 2>/dev/null <"$f" || continue
+            t=$((t + v))
+        done
+    done
+    echo $t
+}
+
+grpc_up() {  # PORT SECONDS: until an empty Echo through that port answers grpc-status 0
+    local end=$((SECONDS + $2)) out
+    while [ $SECONDS -le $end ]; do
+        out=$(printf '\0\0\0\0\0' | curl -s --http2-prior-knowledge --max-time 2 -o /dev/null \
+            -H 'content-type: application/grpc' -H 'te: trailers' --data-binary @- \
+            -w '%{http_code}' "http://127.0.0.1:$1/tb.Bench/Echo" 2>/dev/null)
+        [ "$out" = 200 ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+grpc_start_tether() {  # SYSTEM APP_PORT -> GPORT GSTOP
+    local sys=$1 app=$2 bin=${TBIN[$1]} tag=grpc-${TTAG[$1]} pp pt pid cpid
+    pp=$(freeport); pt=$(freeport)
+    $SRV $(p_cmd "$pp" "$pt" "${BENCH_P_LOG:-warn}" "$bin") >"$W/logs/p-$tag.out" 2>&1 &
+    pid=$!; PIDS+=("$pid")
+    if ! wait_port "$pt" 10 || ! wait_port "$pp" 5; then
+        err "$sys gRPC: bin/p did not start: $(tail -3 "$W/logs/p-$tag.out" | tr '\n' ' ')"; stop_pid "$pid"; return 1
+    fi
+    $SRV "$bin/c" --proxy "127.0.0.1:$pt" --name bench --token "$TOKEN" --fingerprint "sha256:$FPR" \
+        --upstream "h2c://127.0.0.1:$app" --log-level warn --connections 1 >"$W/logs/c-$tag.out" 2>&1 &
+    cpid=$!; PIDS+=("$cpid")
+    GSTOP[$sys]="$cpid $pid"   # c first: no redial
+    if ! grpc_up "$pp" 20; then
+        err "$sys gRPC: no answer through p within 20 s: $(tail -3 "$W/logs/c-$tag.out" "$W/logs/p-$tag.out" | tr '\n' ' ')"
+        stop_pid "$cpid"; stop_pid "$pid"; return 1
+    fi
+    GPORT[$sys]=$pp
+}
+
+grpc_client() {  # SYSTEM PHASE ARGS... -> GOUT (its JSON), GCPU (p+c ns, tether only); 1 on failure
+    local sys=$1 a b rc; shift
+    a=$(sched_ns ${GSTOP[$sys]:-})
+    GOUT=$($CLI timeout 400 $PY bench/grpc_bench.py client "127.0.0.1:${GPORT[$sys]}" "$@")
+    rc=$?
+    b=$(sched_ns ${GSTOP[$sys]:-})
+    GCPU=$((b - a))
+    if [ $rc -ne 0 ]; then err "$sys gRPC ($1): rc $rc: $(tail -c 300 <<<"$GOUT")"; return 1; fi
+}
+
+jget() { $PY -c 'import json,sys; v = json.loads(sys.argv[1]).get(sys.argv[2]); print("" if v is None else v)' "$1" "$2"; }
+
+scen8() {  # one pass over every system
+    local s p50 mps big
+    declare -A P50 MPS BIG
+    for s in "${GRPC_SYSTEMS[@]}"; do
+        if grpc_client "$s" unary "$GRPC_WARM" "$GRPC_N"; then
+            p50=$(jget "$GOUT" unary_p50_us); P50[$s]=$p50
+            record "$S8" "unary p50 latency" "µs" - "$s" "$p50"
+            record "$S8" "unary p99 latency" "µs" - "$s" "$(jget "$GOUT" unary_p99_us)"
+            [ "$s" = grpc-direct ] || record "$S8" "p+c CPU per unary call (schedstat)" "µs" - "$s" \
+                "$(awk -v t="$GCPU" -v n=$((GRPC_N + GRPC_WARM + 1)) 'BEGIN { printf "%.1f", t / n / 1e3 }')"
+        fi
+        if grpc_client "$s" stream "$GRPC_STREAM" 100; then
+            mps=$(jget "$GOUT" stream_msgs_per_s); MPS[$s]=$mps
+            record "$S8" "server stream" "msgs/s" + "$s" "$mps"
+            [ "$s" = grpc-direct ] || record "$S8" "p+c CPU per stream message (schedstat)" "µs" - "$s" \
+                "$(awk -v t="$GCPU" -v n="$GRPC_STREAM" 'BEGIN { printf "%.2f", t / n / 1e3 }')"
+        fi
+        if grpc_client "$s" big "$GRPC_BIG" "$GRPC_BIG_REPS"; then
+            big=$(jget "$GOUT" big_s); BIG[$s]=$big
+            record "$S8" "$(numfmt --to=iec-i --suffix=B $GRPC_BIG) each way, one unary call" s - "$s" "$big"
+        fi
+    done
+    local d=grpc-direct
+    for s in "${GRPC_SYSTEMS[@]}"; do
+        [ "$s" = $d ] && continue
+        [ -n "${P50[$s]:-}" ] && [ -n "${P50[$d]:-}" ] &&
+            record "$S8" "unary overhead: p50 - direct p50 (same pass)" "µs" - "$s" \
+                "$(awk -v a="${P50[$s]}" -v b="${P50[$d]}" 'BEGIN { printf "%.1f", a - b }')"
+        [ -n "${MPS[$s]:-}" ] && [ -n "${MPS[$d]:-}" ] &&
+            record "$S8" "server stream / direct (same pass)" x + "$s" \
+                "$(awk -v a="${MPS[$s]}" -v b="${MPS[$d]}" 'BEGIN { printf "%.3f", b ? a / b : 0 }')"
+        [ -n "${BIG[$s]:-}" ] && [ -n "${BIG[$d]:-}" ] &&
+            record "$S8" "$(numfmt --to=iec-i --suffix=B $GRPC_BIG) each way / direct (same pass)" x - "$s" \
+                "$(awk -v a="${BIG[$s]}" -v b="${BIG[$d]}" 'BEGIN { printf "%.3f", b ? a / b : 0 }')"
+    done
+}
+
+grpc_all() {
+    GRPC_SYSTEMS=()
+    if ! "$PY" -c 'import grpc' 2>/dev/null; then
+        log "scenario 8 skipped: python3-grpcio is not installed (tools/deps.sh installs it)"
+        ABSENT+=("scenario 8, gRPC (python3-grpcio)"); return
+    fi
+    local want_t=0 s q d=$W/grpc r
+    want tether && want_t=1
+    { [ $want_t = 1 ] || want grpc-direct; } && GRPC_SYSTEMS+=(grpc-direct)
+    [ -n "$BASELINE" ] && { want tether || want tether@baseline; } && GRPC_SYSTEMS+=(tether@baseline)
+    [ $want_t = 1 ] && GRPC_SYSTEMS+=(tether)
+    [ ${#GRPC_SYSTEMS[@]} -gt 0 ] || return
+    mkdir -p "$d"; rm -f "$d/port"
+    local sflag=""; [ "$GRPC_SERVER" = sync ] && sflag=--sync
+    $SRV $PY bench/grpc_bench.py server "$d/port" $sflag >"$W/logs/grpc-server.out" 2>&1 &
+    local app=$!; PIDS+=("$app")
+    for _ in $(seq 150); do [ -s "$d/port" ] && break; kill -0 "$app" 2>/dev/null || break; sleep 0.1; done
+    if [ ! -s "$d/port" ]; then err "scenario 8: the gRPC server did not start: $(tail -3 "$W/logs/grpc-server.out" | tr '\n' ' ')"; stop_pid "$app"; return; fi
+    local aport; aport=$(cat "$d/port")
+    GPORT[grpc-direct]=$aport; GSTOP[grpc-direct]=""
+    grpc_up "$aport" 10 || { err "scenario 8: the gRPC server does not answer on $aport"; stop_pid "$app"; return; }
+    echo "grpc=python3-grpcio $($PY -c 'import grpc; print(grpc.__version__)'), $GRPC_SERVER server (bench/grpc_bench.py)" >"$W/grpc.meta"
+    local up=()
+    for s in "${GRPC_SYSTEMS[@]}"; do
+        [ "$s" = grpc-direct ] && { up+=("$s"); continue; }
+        make_cert
+        [ -n "$FPR" ] || tether_fingerprint || continue
+        grpc_start_tether "$s" "$aport" && up+=("$s")
+    done
+    GRPC_SYSTEMS=("${up[@]}")
+    for r in $(seq "$RUNS"); do
+        log "run $r/$RUNS: scenario 8 (gRPC): ${GRPC_SYSTEMS[*]}"
+        scen8
+    done
+    for s in "${GRPC_SYSTEMS[@]}"; do for q in ${GSTOP[$s]:-}; do stop_pid "$q"; done; done
+    stop_pid "$app"
+}
+
 # ---------------------------------------------------------------- main
 START=$SECONDS
 HAVE_PERF=0
@@ -998,6 +1158,7 @@ if [ "$ONLY" = callgrind ]; then
     gen small.bin "$SMALL"   # scenario 6 serves only the small file
 elif [ "$ONLY" = fairness ]; then
     gen big.bin "$BIG"; gen small.bin "$SMALL"   # scenario 7 serves these two
+elif [ "$ONLY" = grpc ]; then :               # scenario 8 serves no file
 else
     gen_all
     setup_systems
@@ -1039,7 +1200,10 @@ fi
 if [ "$ONLY" = "" ] || [ "$ONLY" = fairness ]; then
     if [ "$FAIRNESS" = 1 ]; then fairness_all; else log "scenario 7 (fairness) skipped: BENCH_FAIRNESS=0"; fi
 fi
-if [ "$ONLY" = fairness ]; then :
+if [ "$ONLY" = "" ] || [ "$ONLY" = grpc ]; then
+    if [ "$GRPC" = 1 ] || [ "$ONLY" = grpc ]; then grpc_all; else log "scenario 8 (gRPC) skipped: BENCH_GRPC=0"; fi
+fi
+if [ "$ONLY" = fairness ] || [ "$ONLY" = grpc ]; then :
 elif [ "$CALLGRIND" = 1 ] || [ "$ONLY" = callgrind ]; then
     callgrind_all
 else
@@ -1071,12 +1235,13 @@ fi
     [ -n "$BASELINE" ] && echo "baseline=$BASELINE"
     [ -n "$CG_NOTE" ] && echo "cg_note=$CG_NOTE"
     [ -s "$W/fair.meta" ] && cat "$W/fair.meta"
+    [ -s "$W/grpc.meta" ] && cat "$W/grpc.meta"
     [ ${#ABSENT[@]} -gt 0 ] && echo "absent=$(absent_list)"
     [ -s "$ERR" ] && echo "errors=$(tr '\n' ';' <"$ERR")"
 } >"$META"
 
 echo
-echo "tether bench ($([ "$QUICK" = 1 ] && echo "QUICK mode: tiny files, 1 run, figures mean nothing" || echo "$RUNS runs")$([ "$ONLY" = callgrind ] && echo ", only scenario 6: $CG_RUNS repeats")$([ "$ONLY" = fairness ] && echo ", only scenario 7: $FAIR_RUNS runs")), $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $NCPU, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+echo "tether bench ($([ "$QUICK" = 1 ] && echo "QUICK mode: tiny files, 1 run, figures mean nothing" || echo "$RUNS runs")$([ "$ONLY" = callgrind ] && echo ", only scenario 6: $CG_RUNS repeats")$([ "$ONLY" = fairness ] && echo ", only scenario 7: $FAIR_RUNS runs")$([ "$ONLY" = grpc ] && echo ", only scenario 8")), $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $NCPU, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
 [ ${#ABSENT[@]} -gt 0 ] && echo "absent systems (packages not installed): $(absent_list)"
 DOCARGS=()
 [ "$QUICK" = 1 ] && DOCARGS=(--quick)
