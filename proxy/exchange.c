@@ -211,7 +211,7 @@ void tt_px_exchange_begin(struct tt_px_exchange *x)
     x->reg = x->env->reg;
     x->hdrs = x->req_trl = NULL;
     x->hdrs_n = x->req_trl_n = 0;
-    x->body_sent = x->avoid = x->bytes = 0;
+    x->body_sent = x->avoid = x->bytes = x->affinity = 0;
     x->replayed = 0;
     x->unconsumed = 0;
     x->early = 0;
@@ -452,6 +452,8 @@ int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *r
         return -1;
     }
 
+    const struct tt_px_field *af = tt_px_field_find(rq->f, rq->n, env->affinity_header);
+    x->affinity = af ? tt_px_affinity_key(af->value, af->value_len) : 0;
     char prefix[TT_PX_NAME_MAX + 256];
     size_t prefix_len = 0;
     if (rt.stripped)
@@ -521,7 +523,7 @@ static int xc_open(struct tt_px_exchange *x)
     struct tt_px_pool *pool = tt_px_registry_find(x->reg, x->name, strlen(x->name));
     int end = x->body_done && tt_buf_len(&x->body) == 0 && !x->req_trl;
     struct tt_px_tunnel *t = NULL;
-    int64_t sid = tt_px_pool_open(pool, x->avoid, x->hdrs, x->hdrs_n, end, x, &t);
+    int64_t sid = tt_px_pool_open(pool, x->avoid, x->affinity, x->hdrs, x->hdrs_n, end, x, &t);
     if (sid == TT_ERR_BAD_HEADER) {
         xc_reject(x, 400, "request header not allowed\n");
         return -1;
@@ -761,9 +763,10 @@ static void xc_consume(struct tt_px_exchange *x, size_t n, int flush)
     if (c) {
         tt_h2_consume(c, x->sid, k);
         /* The client took all there was: it keeps up, so its window may
-         * grow (doubling), within the tunnel's growth budget. */
+         * grow (doubling) within the tunnel's budget, once half of it came
+         * (a small answer would send c a WINDOW_UPDATE it never uses). */
         size_t win = (x->tun->crowded ? TT_PX_STREAM_WINDOW_CROWD : TT_PX_STREAM_WINDOW) + x->grown;
-        if (x->unconsumed == 0 && k && win < TT_PX_STREAM_WINDOW_MAX) {
+        if (x->unconsumed == 0 && k && win < TT_PX_STREAM_WINDOW_MAX && x->bytes >= win / 2) {
             size_t add = win;
             if (win + add > TT_PX_STREAM_WINDOW_MAX)
                 add = TT_PX_STREAM_WINDOW_MAX - win;
@@ -790,11 +793,8 @@ static int xc_grpc_unavailable(struct tt_px_exchange *x)
     if (!x->grpc || !x->te_trailers || !x->proto)
         return 0; /* not gRPC, or an HTTP/1.1 front that may not frame trailers */
     static const struct tt_header trl[] = {
-        {.name = "grpc-status", .name_len = 11, .value = "14", .value_len = 2},
-        {.name = "grpc-message",
-         .name_len = 12,
-         .value = "the origin's tunnel closed mid-response",
-         .value_len = 39},
+        {"grpc-status", "14", 11, 2, 0},
+        {"grpc-message", "the origin's tunnel closed mid-response", 12, 39, 0},
     };
     x->resp_done = 1;
     x->grpc_status = 14;

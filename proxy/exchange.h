@@ -150,6 +150,7 @@ struct tt_px_exchange_env {
     const char *authority;        /* sent as every request's :authority (c --local-to); NULL: the client's */
     int draining;                 /* p is shutting down: no new requests, no retries */
     int keep_underscores;         /* --underscore-fields keep */
+    const char *affinity_header;  /* --affinity-header; NULL: none */
     struct tt_px_counters counters;
 };
 
@@ -208,6 +209,7 @@ struct tt_px_exchange {
     uint64_t body_sent;    /* bytes handed to the tunnel */
     size_t replayed;       /* the first bytes of `body` are a replay: already reported taken */
     uint64_t avoid;        /* serial of the tunnel that lost this request */
+    uint64_t affinity;     /* key of its --affinity-header value; 0: none */
     size_t unconsumed;     /* response bytes the front holds, stream window not yet returned */
     size_t early;          /* ... of which the connection window went back (tun->held) */
     size_t grown;          /* stream window granted beyond the start (tun->grown) */

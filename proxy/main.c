@@ -392,6 +392,7 @@ int main(int argc, char **argv)
         .domain = cfg.domain, .path_prefix = cfg.path_prefix, .default_name = cfg.default_name,
     };
     srv.env.keep_underscores = cfg.keep_underscores;
+    srv.env.affinity_header = cfg.affinity_header;
 
     srv.loop = tt_loop_new();
     if (!srv.loop) {

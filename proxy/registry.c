@@ -204,10 +204,48 @@ static void tun_fit_window(struct tt_px_tunnel *t)
     }
 }
 
-int64_t tt_px_pool_open(struct tt_px_pool *pool, uint64_t avoid, const struct tt_header *hdrs,
-                        size_t n, int end_stream, void *sud, struct tt_px_tunnel **tun)
+static uint64_t mix64(uint64_t z)
 {
-    struct tt_px_tunnel *t = tt_px_pool_pick(pool, tt_px_tunnel_usable, NULL);
+    /* splitmix64's finaliser: every input bit moves every output bit. */
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+uint64_t tt_px_affinity_key(const char *v, size_t len)
+{
+    uint64_t h = 14695981039346656037ull; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)v[i]) * 1099511628211ull;
+    return h ? h : 1; /* 0 means "no key" */
+}
+
+struct tt_px_tunnel *tt_px_pool_pick_affine(struct tt_px_pool *p,
+                                            int (*usable)(const struct tt_px_tunnel *),
+                                            uint64_t key, uint64_t avoid)
+{
+    struct tt_px_tunnel *best = NULL;
+    uint64_t best_score = 0;
+    for (size_t i = 0; p && i < p->n; i++) {
+        struct tt_px_tunnel *t = p->members[i];
+        if ((usable && !usable(t)) || (avoid && t->serial == avoid && p->n > 1))
+            continue;
+        uint64_t score = mix64(key ^ mix64(t->serial));
+        if (!best || score > best_score) {
+            best = t;
+            best_score = score;
+        }
+    }
+    return best;
+}
+
+int64_t tt_px_pool_open(struct tt_px_pool *pool, uint64_t avoid, uint64_t affinity,
+                        const struct tt_header *hdrs, size_t n, int end_stream, void *sud,
+                        struct tt_px_tunnel **tun)
+{
+    struct tt_px_tunnel *t = affinity ? tt_px_pool_pick_affine(pool, tt_px_tunnel_usable, affinity, avoid) : NULL;
+    if (!t)
+        t = tt_px_pool_pick(pool, tt_px_tunnel_usable, NULL);
     if (t && avoid && t->serial == avoid)
         t = tt_px_pool_pick(pool, tt_px_tunnel_usable, t); /* another, if any */
     for (int tries = 0; t && tries < 8; tries++) {

@@ -115,15 +115,26 @@ struct tt_px_tunnel *tt_px_pool_pick(struct tt_px_pool *p,
 
 /* 1 if a new stream can be opened on the tunnel now. */
 int tt_px_tunnel_usable(const struct tt_px_tunnel *t);
-/* Opens a stream for a request on a member of `pool`: the one with the
- * fewest streams, not the tunnel whose serial is `avoid` while another is
+/* Opens a stream for a request on a member of `pool`: its affinity member
+ * (below) when `affinity` is set, else the one with the fewest streams, not the tunnel whose serial is `avoid` while another is
  * there (a retry goes elsewhere), and the next one when a member turns out
  * to be at its stream limit or going away.  On success the stream is counted
  * on the tunnel, the tunnel is flushed, *tun is set and the stream id (> 0)
  * returned.  Returns 0 when no member can take it now, or TT_ERR_BAD_HEADER /
  * TT_ERR_HEADER_TOO_LARGE for a request no tunnel would take. */
-int64_t tt_px_pool_open(struct tt_px_pool *pool, uint64_t avoid, const struct tt_header *hdrs,
-                        size_t n, int end_stream, void *sud, struct tt_px_tunnel **tun);
+int64_t tt_px_pool_open(struct tt_px_pool *pool, uint64_t avoid, uint64_t affinity,
+                        const struct tt_header *hdrs, size_t n, int end_stream, void *sud,
+                        struct tt_px_tunnel **tun);
+/* Affinity (p --affinity-header): a request with key `affinity` (non-zero)
+ * opens on the member tt_px_pool_pick_affine gives, the usable one whose
+ * hash with the key is highest (rendezvous hashing, Thaler and Ravishankar
+ * 1996).  A member that goes moves only its own keys; one that comes takes
+ * a fair share.  Members are told apart by serial, so a c that reconnects
+ * is a new member.  0 / NULL when none is usable: then the usual pick. */
+uint64_t tt_px_affinity_key(const char *v, size_t len);
+struct tt_px_tunnel *tt_px_pool_pick_affine(struct tt_px_pool *p,
+                                            int (*usable)(const struct tt_px_tunnel *),
+                                            uint64_t key, uint64_t avoid);
 /* The other end of tt_px_pool_open: a request lets go of its stream on *tun
  * (done, failed or given up).  The stream stops counting on the tunnel,
  * *avoid becomes its serial (a retry goes elsewhere), *tun is NULLed. */

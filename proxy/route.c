@@ -446,3 +446,12 @@ void tt_px_grpc_fields(const struct tt_header *h, size_t n, int last, uint8_t *g
         }
     }
 }
+
+const struct tt_px_field *tt_px_field_find(const struct tt_px_field *f, size_t n, const char *name)
+{
+    size_t nl = name ? strlen(name) : 0;
+    for (size_t i = 0; name && i < n; i++)
+        if (f[i].name_len == nl && !strncasecmp(f[i].name, name, nl))
+            return &f[i];
+    return NULL;
+}

@@ -94,6 +94,9 @@ struct tt_px_target {
  * scheme, userinfo, an empty or invalid authority. */
 int tt_px_target_split(const char *t, size_t len, struct tt_px_target *out);
 
+/* The first of `f` named `name` (any case), or NULL (also for name NULL). */
+const struct tt_px_field *tt_px_field_find(const struct tt_px_field *f, size_t n, const char *name);
+
 /* RFC 9110 §9.2.2 */
 int tt_px_method_idempotent(const char *m, size_t len);
 

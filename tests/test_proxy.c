@@ -701,6 +701,51 @@ static struct tt_px_tunnel *mk(const char *name)
     return t;
 }
 
+/* Rendezvous hashing: a key stays on its member while that member is
+ * there; when one goes, only its keys move, spread over the others. */
+static void test_affinity_moves_only_lost_keys(void **state)
+{
+    (void)state;
+    struct tt_px_registry r;
+    tt_px_registry_init(&r);
+    struct tt_px_tunnel *m[3];
+    for (int i = 0; i < 3; i++) {
+        m[i] = mk("media");
+        m[i]->serial = 100 + (uint64_t)i;
+        assert_int_equal(tt_px_registry_add(&r, m[i]), i + 1);
+    }
+    struct tt_px_pool *p = tt_px_registry_find(&r, "media", 5);
+    enum { KEYS = 300 };
+    struct tt_px_tunnel *before[KEYS];
+    int count[3] = {0};
+    char k[24];
+    for (int i = 0; i < KEYS; i++) {
+        snprintf(k, sizeof(k), "user-%d", i);
+        uint64_t key = tt_px_affinity_key(k, strlen(k));
+        before[i] = tt_px_pool_pick_affine(p, NULL, key, 0);
+        assert_ptr_equal(tt_px_pool_pick_affine(p, NULL, key, 0), before[i]); /* stable */
+        count[before[i] == m[0] ? 0 : before[i] == m[1] ? 1 : 2]++;
+    }
+    for (int i = 0; i < 3; i++)
+        assert_true(count[i] > KEYS / 6); /* each member gets a fair share */
+    tt_px_registry_remove(&r, m[1]);
+    int moved = 0, went_to[3] = {0};
+    for (int i = 0; i < KEYS; i++) {
+        snprintf(k, sizeof(k), "user-%d", i);
+        struct tt_px_tunnel *t = tt_px_pool_pick_affine(p, NULL, tt_px_affinity_key(k, strlen(k)), 0);
+        assert_true(t == m[0] || t == m[2]);
+        if (before[i] != m[1]) {
+            assert_ptr_equal(t, before[i]); /* the others' keys stay */
+        } else {
+            moved++;
+            went_to[t == m[0] ? 0 : 2]++;
+        }
+    }
+    assert_int_equal(moved, count[1]);
+    assert_true(went_to[0] > 0 && went_to[2] > 0);
+    tt_px_registry_free(&r);
+}
+
 static void test_pool(void **state)
 {
     (void)state;
@@ -868,6 +913,7 @@ int main(void)
         cmocka_unit_test(test_authority_valid),
         cmocka_unit_test(test_target_split),
         cmocka_unit_test(test_pool),
+        cmocka_unit_test(test_affinity_moves_only_lost_keys),
         cmocka_unit_test(test_pool_many),
         cmocka_unit_test(test_h2_sniff),
         cmocka_unit_test(test_h2_client_config),
