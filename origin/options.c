@@ -148,7 +148,7 @@ static int opt_name_ok(const char *s)
     for (size_t i = 0; i < n; i++) {
         char ch = s[i];
         if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_' || ch == '.'))
+              ch == '-' || ch == '_'))
             return 0;
     }
     return 1;

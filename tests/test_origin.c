@@ -86,6 +86,38 @@ static void test_defaults(void **state)
 /* --upstream-timeout's default hangs on the scheme: an HTTP/1.1 app has 60 s
  * to begin its answer, an h2c (gRPC) app no limit -- its calls' deadlines
  * govern; the app is never pinged unless asked. */
+static void test_local_listen(void **state)
+{
+    (void)state;
+    struct tt_origin_opts o;
+    char err[256];
+    /* Calling out only: no --root or --upstream, no tunnel. */
+    assert_int_equal(parse(&o, err, sizeof err, NULL, "--proxy", "h:1", "--token", "t",
+                           "--local-listen", "127.0.0.1:9000", "--local-to", "svc", NULL),
+                     TT_ORIGIN_RUN);
+    assert_string_equal(o.local_listen, "127.0.0.1:9000");
+    assert_string_equal(o.local_to, "svc");
+    assert_int_equal(o.connections, 0);
+    tt_origin_opts_free(&o);
+    /* Both ways at once keeps its tunnels. */
+    assert_int_equal(parse(&o, err, sizeof err, NULL, "--proxy", "h:1", "--token", "t",
+                           "--local-listen", ":9000", "--upstream", "h2c://127.0.0.1:1", NULL),
+                     TT_ORIGIN_RUN);
+    assert_int_equal(o.connections, 1);
+    tt_origin_opts_free(&o);
+    assert_int_equal(parse(&o, err, sizeof err, NULL, "--proxy", "h:1", "--token", "t",
+                           "--root", "/", "--local-to", "svc", NULL),
+                     TT_ORIGIN_BAD);
+    assert_non_null(strstr(err, "--local-to goes with --local-listen"));
+    assert_int_equal(parse(&o, err, sizeof err, NULL, "--proxy", "h:1", "--token", "t",
+                           "--local-listen", ":1", "--local-to", "a.b", NULL),
+                     TT_ORIGIN_BAD);
+    assert_non_null(strstr(err, "--local-to 'a.b'"));
+    assert_int_equal(parse(&o, err, sizeof err, NULL, "--proxy", "h:1", "--token", "t", NULL),
+                     TT_ORIGIN_BAD);
+    assert_non_null(strstr(err, "unless c only calls out"));
+}
+
 static void test_upstream_defaults(void **state)
 {
     (void)state;
@@ -250,6 +282,7 @@ static void test_help_version(void **state)
         "--proxy",         "--name",         "--token ",     "--token-file", "--fingerprint",
         "--ca",            "--insecure",     "--root",       "--allow-put",  "--connections",
         "--log-level",     "--ping-interval", "--ping-timeout", "--auth-backoff", "--help",
+        "--local-listen",  "--local-to",
         "--version",       "TETHER_TOKEN",   "default: 1)",  "default: 15)", "default: 10)",
         "default: 300)",   "default: info)", "default: default)"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
@@ -465,6 +498,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_upstream_defaults),
+        cmocka_unit_test(test_local_listen),
         cmocka_unit_test(test_every_flag),
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_root_not_a_dir),

@@ -300,6 +300,31 @@ static void test_tokens_ok(void **state)
     tt_px_tokens_free(&t);
 }
 
+/* The calls= column: who a name's forward link may call. */
+static void test_tokens_calls(void **state)
+{
+    (void)state;
+    const char *text = "laptop 0123456789abcdef calls=media,svc\n"
+                       "hub fedcba9876543210 calls=*\nmedia 1111222233334444\n";
+    struct tt_px_tokens t;
+    char err[256];
+    assert_int_equal(tt_px_tokens_parse(&t, text, strlen(text), "T", err, sizeof(err)), 0);
+    const struct tt_px_token *lap = tt_px_tokens_find(&t, "LAPTOP", 6);
+    assert_non_null(lap);
+    assert_true(tt_px_token_may_call(lap, "media", 5));
+    assert_true(tt_px_token_may_call(lap, "SVC", 3));
+    assert_false(tt_px_token_may_call(lap, "med", 3));
+    assert_false(tt_px_token_may_call(lap, "other", 5));
+    assert_true(tt_px_token_may_call(tt_px_tokens_find(&t, "hub", 3), "anything", 8));
+    assert_false(tt_px_token_may_call(tt_px_tokens_find(&t, "media", 5), "laptop", 6));
+    assert_null(tt_px_tokens_find(&t, "nobody", 6));
+    tt_px_tokens_free(&t);
+    expect_tokens_error("a 12345678 calls=\n", "T:1: bad calls= list");
+    expect_tokens_error("a 12345678 calls=x,,y\n", "T:1: bad calls= list");
+    expect_tokens_error("a 12345678 call=x\n", "T:1: too many fields");
+    expect_tokens_error("a 12345678 calls=x y\n", "T:1: too many fields");
+}
+
 static void test_tokens_bad(void **state)
 {
     (void)state;
@@ -542,6 +567,48 @@ static void test_map_underscores(void **state)
     assert_int_equal(tt_px_map_request(&in, &m.out), 0);
     assert_string_equal(find(&m, "x_forwarded_for", NULL), "6.6.6.6");
     assert_int_equal(m.out.dropped, 0);
+}
+
+/* Tether-Caller is p's to write: a client's is dropped, a call's added. */
+static void test_map_caller(void **state)
+{
+    (void)state;
+    struct tt_px_field f[] = {F("Tether-Caller", "admin"), F("X-Plain", "1")};
+    struct mapped m;
+    assert_int_equal(map(&m, "/", "h", "10.0.0.7", NULL, f, 2), 0);
+    assert_null(find(&m, "tether-caller", NULL));
+    struct tt_px_map_in in = {
+        .method = "GET", .method_len = 3, .path = "/", .path_len = 1, .host = "h",
+        .host_len = 1, .scheme = "https", .client_ip = "10.0.0.7", .f = f, .n = 2,
+        .caller = "laptop",
+    };
+    memset(&m.out, 0, sizeof(m.out));
+    m.out.hdrs = m.h;
+    m.out.cap = 64;
+    m.out.scratch = m.scratch;
+    m.out.scratch_cap = sizeof(m.scratch);
+    assert_int_equal(tt_px_map_request(&in, &m.out), 0);
+    assert_string_equal(find(&m, "tether-caller", NULL), "laptop");
+    size_t n = 0;
+    for (size_t i = 0; i < m.out.count; i++)
+        n += m.out.hdrs[i].name_len == 13 && !memcmp(m.out.hdrs[i].name, "tether-caller", 13);
+    assert_int_equal(n, 1);
+}
+
+/* A call's target: its :authority without port or ".DOMAIN". */
+static void test_call_target(void **state)
+{
+    (void)state;
+    size_t n;
+    assert_true(tt_px_call_target(NULL, "media:8080", 10, &n));
+    assert_int_equal(n, 5);
+    assert_true(tt_px_call_target("example.com", "media.example.com", 17, &n));
+    assert_int_equal(n, 5);
+    assert_true(tt_px_call_target("example.com", "svc", 3, &n));
+    assert_int_equal(n, 3);
+    assert_false(tt_px_call_target(NULL, "[::1]:80", 8, &n));
+    assert_false(tt_px_call_target(NULL, "", 0, &n));
+    assert_false(tt_px_call_target(NULL, "a.b", 3, &n));
 }
 
 static void test_map_forwarded_chain(void **state)
@@ -902,6 +969,9 @@ int main(void)
         cmocka_unit_test(test_addr),
         cmocka_unit_test(test_tokens_ok),
         cmocka_unit_test(test_tokens_bad),
+        cmocka_unit_test(test_tokens_calls),
+        cmocka_unit_test(test_map_caller),
+        cmocka_unit_test(test_call_target),
         cmocka_unit_test(test_name_valid),
         cmocka_unit_test(test_route),
         cmocka_unit_test(test_map_basic),
