@@ -245,7 +245,7 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
         } else if (!strcmp(flag, "--name")) {
             if (!opt_name_ok(val)) {
                 rc = opt_fail(err, errlen,
-                              "--name '%s': use 1 to %d letters, digits, '-', '_' or '.'", val,
+                              "--name '%s': use 1 to %d letters, digits, '-' or '_'", val,
                               TT_ORIGIN_MAX_NAME);
                 goto bad;
             }
