@@ -533,9 +533,11 @@ static void h2f_c_on_closed(void *ud, struct tt_session *sess, const char *reaso
 {
     struct tt_px_h2c *cc = ud;
     (void)sess;
-    if (cc->caller)
+    if (cc->caller) {
+        cc->srv->forward_links--;
         tt_log_info("forward link down name=%s peer=%s reason=%s", cc->caller->name, cc->peer,
                     reason && *reason ? reason : "closed");
+    }
     else
         tt_log_debug("h2 client gone client=%s: %s", cc->peer, reason ? reason : "closed");
     /* Every stream has had on_stream_close, so every record is detached. */

@@ -84,6 +84,7 @@ struct tt_px_server {
     struct tt_px_hs_peer *hs_peers;    /* per source address: under way, refused */
     struct tt_log_limit hs_log;        /* refusal lines */
     size_t granted;      /* of those, answered 101 but not yet registered */
+    size_t forward_links; /* live forward links: with tunnels, at most --max-tunnels */
     size_t clients;      /* client connections open (accepting, HTTP/1.1 or HTTP/2) */
     struct tt_list accepting;   /* connections whose protocol is not known yet (accept.c) */
     size_t accepting_n;

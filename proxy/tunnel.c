@@ -316,6 +316,7 @@ static void hs_become_forward(struct px_hs *hs)
         tt_log_error("forward link refused peer=%s reason=out of memory", peer);
         return;
     }
+    srv->forward_links++; /* back down when the h2 front lets it go */
     tt_log_info("forward link up name=%s peer=%s", caller->name, peer);
 }
 
@@ -372,7 +373,7 @@ static void hs_decide(struct px_hs *hs, int head_len, const struct tt_hs_request
                                                     rq->name.len))) {
             hs->status = 401; /* cannot be: the token was just found for the name */
             hs->why = "unknown name";
-        } else if (srv->reg.tunnels + srv->granted >= srv->cfg->max_tunnels) {
+        } else if (srv->reg.tunnels + srv->forward_links + srv->granted >= srv->cfg->max_tunnels) {
             /* Count the 101s still being written too, or two handshakes
              * finishing together would both pass the limit. */
             hs->status = 503;
