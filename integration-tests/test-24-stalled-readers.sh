@@ -27,8 +27,8 @@ wait "$staller" 2>/dev/null
 sed 's/^/    /' "$W/stall.out"
 # Their access lines: ended by p at --client-idle (6 s), before the
 # clients themselves went at 9 s.
-ended() { grep -E "path=/big-random.bin .*dur_ms=(6|7|8)[0-9]{3} origin=media$1" "$W/p.log" | grep -c .; }
-expect_eq "p ended the 2 HTTP/1.1 readers that took nothing for --client-idle" 2 "$(ended '$')"
+ended() { grep -E "path=/big-random.bin .*dur_ms=(6|7|8)[0-9]{3} origin=media$1 end=client-stalled$" "$W/p.log" | grep -c .; }
+expect_eq "p ended the 2 HTTP/1.1 readers that took nothing for --client-idle" 2 "$(ended '')"
 expect_eq "... and reset the 8 h2c streams" 8 "$(ended ' proto=h2')"
 
 # Memory comes back: 100 HTTP/1.1 readers and 3 h2c connections x 100

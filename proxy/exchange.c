@@ -258,8 +258,8 @@ static void xc_log(struct tt_px_exchange *x)
     k->by_class[cls]++;
     uint64_t now = tt_loop_now(x->env->loop);
     char end[40], grpc[24] = "";
-    static const char *const ends[] = {"ok", "client-gone", "reset-by-origin", "tunnel-lost",
-                                       "failed"};
+    static const char *const ends[] = {"ok", "client-gone", "client-stalled", "reset-by-origin",
+                                       "tunnel-lost", "failed"};
     if (x->end_how == TT_PX_END_ORIGIN_RESET)
         snprintf(end, sizeof end, "%s(%s)", ends[x->end_how], tt_h2_strerror(x->end_code));
     else

@@ -166,6 +166,7 @@ struct tt_px_qgroup {
 enum tt_px_end {
     TT_PX_END_OK,           /* delivered whole (p's own answers too) */
     TT_PX_END_CLIENT_GONE,  /* the client left before the end */
+    TT_PX_END_CLIENT_STALLED, /* p cut it: the client took none of it for --client-idle */
     TT_PX_END_ORIGIN_RESET, /* c reset the stream mid-response (end_code) */
     TT_PX_END_TUNNEL_LOST,  /* the tunnel closed mid-response */
     TT_PX_END_FAILED,       /* p could not deliver it (an invalid head, memory) */

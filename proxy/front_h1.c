@@ -1254,6 +1254,8 @@ static void fr_on_timer(struct tt_loop *loop, struct tt_timer *t)
         }
         break;
     case FR_T_IDLE:
+        if (cl->req.x.active && cl->req.x.end_how == TT_PX_END_OK)
+            cl->req.x.end_how = TT_PX_END_CLIENT_STALLED; /* took none of its answer */
         fr_client_gone(cl, "idle timeout");
         break;
     case FR_T_LINGER:

@@ -119,6 +119,7 @@ static void h2f_on_stall(struct tt_loop *loop, struct tt_timer *t)
     tt_log_debug("h2 client took nothing for %u s client=%s path=%s: stream reset",
                  s->cc->srv->cfg->client_idle_s, s->cc->peer, s->x.log_path ? s->x.log_path : "");
     if (s->x.active) {
+        s->x.end_how = TT_PX_END_CLIENT_STALLED;
         tt_px_exchange_fail(&s->x, "the client took nothing for --client-idle");
         return;
     }
