@@ -14,15 +14,17 @@
 #   p --service echo=http:// header echo, --service g=h2c:// grpc-js server
 #
 # Checked, through the real binaries: media files fetched from c1 by an app
-# on laptop's side with HTTP/1.1 and h2c (sha256 equal); a p-side service
-# sees tether-caller: laptop and never the app's forged Tether-Caller, nor
-# does an origin called by laptop; a public client's Tether-Caller never
-# reaches an origin (HTTP/1.1 and h2c fronts); calls the tokens file does
-# not allow get 403 naming caller and callee (a name outside calls=, a name
-# without calls=); gRPC both ways over the forward link (grpcio client ->
-# --service g (grpc-js); grpc-js client -> origin pyg (grpcio)) with the
-# test-43 cases; --local-to; the link redialled after p restarts; a c that
-# only calls out serves nothing and holds no tunnel; p's access lines carry
+# on laptop's side with HTTP/1.1 and h2c (sha256 equal); 900 ranges at once
+# from three h2c apps, twice, more than the link's 100 streams, so c queues them:
+# each comes back with its own bytes; a p-side service sees tether-caller:
+# laptop and never the app's forged Tether-Caller, nor does an origin called
+# by laptop; a public client's Tether-Caller never reaches an origin
+# (HTTP/1.1, h2c and HTTPS fronts); calls the tokens file does not allow
+# get 403 naming caller and callee (a name outside calls=, a name without
+# calls=); gRPC both ways over the forward link (grpcio client -> --service
+# g (grpc-js); grpc-js client -> origin pyg (grpcio)) with the test-43
+# cases; --local-to; the link redialled after p restarts; a c that only
+# calls out serves nothing and holds no tunnel; p's access lines carry
 # caller=NAME.
 source "$(dirname "$0")/lib.sh"
 
@@ -170,6 +172,24 @@ for f in photo.jpg "my clip.mp4"; do
     OUT=$W/got.h2 lfetch "$L2" media "$path" --http2-prior-knowledge
     expect_eq "h2c via laptop's link: GET $f: 200 over HTTP/2" "200 2" "$CODE $HVER"
     expect_same_file "... the file of media (h2c)" "$TT_MEDIA/$f" "$W/got.h2"
+done
+# More streams at once than p's front allows on the link (100): c queues
+# them, and each must still go with its own fields (a range of its own).
+# Two rounds of three apps: the second also finds the link's HPACK table
+# full (a queued request once went with another's fields, mostly then).
+for round in 1 2; do
+    many=()
+    for i in 1 2 3; do
+        timeout 40 node "$TT_HERE/h2many.js" "http://127.0.0.1:$L2" media /big-random.bin \
+            "$TT_MEDIA/big-random.bin" 300 >"$W/many.$round.$i" 2>"$W/many.$round.$i.err" &
+        many+=("$!")
+        track "$!" "many-$round-$i"
+    done
+    wait "${many[@]}"
+    for i in 1 2 3; do
+        expect_eq "round $round, h2c app $i of 3, 300 ranges at once via laptop's link: each its own bytes" \
+            '{"ok":300}' "$(cat "$W/many.$round.$i")$(head -c 300 "$W/many.$round.$i.err")"
+    done
 done
 OUT=$W/got.port lfetch "$L2" media:8080 /photo.jpg
 expect_eq "Host media:8080 calls media (the port is not part of the name)" 200 "$CODE"
