@@ -497,7 +497,15 @@ int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *r
     if (out.dropped)
         tt_log_debug("client=%s: %zu request fields with '_' in their names dropped", x->peer,
                      out.dropped);
-    x->hdrs = out.hdrs;
+    /* The mapped values still point into the front's input (the h2 codec's
+     * decoded-header scratch is rewritten by the connection's next header
+     * block), but a request that waits in its pool's queue or is retried is
+     * opened after this returns: it keeps its own copy. */
+    x->hdrs = tt_arena_headers_dup(&x->arena, out.hdrs, out.count);
+    if (!x->hdrs) {
+        tt_px_exchange_local(x, 500, "out of memory\n", -1);
+        return -1;
+    }
     x->hdrs_n = out.count;
     x->te_trailers = (uint8_t)out.te_trailers;
     if (out.expect_other) {
