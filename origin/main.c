@@ -92,6 +92,7 @@ static int local_start(struct local_side *l, struct tt_origin *o, char *err, siz
     srv->env.reg = &srv->reg;
     srv->env.route = (struct tt_px_route_cfg){.default_name = LOCAL_POOL};
     srv->env.authority = opts->local_to[0] ? opts->local_to : NULL;
+    srv->env.down_why = "c's forward link to p is down (c is dialing it again)\n";
     srv->tunnel_lis.io.fd = srv->client_lis.io.fd = srv->https_lis.io.fd = -1;
     int fd = tt_px_listen_socket(&l->cfg.listen_addr, why, sizeof(why));
     if (fd < 0) {

@@ -90,17 +90,13 @@ static void xc_release(struct tt_px_exchange *x, int reset)
 }
 
 /* In line on `pool`: behind its own connection's requests, and the
- * connection takes its turn among the others. */
+ * connection takes its turn among the others (proxy/queue.h). */
 static void xc_enqueue(struct tt_px_exchange *x, struct tt_px_pool *pool)
 {
     struct tt_px_qgroup *g = x->group;
-    if (g->pool && g->pool != pool)
+    if (g->in && g->in != pool)
         g = &x->own; /* the connection already waits on another name */
-    if (g->n++ == 0) {
-        g->pool = pool;
-        tt_fifo_push(&pool->queue, &g->turn);
-    }
-    tt_fifo_push(&g->waiting, &x->qlink);
+    tt_px_queue_push(&pool->queue, pool, g, &x->qlink);
     x->qgroup = g;
     x->qpool = pool;
     pool->queued++;
@@ -110,30 +106,16 @@ static void xc_unqueue(struct tt_px_exchange *x)
 {
     if (!x->qpool)
         return;
-    struct tt_px_qgroup *g = x->qgroup;
-    tt_fifo_remove(&g->waiting, &x->qlink);
-    if (--g->n == 0) {
-        tt_fifo_remove(&x->qpool->queue, &g->turn);
-        g->pool = NULL;
-    }
+    tt_px_queue_remove(&x->qpool->queue, x->qgroup, &x->qlink);
     x->qpool->queued--;
     x->qpool = NULL;
     x->qgroup = NULL;
 }
 
-/* Whose turn it is on `pool`: the first connection's oldest request; the
- * connection goes to the back of the line if it has more. */
 static struct tt_px_exchange *xc_queue_next(struct tt_px_pool *pool)
 {
-    if (!pool->queue.first)
-        return NULL;
-    struct tt_px_qgroup *g = tt_container_of(pool->queue.first, struct tt_px_qgroup, turn);
-    struct tt_px_exchange *x = tt_container_of(g->waiting.first, struct tt_px_exchange, qlink);
-    if (g->n > 1) {
-        tt_fifo_remove(&pool->queue, &g->turn);
-        tt_fifo_push(&pool->queue, &g->turn);
-    }
-    return x;
+    struct tt_link *l = tt_px_queue_next(&pool->queue);
+    return l ? tt_container_of(l, struct tt_px_exchange, qlink) : NULL;
 }
 
 static void xc_stop_retry(struct tt_px_exchange *x)
@@ -386,7 +368,7 @@ static void xc_no_tunnel(struct tt_px_exchange *x)
         return;
     }
     snprintf(body, sizeof(body), "no origin is connected for name '%s'\n", x->name);
-    tt_px_exchange_local(x, 503, body, 5);
+    tt_px_exchange_local(x, 503, x->env->down_why ? x->env->down_why : body, 5);
 }
 
 /* --- Opening ----------------------------------------------------------------- */

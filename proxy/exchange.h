@@ -73,6 +73,7 @@
 #include "proto/list.h"
 #include "proto/loop.h"
 #include "proxy/config.h"
+#include "proxy/queue.h"
 #include "proxy/route.h"
 
 #include <stddef.h>
@@ -148,18 +149,11 @@ struct tt_px_exchange_env {
     struct tt_px_route_cfg route; /* domain, path prefix, default name (single_name unused) */
     struct tt_px_registry *services; /* p's --service names (calls only); NULL: none */
     const char *authority;        /* sent as every request's :authority (c --local-to); NULL: the client's */
+    const char *down_why;         /* the 503 body when the pool is empty (c's link); NULL: by name */
     int draining;                 /* p is shutting down: no new requests, no retries */
     int keep_underscores;         /* --underscore-fields keep */
     const char *affinity_header;  /* --affinity-header; NULL: none */
     struct tt_px_counters counters;
-};
-
-/* One client connection's requests waiting in a pool's queue (see above). */
-struct tt_px_qgroup {
-    struct tt_link turn;     /* on pool->queue while it has requests waiting */
-    struct tt_fifo waiting;  /* its exchanges, oldest first */
-    struct tt_px_pool *pool; /* the queue it is in, NULL when none */
-    size_t n;
 };
 
 /* What became of a response (the access line's end=). */

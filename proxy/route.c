@@ -421,6 +421,8 @@ int tt_px_call_target(const char *domain, const char *a, size_t len, size_t *nam
 {
     const char *colon = memchr(a, ':', len);
     size_t hl = colon ? (size_t)(colon - a) : len;
+    if (hl > 1 && a[hl - 1] == '.')
+        hl--; /* "media." is a fully qualified "media" */
     size_t dl = domain ? strlen(domain) : 0;
     if (dl && hl > dl + 1 && a[hl - dl - 1] == '.' && !strncasecmp(a + hl - dl, domain, dl))
         hl -= dl + 1;

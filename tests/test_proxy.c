@@ -606,6 +606,10 @@ static void test_call_target(void **state)
     assert_int_equal(n, 5);
     assert_true(tt_px_call_target("example.com", "svc", 3, &n));
     assert_int_equal(n, 3);
+    assert_true(tt_px_call_target("example.com", "media.example.com.:80", 21, &n));
+    assert_int_equal(n, 5);
+    assert_true(tt_px_call_target(NULL, "media.", 6, &n));
+    assert_int_equal(n, 5);
     assert_false(tt_px_call_target(NULL, "[::1]:80", 8, &n));
     assert_false(tt_px_call_target(NULL, "", 0, &n));
     assert_false(tt_px_call_target(NULL, "a.b", 3, &n));
