@@ -292,8 +292,26 @@ expect_eq "... and no access line says caller=x" 0 "$(count_lines "$W/p.log" 'ca
 calls=$(count_lines "$W/p.log" 'access .* caller=laptop end=')
 note "p logged $calls access lines with caller=laptop"
 
-# --- 6. p restarts: the forward link is dialled again
-stop_one p
+# --- 6. p dies mid-stream, then restarts: the gRPC calls in flight over the
+# link end UNAVAILABLE (c's exchange ends them with grpc-status 14, as p does
+# for a lost tunnel), and the forward link is dialled again
+client py "127.0.0.1:$L2" g killed-py.txt killed &
+kp=$!
+track "$kp" client-killed-py
+client node "127.0.0.1:$L2" pyg killed-node.txt killed &
+kn=$!
+track "$kn" client-killed-node
+wait_until 150 0.1 log_has "$W/nodeapp.log" "endless py-killed started" || bad "the service never started the endless stream"
+wait_until 150 0.1 log_has "$W/pyapp.log" "endless node-killed started" || bad "the origin's app never started the endless stream"
+sleep 0.5
+ppid=$(pid_of p)
+kill -KILL "$ppid" 2>/dev/null
+wait "$ppid" 2>/dev/null # reaped quietly
+wait "$kp" "$kn"
+expect_checks killed-py.txt "grpcio client -> link -> service g, p killed mid-stream:" killed
+expect_checks killed-node.txt "grpc-js client -> link -> origin pyg, p killed mid-stream:" killed
+expect_true "c2's access line for a call cut by the lost link: tunnel-lost, grpc-status 14" \
+    log_has "$W/c2.log" 'access client=[^ ]+ method=POST path=/tt.Test/Endless status=200 .* end=tunnel-lost grpc-status=14$'
 wait_until 100 0.1 log_has "$W/c2.log" "forward link (down|closed)" || bad "c2 did not notice p going: $(tail -2 "$W/c2.log" | tr '\n' '|')"
 OUT=$W/gone lfetch "$L2" echo /headers
 expect_eq "with p gone, a call gets 503 from c2" 503 "$CODE"
