@@ -1019,7 +1019,9 @@ fairness_all() {
 # fresh channel: GRPC_N sequential unary calls of 16 bytes after GRPC_WARM
 # of warm-up (p50, p99), one server stream of GRPC_STREAM x 100 bytes
 # (messages/s), GRPC_BIG_REPS unary calls of GRPC_BIG each way (median
-# time).  The systems alternate within each pass, and the overhead (tether
+# time).  Within each pass every phase runs over all systems in turn (the
+# unary calls of direct, reverse and forward, then the streams, then the
+# big calls), and the overhead (tether
 # p50 - direct p50) and the stream ratio are taken within each pass, so a
 # drift of the shared machine between passes does not enter them.  p's and
 # c's CPU per call and per message come from /proc/PID/task/*/schedstat
@@ -1107,8 +1109,8 @@ grpc_client() {  # SYSTEM PHASE A B -> GOUT (its JSON), GCPU (p+c ns, tether onl
 
 jget() { $PY -c 'import json,sys; v = json.loads(sys.argv[1]).get(sys.argv[2]); print("" if v is None else v)' "$1" "$2"; }
 
-scen8() {  # one pass over every system
-    local s p50 mps big
+scen8() {  # one pass: each phase over every system in turn, so a system's phase
+    local s p50 mps big   # runs seconds, not a whole pass, after direct's
     declare -A P50 MPS BIG
     for s in "${GRPC_SYSTEMS[@]}"; do
         if grpc_client "$s" unary "$GRPC_WARM" "$GRPC_N"; then
@@ -1118,12 +1120,16 @@ scen8() {  # one pass over every system
             [ "$s" = grpc-direct ] || record "$S8" "p+c CPU per unary call (schedstat)" "µs" - "$s" \
                 "$(awk -v t="$GCPU" -v n=$((GRPC_N + GRPC_WARM + 1)) 'BEGIN { printf "%.1f", t / n / 1e3 }')"
         fi
+    done
+    for s in "${GRPC_SYSTEMS[@]}"; do
         if grpc_client "$s" stream "$GRPC_STREAM" 100; then
             mps=$(jget "$GOUT" stream_msgs_per_s); MPS[$s]=$mps
             record "$S8" "server stream" "msgs/s" + "$s" "$mps"
             [ "$s" = grpc-direct ] || record "$S8" "p+c CPU per stream message (schedstat)" "µs" - "$s" \
                 "$(awk -v t="$GCPU" -v n="$GRPC_STREAM" 'BEGIN { printf "%.2f", t / n / 1e3 }')"
         fi
+    done
+    for s in "${GRPC_SYSTEMS[@]}"; do
         if grpc_client "$s" big "$GRPC_BIG" "$GRPC_BIG_REPS"; then
             big=$(jget "$GOUT" big_s); BIG[$s]=$big
             record "$S8" "$(numfmt --to=iec-i --suffix=B $GRPC_BIG) each way, one unary call" s - "$s" "$big"
@@ -1142,6 +1148,9 @@ scen8() {  # one pass over every system
             record "$S8" "$(numfmt --to=iec-i --suffix=B $GRPC_BIG) each way / direct (same pass)" x - "$s" \
                 "$(awk -v a="${BIG[$s]}" -v b="${BIG[$d]}" 'BEGIN { printf "%.3f", b ? a / b : 0 }')"
     done
+    [ -n "${P50[tether-fwd]:-}" ] && [ -n "${P50[tether]:-}" ] &&
+        record "$S8" "forward: unary p50 - reverse p50 (same pass)" "µs" - tether-fwd \
+            "$(awk -v a="${P50[tether-fwd]}" -v b="${P50[tether]}" 'BEGIN { printf "%.1f", a - b }')"
 }
 
 grpc_all() {
