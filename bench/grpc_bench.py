@@ -11,9 +11,11 @@ server and client, raw-bytes messages (identity serializers, no protoc).
         /tb.Bench/Count  server stream: x-count messages of x-size bytes,
                          one prebuilt message object sent again and again
 
-  grpc_bench.py client TARGET PHASE ARGS...
+  grpc_bench.py client TARGET PHASE ARGS... [--authority NAME]
       One phase of one pass against TARGET (host:port), on a fresh channel
-      whose first Echo (not timed) proves the path:
+      whose first Echo (not timed) proves the path; --authority sets the
+      calls' :authority (grpc.default_authority) to NAME, as tether's
+      forward link needs (c --local-listen routes by it to p --service NAME):
         unary WARM N      WARM calls of warm-up, then N sequential unary
                           calls of 16 bytes, each timed alone
                           (time.perf_counter_ns around the blocking call)
@@ -116,8 +118,9 @@ def pct(sorted_vals, q):
     return sorted_vals[k]
 
 
-def client(target, phase, args):
-    ch = grpc.insecure_channel(target, options=OPTS)
+def client(target, phase, args, authority=None):
+    opts = OPTS + ([("grpc.default_authority", authority)] if authority else [])
+    ch = grpc.insecure_channel(target, options=opts)
     grpc.channel_ready_future(ch).result(timeout=20)
     echo = ch.unary_unary("/tb.Bench/Echo", request_serializer=ident, response_deserializer=ident)
     count = ch.unary_stream("/tb.Bench/Count", request_serializer=ident, response_deserializer=ident)
@@ -179,9 +182,11 @@ def client(target, phase, args):
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "server":
         serve(sys.argv[2], "--sync" in sys.argv[3:])
-    elif len(sys.argv) == 6 and sys.argv[1] == "client":
+    elif len(sys.argv) in (6, 8) and sys.argv[1] == "client" and \
+            (len(sys.argv) == 6 or sys.argv[6] == "--authority"):
         try:
-            res = client(sys.argv[2], sys.argv[3], [int(x) for x in sys.argv[4:6]])
+            res = client(sys.argv[2], sys.argv[3], [int(x) for x in sys.argv[4:6]],
+                         sys.argv[7] if len(sys.argv) == 8 else None)
         except (grpc.RpcError, RuntimeError, grpc.FutureTimeoutError, ValueError) as e:
             detail = e.details() if isinstance(e, grpc.RpcError) else str(e)
             code = e.code().name if isinstance(e, grpc.RpcError) else type(e).__name__

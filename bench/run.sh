@@ -26,15 +26,17 @@
 #   BENCH_FAIRNESS=0             skip scenario 7
 #   BENCH_FAIR_D=8               scenario 7: seconds per abuse (quick mode: 2)
 #   BENCH_FAIR_RUNS=2            scenario 7: passes over every abuse (quick mode: 1)
-#   BENCH_ONLY=grpc              run only scenario 8 (gRPC through p -> c --upstream h2c://
-#                                against the same client calling the same server directly;
-#                                does not rewrite docs/benchmarks.md)
+#   BENCH_ONLY=grpc              run only scenario 8 (gRPC through p -> c --upstream h2c://,
+#                                the reverse path, and through c --local-listen -> p --service,
+#                                the forward link, against the same client calling the same
+#                                server directly; does not rewrite docs/benchmarks.md)
 #   BENCH_GRPC=0                 skip scenario 8 (it needs python3-grpcio; skipped when absent)
 #   BENCH_GRPC_N=2000            scenario 8: timed sequential unary calls per pass (quick mode: 20)
 #   BENCH_GRPC_STREAM=100000     scenario 8: messages of 100 bytes in the server stream (quick: 200)
 #   BENCH_GRPC_SERVER=aio        scenario 8: grpcio's asyncio server (aio) or its thread-pool one (sync)
 #                                BENCH_SYSTEMS: scenario 8's reference "grpc-direct" runs whenever
-#                                tether or grpc-direct is selected
+#                                tether, tether-fwd or grpc-direct is selected; "tether" selects
+#                                both paths, "tether-fwd" the forward one alone
 #
 # Systems serve the same files from bench/.work/www*; every server binds
 # 127.0.0.1 on a free port; every process started here is stopped by PID.
@@ -389,6 +391,7 @@ TETHERS=()
 declare -A TBIN TTAG
 TBIN[tether]=$ROOT/bin; TTAG[tether]=main
 TBIN[tether@baseline]=$BASELINE; TTAG[tether@baseline]=baseline
+TBIN[tether-fwd]=$ROOT/bin; TTAG[tether-fwd]=fwd   # scenario 8's forward link
 
 start_tether() {  # SYSTEM
     local sys=$1 bin=${TBIN[$1]} tag=${TTAG[$1]}
@@ -1007,19 +1010,25 @@ fairness_all() {
 # ---------------------------------------------------------------- scenario 8
 # gRPC (issue 10): the same client (bench/grpc_bench.py on Debian's
 # python3-grpcio) calls the same server, once directly (the row
-# "grpc-direct") and once through tether: client -> p's h2c front -> tunnel
-# -> c --upstream h2c:// -> server.  Per pass and system, each phase on a
+# "grpc-direct") and twice through tether: the reverse path (the row
+# "tether": client -> p's h2c front -> tunnel -> c --upstream h2c:// ->
+# server) and the forward link (the row "tether-fwd": client -> c
+# --local-listen -> forward link -> p --service g=h2c:// -> server, the
+# calls' :authority set to g; its own p and c, this tree's build only, and
+# a tokens file whose line gives the name calls=g).  Per pass and system, each phase on a
 # fresh channel: GRPC_N sequential unary calls of 16 bytes after GRPC_WARM
 # of warm-up (p50, p99), one server stream of GRPC_STREAM x 100 bytes
 # (messages/s), GRPC_BIG_REPS unary calls of GRPC_BIG each way (median
-# time).  The systems alternate within each pass, and the overhead (tether
+# time).  Within each pass every phase runs over all systems in turn (the
+# unary calls of direct, reverse and forward, then the streams, then the
+# big calls), and the overhead (tether
 # p50 - direct p50) and the stream ratio are taken within each pass, so a
 # drift of the shared machine between passes does not enter them.  p's and
 # c's CPU per call and per message come from /proc/PID/task/*/schedstat
 # (nanoseconds), the warm-up and the first call included.
 S8="8: gRPC (python3-grpcio, $GRPC_SERVER server): $GRPC_N sequential unary calls of 16 B, a server stream of $GRPC_STREAM x 100 B, $(numfmt --to=iec-i --suffix=B $GRPC_BIG) each way"
 GRPC_SYSTEMS=()
-declare -A GPORT GSTOP
+declare -A GPORT GSTOP GAUTH
 
 sched_ns() {  # PID...: CPU time of every thread of those processes, ns
     local t=0 p f v
@@ -1032,10 +1041,11 @@ sched_ns() {  # PID...: CPU time of every thread of those processes, ns
     echo $t
 }
 
-grpc_up() {  # PORT SECONDS: until an empty Echo through that port answers grpc-status 0
-    local end=$((SECONDS + $2)) out
+grpc_up() {  # PORT SECONDS [AUTHORITY]: until an empty Echo through that port answers 200
+    local end=$((SECONDS + $2)) out host=()
+    [ -n "${3:-}" ] && host=(-H "Host: $3")   # curl sends it as the :authority
     while [ $SECONDS -le $end ]; do
-        out=$(printf '\0\0\0\0\0' | curl -s --http2-prior-knowledge --max-time 2 -o /dev/null \
+        out=$(printf '\0\0\0\0\0' | curl -s --http2-prior-knowledge --max-time 2 -o /dev/null "${host[@]}" \
             -H 'content-type: application/grpc' -H 'te: trailers' --data-binary @- \
             -w '%{http_code}' "http://127.0.0.1:$1/tb.Bench/Echo" 2>/dev/null)
         [ "$out" = 200 ] && return 0
@@ -1063,10 +1073,34 @@ grpc_start_tether() {  # SYSTEM APP_PORT -> GPORT GSTOP
     GPORT[$sys]=$pp
 }
 
-grpc_client() {  # SYSTEM PHASE ARGS... -> GOUT (its JSON), GCPU (p+c ns, tether only); 1 on failure
-    local sys=$1 a b rc; shift
+GRPC_SVC=g   # the forward link's p --service name, the calls' :authority
+grpc_start_fwd() {  # SYSTEM APP_PORT -> GPORT GSTOP GAUTH: c --local-listen -> p --service
+    local sys=$1 app=$2 bin=${TBIN[$1]} tag=grpc-fwd pp pt ll pid cpid tok=$W/grpc/tokens
+    pp=$(freeport); pt=$(freeport); ll=$(freeport)
+    (umask 077; echo "bench $TOKEN calls=$GRPC_SVC" >"$tok")
+    $SRV "$bin/p" --listen "127.0.0.1:$pp" --tunnel-listen "127.0.0.1:$pt" --state-dir "$W/tether-state" \
+        --tokens "$tok" --service "$GRPC_SVC=h2c://127.0.0.1:$app" --log-level "${BENCH_P_LOG:-warn}" \
+        >"$W/logs/p-$tag.out" 2>&1 &
+    pid=$!; PIDS+=("$pid")
+    if ! wait_port "$pt" 10; then
+        err "$sys gRPC: bin/p --service did not start: $(tail -3 "$W/logs/p-$tag.out" | tr '\n' ' ')"; stop_pid "$pid"; return 1
+    fi
+    $SRV "$bin/c" --proxy "127.0.0.1:$pt" --name bench --token "$TOKEN" --fingerprint "sha256:$FPR" \
+        --local-listen "127.0.0.1:$ll" --log-level warn >"$W/logs/c-$tag.out" 2>&1 &
+    cpid=$!; PIDS+=("$cpid")
+    GSTOP[$sys]="$cpid $pid"   # c first: no redial
+    if ! wait_port "$ll" 10 || ! grpc_up "$ll" 20 "$GRPC_SVC"; then
+        err "$sys gRPC: no answer through c --local-listen within 20 s: $(tail -3 "$W/logs/c-$tag.out" "$W/logs/p-$tag.out" | tr '\n' ' ')"
+        stop_pid "$cpid"; stop_pid "$pid"; return 1
+    fi
+    GPORT[$sys]=$ll; GAUTH[$sys]=$GRPC_SVC
+}
+
+grpc_client() {  # SYSTEM PHASE A B -> GOUT (its JSON), GCPU (p+c ns, tether only); 1 on failure
+    local sys=$1 a b rc auth=(); shift
+    [ -n "${GAUTH[$sys]:-}" ] && auth=(--authority "${GAUTH[$sys]}")
     a=$(sched_ns ${GSTOP[$sys]:-})
-    GOUT=$($CLI timeout 400 $PY bench/grpc_bench.py client "127.0.0.1:${GPORT[$sys]}" "$@")
+    GOUT=$($CLI timeout 400 $PY bench/grpc_bench.py client "127.0.0.1:${GPORT[$sys]}" "$@" "${auth[@]}")
     rc=$?
     b=$(sched_ns ${GSTOP[$sys]:-})
     GCPU=$((b - a))
@@ -1075,8 +1109,8 @@ grpc_client() {  # SYSTEM PHASE ARGS... -> GOUT (its JSON), GCPU (p+c ns, tether
 
 jget() { $PY -c 'import json,sys; v = json.loads(sys.argv[1]).get(sys.argv[2]); print("" if v is None else v)' "$1" "$2"; }
 
-scen8() {  # one pass over every system
-    local s p50 mps big
+scen8() {  # one pass: each phase over every system in turn, so a system's phase
+    local s p50 mps big   # runs seconds, not a whole pass, after direct's
     declare -A P50 MPS BIG
     for s in "${GRPC_SYSTEMS[@]}"; do
         if grpc_client "$s" unary "$GRPC_WARM" "$GRPC_N"; then
@@ -1086,12 +1120,16 @@ scen8() {  # one pass over every system
             [ "$s" = grpc-direct ] || record "$S8" "p+c CPU per unary call (schedstat)" "µs" - "$s" \
                 "$(awk -v t="$GCPU" -v n=$((GRPC_N + GRPC_WARM + 1)) 'BEGIN { printf "%.1f", t / n / 1e3 }')"
         fi
+    done
+    for s in "${GRPC_SYSTEMS[@]}"; do
         if grpc_client "$s" stream "$GRPC_STREAM" 100; then
             mps=$(jget "$GOUT" stream_msgs_per_s); MPS[$s]=$mps
             record "$S8" "server stream" "msgs/s" + "$s" "$mps"
             [ "$s" = grpc-direct ] || record "$S8" "p+c CPU per stream message (schedstat)" "µs" - "$s" \
                 "$(awk -v t="$GCPU" -v n="$GRPC_STREAM" 'BEGIN { printf "%.2f", t / n / 1e3 }')"
         fi
+    done
+    for s in "${GRPC_SYSTEMS[@]}"; do
         if grpc_client "$s" big "$GRPC_BIG" "$GRPC_BIG_REPS"; then
             big=$(jget "$GOUT" big_s); BIG[$s]=$big
             record "$S8" "$(numfmt --to=iec-i --suffix=B $GRPC_BIG) each way, one unary call" s - "$s" "$big"
@@ -1110,6 +1148,9 @@ scen8() {  # one pass over every system
             record "$S8" "$(numfmt --to=iec-i --suffix=B $GRPC_BIG) each way / direct (same pass)" x - "$s" \
                 "$(awk -v a="${BIG[$s]}" -v b="${BIG[$d]}" 'BEGIN { printf "%.3f", b ? a / b : 0 }')"
     done
+    [ -n "${P50[tether-fwd]:-}" ] && [ -n "${P50[tether]:-}" ] &&
+        record "$S8" "forward: unary p50 - reverse p50 (same pass)" "µs" - tether-fwd \
+            "$(awk -v a="${P50[tether-fwd]}" -v b="${P50[tether]}" 'BEGIN { printf "%.1f", a - b }')"
 }
 
 grpc_all() {
@@ -1118,11 +1159,13 @@ grpc_all() {
         log "scenario 8 skipped: python3-grpcio is not installed (tools/deps.sh installs it)"
         ABSENT+=("scenario 8, gRPC (python3-grpcio)"); return
     fi
-    local want_t=0 s q d=$W/grpc r
+    local want_t=0 want_f=0 s q d=$W/grpc r
     want tether && want_t=1
-    { [ $want_t = 1 ] || want grpc-direct; } && GRPC_SYSTEMS+=(grpc-direct)
+    { want tether || want tether-fwd; } && want_f=1
+    { [ $want_t = 1 ] || [ $want_f = 1 ] || want grpc-direct; } && GRPC_SYSTEMS+=(grpc-direct)
     [ -n "$BASELINE" ] && { want tether || want tether@baseline; } && GRPC_SYSTEMS+=(tether@baseline)
     [ $want_t = 1 ] && GRPC_SYSTEMS+=(tether)
+    [ $want_f = 1 ] && GRPC_SYSTEMS+=(tether-fwd)
     [ ${#GRPC_SYSTEMS[@]} -gt 0 ] || return
     mkdir -p "$d"; rm -f "$d/port"
     local sflag=""; [ "$GRPC_SERVER" = sync ] && sflag=--sync
@@ -1139,7 +1182,8 @@ grpc_all() {
         [ "$s" = grpc-direct ] && { up+=("$s"); continue; }
         make_cert
         [ -n "$FPR" ] || tether_fingerprint || continue
-        grpc_start_tether "$s" "$aport" && up+=("$s")
+        if [ "$s" = tether-fwd ]; then grpc_start_fwd "$s" "$aport" && up+=("$s")
+        else grpc_start_tether "$s" "$aport" && up+=("$s"); fi
     done
     GRPC_SYSTEMS=("${up[@]}")
     for r in $(seq "$RUNS"); do
