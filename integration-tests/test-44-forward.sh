@@ -266,6 +266,12 @@ wait "$gp1" "$gp2"
 expect_checks py-svc.txt "grpcio client -> laptop's link -> p --service g (grpc-js):" $checks
 # shellcheck disable=SC2086
 expect_checks node-origin.txt "grpc-js client -> laptop's link -> origin pyg (grpcio):" $checks
+# p's own answers to a gRPC call are gRPC answers: a refused call is
+# PERMISSION_DENIED with p's reason, not an HTTP 403 read as INTERNAL.
+client py "127.0.0.1:$L2" secret denied.txt denied
+expect_checks denied.txt "grpcio client -> laptop's link -> 'secret' (not in calls=):" denied
+expect_true "p's access line for it: status 200, grpc-status 7" \
+    log_has "$W/p.log" 'access client=[^ ]+ method=POST path=/tt\.Test/Echo status=200 .*origin=secret .*caller=laptop end=ok grpc-status=7$'
 expect_eq "the grpcio client's cancel reached the service" cancelled "$(app_saw "$W/nodeapp.log" py-cancel)"
 expect_eq "the grpcio client's deadline reached the service" cancelled "$(app_saw "$W/nodeapp.log" py-deadline)"
 expect_eq "the grpc-js client's cancel reached the origin's app" cancelled "$(app_saw "$W/pyapp.log" node-cancel)"

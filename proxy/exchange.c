@@ -206,7 +206,7 @@ void tt_px_exchange_begin(struct tt_px_exchange *x)
     x->waits = 0;
     x->waited_ms = 0;
     x->queue_expired = 0;
-    x->grpc = 0;
+    x->grpc = x->req_grpc = 0;
     x->end_how = TT_PX_END_OK;
     x->grpc_status = -1;
     x->end_code = 0;
@@ -316,7 +316,7 @@ void tt_px_exchange_local(struct tt_px_exchange *x, int status, const char *body
     x->env->counters.local++;
 
     size_t bl = strlen(body);
-    char st[8], cl[24], ra[16];
+    char st[8], cl[24], ra[16], gm[256];
     snprintf(st, sizeof(st), "%d", status);
     snprintf(cl, sizeof(cl), "%zu", bl);
     snprintf(ra, sizeof(ra), "%d", retry_after);
@@ -326,6 +326,21 @@ void tt_px_exchange_local(struct tt_px_exchange *x, int status, const char *body
         {"content-length", cl, 14, (uint32_t)strlen(cl), 0},
         {"retry-after", ra, 11, (uint32_t)strlen(ra), 0},
     };
+    if (x->req_grpc) {
+        /* A gRPC client reads grpc-status, not a text body: the same answer
+         * as a trailers-only gRPC response (PERMISSION_DENIED for 403,
+         * UNAVAILABLE for 503...), its text as grpc-message. */
+        x->grpc = 1;
+        x->grpc_status = (int16_t)tt_px_grpc_local(status, body, gm, sizeof(gm));
+        snprintf(cl, sizeof(cl), "%d", x->grpc_status);
+        h[0] = (struct tt_header){":status", "200", 7, 3, 0};
+        h[1] = (struct tt_header){"content-type", "application/grpc", 12, 16, 0};
+        h[2] = (struct tt_header){"grpc-status", cl, 11, (uint32_t)strlen(cl), 0};
+        h[3] = (struct tt_header){"grpc-message", gm, 12, (uint32_t)strlen(gm), 0};
+        x->status = 200;
+        bl = 0;
+        retry_after = 0; /* all four fields */
+    }
     int head_only = x->head_method || bl == 0;
     struct tt_h2_headers hh = {
         .kind = TT_H2_HDRS_RESPONSE,
@@ -373,39 +388,13 @@ static void xc_no_tunnel(struct tt_px_exchange *x)
 
 /* --- Opening ----------------------------------------------------------------- */
 
-/* A call's target: its Host without port or ".DOMAIN", which the caller's
- * tokens line must allow.  Returns 0 with `rt` set, or -1 when answered. */
-static int xc_route_call(struct tt_px_exchange *x, const struct tt_px_request *rq,
-                         struct tt_px_route *rt)
-{
-    const char *h = rq->authority ? rq->authority : "";
-    size_t hl = 0;
-    memset(rt, 0, sizeof(*rt));
-    rt->path = rq->path;
-    rt->path_len = rq->path_len;
-    if (!tt_px_call_target(x->env->route.domain, h, rq->authority ? rq->authority_len : 0, &hl)) {
-        xc_reject(x, 400, "a call names the origin or service it calls in its Host\n");
-        return -1;
-    }
-    if (!tt_px_token_may_call(x->caller, h, hl)) {
-        char body[256];
-        snprintf(body, sizeof(body),
-                 "name '%s' may not call '%.*s' (the tokens file's calls= column for '%s')\n",
-                 x->caller->name, (int)hl, h, x->caller->name);
-        snprintf(x->name, sizeof(x->name), "%.*s", (int)hl, h);
-        tt_px_exchange_local(x, 403, body, -1);
-        return -1;
-    }
-    rt->name = h;
-    rt->name_len = hl;
-    return 0;
-}
-
 int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *rq)
 {
     struct tt_px_exchange_env *env = x->env;
     if (rq->end)
         x->body_done = 1;
+    const struct tt_px_field *ct = tt_px_field_find(rq->f, rq->n, "content-type");
+    x->req_grpc = ct && ct->value_len >= 16 && !strncasecmp(ct->value, "application/grpc", 16);
     if (env->draining) {
         tt_px_exchange_local(x, 503, "the proxy is shutting down\n", 5);
         return -1;
@@ -414,8 +403,17 @@ int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *r
     rc.single_name = tt_px_registry_single_name(env->reg);
     struct tt_px_route rt;
     if (x->caller) {
-        if (xc_route_call(x, rq, &rt) < 0)
+        char why[256];
+        int st = tt_px_route_call(x->caller, rc.domain, rq->authority, rq->authority_len, rq->path,
+                                  rq->path_len, &rt, why, sizeof(why));
+        if (st) {
+            snprintf(x->name, sizeof(x->name), "%.*s", (int)rt.name_len, rt.name ? rt.name : "");
+            if (st == 400)
+                xc_reject(x, st, why);
+            else
+                tt_px_exchange_local(x, st, why, -1);
             return -1;
+        }
     } else {
         tt_px_route(&rc, rq->authority, rq->authority_len, rq->path, rq->path_len, &rt);
     }

@@ -234,6 +234,7 @@ struct tt_px_exchange {
     uint8_t queue_expired; /* waited TT_PX_QUEUE_WAIT_MS in a queue: answered busy */
     uint8_t logged;
     uint8_t grpc;          /* the response is gRPC (content-type application/grpc...) */
+    uint8_t req_grpc;      /* ... the request is: p's own answers are gRPC ones */
     uint8_t end_how;       /* enum tt_px_end: what became of the response */
     int16_t grpc_status;   /* from the trailers or a trailers-only head; -1: none */
     uint32_t end_code;     /* TT_PX_END_ORIGIN_RESET: c's RST_STREAM code */

@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -456,4 +457,59 @@ const struct tt_px_field *tt_px_field_find(const struct tt_px_field *f, size_t n
         if (f[i].name_len == nl && !strncasecmp(f[i].name, name, nl))
             return &f[i];
     return NULL;
+}
+
+int tt_px_grpc_local(int status, const char *text, char *msg, size_t cap)
+{
+    /* Percent-encoded, as grpc-message is (gRPC over HTTP/2): printable
+     * ASCII but '%' as it is, the rest %XX; the trailing newline dropped. */
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0, len = strlen(text);
+    while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+        len--;
+    for (size_t i = 0; i < len && n + 4 < cap; i++) {
+        unsigned char ch = (unsigned char)text[i];
+        if (ch >= 0x20 && ch <= 0x7e && ch != '%') {
+            msg[n++] = (char)ch;
+        } else {
+            msg[n++] = '%';
+            msg[n++] = hex[ch >> 4];
+            msg[n++] = hex[ch & 15];
+        }
+    }
+    if (cap)
+        msg[n < cap ? n : cap - 1] = 0;
+    switch (status) {
+    case 400: case 417: return 3;  /* INVALID_ARGUMENT */
+    case 401: return 16;           /* UNAUTHENTICATED */
+    case 403: return 7;            /* PERMISSION_DENIED */
+    case 404: return 12;           /* UNIMPLEMENTED */
+    case 413: case 431: return 8;  /* RESOURCE_EXHAUSTED */
+    case 429: case 502: case 503: return 14; /* UNAVAILABLE: retry */
+    case 504: return 4;            /* DEADLINE_EXCEEDED */
+    default: return status >= 500 ? 13 : 2; /* INTERNAL, UNKNOWN */
+    }
+}
+
+int tt_px_route_call(const struct tt_px_token *caller, const char *domain, const char *a,
+                     size_t len, const char *path, size_t path_len, struct tt_px_route *rt,
+                     char *why, size_t whylen)
+{
+    size_t hl = 0;
+    memset(rt, 0, sizeof(*rt));
+    rt->path = path;
+    rt->path_len = path_len;
+    if (!a || !tt_px_call_target(domain, a, len, &hl)) {
+        snprintf(why, whylen, "a call names the origin or service it calls in its Host\n");
+        return 400;
+    }
+    rt->name = a;
+    rt->name_len = hl;
+    if (!tt_px_token_may_call(caller, a, hl)) {
+        snprintf(why, whylen,
+                 "name '%s' may not call '%.*s' (the tokens file's calls= column for '%s')\n",
+                 caller->name, (int)hl, a, caller->name);
+        return 403;
+    }
+    return 0;
 }

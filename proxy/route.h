@@ -97,6 +97,12 @@ int tt_px_target_split(const char *t, size_t len, struct tt_px_target *out);
 /* The first of `f` named `name` (any case), or NULL (also for name NULL). */
 const struct tt_px_field *tt_px_field_find(const struct tt_px_field *f, size_t n, const char *name);
 
+/* p's own answer `status` with text `text` to a gRPC request: writes the
+ * text percent-encoded as a grpc-message into `msg` and returns the
+ * grpc-status that says the same (403 PERMISSION_DENIED, 503 UNAVAILABLE,
+ * ...). */
+int tt_px_grpc_local(int status, const char *text, char *msg, size_t cap);
+
 /* RFC 9110 §9.2.2 */
 int tt_px_method_idempotent(const char *m, size_t len);
 
@@ -104,6 +110,15 @@ int tt_px_method_idempotent(const char *m, size_t len);
  * :authority gives, without port and without ".DOMAIN".  Sets *name_len
  * (the name starts at `a`); returns 1 when it is a valid name. */
 int tt_px_call_target(const char *domain, const char *a, size_t len, size_t *name_len);
+
+struct tt_px_token;
+/* Routes a call of `caller` (its tokens entry) to the name of its
+ * :authority `a` (tt_px_call_target).  Returns 0 with `rt` set; 400 (no
+ * name there) or 403 (its calls= does not list it; rt->name set) with the
+ * answer's text in `why`. */
+int tt_px_route_call(const struct tt_px_token *caller, const char *domain, const char *a,
+                     size_t len, const char *path, size_t path_len, struct tt_px_route *rt,
+                     char *why, size_t whylen);
 
 /* A response head (`last`: trailers-only) or its trailers: *grpc = 1 for a
  * gRPC content-type, *status = its grpc-status when `last` carries one. */

@@ -325,6 +325,25 @@ static void test_tokens_calls(void **state)
     expect_tokens_error("a 12345678 calls=x y\n", "T:1: too many fields");
 }
 
+/* p's own answers to a gRPC request: the grpc-status saying the same, the
+ * text percent-encoded. */
+static void test_grpc_local(void **state)
+{
+    (void)state;
+    char m[64];
+    assert_int_equal(tt_px_grpc_local(403, "may not call 'x' (100%)\n", m, sizeof(m)), 7);
+    assert_string_equal(m, "may not call 'x' (100%25)");
+    assert_int_equal(tt_px_grpc_local(503, "busy\n", m, sizeof(m)), 14);
+    assert_int_equal(tt_px_grpc_local(400, "bad", m, sizeof(m)), 3);
+    assert_int_equal(tt_px_grpc_local(500, "x", m, sizeof(m)), 13);
+    assert_int_equal(tt_px_grpc_local(504, "x", m, sizeof(m)), 4);
+    assert_int_equal(tt_px_grpc_local(503, "caf\xc3\xa9", m, sizeof(m)), 14);
+    assert_string_equal(m, "caf%C3%A9");
+    char small[6];
+    (void)tt_px_grpc_local(403, "abcdefghij", small, sizeof(small));
+    assert_true(strlen(small) < sizeof(small));
+}
+
 static void test_tokens_bad(void **state)
 {
     (void)state;
@@ -974,6 +993,7 @@ int main(void)
         cmocka_unit_test(test_tokens_ok),
         cmocka_unit_test(test_tokens_bad),
         cmocka_unit_test(test_tokens_calls),
+        cmocka_unit_test(test_grpc_local),
         cmocka_unit_test(test_map_caller),
         cmocka_unit_test(test_call_target),
         cmocka_unit_test(test_name_valid),

@@ -362,6 +362,17 @@ def c_head_timeout(c):
         check("head-timeout", e.code() == grpc.StatusCode.UNAVAILABLE, "%s: %s" % (e.code(), e.details()))
 
 
+def c_denied(c):
+    """A call p refuses (TT_GRPC_AUTHORITY names what the caller may not
+    call): p answers as gRPC does, PERMISSION_DENIED with p's reason."""
+    try:
+        c.unary("Echo")(b"hello", timeout=20)
+        check("denied", False, "the call was answered")
+    except grpc.RpcError as e:
+        check("denied", e.code() == grpc.StatusCode.PERMISSION_DENIED and "may not call" in (e.details() or ""),
+              "%s: %s" % (e.code(), e.details()))
+
+
 def c_killed(c):
     """Endless server stream; the test kills c meanwhile (it waits for the
     'endless py-killed started' line): UNAVAILABLE, what a client retries."""
@@ -411,6 +422,7 @@ CASES = {
     "idle": c_idle,
     "head-timeout": c_head_timeout,
     "killed": c_killed,
+    "denied": c_denied,
 }
 
 
