@@ -29,7 +29,7 @@
  * exchange, and the one pool they go to holds the forward link, a tunnel in
  * the normal direction (c the HTTP/2 client) that a dialer keeps up like a
  * tunnel (DESIGN.md "The forward link"). */
-#define LOCAL_POOL "p"
+#define LOCAL_POOL "forward-link"
 
 struct local_side {
     struct tt_px_server srv;
