@@ -242,6 +242,14 @@ expect_eq "nocalls calls the service echo: 403" 403 "$CODE"
 expect_true "... the body names nocalls and echo" grep -q "nocalls.*echo\|echo.*nocalls" "$W/deny.4"
 expect_eq "the service never saw nocalls' call" "$echo_calls" "$(count_lines "$W/echo.log" 'GET /headers')"
 
+# A unary call longer than the HTTP/1.1 head timeout (60 s) through the link
+# to the h2c service, in the background while the rest runs: the service's
+# upstream has no head timeout, the call's deadline governs.
+export TT_GRPC_LONG_MS=${TT_GRPC_LONG_MS:-65000}
+TT_GRPC_AUTHORITY=g timeout 140 $PY "$G/grpc_py.py" client "127.0.0.1:$L2" long >"$W/long.txt" 2>"$W/long.txt.err" &
+long_pid=$!
+track "$long_pid" client-long
+
 # --- 5. --local-to: whatever the Host, the call goes to media
 OUT=$W/kiosk lfetch "$L6" unrelated.example /photo.jpg
 expect_eq "kiosk (--local-to media, calls=*): Host unrelated.example: 200" 200 "$CODE"
@@ -297,6 +305,9 @@ expect_true "the public client's access lines have no caller= (HTTP/1.1, h2c, HT
 expect_eq "... and no access line says caller=x" 0 "$(count_lines "$W/p.log" 'caller=x')"
 calls=$(count_lines "$W/p.log" 'access .* caller=laptop end=')
 note "p logged $calls access lines with caller=laptop"
+
+wait "$long_pid"
+expect_checks long.txt "grpcio client -> link -> service g, a unary call of ${TT_GRPC_LONG_MS} ms:" long
 
 # --- 6. p dies mid-stream, then restarts: the gRPC calls in flight over the
 # link end UNAVAILABLE (c's exchange ends them with grpc-status 14, as p does
