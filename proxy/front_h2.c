@@ -628,6 +628,14 @@ int tt_px_h2f_adopt_forward(struct tt_px_server *srv, struct tt_tls_conn *conn, 
     cc->resp_max = (size_t)TT_PX_STREAM_WINDOW_MAX + 16384;
     struct tt_session_config scfg = srv->scfg;
     tt_px_h2f_client_config(&scfg);
+    if (caller) {
+        /* c paces the resets it sends for its local clients that left
+         * (TT_PX_RST_BURST at once, TT_PX_RST_RATE a second, as p does
+         * towards c): the link allows twice that, as c's tunnel server does,
+         * so no mix of local clients c accepts makes p drop the link. */
+        scfg.h2.rst_budget = 2 * TT_PX_RST_BURST;
+        scfg.rst_refill_per_s = 2 * TT_PX_RST_RATE;
+    }
     cc->sess = tt_session_new(srv->loop, conn, TT_H2_SERVER, &scfg, &h2f_client_cbs, cc, early,
                               early_len);
     if (!cc->sess) {
