@@ -724,8 +724,11 @@ void tt_px_exchange_req_end(struct tt_px_exchange *x, const struct tt_header *tr
     if (!x->active || x->local || x->end_sent)
         return;
     if (n && (x->tun || x->retrying)) {
+        /* Only p says who calls, in trailers too. */
         x->req_trl = tt_arena_headers_dup(&x->arena, trl, n);
-        x->req_trl_n = x->req_trl ? n : 0;
+        x->req_trl_n = x->req_trl ? tt_px_fields_drop(x->req_trl, n, "tether-caller") : 0;
+        if (!x->req_trl_n)
+            x->req_trl = NULL;
     }
     xc_pump(x);
 }

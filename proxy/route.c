@@ -513,3 +513,12 @@ int tt_px_route_call(const struct tt_px_token *caller, const char *domain, const
     }
     return 0;
 }
+
+size_t tt_px_fields_drop(struct tt_header *h, size_t n, const char *name)
+{
+    size_t nl = strlen(name), k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(h[i].name_len == nl && !strncasecmp(h[i].name, name, nl)))
+            h[k++] = h[i];
+    return k;
+}

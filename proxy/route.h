@@ -103,6 +103,10 @@ const struct tt_px_field *tt_px_field_find(const struct tt_px_field *f, size_t n
  * ...). */
 int tt_px_grpc_local(int status, const char *text, char *msg, size_t cap);
 
+/* Drops the fields named `name` (any case) from h[0..n), keeping the order;
+ * returns how many are left. */
+size_t tt_px_fields_drop(struct tt_header *h, size_t n, const char *name);
+
 /* RFC 9110 §9.2.2 */
 int tt_px_method_idempotent(const char *m, size_t len);
 

@@ -614,6 +614,17 @@ static void test_map_caller(void **state)
     assert_int_equal(n, 1);
 }
 
+static void test_fields_drop(void **state)
+{
+    (void)state;
+    struct tt_header h[3] = {{"x-a", "1", 3, 1, 0}, {"Tether-Caller", "admin", 13, 5, 0},
+                             {"x-b", "2", 3, 1, 0}};
+    assert_int_equal(tt_px_fields_drop(h, 3, "tether-caller"), 2);
+    assert_string_equal(h[0].name, "x-a");
+    assert_string_equal(h[1].name, "x-b");
+    assert_int_equal(tt_px_fields_drop(h, 2, "tether-caller"), 2);
+}
+
 /* A call's target: its :authority without port or ".DOMAIN". */
 static void test_call_target(void **state)
 {
@@ -994,6 +1005,7 @@ int main(void)
         cmocka_unit_test(test_tokens_bad),
         cmocka_unit_test(test_tokens_calls),
         cmocka_unit_test(test_grpc_local),
+        cmocka_unit_test(test_fields_drop),
         cmocka_unit_test(test_map_caller),
         cmocka_unit_test(test_call_target),
         cmocka_unit_test(test_name_valid),
