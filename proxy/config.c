@@ -424,6 +424,8 @@ void tt_px_config_usage(FILE *out)
             "  --service NAME=URL     a service on p's side (http://HOST:PORT or\n"
             "                         h2c://HOST:PORT) that origins may call by NAME over their\n"
             "                         forward link (c --local-listen); repeatable\n"
+            "  --tcp-listen ADDR=NAME each TCP connection accepted at ADDR goes to NAME as a\n"
+            "                         CONNECT stream (c --tcp HOST:PORT serves it); repeatable\n"
             "  --affinity-header NAME requests with the same value of this header go to the same\n"
             "                         pool member while it is up (rendezvous hashing)\n"
             "  --help                 this text\n"
@@ -471,7 +473,7 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
         "--listen", "--https-listen", "--https-cert", "--https-key", "--tunnel-listen", "--cert", "--key", "--state-dir", "--tokens", "--domain",
         "--path-prefix", "--default", "--log-level", "--ping-interval", "--ping-timeout",
         "--max-tunnels", "--client-idle", "--underscore-fields", "--max-clients", "--service",
-        "--affinity-header"};
+        "--affinity-header", "--tcp-listen"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -578,6 +580,27 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
             memcpy(sv->name, v, (size_t)(eqs - v));
             sv->name[eqs - v] = 0;
             sv->url = eqs + 1;
+        } else if (!strcmp(flag, "--tcp-listen")) {
+            const char *eqs = strrchr(v, '=');
+            char addr[96], why[160];
+            if (!eqs || !tt_px_name_valid(eqs + 1, strlen(eqs + 1)) ||
+                (size_t)(eqs - v) >= sizeof(addr)) {
+                cfg_err(err, errlen, "--tcp-listen: '%s' is not ADDR=NAME", v);
+                return -1;
+            }
+            if (cfg->n_tcp == TT_PX_TCP_LISTEN_MAX) {
+                cfg_err(err, errlen, "--tcp-listen: at most %d", TT_PX_TCP_LISTEN_MAX);
+                return -1;
+            }
+            struct tt_px_tcp_listen *tl = &cfg->tcp[cfg->n_tcp];
+            memcpy(addr, v, (size_t)(eqs - v));
+            addr[eqs - v] = 0;
+            if (tt_px_parse_addr(addr, &tl->addr, why, sizeof(why)) < 0) {
+                cfg_err(err, errlen, "--tcp-listen %s: %s", v, why);
+                return -1;
+            }
+            snprintf(tl->name, sizeof(tl->name), "%s", eqs + 1);
+            cfg->n_tcp++;
         } else if (!strcmp(flag, "--affinity-header")) {
             if (!cfg_field_name_valid(v)) {
                 cfg_err(err, errlen, "--affinity-header: '%s' is not a header name", v);

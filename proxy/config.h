@@ -38,6 +38,13 @@ struct tt_px_service {
     const char *url; /* "http://host:port" or "h2c://host:port" */
 };
 
+/* A TCP listener whose connections go to a name (--tcp-listen ADDR=NAME). */
+#define TT_PX_TCP_LISTEN_MAX 16
+struct tt_px_tcp_listen {
+    char name[TT_PX_NAME_MAX + 1];
+    struct tt_px_addr addr;
+};
+
 struct tt_px_config {
     const char *listen;        /* "0.0.0.0:8080"; "off": no plaintext front */
     const char *https_listen;  /* NULL: no HTTPS front */
@@ -60,6 +67,8 @@ struct tt_px_config {
     struct tt_px_service services[TT_PX_SERVICES_MAX];
     size_t n_services;
     const char *affinity_header; /* lowercase; NULL: none */
+    struct tt_px_tcp_listen tcp[TT_PX_TCP_LISTEN_MAX];
+    size_t n_tcp;
 };
 
 /* Parses argv into cfg.  Returns 0 to run, 1 when --help/--version printed

@@ -414,6 +414,8 @@ int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *r
                 tt_px_exchange_local(x, st, why, -1);
             return -1;
         }
+    } else if (rq->name) {
+        rt = (struct tt_px_route){.name = rq->name, .name_len = strlen(rq->name)};
     } else {
         tt_px_route(&rc, rq->authority, rq->authority_len, rq->path, rq->path_len, &rt);
     }

@@ -130,6 +130,7 @@ struct tt_px_request {
     const struct tt_px_field *f; /* the regular fields as received */
     size_t n;
     int end; /* the request has no body (or it has all arrived already) */
+    const char *name; /* go to this name, whatever the authority (--tcp-listen); NULL: route */
 };
 
 /* Per-server counters of what exchanges did (a later issue exports them). */

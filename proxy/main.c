@@ -144,6 +144,7 @@ static void on_signal(struct tt_loop *loop, int signo, void *data)
     tt_log_info("signal %d: draining (grace %d s)", signo, DRAIN_GRACE_MS / 1000);
     srv->env.draining = 1;
     tt_px_accept_drain(srv, DRAIN_GRACE_MS);
+    tt_px_tcp_drain(srv);
     tt_px_tunnel_drain(srv, DRAIN_GRACE_MS);
     ms->drain_deadline = tt_loop_now(loop) + DRAIN_GRACE_MS + 500;
     tt_timer_start(loop, &srv->drain_timer, 50);
@@ -425,6 +426,20 @@ int main(int argc, char **argv)
         (hfd >= 0 && tt_px_accept_listen(&srv, hfd, 1) < 0)) {
         fprintf(stderr, "p: cannot watch the listeners: %s\n", strerror(errno));
         return p_exit(&srv, 1);
+    }
+    for (size_t i = 0; i < cfg.n_tcp; i++) {
+        int fd = tt_px_listen_socket(&cfg.tcp[i].addr, err, sizeof(err));
+        if (fd < 0) {
+            fprintf(stderr, "p: --tcp-listen %s\n", err);
+            return p_exit(&srv, 2);
+        }
+        char at[96];
+        bound_text(fd, at, sizeof(at));
+        if (tt_px_tcp_listen(&srv, &cfg.tcp[i], fd) < 0) {
+            fprintf(stderr, "p: cannot watch the --tcp-listen listener: %s\n", strerror(errno));
+            return p_exit(&srv, 1);
+        }
+        tt_log_info("listening for tcp clients on %s for name %s", at, cfg.tcp[i].name);
     }
     struct p_service *services = NULL;
     if (svc_start_all(&srv, &cfg, &services, err, sizeof(err)) < 0) {

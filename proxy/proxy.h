@@ -90,6 +90,9 @@ struct tt_px_server {
     size_t accepting_n;
     struct tt_list client_list; /* HTTP/1.1 client connections (front_h1.c) */
     struct tt_list h2_list;     /* HTTP/2 client connections (front_h2.c) */
+    struct tt_list tcp_list;    /* --tcp-listen connections (front_tcp.c) */
+    struct tt_px_listener *tcp_lis[TT_PX_TCP_LISTEN_MAX];
+    size_t n_tcp_lis;
     /* What every exchange shares: the loop, the registry, routing, the
      * drain flag (env.draining) and the counters. */
     struct tt_px_exchange_env env;
@@ -171,6 +174,14 @@ void tt_px_h2f_drain(struct tt_px_server *srv, uint32_t grace_ms);
 /* Turns p's session settings (made for tunnels) into those of an HTTP/2
  * client connection: the client's windows and frame size. */
 void tt_px_h2f_client_config(struct tt_session_config *scfg);
+
+/* --- The TCP front (front_tcp.c) ----------------------------------------------- */
+
+/* Accepts TCP connections on `fd` (taken) for def->name: each is a CONNECT
+ * stream on a tunnel of the name, bytes both ways.  Returns 0 or -1. */
+int tt_px_tcp_listen(struct tt_px_server *srv, const struct tt_px_tcp_listen *def, int fd);
+/* Drain: stop accepting; open connections go on until the drain ends. */
+void tt_px_tcp_drain(struct tt_px_server *srv);
 
 /* --- Sockets (accept.c) ---------------------------------------------------------- */
 

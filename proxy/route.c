@@ -237,13 +237,17 @@ int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *o)
     /* RFC 9113 §8.3.1 pseudo-headers. */
     if (MAP_ADD_LIT(o, ":method", in->method, in->method_len) < 0)
         return -1;
-    if (MAP_ADD_LIT(o, ":scheme", in->scheme, strlen(in->scheme)) < 0)
+    /* RFC 9113 §8.5: a CONNECT has :authority, and no :scheme or :path. */
+    int connect = in->method_len == 7 && !memcmp(in->method, "CONNECT", 7);
+    if (!connect && MAP_ADD_LIT(o, ":scheme", in->scheme, strlen(in->scheme)) < 0)
         return -1;
     if (in->host && in->host_len && MAP_ADD_LIT(o, ":authority", in->host, in->host_len) < 0)
         return -1;
     const char *path = in->path;
     size_t path_len = in->path_len;
-    if (path_len == 0 || path[0] == '?') {
+    if (connect) {
+        path_len = 0;
+    } else if (path_len == 0 || path[0] == '?') {
         /* "/t/name" or "/t/name?q" after stripping: the origin's root. */
         char *p = (char *)scratch_put(o, "/", 1, 0);
         if (!p || !scratch_put(o, path, path_len, 0))
@@ -251,7 +255,7 @@ int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *o)
         path = p;
         path_len++;
     }
-    if (MAP_ADD_LIT(o, ":path", path, path_len) < 0)
+    if (!connect && MAP_ADD_LIT(o, ":path", path, path_len) < 0)
         return -1;
 
     /* Names listed in Connection are hop-by-hop too (RFC 9110 §7.6.1). */

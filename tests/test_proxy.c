@@ -625,6 +625,28 @@ static void test_fields_drop(void **state)
     assert_int_equal(tt_px_fields_drop(h, 2, "tether-caller"), 2);
 }
 
+/* RFC 9113 §8.5: a CONNECT (p --tcp-listen) carries :method and
+ * :authority only. */
+static void test_map_connect(void **state)
+{
+    (void)state;
+    struct mapped m;
+    struct tt_px_map_in in = {
+        .method = "CONNECT", .method_len = 7, .path = "", .path_len = 0, .host = "ssh",
+        .host_len = 3, .scheme = "http", .client_ip = "10.0.0.7",
+    };
+    memset(&m.out, 0, sizeof(m.out));
+    m.out.hdrs = m.h;
+    m.out.cap = 64;
+    m.out.scratch = m.scratch;
+    m.out.scratch_cap = sizeof(m.scratch);
+    assert_int_equal(tt_px_map_request(&in, &m.out), 0);
+    assert_string_equal(find(&m, ":method", NULL), "CONNECT");
+    assert_string_equal(find(&m, ":authority", NULL), "ssh");
+    assert_null(find(&m, ":scheme", NULL));
+    assert_null(find(&m, ":path", NULL));
+}
+
 /* A call's target: its :authority without port or ".DOMAIN". */
 static void test_call_target(void **state)
 {
@@ -1006,6 +1028,7 @@ int main(void)
         cmocka_unit_test(test_tokens_calls),
         cmocka_unit_test(test_grpc_local),
         cmocka_unit_test(test_fields_drop),
+        cmocka_unit_test(test_map_connect),
         cmocka_unit_test(test_map_caller),
         cmocka_unit_test(test_call_target),
         cmocka_unit_test(test_name_valid),
