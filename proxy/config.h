@@ -43,6 +43,7 @@ struct tt_px_service {
 struct tt_px_tcp_listen {
     char name[TT_PX_NAME_MAX + 1];
     struct tt_px_addr addr;
+    const char *via; /* the pool to send it on (c: the forward link); NULL: NAME's */
 };
 
 struct tt_px_config {

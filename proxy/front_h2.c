@@ -359,7 +359,10 @@ static void h2f_request(struct tt_px_h2c *cc, uint32_t sid, const struct tt_h2_h
         tt_px_exchange_local(x, 431, "request header fields too large\n", -1);
         return;
     }
-    if (h->method.len == 7 && memcmp(h->method.base, "CONNECT", 7) == 0) {
+    int connect = h->method.len == 7 && memcmp(h->method.base, "CONNECT", 7) == 0;
+    if (connect && (!cc->caller || h->protocol.len)) {
+        /* A plain CONNECT is a call's (c --local-tcp) to a TCP service by
+         * name; from clients, and extended CONNECT, not yet. */
         tt_px_exchange_local(x, 405, "CONNECT is not supported here\n", -1);
         return;
     }
@@ -405,8 +408,8 @@ static void h2f_request(struct tt_px_h2c *cc, uint32_t sid, const struct tt_h2_h
     struct tt_px_request rq = {
         .authority = host,
         .authority_len = host_len,
-        .path = (const char *)h->path.base,
-        .path_len = h->path.len,
+        .path = connect ? "" : (const char *)h->path.base,
+        .path_len = connect ? 0 : h->path.len,
         .f = fl,
         .n = nf,
         .end = h->end_stream,

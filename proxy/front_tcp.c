@@ -36,6 +36,7 @@
 struct tt_px_tcp_listener {
     struct tt_px_listener l;
     char name[TT_PX_NAME_MAX + 1];
+    const char *via; /* the pool (c's forward link), or NULL: the name's */
 };
 
 struct tt_px_tcp {
@@ -324,7 +325,8 @@ static void tcp_on_conn(struct tt_px_listener *l, int fd, const struct sockaddr_
         return;
     }
     struct tt_px_request rq = {
-        .authority = c->name, .authority_len = strlen(c->name), .path = "", .name = c->name,
+        .authority = c->name, .authority_len = strlen(c->name), .path = "",
+        .name = tl->via ? tl->via : c->name,
     };
     (void)tt_px_exchange_start(x, &rq); /* a refusal closes c from inside */
 }
@@ -337,6 +339,7 @@ int tt_px_tcp_listen(struct tt_px_server *srv, const struct tt_px_tcp_listen *de
         return -1;
     }
     snprintf(tl->name, sizeof(tl->name), "%s", def->name);
+    tl->via = def->via;
     tl->l.io.fd = -1;
     if (tt_px_listener_start(srv, &tl->l, fd, "tcp client", tcp_on_conn) < 0) {
         close(fd);
