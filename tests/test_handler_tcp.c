@@ -691,13 +691,15 @@ static void test_backpressure_to_p(void **state)
 #define UP (12u << 20)
 static int g_room_checks;
 
-/* p's end is blocked by c's window for good: no room, and a PING sent
- * since the last room it had came back. */
+/* p's end is blocked by c's window for good: no room with its output all
+ * sent, and a PING sent since came back (c had read everything before it). */
 static int up_stalled(struct env *e)
 {
     if (e->cl_off == e->cl_len)
         return 1; /* everything went: c took more than it wrote */
-    if (tt_h2_data_room(e->c, e->sid) > 0) {
+    /* Blocked by c's window, not by p's own output waiting to go out. */
+    tt_iov out;
+    if (tt_h2_data_room(e->c, e->sid) > 0 || tt_h2_pending_output(e->c, &out) > 0) {
         e->pings = 0;
         g_room_checks = 0;
         return 0;
