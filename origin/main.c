@@ -1,6 +1,6 @@
 /*
  * bin/c, the origin connector: holds --connections tunnels to p and serves
- * --root through them.  See origin/origin.h for the parts.
+ * --root, --upstream or --tcp through them.  See origin/origin.h for the parts.
  *
  * Exit codes: 0 after a drain (SIGTERM/SIGINT), 1 when the runtime fails
  * (no loop, no TLS context), 2 for a bad command line.
@@ -123,6 +123,7 @@ struct main_ctx {
     struct tt_origin o;
     struct local_side *local; /* --local-listen */
     struct tt_files *files; /* --root: the file handler's state */
+    struct tt_tcp *tcp;     /* --tcp: the TCP handler's */
     struct tt_dialer **dialers;
     unsigned ndialers;
     struct tt_timer hard_stop;
@@ -233,6 +234,10 @@ int main(int argc, char **argv)
         m.o.upstream = tt_upstream_new(loop, &opts.upstream_url, &opts.upstream);
         m.o.handler = &tt_upstream_handler;
         m.o.hctx = m.o.upstream;
+    } else if (opts.has_tcp) {
+        m.tcp = tt_tcp_new(loop, opts.tcp_host, opts.tcp_port, 0);
+        m.o.handler = &tt_tcp_handler;
+        m.o.hctx = m.tcp;
     } else {
         m.files = tt_files_new(&m.o.fs);
         m.o.handler = &tt_files_handler;
@@ -261,6 +266,8 @@ int main(int argc, char **argv)
     else if (opts.has_upstream)
         snprintf(what, sizeof what, "the app at %s://%s", opts.upstream_url.h2c ? "h2c" : "http",
                  opts.upstream_url.hostport);
+    else if (opts.has_tcp)
+        snprintf(what, sizeof what, "tcp %s", opts.tcp);
     else
         snprintf(what, sizeof what, "%s%s", opts.root, opts.allow_put ? " (PUT allowed)" : "");
     tt_log_info("tether-c %s: serving %s as %s through %s, %u tunnel%s, trust: %s", TT_VERSION,
@@ -314,6 +321,7 @@ int main(int argc, char **argv)
     }
     tt_upstream_free(m.o.upstream);
     tt_files_free(m.files);
+    tt_tcp_free(m.tcp);
     tt_loop_free(loop);
     SSL_CTX_free(ctx);
     tt_origin_opts_free(&opts);

@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 
 static const char opt_usage[] =
-    "usage: c --proxy HOST:PORT (--root DIR | --upstream URL) [options]\n"
+    "usage: c --proxy HOST:PORT (--root DIR | --upstream URL | --tcp HOST:PORT) [options]\n"
     "\n"
     "tether's origin connector: dials out to the proxy (bin/p) over TLS and\n"
     "serves the requests that come back through that tunnel.\n"
@@ -38,7 +38,12 @@ static const char opt_usage[] =
     "  --upstream URL          forward every request to a local app instead:\n"
     "                          http://HOST:PORT (HTTP/1.1, keep-alive pool) or\n"
     "                          h2c://HOST:PORT (HTTP/2 prior knowledge, e.g. gRPC)\n"
-    "                          (one of --root and --upstream is required)\n"
+    "  --tcp HOST:PORT         serve one local TCP service instead ([v6]:port for IPv6):\n"
+    "                          each TCP connection a client makes to p's --tcp-listen\n"
+    "                          arrives as an HTTP/2 CONNECT stream and is piped to\n"
+    "                          HOST:PORT (never to what the request names); connecting\n"
+    "                          may take 10 s, then 502; no idle timeout\n"
+    "                          (one of --root, --upstream and --tcp is required)\n"
     "  --upstream-timeout SECS the app must begin its answer within SECS, else 504 and\n"
     "                          its request is cancelled; 0 = no limit (default: 60 for\n"
     "                          http://, none for h2c://, where gRPC deadlines govern)\n"
@@ -50,8 +55,8 @@ static const char opt_usage[] =
     "  --local-listen ADDR     take HTTP/1.1 and h2c from local apps here (host:port) and\n"
     "                          send each request over a forward link to p, to the origin or\n"
     "                          p --service named by its Host (without port); p's tokens\n"
-    "                          file must allow it (calls=). Without --root and --upstream,\n"
-    "                          c only calls out\n"
+    "                          file must allow it (calls=). Without --root, --upstream or\n"
+    "                          --tcp, c only calls out\n"
     "  --local-to NAME         send every --local-listen request to NAME, whatever its Host\n"
     "  --log-level LEVEL       error|warn|info|debug (default: info)\n"
     "  --ping-interval SECS    PING an idle tunnel after this long (default: 15)\n"
@@ -170,7 +175,7 @@ static const char *const opt_valued[] = {
     "--fingerprint", "--ca",      "--root",          "--connections",
     "--upstream",  "--upstream-timeout", "--upstream-ping",
     "--log-level", "--ping-interval", "--ping-timeout", "--auth-backoff",
-    "--local-listen", "--local-to",
+    "--local-listen", "--local-to", "--tcp",
 };
 /* Flags without. */
 static const char *const opt_plain[] = {"--insecure", "--allow-put", "--help", "--version"};
@@ -188,7 +193,7 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
     o->auth_backoff_ms = 300000;
 
     const char *proxy = NULL, *token = NULL, *token_file = NULL, *fingerprint = NULL;
-    const char *ca = NULL, *root = NULL, *upstream = NULL;
+    const char *ca = NULL, *root = NULL, *upstream = NULL, *tcp = NULL;
     int insecure = 0, upstream_timeout_set = 0;
     int rc;
 
@@ -262,6 +267,8 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
             root = val;
         } else if (!strcmp(flag, "--upstream")) {
             upstream = val;
+        } else if (!strcmp(flag, "--tcp")) {
+            tcp = val;
         } else if (!strcmp(flag, "--upstream-timeout")) {
             if (opt_seconds(val, 0, 86400, &o->upstream.head_timeout_ms)) {
                 rc = opt_fail(err, errlen, "--upstream-timeout '%s': want seconds from 0 (none) to 86400", val);
@@ -397,15 +404,20 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
         rc = opt_fail(err, errlen, "--local-to goes with --local-listen");
         goto bad;
     }
-    if (!root && !upstream && o->local_listen[0]) {
+    if (tcp && (root || upstream)) {
+        rc = opt_fail(err, errlen, "--tcp serves a TCP service on its own: use it without %s",
+                      root ? "--root" : "--upstream");
+        goto bad;
+    }
+    if (!root && !upstream && !tcp && o->local_listen[0]) {
         /* Only calls out: no tunnel, nothing served. */
         o->connections = 0;
         return TT_ORIGIN_RUN;
     }
-    if (!root && !upstream) {
+    if (!root && !upstream && !tcp) {
         rc = opt_fail(err, errlen,
-                      "--root DIR or --upstream URL is required (the files or the app to serve), "
-                      "unless c only calls out (--local-listen)");
+                      "--root DIR, --upstream URL or --tcp HOST:PORT is required (the files, the "
+                      "app or the TCP service to serve), unless c only calls out (--local-listen)");
         goto bad;
     }
     if (upstream) {
@@ -427,6 +439,24 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
     if (upstream_timeout_set || o->upstream.ping_interval_ms) {
         rc = opt_fail(err, errlen, "--upstream-timeout and --upstream-ping go with --upstream");
         goto bad;
+    }
+    if (tcp) {
+        /* The one target of every CONNECT stream: a request never names
+         * where c connects (its :authority is only p's name for us). */
+        if (strlen(tcp) >= sizeof o->tcp ||
+            tt_origin_split_hostport(tcp, o->tcp_host, sizeof o->tcp_host, o->tcp_port,
+                                     sizeof o->tcp_port)) {
+            rc = opt_fail(err, errlen, "--tcp '%s': want HOST:PORT or [IPv6]:PORT, port 1-65535",
+                          tcp);
+            goto bad;
+        }
+        if (o->allow_put) {
+            rc = opt_fail(err, errlen, "--allow-put goes with --root");
+            goto bad;
+        }
+        snprintf(o->tcp, sizeof o->tcp, "%s", tcp);
+        o->has_tcp = 1;
+        return TT_ORIGIN_RUN;
     }
     {
         char resolved[PATH_MAX];

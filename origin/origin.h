@@ -14,16 +14,20 @@
  *                   (fileserver.c, listing.c, mime.c)
  *   upstream.c      the --upstream handler: streams <-> a local app, over
  *                   upstream_h1.c (HTTP/1.1 pool) or upstream_h2c.c (h2c)
+ *   handler_tcp.c   the --tcp handler: CONNECT streams <-> TCP connections
+ *                   to one local service (handler_tcp.h)
  *   main.c          wires them on one loop, signals, drain, exit code
  *
  * Names: tt_origin_* (options and the shared context), tt_backoff_*,
  * tt_dialer_*, tt_tunnel_srv_* and tt_ts_* (tunnel_srv.h, handler.h),
- * tt_files_* (the file handler), tt_upstream_* (upstream.h).
+ * tt_files_* (the file handler), tt_upstream_* (upstream.h), tt_tcp_*
+ * (handler_tcp.h).
  */
 #ifndef TT_ORIGIN_H
 #define TT_ORIGIN_H
 
 #include "origin/fileserver.h"
+#include "origin/handler_tcp.h"
 #include "origin/hostport.h"
 #include "origin/tunnel_srv.h"
 #include "origin/upstream.h"
@@ -50,6 +54,10 @@ struct tt_origin_opts {
     uint8_t pin[32];
     char root[4096]; /* realpath of --root; empty with --upstream */
     int has_upstream; /* --upstream given (then no --root) */
+    int has_tcp;      /* --tcp given (then neither --root nor --upstream) */
+    char tcp[300];      /* --tcp as given, for the log */
+    char tcp_host[256]; /* its host without brackets */
+    char tcp_port[8];
     struct tt_upstream_url upstream_url;
     /* --upstream-timeout (its default by the URL's scheme), --upstream-ping,
      * and --ping-timeout for the app's pings too. */
@@ -118,7 +126,8 @@ struct tt_origin {
     struct tt_fs_config fs;
     struct tt_upstream *upstream; /* --upstream: tunnels forward to the app */
     /* What serves each tunnel's streams (tunnel_srv.h): tt_files_handler
-     * with a struct tt_files, or tt_upstream_handler with `upstream`. */
+     * with a struct tt_files, tt_upstream_handler with `upstream`, or
+     * tt_tcp_handler with a struct tt_tcp. */
     const struct tt_handler *handler;
     void *hctx;
     struct tt_session_config scfg;

@@ -31,8 +31,10 @@
  * The access line.  One per stream, written here, so that every handler
  * gets it; it goes out when the record is freed, after the stream closed:
  * a send that ends the stream closes it inside the send, before the caller
- * could count what it sent.  It says the request's method and path, the final status
- * the handler sent (0: none), the DATA bytes, the time, and what became of
+ * could count what it sent.  It says the request's method and path (a
+ * CONNECT's :authority), the final status the handler sent (0: none), the
+ * DATA bytes (for CONNECT both ways: bytes= to p, req_bytes= from p), the
+ * time, and what became of
  * the stream -- end=ok when both sides ended it, end=reset-by-p(CODE) or
  * end=reset-by-c(CODE) for a reset either way, end=tunnel-lost -- plus
  * grpc-status when the response's trailers (or a trailers-only head)
@@ -69,9 +71,11 @@ struct tt_ts {
     uint32_t end_code;    /* how the stream closed (on_stream_close's code, flags) */
     unsigned end_flags;
     uint64_t bytes;       /* response DATA queued */
+    uint64_t req_bytes;   /* request DATA received (logged for CONNECT) */
     int status;           /* the final status sent; 0: none */
     int grpc_status;      /* from the response's trailers; -1: none */
     uint8_t method_len;
+    uint8_t connect;      /* a CONNECT stream: a tunnel of bytes both ways */
     uint16_t path_len;
     const char *log;      /* method then path, after the handler's part */
 };
@@ -183,10 +187,14 @@ static void ts_log(const struct tt_ts *ts)
         snprintf(end, sizeof end, "ok");
     if (ts->grpc_status >= 0)
         snprintf(grpc, sizeof grpc, " grpc-status=%d", ts->grpc_status);
+    /* A CONNECT stream carries bytes both ways: what p sent counts too. */
+    char req[32] = "";
+    if (ts->connect)
+        snprintf(req, sizeof req, " req_bytes=%" PRIu64, ts->req_bytes);
     tt_log_info("access stream=%" PRIu32 " method=%.*s path=%.*s status=%d bytes=%" PRIu64
-                " dur_ms=%" PRIu64 " end=%s%s",
+                "%s dur_ms=%" PRIu64 " end=%s%s",
                 ts->sid, (int)ts->method_len, ts->log, (int)ts->path_len, ts->log + ts->method_len,
-                ts->status, ts->bytes, ts->end_ms - ts->start_ms, end, grpc);
+                ts->status, ts->bytes, req, ts->end_ms - ts->start_ms, end, grpc);
 }
 
 void tt_ts_hold(struct tt_ts *ts) { ts->busy++; }
@@ -382,9 +390,13 @@ static int ts_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h2_h
     }
     if (h->kind != TT_H2_HDRS_REQUEST)
         return 0;
-    /* The access line's method and path ride in the same allocation. */
+    /* The access line's method and path ride in the same allocation.  A
+     * CONNECT has no :path; its target is the :authority (RFC 9113 §8.5,
+     * the authority-form of RFC 9110 §9.3.6), logged in the path's place. */
+    int connect = h->method.len == 7 && !memcmp(h->method.base, "CONNECT", 7);
+    tt_iov target = connect && !h->path.len ? h->authority : h->path;
     size_t ml = h->method.len < TS_LOG_METHOD_MAX ? h->method.len : TS_LOG_METHOD_MAX;
-    size_t pl = h->path.len < TS_LOG_PATH_MAX ? h->path.len : TS_LOG_PATH_MAX;
+    size_t pl = target.len < TS_LOG_PATH_MAX ? target.len : TS_LOG_PATH_MAX;
     ts = tt_mem_calloc(1, TS_HDR + srv->hd->stream_size + ml + pl);
     if (!ts) {
         (void)tt_h2_submit_rst(srv->h2, sid, TT_H2_REFUSED_STREAM);
@@ -395,8 +407,9 @@ static int ts_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h2_h
     if (ml)
         memcpy(lg, h->method.base, ml);
     if (pl)
-        memcpy(lg + ml, h->path.base, pl);
+        memcpy(lg + ml, target.base, pl);
     ts->log = lg;
+    ts->connect = (uint8_t)connect;
     ts->method_len = (uint8_t)ml;
     ts->path_len = (uint16_t)pl;
     ts->grpc_status = -1;
@@ -427,6 +440,7 @@ static int ts_on_data(void *ud, uint32_t sid, void *sud, const uint8_t *data, si
         return 0;
     }
     ts->unconsumed += len;
+    ts->req_bytes += len;
     ts->busy++;
     srv->hd->data(ts, data, len, end_stream);
     tt_ts_release(ts);

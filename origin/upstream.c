@@ -119,6 +119,16 @@ static void up_open(void *hctx, struct tt_ts *ts, const struct tt_h2_headers *h)
                      (const char *)h->path.base);
     if (up->opts.head_timeout_ms)
         tt_timer_start(up->loop, &st->head_timer, up->opts.head_timeout_ms);
+    if (tt_up_iov_is(h->method, "CONNECT")) {
+        /* A CONNECT (RFC 9113 §8.5) asks for a tunnel of bytes, not a
+         * request: an HTTP/1.1 app would read it as a request line to
+         * some host, and an h2c app as a tunnel to wherever :authority
+         * points, which is p's name for us, not a target anyone chose.
+         * Neither is what --upstream serves (--tcp is). */
+        tt_up_answer(st, 501, "CONNECT is not forwarded to the app%s (c serves TCP with --tcp)",
+                     h->protocol.len ? " (nor extended CONNECT)" : "");
+        return;
+    }
     if (up->url.h2c)
         tt_up_h2_open(st, h);
     else

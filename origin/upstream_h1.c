@@ -706,10 +706,6 @@ static int h1_attach(struct up_h1 *c, struct up_stream *st)
 void tt_up_h1_open(struct up_stream *st, const struct tt_h2_headers *h)
 {
     struct tt_upstream *up = st->up;
-    if (tt_up_iov_is(h->method, "CONNECT")) {
-        tt_up_answer(st, 501, "CONNECT is not forwarded to the app");
-        return;
-    }
     enum tt_http1_body body = h->end_stream           ? TT_HTTP1_BODY_NONE
                                  : h->content_length >= 0 ? TT_HTTP1_BODY_LENGTH
                                                           : TT_HTTP1_BODY_CHUNKED;

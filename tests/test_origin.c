@@ -118,6 +118,38 @@ static void test_local_listen(void **state)
     assert_non_null(strstr(err, "unless c only calls out"));
 }
 
+/* --tcp: one target, a host name, IPv4 or [v6]; with --local-listen too. */
+static void test_tcp(void **state)
+{
+    (void)state;
+    struct tt_origin_opts o;
+    char err[256];
+    assert_int_equal(parse(&o, err, sizeof err, NULL, "--proxy", "h:1", "--token", "t", "--tcp",
+                           "127.0.0.1:22", NULL),
+                     TT_ORIGIN_RUN);
+    assert_true(o.has_tcp);
+    assert_false(o.has_upstream);
+    assert_string_equal(o.root, "");
+    assert_string_equal(o.tcp, "127.0.0.1:22");
+    assert_string_equal(o.tcp_host, "127.0.0.1");
+    assert_string_equal(o.tcp_port, "22");
+    assert_int_equal(o.connections, 1);
+    tt_origin_opts_free(&o);
+    assert_int_equal(parse(&o, err, sizeof err, NULL, "--proxy", "h:1", "--token", "t",
+                           "--tcp=[::1]:5432", "--local-listen", "127.0.0.1:9000", NULL),
+                     TT_ORIGIN_RUN);
+    assert_string_equal(o.tcp_host, "::1");
+    assert_string_equal(o.tcp_port, "5432");
+    assert_string_equal(o.local_listen, "127.0.0.1:9000");
+    assert_int_equal(o.connections, 1); /* serves and calls out */
+    tt_origin_opts_free(&o);
+    assert_int_equal(parse(&o, err, sizeof err, NULL, "--proxy", "h:1", "--token", "t", "--tcp",
+                           "db.internal:5432", NULL),
+                     TT_ORIGIN_RUN);
+    assert_string_equal(o.tcp_host, "db.internal");
+    tt_origin_opts_free(&o);
+}
+
 static void test_upstream_defaults(void **state)
 {
     (void)state;
@@ -212,7 +244,20 @@ static void test_bad_values(void **state)
     expect_bad("a token is required", "--proxy", "h:1", "--root", tmpdir, NULL);
     expect_bad("--token: the token must be visible ASCII", "--proxy", "h:1", "--token", "a b",
                "--root", tmpdir, NULL);
-    expect_bad("--root DIR or --upstream URL is required", "--proxy", "h:1", "--token", "t", NULL);
+    expect_bad("--root DIR, --upstream URL or --tcp HOST:PORT is required", "--proxy", "h:1",
+               "--token", "t", NULL);
+    expect_bad("--tcp serves a TCP service on its own: use it without --root", "--proxy", "h:1",
+               "--token", "t", "--root", tmpdir, "--tcp", "127.0.0.1:22", NULL);
+    expect_bad("--tcp serves a TCP service on its own: use it without --upstream", "--proxy",
+               "h:1", "--token", "t", "--tcp", "127.0.0.1:22", "--upstream", "http://a:1", NULL);
+    expect_bad("--tcp 'nohost': want HOST:PORT or [IPv6]:PORT", "--proxy", "h:1", "--token", "t",
+               "--tcp", "nohost", NULL);
+    expect_bad("--tcp '::1:22'", "--proxy", "h:1", "--token", "t", "--tcp", "::1:22", NULL);
+    expect_bad("--tcp 'h:0'", "--proxy", "h:1", "--token", "t", "--tcp", "h:0", NULL);
+    expect_bad("--upstream-timeout and --upstream-ping go with --upstream", "--proxy", "h:1",
+               "--token", "t", "--tcp", "h:22", "--upstream-timeout", "5", NULL);
+    expect_bad("--allow-put goes with --root", "--proxy", "h:1", "--token", "t", "--tcp", "h:22",
+               "--allow-put", NULL);
     expect_bad("use --root or --upstream, not both", "--proxy", "h:1", "--token", "t", "--root",
                tmpdir, "--upstream", "http://127.0.0.1:8000", NULL);
     expect_bad("--upstream-timeout '-1': want seconds from 0 (none) to 86400", "--proxy", "h:1",
@@ -282,7 +327,7 @@ static void test_help_version(void **state)
         "--proxy",         "--name",         "--token ",     "--token-file", "--fingerprint",
         "--ca",            "--insecure",     "--root",       "--allow-put",  "--connections",
         "--log-level",     "--ping-interval", "--ping-timeout", "--auth-backoff", "--help",
-        "--local-listen",  "--local-to",
+        "--local-listen",  "--local-to",    "--tcp HOST:PORT", "--upstream ",
         "--version",       "TETHER_TOKEN",   "default: 1)",  "default: 15)", "default: 10)",
         "default: 300)",   "default: info)", "default: default)"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
@@ -498,6 +543,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_upstream_defaults),
+        cmocka_unit_test(test_tcp),
         cmocka_unit_test(test_local_listen),
         cmocka_unit_test(test_every_flag),
         cmocka_unit_test(test_bad_values),
