@@ -9,10 +9,10 @@
 # quick mode.  Quick mode measures the tether rows (curl, h2load, wrk,
 # taskset, ss) and skips, with a line saying so, each reference server that
 # is not installed, so those stay in the BENCH=1 list.  Some packages a new
-# machine already has (python3, openssl, curl, procps, iproute2, util-linux)
-# are named anyway because a script calls them, so the list says what the
-# project depends on; coreutils and binutils (nm, for tools/layers.sh) come
-# with build-essential.
+# machine already has (python3, openssl, curl, procps, iproute2, util-linux,
+# openssh-client) are named anyway because a script calls them, so the list
+# says what the project depends on; coreutils and binutils (nm, for
+# tools/layers.sh) come with build-essential.
 #
 # The gRPC test (integration-tests/test-43-grpc.sh) also needs npm's
 # @grpc/grpc-js, pinned by integration-tests/grpc/package-lock.json: it is
@@ -26,9 +26,9 @@ test=(libcmocka-dev libjansson-dev   # unit tests
       curl ffmpeg nghttp2-client python3-h2 python3-hpack procps psmisc
       iproute2 nodejs chromium mpv   # integration tests
       python3-grpcio python3-protobuf # the gRPC test's Python client and server
+      openssh-server openssh-sftp-server openssh-client # the TCP test's sshd, ssh, scp
       wrk util-linux)                # bench quick mode (wrk: scenario 3; taskset)
-bench=(libnghttp2-dev nginx-light nghttp2-server nghttp2-proxy openssh-server
-       openssh-client linux-perf time)
+bench=(libnghttp2-dev nginx-light nghttp2-server nghttp2-proxy linux-perf time)
 
 want=("${build[@]}" "${test[@]}")
 if [ "${BENCH:-0}" = 1 ]; then want+=("${bench[@]}"); fi
@@ -65,6 +65,22 @@ if [ "$(id -u)" != 0 ]; then
     fi
 fi
 export DEBIAN_FRONTEND=noninteractive
+# openssh-server is here for the private sshd that tests and benchmarks start
+# themselves (own config, own port on 127.0.0.1), not for a system service:
+# on a machine that does not have it yet, Debian would start sshd on port 22
+# at install (systemd's ssh.service or ssh.socket, or the init script).  All
+# three skip sshd while /etc/ssh/sshd_not_to_be_run exists (Debian's own
+# switch), so it is made before the install; `rm /etc/ssh/sshd_not_to_be_run` and
+# `systemctl start ssh` give the machine its ssh service back.  A machine
+# that already has openssh-server is left as it is.
+case " ${missing[*]} " in *" openssh-server "*)
+    if [ ! -e /etc/ssh/sshd_not_to_be_run ]; then
+        echo "deps: making /etc/ssh/sshd_not_to_be_run so the install starts no system sshd on port 22"
+        $SUDO mkdir -p /etc/ssh
+        echo "made by tether's tools/deps.sh: no system sshd (tests start their own)" |
+            $SUDO tee /etc/ssh/sshd_not_to_be_run >/dev/null
+    fi ;;
+esac
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 npm_deps
