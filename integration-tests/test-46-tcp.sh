@@ -134,13 +134,19 @@ else
             printf '%s' "$t" >"$W/token.$n"
             echo "$n $t"
         done
+        # The origin side calling out (part C): ssh (an origin) and techo
+        # (p's --service), not half.
+        t=$(openssl rand -hex 24)
+        printf '%s' "$t" >"$W/token.laptop"
+        echo "laptop $t calls=ssh,techo"
     } >"$TOK"
     chmod 600 "$TOK" "$W"/token.*
     pick_ports
     read -r T_SSH T_ECHO T_HALF T_GHOST < <(free_ports 4)
     start_p p --cert "$TT_CERT" --key "$TT_KEY" --tokens "$TOK" \
         --tcp-listen "127.0.0.1:$T_SSH=ssh" --tcp-listen "127.0.0.1:$T_ECHO=echo" \
-        --tcp-listen "127.0.0.1:$T_HALF=half" --tcp-listen "127.0.0.1:$T_GHOST=ghost"
+        --tcp-listen "127.0.0.1:$T_HALF=half" --tcp-listen "127.0.0.1:$T_GHOST=ghost" \
+        --service "techo=tcp://127.0.0.1:$ECHO_PORT"
     for port in "$T_SSH" "$T_ECHO" "$T_HALF" "$T_GHOST"; do
         wait_until 50 0.1 listening "$port" || die "p does not listen on 127.0.0.1:$port (--tcp-listen): $(tail -5 "$W/p.log" | tr '\n' ' ')"
     done
@@ -155,6 +161,14 @@ else
     for n in ssh echo half; do
         wait_c_up "c-$n" || die "c --name $n --tcp did not log 'tunnel up' within 15 s"
     done
+    # c on the calling side: local TCP ports joined by name over its forward link
+    read -r L_SSH L_ECHO L_DENY < <(free_ports 3)
+    "$TT_C" --proxy "127.0.0.1:$TUN_PORT" --name laptop --token-file "$W/token.laptop" \
+        --fingerprint "$TT_FPR" --local-tcp "127.0.0.1:$L_SSH=ssh" \
+        --local-tcp "127.0.0.1:$L_ECHO=techo" --local-tcp "127.0.0.1:$L_DENY=half" \
+        >>"$W/c-laptop.out" 2>>"$W/c-laptop.log" &
+    track "$!" c-laptop
+    wait_until 150 0.1 log_has "$W/c-laptop.log" "forward link up to" || die "c --local-tcp: no forward link: $(tail -3 "$W/c-laptop.log" | tr '\n' ' ')"
     SSH_AT=$T_SSH ECHO_AT=$T_ECHO HALF_AT=$T_HALF GHOST_AT=$T_GHOST
     VIA="through p"
 fi
@@ -212,6 +226,17 @@ if [ "$DIRECT" != 1 ]; then
     else
         bad "p logged no line naming 'ghost' and 'tcp' after the refused connection: $(tail -n "+$((p_lines + 1))" "$W/p.log" | tail -3 | tr '\n' '|')"
     fi
+fi
+
+# --- 4b. from the origin side (c --local-tcp over the forward link)
+if [ "$DIRECT" != 1 ]; then
+    out=$(timeout 30 ssh "${SSH_OPTS[@]}" -p "$L_SSH" "$SSH_USER@127.0.0.1" 'echo via-laptop' 2>"$W/ssh-l.err")
+    expect_eq "ssh from c --local-tcp -> p -> c --tcp (origin to origin)" "via-laptop" "$out"
+    check "echo from c --local-tcp -> p --service techo=tcp://" timeout 60 $PY "$TCP" many "127.0.0.1:$L_ECHO" 20
+    check "a name laptop's calls= does not list: closed" timeout 15 $PY "$TCP" closed "127.0.0.1:$L_DENY" 5
+    expect_true "... and c says p refused it (403)" log_has "$W/c-laptop.log" "tcp client=.* name=half: refused, 403"
+    expect_true "p's access line for laptop's ssh: CONNECT, caller=laptop" \
+        log_has "$W/p.log" "access client=[^ ]+ method=CONNECT .*origin=ssh proto=h2 tls=1 caller=laptop end=ok"
 fi
 
 # --- 5. the origin killed while 5 connections sit idle

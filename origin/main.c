@@ -68,8 +68,16 @@ static void local_drain(void *ud, void *link, uint32_t grace_ms)
         tt_session_drain(t->sess, grace_ms);
 }
 
-/* Listens on --local-listen and starts the forward link.  Returns 0, or -1
- * with err. */
+static void local_bound(int fd, char *out, size_t outlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        tt_px_sockaddr_text((struct sockaddr *)&ss, out, outlen, NULL, 0);
+}
+
+/* Listens on --local-listen (HTTP) and each --local-tcp, and starts the
+ * forward link.  Returns 0, or -1 with err. */
 static int local_start(struct local_side *l, struct tt_origin *o, char *err, size_t errlen)
 {
     const struct tt_origin_opts *opts = o->opts;
@@ -78,9 +86,19 @@ static int local_start(struct local_side *l, struct tt_origin *o, char *err, siz
     l->cfg.max_clients = 1024;
     l->cfg.max_tunnels = 1;
     char why[160];
-    if (tt_px_parse_addr(opts->local_listen, &l->cfg.listen_addr, why, sizeof(why)) < 0) {
+    if (opts->local_listen[0] &&
+        tt_px_parse_addr(opts->local_listen, &l->cfg.listen_addr, why, sizeof(why)) < 0) {
         snprintf(err, errlen, "--local-listen %s: %s", opts->local_listen, why);
         return -1;
+    }
+    for (unsigned i = 0; i < opts->n_local_tcp; i++) {
+        struct tt_px_tcp_listen *t = &l->cfg.tcp[l->cfg.n_tcp++];
+        if (tt_px_parse_addr(opts->local_tcp[i].addr, &t->addr, why, sizeof(why)) < 0) {
+            snprintf(err, errlen, "--local-tcp %s: %s", opts->local_tcp[i].addr, why);
+            return -1;
+        }
+        snprintf(t->name, sizeof(t->name), "%s", opts->local_tcp[i].name);
+        t->via = LOCAL_POOL; /* over the forward link; p routes by the name */
     }
     struct tt_px_server *srv = &l->srv;
     memset(srv, 0, sizeof(*srv));
@@ -94,14 +112,27 @@ static int local_start(struct local_side *l, struct tt_origin *o, char *err, siz
     srv->env.authority = opts->local_to[0] ? opts->local_to : NULL;
     srv->env.down_why = "c's forward link to p is down (c is dialing it again)\n";
     srv->tunnel_lis.io.fd = srv->client_lis.io.fd = srv->https_lis.io.fd = -1;
-    int fd = tt_px_listen_socket(&l->cfg.listen_addr, why, sizeof(why));
-    if (fd < 0) {
-        snprintf(err, errlen, "--local-listen %s", why);
-        return -1;
+    char bound[96] = "?";
+    for (size_t i = 0; i < l->cfg.n_tcp; i++) {
+        int tfd = tt_px_listen_socket(&l->cfg.tcp[i].addr, why, sizeof(why));
+        if (tfd < 0 || tt_px_tcp_listen(srv, &l->cfg.tcp[i], tfd) < 0) {
+            snprintf(err, errlen, "--local-tcp %s", tfd < 0 ? why : "cannot watch the listener");
+            return -1;
+        }
+        local_bound(tfd, bound, sizeof(bound));
+        tt_log_info("listening for local tcp clients on %s for name %s", bound, l->cfg.tcp[i].name);
     }
-    if (tt_px_accept_listen(srv, fd, 0) < 0) {
-        snprintf(err, errlen, "--local-listen: cannot watch the listener");
-        return -1;
+    int fd = -1;
+    if (opts->local_listen[0]) {
+        fd = tt_px_listen_socket(&l->cfg.listen_addr, why, sizeof(why));
+        if (fd < 0) {
+            snprintf(err, errlen, "--local-listen %s", why);
+            return -1;
+        }
+        if (tt_px_accept_listen(srv, fd, 0) < 0) {
+            snprintf(err, errlen, "--local-listen: cannot watch the listener");
+            return -1;
+        }
     }
     snprintf(l->peer, sizeof(l->peer), "%s", opts->proxy);
     l->fw = (struct tt_dialer_forward){.ud = l, .up = local_up, .drain = local_drain};
@@ -109,13 +140,11 @@ static int local_start(struct local_side *l, struct tt_origin *o, char *err, siz
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    char bound[96] = "?";
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-        tt_px_sockaddr_text((struct sockaddr *)&ss, bound, sizeof(bound), NULL, 0);
-    tt_log_info("listening for local calls on %s%s%s", bound, opts->local_to[0] ? ", all to " : "",
-                opts->local_to);
+    if (fd >= 0) {
+        local_bound(fd, bound, sizeof(bound));
+        tt_log_info("listening for local calls on %s%s%s", bound,
+                    opts->local_to[0] ? ", all to " : "", opts->local_to);
+    }
     return 0;
 }
 
@@ -171,6 +200,7 @@ static void main_on_signal(struct tt_loop *loop, int signo, void *data)
     if (m->local) {
         m->local->srv.env.draining = 1;
         tt_px_accept_drain(&m->local->srv, MAIN_GRACE_MS);
+        tt_px_tcp_drain(&m->local->srv);
         tt_dialer_drain(m->local->dialer, MAIN_GRACE_MS);
     }
 }
@@ -277,7 +307,7 @@ int main(int argc, char **argv)
         tt_log_warn("WARNING: --insecure: the proxy's certificate is NOT verified; anyone on the "
                     "path can read this tunnel and impersonate the proxy. Use --fingerprint.");
 
-    if (opts.local_listen[0]) {
+    if (opts.local_listen[0] || opts.n_local_tcp) {
         if (!(m.local = tt_mem_calloc(1, sizeof(*m.local))) ||
             local_start(m.local, &m.o, err, sizeof err) < 0) {
             fprintf(stderr, "c: %s\n", m.local ? err : "out of memory");

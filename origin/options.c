@@ -58,6 +58,9 @@ static const char opt_usage[] =
     "                          file must allow it (calls=). Without --root, --upstream or\n"
     "                          --tcp, c only calls out\n"
     "  --local-to NAME         send every --local-listen request to NAME, whatever its Host\n"
+    "  --local-tcp ADDR=NAME   take TCP connections here and join each to NAME's TCP\n"
+    "                          service (an origin's --tcp, or p --service NAME=tcp://...)\n"
+    "                          over the forward link; repeatable\n"
     "  --log-level LEVEL       error|warn|info|debug (default: info)\n"
     "  --ping-interval SECS    PING an idle tunnel after this long (default: 15)\n"
     "  --ping-timeout SECS     drop a tunnel whose PING gets no answer (default: 10)\n"
@@ -175,7 +178,7 @@ static const char *const opt_valued[] = {
     "--fingerprint", "--ca",      "--root",          "--connections",
     "--upstream",  "--upstream-timeout", "--upstream-ping",
     "--log-level", "--ping-interval", "--ping-timeout", "--auth-backoff",
-    "--local-listen", "--local-to", "--tcp",
+    "--local-listen", "--local-to", "--local-tcp", "--tcp",
 };
 /* Flags without. */
 static const char *const opt_plain[] = {"--insecure", "--allow-put", "--help", "--version"};
@@ -321,6 +324,21 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
                 goto bad;
             }
             snprintf(o->local_to, sizeof o->local_to, "%s", val);
+        } else if (!strcmp(flag, "--local-tcp")) {
+            const char *sep = strrchr(val, '=');
+            if (!sep || !opt_name_ok(sep + 1) || sep == val ||
+                (size_t)(sep - val) >= sizeof o->local_tcp[0].addr) {
+                rc = opt_fail(err, errlen, "--local-tcp '%s': want ADDR=NAME (e.g. 127.0.0.1:2222=ssh)", val);
+                goto bad;
+            }
+            if (o->n_local_tcp == TT_ORIGIN_LOCAL_TCP_MAX) {
+                rc = opt_fail(err, errlen, "--local-tcp: at most %d", TT_ORIGIN_LOCAL_TCP_MAX);
+                goto bad;
+            }
+            snprintf(o->local_tcp[o->n_local_tcp].addr, sizeof o->local_tcp[0].addr, "%.*s",
+                     (int)(sep - val), val);
+            snprintf(o->local_tcp[o->n_local_tcp].name, sizeof o->local_tcp[0].name, "%s", sep + 1);
+            o->n_local_tcp++;
         } else if (!strcmp(flag, "--auth-backoff")) {
             if (opt_seconds(val, 0, 86400, &o->auth_backoff_ms)) {
                 rc = opt_fail(err, errlen, "--auth-backoff '%s': want seconds from 0 to 86400", val);
@@ -409,7 +427,7 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
                       root ? "--root" : "--upstream");
         goto bad;
     }
-    if (!root && !upstream && !tcp && o->local_listen[0]) {
+    if (!root && !upstream && !tcp && (o->local_listen[0] || o->n_local_tcp)) {
         /* Only calls out: no tunnel, nothing served. */
         o->connections = 0;
         return TT_ORIGIN_RUN;
@@ -417,7 +435,7 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
     if (!root && !upstream && !tcp) {
         rc = opt_fail(err, errlen,
                       "--root DIR, --upstream URL or --tcp HOST:PORT is required (the files, the "
-                      "app or the TCP service to serve), unless c only calls out (--local-listen)");
+                      "app or the TCP service to serve), unless c only calls out (--local-listen, --local-tcp)");
         goto bad;
     }
     if (upstream) {

@@ -42,6 +42,7 @@
 #define TT_ORIGIN_MAX_CONNECTIONS 256
 #define TT_ORIGIN_MAX_NAME 63
 #define TT_ORIGIN_MAX_TOKEN 4096
+#define TT_ORIGIN_LOCAL_TCP_MAX 16
 
 struct tt_origin_opts {
     char proxy[300];      /* as given: "host:port" or "[v6]:port" (for logs) */
@@ -66,6 +67,12 @@ struct tt_origin_opts {
     unsigned connections;    /* tunnels; 0 when c only calls out */
     char local_listen[96];   /* --local-listen ADDR; "" when none */
     char local_to[TT_ORIGIN_MAX_NAME + 1]; /* --local-to NAME; "" when by Host */
+    /* --local-tcp ADDR=NAME: local TCP clients reach NAME's TCP service */
+    struct {
+        char addr[96];
+        char name[TT_ORIGIN_MAX_NAME + 1];
+    } local_tcp[TT_ORIGIN_LOCAL_TCP_MAX];
+    unsigned n_local_tcp;
     int log_level;           /* enum tt_log_level */
     uint32_t ping_interval_ms;
     uint32_t ping_timeout_ms;

@@ -421,9 +421,9 @@ void tt_px_config_usage(FILE *out)
             "  --underscore-fields drop|keep\n"
             "                         request fields with '_' in their names (CGI/WSGI apps\n"
             "                         read them as the '-' ones) [default drop]\n"
-            "  --service NAME=URL     a service on p's side (http://HOST:PORT or\n"
-            "                         h2c://HOST:PORT) that origins may call by NAME over their\n"
-            "                         forward link (c --local-listen); repeatable\n"
+            "  --service NAME=URL     a service on p's side (http://HOST:PORT, h2c://HOST:PORT,\n"
+            "                         or tcp://HOST:PORT for c --local-tcp) that origins may\n"
+            "                         call by NAME over their forward link; repeatable\n"
             "  --tcp-listen ADDR=NAME each TCP connection accepted at ADDR goes to NAME as a\n"
             "                         CONNECT stream (c --tcp HOST:PORT serves it); repeatable\n"
             "  --affinity-header NAME requests with the same value of this header go to the same\n"
@@ -561,9 +561,11 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
         } else if (!strcmp(flag, "--service")) {
             const char *eqs = strchr(v, '=');
             if (!eqs || !tt_px_name_valid(v, (size_t)(eqs - v)) ||
-                (strncmp(eqs + 1, "http://", 7) && strncmp(eqs + 1, "h2c://", 6))) {
+                (strncmp(eqs + 1, "http://", 7) && strncmp(eqs + 1, "h2c://", 6) &&
+                 strncmp(eqs + 1, "tcp://", 6))) {
                 cfg_err(err, errlen,
-                        "--service: '%s' is not NAME=http://HOST:PORT or NAME=h2c://HOST:PORT", v);
+                        "--service: '%s' is not NAME=http://HOST:PORT, NAME=h2c://HOST:PORT or "
+                        "NAME=tcp://HOST:PORT", v);
                 return -1;
             }
             for (size_t k = 0; k < cfg->n_services; k++)

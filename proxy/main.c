@@ -5,6 +5,8 @@
  */
 #include "proxy.h"
 
+#include "origin/handler_tcp.h"
+#include "origin/hostport.h"
 #include "origin/origin.h"
 #include "origin/tunnel_srv.h"
 #include "origin/upstream.h"
@@ -177,7 +179,10 @@ static int bound_text(int fd, char *out, size_t outlen)
 struct p_service {
     struct tt_px_server *srv;
     const struct tt_px_service *def;
-    struct tt_upstream *up;
+    const struct tt_handler *handler; /* tt_upstream_handler or tt_tcp_handler */
+    void *hctx;
+    struct tt_upstream *up; /* http://, h2c:// */
+    struct tt_tcp *tcp;     /* tcp:// */
     struct tt_session_config ocfg; /* the origin half's session */
     struct tt_timer again;
     int live;
@@ -220,7 +225,7 @@ static void svc_start(struct p_service *s)
         return;
     }
     tt_tls_conn_init_plain(half, sv[1]);
-    if (!tt_tunnel_srv_start(s->srv->loop, half, &s->ocfg, &tt_upstream_handler, s->up, NULL, 0,
+    if (!tt_tunnel_srv_start(s->srv->loop, half, &s->ocfg, s->handler, s->hctx, NULL, 0,
                              svc_closed, s)) {
         tt_tls_conn_free(&ours);
         tt_timer_start(s->srv->loop, &s->again, SVC_RESTART_MS);
@@ -251,6 +256,29 @@ static int svc_start_all(struct tt_px_server *srv, const struct tt_px_config *cf
         struct p_service *s = &v[i];
         struct tt_upstream_url url;
         char why[200];
+        s->srv = srv;
+        s->def = &cfg->services[i];
+        tt_origin_session_config(&none, &s->ocfg);
+        tt_timer_init(&s->again, svc_on_again, s);
+        if (!strncmp(s->def->url, "tcp://", 6)) {
+            char host[256], port[8];
+            if (tt_origin_split_hostport(s->def->url + 6, host, sizeof(host), port, sizeof(port)) <
+                0) {
+                snprintf(err, errlen, "--service %s: '%s' is not tcp://HOST:PORT", s->def->name,
+                         s->def->url);
+                return -1;
+            }
+            if (!(s->tcp = tt_tcp_new(srv->loop, host, port, 0))) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            s->handler = &tt_tcp_handler;
+            s->hctx = s->tcp;
+            svc_start(s);
+            tt_log_info("service %s: %s, for origins whose calls= allow it", s->def->name,
+                        s->def->url);
+            continue;
+        }
         if (tt_upstream_parse_url(cfg->services[i].url, &url, why, sizeof(why)) < 0) {
             snprintf(err, errlen, "--service %s: %s", cfg->services[i].name, why);
             return -1;
@@ -258,14 +286,12 @@ static int svc_start_all(struct tt_px_server *srv, const struct tt_px_config *cf
         struct tt_upstream_opts uo = {
             .head_timeout_ms = url.h2c ? 0 : TT_UPSTREAM_H1_HEAD_TIMEOUT_MS,
         };
-        s->srv = srv;
-        s->def = &cfg->services[i];
-        tt_origin_session_config(&none, &s->ocfg);
-        tt_timer_init(&s->again, svc_on_again, s);
         if (!(s->up = tt_upstream_new(srv->loop, &url, &uo))) {
             snprintf(err, errlen, "out of memory");
             return -1;
         }
+        s->handler = &tt_upstream_handler;
+        s->hctx = s->up;
         svc_start(s);
         tt_log_info("service %s: %s, for origins whose calls= allow it", s->def->name,
                     s->def->url);
