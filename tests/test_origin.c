@@ -113,6 +113,19 @@ static void test_local_listen(void **state)
                            "--local-listen", ":1", "--local-to", "a.b", NULL),
                      TT_ORIGIN_BAD);
     assert_non_null(strstr(err, "--local-to 'a.b'"));
+    assert_int_equal(parse(&o, err, sizeof err, NULL, "--proxy", "h:1", "--token", "t",
+                           "--local-tcp", "127.0.0.1:2222=ssh", "--local-tcp", ":5432=db", NULL),
+                     TT_ORIGIN_RUN);
+    assert_int_equal(o.n_local_tcp, 2);
+    assert_string_equal(o.local_tcp[0].addr, "127.0.0.1:2222");
+    assert_string_equal(o.local_tcp[0].name, "ssh");
+    assert_string_equal(o.local_tcp[1].name, "db");
+    assert_int_equal(o.connections, 0);
+    tt_origin_opts_free(&o);
+    assert_int_equal(parse(&o, err, sizeof err, NULL, "--proxy", "h:1", "--token", "t",
+                           "--local-tcp", "127.0.0.1:2222", NULL),
+                     TT_ORIGIN_BAD);
+    assert_non_null(strstr(err, "want ADDR=NAME"));
     assert_int_equal(parse(&o, err, sizeof err, NULL, "--proxy", "h:1", "--token", "t", NULL),
                      TT_ORIGIN_BAD);
     assert_non_null(strstr(err, "unless c only calls out"));
@@ -327,7 +340,7 @@ static void test_help_version(void **state)
         "--proxy",         "--name",         "--token ",     "--token-file", "--fingerprint",
         "--ca",            "--insecure",     "--root",       "--allow-put",  "--connections",
         "--log-level",     "--ping-interval", "--ping-timeout", "--auth-backoff", "--help",
-        "--local-listen",  "--local-to",    "--tcp HOST:PORT", "--upstream ",
+        "--local-listen",  "--local-to", "--local-tcp",    "--tcp HOST:PORT", "--upstream ",
         "--version",       "TETHER_TOKEN",   "default: 1)",  "default: 15)", "default: 10)",
         "default: 300)",   "default: info)", "default: default)"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
