@@ -33,7 +33,7 @@ start_c_upstream() { # LABEL URL [flags]
 out=$("$TT_C" --proxy 127.0.0.1:1 --token t 2>&1)
 rc=$?
 expect_eq "neither --root nor --upstream: exit 2" 2 "$rc"
-expect_match "... and says what is missing" "--root DIR or --upstream URL is required" "$out"
+expect_match "... and says what is missing" "--root DIR, --upstream URL or --tcp HOST:PORT is required" "$out"
 out=$("$TT_C" --proxy 127.0.0.1:1 --token t --root "$W" --upstream http://127.0.0.1:1 2>&1)
 rc=$?
 expect_eq "both: exit 2" 2 "$rc"
