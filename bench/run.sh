@@ -1231,7 +1231,7 @@ tcp_client() {  # SYSTEM DIR BYTES [--sum] -> TOUT (its JSON); 1 on failure
     TOUT=$($CLI timeout 300 $PY bench/tcp_bulk.py client "127.0.0.1:${TCPPORT[$sys]}" "$1" "$2" "$W/tcp/pattern.bin" "${@:3}" 2>&1)
     rc=$?
     [ $rc -eq 0 ] && return 0
-    err "$sys TCP bulk ($1 $2 $3): rc $rc: $(tail -c 300 <<<"$TOUT")"; return 1
+    err "$sys TCP bulk ($1 $2${3:+ $3}): rc $rc: $(tail -c 300 <<<"$TOUT")"; return 1
 }
 
 tcp_up() {  # PORT SECONDS: until one byte comes down through that port
