@@ -26,9 +26,11 @@ NAMES = {
     "tether": "tether (p -> c, TLS h2)",
     "grpc-direct": "direct: gRPC client -> server (h2c)",
     "tether-fwd": "tether forward (c --local-listen -> p --service, TLS h2)",
+    "tcp-direct": "direct: client -> TCP service",
+    "ssh-tcp": "ssh -R -> TCP service",
 }
-ORDER = ["grpc-direct", "nginx", "nghttpd", "nghttpx", "nghttpx16", "ssh", "tether@baseline", "tether",
-         "tether-fwd"]
+ORDER = ["grpc-direct", "tcp-direct", "nginx", "nghttpd", "nghttpx", "nghttpx16", "ssh", "ssh-tcp",
+         "tether@baseline", "tether", "tether-fwd"]
 # Scenario 8's paths, as its table names them: "tether" there is the reverse path.
 GRPC_PATHS = {
     "tether@baseline": "reverse, tether@baseline: p -> c --upstream",
@@ -209,6 +211,11 @@ def targets(groups):
               lambda v: f"{v[0]:.3f} s (direct {fmt(v[1])} s)")
     check("7: p RSS after the load / at its start", median(groups, "7", "p RSS after / start", "tether"),
           f"<= {FAIR_RSS_RATIO:.2f}x", lambda v: v <= FAIR_RSS_RATIO, lambda v: f"{v:.2f}x")
+    # Scenario 9, TCP bulk (issue 11): tether / ssh -R within each pass, medians.
+    for d in ("up", "down"):
+        check(f"9: TCP bulk {d}: tether / ssh -R, one connection (issue 11)",
+              median(groups, "9", f"{d}: tether / ssh -R (same pass)", "tether"),
+              f">= {TCP_SSH_RATIO:.0f}x", lambda v: v >= TCP_SSH_RATIO, lambda v: f"{v:.2f}x")
     return [("target", "tether", "goal", "status")] + out
 
 
@@ -328,6 +335,44 @@ def grpc_table(groups, order, quick):
                          "n/a" if over is None else (f"{over:+,.0f}" if abs(over) >= 10 else f"{over:+.3f}"),
                          "n/a" if ratio is None else f"{ratio:.2f}x", fr, goal,
                          verdict(ok_fn(over, ratio, t)) if ok_fn else "-"))
+    return rows
+
+
+TCP_SSH_RATIO = 2.0   # the goal for scenario 9 (issue 11), printed, never asserted
+TCP_DIRS = (("up", "up (client -> service)"), ("down", "down (service -> client)"))
+
+
+def tcp_table(groups, order, quick):
+    """Scenario 9 at a glance: per direction and path the MB/s (median), the
+    ratios tether / ssh -R and tether / direct (within each pass, medians),
+    the forwarder's CPU per GiB (p + c; sshd + ssh) and the goal."""
+    if not any(k[0].startswith("9:") for k in order):
+        return None
+
+    def med(metric, system):
+        return median(groups, "9", metric, system)
+    rows = [("direction", "path", "MB/s", "min - max", "tether / this (same pass)", "CPU s/GiB",
+             "p / c CPU s/GiB", f"goal (issue 11): tether >= {TCP_SSH_RATIO:.0f}x ssh -R")]
+    for d, metric in TCP_DIRS:
+        for n, s in enumerate(x for x in ("tcp-direct", "ssh-tcp", "tether")
+                              if any(x in groups[k]["sys"] for k in order if k[0].startswith("9:"))):
+            vals = next((groups[k]["sys"].get(s) for k in order
+                         if k[0].startswith("9:") and k[1] == metric), None)
+            ratio = {"tcp-direct": f"{d}: tether / direct (same pass)",
+                     "ssh-tcp": f"{d}: tether / ssh -R (same pass)"}.get(s)
+            r = med(ratio, "tether") if ratio else None
+            cpu = med(f"{d}: forwarder CPU user+sys (p+c; sshd+ssh)", s)
+            pc = "-"
+            if s == "tether":
+                pc = f"{fmt(med(f'{d}: p CPU user+sys', s))} / {fmt(med(f'{d}: c CPU user+sys', s))}"
+            goal = "-"
+            if s == "ssh-tcp":
+                goal = "-" if quick or r is None else ("met" if r >= TCP_SSH_RATIO else "NOT met")
+            rows.append((metric if n == 0 else "", NAMES.get(s, s),
+                         fmt(statistics.median(vals)) if vals else "n/a",
+                         f"{fmt(min(vals))} - {fmt(max(vals))}" if vals else "n/a",
+                         "-" if s == "tether" else ("n/a" if r is None else f"{r:.2f}x"),
+                         "-" if s == "tcp-direct" else fmt(cpu), pc, goal))
     return rows
 
 
@@ -451,6 +496,13 @@ def main():
               + ("; not judged in quick mode" if a.quick else "") + ")")
         print(render_text(grows))
         print()
+    trows9 = tcp_table(groups, order, a.quick)
+    if trows9:
+        print("9 at a glance: TCP bulk, one connection, through tether and ssh -R against direct "
+              f"({meta.get('tcp', '?')}; medians; the ratios are taken within each pass; the goal is a "
+              "target, not an assertion" + ("; not judged in quick mode" if a.quick else "") + ")")
+        print(render_text(trows9))
+        print()
     if a.quick:
         print("targets: not judged in quick mode (tiny files, one run)")
     elif all(r[3] == "not measured" for r in trows[1:]):
@@ -510,8 +562,12 @@ def main():
                 f"{meta.get('grpc', '?')}. Medians; the unary overhead and the stream ratio are "
                 "taken within each pass (tether against the direct calls of the same pass). "
                 "The goals are targets, not assertions.", "", render_md(grows), ""]
+    if trows9:
+        out += ["### 9 at a glance: TCP bulk through tether and ssh -R against direct", "",
+                f"{meta.get('tcp', '?')}. Medians; the ratios are taken within each pass. "
+                "The goal is a target, not an assertion.", "", render_md(trows9), ""]
     out += [
-            "## Targets (issues 4 and 10)", "", render_md(trows), ""]
+            "## Targets (issues 4, 10 and 11)", "", render_md(trows), ""]
     if a.series and os.path.exists(a.series):
         out += ["## p's RSS over time, slow clients", "", "```",
                 open(a.series).read().rstrip(), "```", ""]

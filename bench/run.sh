@@ -37,6 +37,14 @@
 #                                BENCH_SYSTEMS: scenario 8's reference "grpc-direct" runs whenever
 #                                tether, tether-fwd or grpc-direct is selected; "tether" selects
 #                                both paths, "tether-fwd" the forward one alone
+#   BENCH_ONLY=tcp               run only scenario 9 (TCP bulk: one connection moving 1 GiB
+#                                each way to a service on 127.0.0.1, directly, through
+#                                ssh -R and through p --tcp-listen -> c --tcp; does not
+#                                rewrite docs/benchmarks.md)
+#   BENCH_TCP=0                  skip scenario 9
+#   BENCH_TCP_SIZE=1073741824    scenario 9: bytes per transfer (quick mode: 64 MiB)
+#                                BENCH_SYSTEMS: "tether" and "ssh" (or "ssh-tcp") select its
+#                                paths, "tcp-direct" its reference (run whenever either is)
 #
 # Systems serve the same files from bench/.work/www*; every server binds
 # 127.0.0.1 on a free port; every process started here is stopped by PID.
@@ -52,11 +60,12 @@ BASELINE=${BENCH_BASELINE:-}
 CALLGRIND=${BENCH_CALLGRIND:-1}
 FAIRNESS=${BENCH_FAIRNESS:-1}
 GRPC=${BENCH_GRPC:-1}
+TCP=${BENCH_TCP:-1}
 GRPC_SERVER=${BENCH_GRPC_SERVER:-aio}
 ONLY=${BENCH_ONLY:-}
 PY=/usr/bin/python3
 [ "$QUICK" = 1 ] && RUNS=1
-case "$ONLY" in ''|callgrind|fairness|grpc) ;; *) echo "bench: ERROR: BENCH_ONLY=$ONLY: the parts that run alone are 'callgrind', 'fairness' and 'grpc'" >&2; exit 1 ;; esac
+case "$ONLY" in ''|callgrind|fairness|grpc|tcp) ;; *) echo "bench: ERROR: BENCH_ONLY=$ONLY: the parts that run alone are 'callgrind', 'fairness', 'grpc' and 'tcp'" >&2; exit 1 ;; esac
 case "$GRPC_SERVER" in aio|sync) ;; *) echo "bench: ERROR: BENCH_GRPC_SERVER=$GRPC_SERVER: 'aio' or 'sync'" >&2; exit 1 ;; esac
 
 if [ "$QUICK" = 1 ]; then
@@ -67,6 +76,7 @@ if [ "$QUICK" = 1 ]; then
     FAIR_D=${BENCH_FAIR_D:-2}; FAIR_RUNS=${BENCH_FAIR_RUNS:-1}; FAIR_RATE=100; FAIR_AFTER=2
     FAIR_A_N=4; FAIR_A_S=8; FAIR_B_M=2; FAIR_B_S=8; FAIR_C_N=30; FAIR_C_C=2; FAIR_C_S=10; FAIR_D_C=20; FAIR_D_M=8
     GRPC_WARM=5; GRPC_N=${BENCH_GRPC_N:-20}; GRPC_STREAM=${BENCH_GRPC_STREAM:-200}; GRPC_BIG=$((1 << 20)); GRPC_BIG_REPS=1
+    TCP_SIZE=${BENCH_TCP_SIZE:-$((64 << 20))}
 else
     WWW=$W/www
     BIG=$((1 << 30)); MID=$((64 << 20)); SMALL=1024
@@ -75,10 +85,11 @@ else
     FAIR_D=${BENCH_FAIR_D:-8}; FAIR_RUNS=${BENCH_FAIR_RUNS:-2}; FAIR_RATE=100; FAIR_AFTER=5
     FAIR_A_N=32; FAIR_A_S=64; FAIR_B_M=4; FAIR_B_S=50; FAIR_C_N=300; FAIR_C_C=10; FAIR_C_S=20; FAIR_D_C=100; FAIR_D_M=32
     GRPC_WARM=200; GRPC_N=${BENCH_GRPC_N:-2000}; GRPC_STREAM=${BENCH_GRPC_STREAM:-100000}; GRPC_BIG=$((16 << 20)); GRPC_BIG_REPS=3
+    TCP_SIZE=${BENCH_TCP_SIZE:-$((1 << 30))}
 fi
 mkdir -p "$W/logs" "$WWW"
 RES=$W/results.tsv; META=$W/meta; ERR=$W/errors; SERIES=$W/slow-series.txt; PROF=$W/profile.txt
-: >"$RES"; : >"$META"; : >"$ERR"; rm -f "$W/fair.meta" "$W/grpc.meta"; rm -f "$SERIES" "$SERIES.baseline" "$PROF"
+: >"$RES"; : >"$META"; : >"$ERR"; rm -f "$W/fair.meta" "$W/grpc.meta" "$W/tcp.meta"; rm -f "$SERIES" "$SERIES.baseline" "$PROF"
 
 log() { echo "bench: $*" >&2; }
 err() { echo "bench: ERROR: $*" >&2; echo "$*" >>"$ERR"; }
@@ -297,18 +308,18 @@ start_nghttpx() {  # VARIANT: default (as packaged) or big (16 MiB stream window
     NGHTTPX_PORT=$port; NGHTTPX_PID=$pid
 }
 
-start_ssh() {
-    local d=$W/ssh sport rport
+start_ssh() {  # [TARGET_PORT [TAG]]: sshd and ssh -R to TARGET_PORT (nginx's by default) -> SSH_PORT SSHD_PID SSH_PID
+    local d=$W/ssh sport rport target=${1:-$NGINX_PORT} tag=${2:+-$2}
     mkdir -p "$d"; chmod 700 "$d"
     [ -s "$d/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$d/host_ed25519" -C tether-bench-host
     [ -s "$d/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$d/id_ed25519" -C tether-bench-user
     cp "$d/id_ed25519.pub" "$d/authorized_keys"
     sport=$(freeport); rport=$(freeport)
-    cat >"$d/sshd_config" <<EOF
+    cat >"$d/sshd_config$tag" <<EOF
 Port $sport
 ListenAddress 127.0.0.1
 HostKey $d/host_ed25519
-PidFile $d/sshd.pid
+PidFile $d/sshd$tag.pid
 AuthorizedKeysFile $d/authorized_keys
 PermitRootLogin prohibit-password
 PubkeyAuthentication yes
@@ -324,14 +335,14 @@ LogLevel ERROR
 EOF
     # privilege separation needs its empty directory (Debian's service makes it)
     mkdir -p /run/sshd 2>/dev/null
-    $SRV /usr/sbin/sshd -D -e -f "$d/sshd_config" >"$W/logs/sshd.out" 2>&1 &
+    $SRV /usr/sbin/sshd -D -e -f "$d/sshd_config$tag" >"$W/logs/sshd$tag.out" 2>&1 &
     local spid=$!; PIDS+=("$spid")
-    if ! wait_port "$sport" 10; then err "sshd did not start: $(tail -3 "$W/logs/sshd.out" | tr '\n' ' ')"; return 1; fi
+    if ! wait_port "$sport" 10; then err "sshd did not start: $(tail -3 "$W/logs/sshd$tag.out" | tr '\n' ' ')"; return 1; fi
     $SRV ssh -N -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
         -o ExitOnForwardFailure=yes -o LogLevel=ERROR -i "$d/id_ed25519" -p "$sport" \
-        -R "127.0.0.1:$rport:127.0.0.1:$NGINX_PORT" root@127.0.0.1 >"$W/logs/ssh.out" 2>&1 &
+        -R "127.0.0.1:$rport:127.0.0.1:$target" root@127.0.0.1 >"$W/logs/ssh$tag.out" 2>&1 &
     local cpid=$!; PIDS+=("$cpid")
-    if ! wait_port "$rport" 15; then err "ssh -R did not start: $(tail -3 "$W/logs/ssh.out" "$W/logs/sshd.out" | tr '\n' ' ')"; return 1; fi
+    if ! wait_port "$rport" 15; then err "ssh -R did not start: $(tail -3 "$W/logs/ssh$tag.out" "$W/logs/sshd$tag.out" | tr '\n' ' ')"; return 1; fi
     SSH_PORT=$rport; SSHD_PID=$spid; SSH_PID=$cpid
 }
 
@@ -1194,6 +1205,158 @@ grpc_all() {
     stop_pid "$app"
 }
 
+# ---------------------------------------------------------------- scenario 9
+# TCP bulk (issue 11): one TCP connection moves TCP_SIZE bytes to a service
+# on 127.0.0.1 (bench/tcp_bulk.py: os.sendfile out of a random 64 MiB
+# pattern file, sent over and over, recv_into a 4 MiB buffer in; the
+# receiver counts to EOF), "up" (client -> service: the client sends, then
+# half-closes; its time ends at the service's count) and "down" (service ->
+# client: the service sends, the client counts to EOF).  Three paths, one
+# service: "tcp-direct" (client -> service), "ssh-tcp" (client -> sshd's
+# remote forward, ssh -R -> service; its own sshd and ssh, as start_ssh
+# makes them) and "tether" (client -> p --tcp-listen -> one tunnel ->
+# c --tcp -> service; its own p and c).  Before any timing every path moves
+# a pattern both ways with SHA-256 checked at the receiver.  Within each pass
+# each direction runs over all paths in turn, and the ratios tether / ssh -R
+# and tether / direct are taken within the pass.  CPU: utime+stime
+# (/proc/PID/stat, as scenario 5) of p and of c, and of sshd (its tree) +
+# ssh, around each transfer, per GiB.  tether@baseline is not run here (an
+# older build may lack --tcp-listen).
+S9="9: TCP bulk, one connection, $(numfmt --to=iec-i --suffix=B $TCP_SIZE) each way (bench/tcp_bulk.py)"
+TCP_SYSTEMS=()
+declare -A TCPPORT TCPSTOP TCPCPU
+
+tcp_client() {  # SYSTEM DIR BYTES [--sum] -> TOUT (its JSON); 1 on failure
+    local sys=$1 rc; shift
+    TOUT=$($CLI timeout 300 $PY bench/tcp_bulk.py client "127.0.0.1:${TCPPORT[$sys]}" "$1" "$2" "$W/tcp/pattern.bin" "${@:3}" 2>&1)
+    rc=$?
+    [ $rc -eq 0 ] && return 0
+    err "$sys TCP bulk ($1 $2${3:+ $3}): rc $rc: $(tail -c 300 <<<"$TOUT")"; return 1
+}
+
+tcp_up() {  # PORT SECONDS: until one byte comes down through that port
+    local end=$((SECONDS + $2))
+    while [ $SECONDS -le $end ]; do
+        timeout 5 $PY bench/tcp_bulk.py client "127.0.0.1:$1" down 1 "$W/tcp/pattern.bin" >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
+tcp_start_tether() {  # SVC_PORT -> TCPPORT[tether] TCPSTOP TCPCPU
+    local svc=$1 bin=$ROOT/bin tag=tcp pp pt tp pid cpid tok=$W/tcp/tokens
+    pp=$(freeport); pt=$(freeport); tp=$(freeport)
+    (umask 077; echo "bench $TOKEN" >"$tok")
+    $SRV "$bin/p" --listen "127.0.0.1:$pp" --tunnel-listen "127.0.0.1:$pt" --state-dir "$W/tether-state" \
+        --tokens "$tok" --tcp-listen "127.0.0.1:$tp=bench" --log-level "${BENCH_P_LOG:-warn}" \
+        >"$W/logs/p-$tag.out" 2>&1 &
+    pid=$!; PIDS+=("$pid")
+    if ! wait_port "$pt" 10; then
+        err "tether TCP: bin/p --tcp-listen did not start: $(tail -3 "$W/logs/p-$tag.out" | tr '\n' ' ')"; stop_pid "$pid"; return 1
+    fi
+    $SRV "$bin/c" --proxy "127.0.0.1:$pt" --name bench --token "$TOKEN" --fingerprint "sha256:$FPR" \
+        --tcp "127.0.0.1:$svc" --log-level warn --connections 1 >"$W/logs/c-$tag.out" 2>&1 &
+    cpid=$!; PIDS+=("$cpid")
+    TCPSTOP[tether]="$cpid $pid"   # c first: no redial
+    if ! tcp_up "$tp" 20; then
+        err "tether TCP: no byte through p --tcp-listen within 20 s: $(tail -3 "$W/logs/c-$tag.out" "$W/logs/p-$tag.out" | tr '\n' ' ')"
+        stop_pid "$cpid"; stop_pid "$pid"; return 1
+    fi
+    TCPPORT[tether]=$tp; TCPCPU[tether]="$pid $cpid"
+}
+
+tcp_start_ssh() {  # SVC_PORT -> TCPPORT[ssh-tcp] TCPSTOP TCPCPU
+    start_ssh "$1" tcp || return 1
+    TCPSTOP[ssh-tcp]="$SSH_PID $SSHD_PID"
+    if ! tcp_up "$SSH_PORT" 20; then
+        err "ssh -R (TCP): no byte through the forward within 20 s: $(tail -3 "$W/logs/ssh-tcp.out" "$W/logs/sshd-tcp.out" | tr '\n' ' ')"
+        stop_pid "$SSH_PID"; stop_pid "$SSHD_PID"; return 1
+    fi
+    TCPPORT[ssh-tcp]=$SSH_PORT; TCPCPU[ssh-tcp]="$SSHD_PID $SSH_PID"
+}
+
+per_gib() {  # TICKS BYTES: seconds per GiB
+    awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v b="$2" 'BEGIN { printf "%.4f", t / hz / (b / 1073741824) }'
+}
+
+scen9() {  # one pass: each direction over every path in turn
+    local d s mbs t0 t1 p0 p1 c0 c1 pids what
+    declare -A MBS
+    for d in up down; do
+        what="$d (client -> service)"; [ $d = down ] && what="down (service -> client)"
+        for s in "${TCP_SYSTEMS[@]}"; do
+            pids=$(descendants ${TCPCPU[$s]:-})
+            t0=$(cpu_ticks $pids)
+            if [ "$s" = tether ]; then p0=$(cpu_ticks ${TCPCPU[$s]%% *}); c0=$(cpu_ticks ${TCPCPU[$s]##* }); fi
+            tcp_client "$s" "$d" "$TCP_SIZE" || continue
+            t1=$(cpu_ticks $pids)
+            mbs=$(jget "$TOUT" mb_per_s); MBS[$s]=$mbs
+            record "$S9" "$what" "MB/s" + "$s" "$mbs"
+            [ "$s" = tcp-direct ] && continue
+            record "$S9" "$d: forwarder CPU user+sys (p+c; sshd+ssh)" "s/GiB" - "$s" "$(per_gib $((t1 - t0)) "$TCP_SIZE")"
+            if [ "$s" = tether ]; then
+                p1=$(cpu_ticks ${TCPCPU[$s]%% *}); c1=$(cpu_ticks ${TCPCPU[$s]##* })
+                record "$S9" "$d: p CPU user+sys" "s/GiB" - "$s" "$(per_gib $((p1 - p0)) "$TCP_SIZE")"
+                record "$S9" "$d: c CPU user+sys" "s/GiB" - "$s" "$(per_gib $((c1 - c0)) "$TCP_SIZE")"
+            fi
+        done
+        [ -n "${MBS[tether]:-}" ] || continue
+        [ -n "${MBS[ssh-tcp]:-}" ] && record "$S9" "$d: tether / ssh -R (same pass)" x + tether \
+            "$(awk -v a="${MBS[tether]}" -v b="${MBS[ssh-tcp]}" 'BEGIN { printf "%.3f", b ? a / b : 0 }')"
+        [ -n "${MBS[tcp-direct]:-}" ] && record "$S9" "$d: tether / direct (same pass)" x + tether \
+            "$(awk -v a="${MBS[tether]}" -v b="${MBS[tcp-direct]}" 'BEGIN { printf "%.3f", b ? a / b : 0 }')"
+        MBS=()
+    done
+}
+
+tcp_all() {
+    TCP_SYSTEMS=()
+    local s q d=$W/tcp r vsize up=()
+    local want_s=0 want_t=0
+    want tether && want_t=1
+    { want ssh || want ssh-tcp; } && want_s=1
+    { [ $want_t = 1 ] || [ $want_s = 1 ] || want tcp-direct; } && TCP_SYSTEMS+=(tcp-direct)
+    [ $want_s = 1 ] && TCP_SYSTEMS+=(ssh-tcp)
+    [ $want_t = 1 ] && TCP_SYSTEMS+=(tether)
+    [ ${#TCP_SYSTEMS[@]} -gt 0 ] || return
+    mkdir -p "$d"; rm -f "$d/port"
+    [ "$(stat -c %s "$d/pattern.bin" 2>/dev/null)" = $((64 << 20)) ] ||
+        $PY bench/tcp_bulk.py pattern "$d/pattern.bin" $((64 << 20)) || { err "scenario 9: cannot write $d/pattern.bin"; return; }
+    $SRV $PY bench/tcp_bulk.py serve "$d/port" "$d/pattern.bin" >"$W/logs/tcp-service.out" 2>&1 &
+    local svc=$!; PIDS+=("$svc")
+    for _ in $(seq 100); do [ -s "$d/port" ] && break; kill -0 "$svc" 2>/dev/null || break; sleep 0.1; done
+    if [ ! -s "$d/port" ]; then err "scenario 9: bench/tcp_bulk.py serve did not start: $(tail -3 "$W/logs/tcp-service.out" | tr '\n' ' ')"; stop_pid "$svc"; return; fi
+    local sport; sport=$(cat "$d/port")
+    TCPPORT[tcp-direct]=$sport; TCPSTOP[tcp-direct]=""; TCPCPU[tcp-direct]=""
+    for s in "${TCP_SYSTEMS[@]}"; do
+        case $s in
+            tcp-direct) up+=("$s") ;;
+            ssh-tcp)
+                if [ ! -x /usr/sbin/sshd ] || ! have ssh; then ABSENT+=("scenario 9's ssh -R (openssh-server, openssh-client)")
+                else tcp_start_ssh "$sport" && up+=("$s"); fi ;;
+            tether)
+                [ -n "$FPR" ] || tether_fingerprint || continue
+                tcp_start_tether "$sport" && up+=("$s") ;;
+        esac
+    done
+    TCP_SYSTEMS=()
+    # quick mode checks 4 MiB: a hashing receiver is slow enough to trip p's
+    # reset of a slow TCP client (bench/analysis.md, scenario 9), which
+    # quick mode, a check of the harness, must not hinge on
+    vsize=$((64 << 20)); [ "$QUICK" = 1 ] && vsize=$((4 << 20)); [ "$TCP_SIZE" -lt $vsize ] && vsize=$TCP_SIZE
+    for s in "${up[@]}"; do   # the bytes arrive whole and exact, both ways, before any timing
+        tcp_client "$s" up "$vsize" --sum && tcp_client "$s" down "$vsize" --sum && TCP_SYSTEMS+=("$s")
+    done
+    echo "tcp=bench/tcp_bulk.py ($PY $($PY -c 'import platform; print(platform.python_version())')), $(numfmt --to=iec-i --suffix=B "$TCP_SIZE") per transfer, checked first with $(numfmt --to=iec-i --suffix=B "$vsize") each way (SHA-256)" >"$W/tcp.meta"
+    for r in $(seq "$RUNS"); do
+        [ ${#TCP_SYSTEMS[@]} -gt 0 ] || break
+        log "run $r/$RUNS: scenario 9 (TCP bulk): ${TCP_SYSTEMS[*]}"
+        scen9
+    done
+    for s in "${up[@]}"; do for q in ${TCPSTOP[$s]:-}; do stop_pid "$q"; done; done
+    stop_pid "$svc"
+}
+
 # ---------------------------------------------------------------- main
 START=$SECONDS
 HAVE_PERF=0
@@ -1202,7 +1365,7 @@ if [ "$ONLY" = callgrind ]; then
     gen small.bin "$SMALL"   # scenario 6 serves only the small file
 elif [ "$ONLY" = fairness ]; then
     gen big.bin "$BIG"; gen small.bin "$SMALL"   # scenario 7 serves these two
-elif [ "$ONLY" = grpc ]; then :               # scenario 8 serves no file
+elif [ "$ONLY" = grpc ] || [ "$ONLY" = tcp ]; then :   # scenarios 8 and 9 serve no file
 else
     gen_all
     setup_systems
@@ -1247,7 +1410,10 @@ fi
 if [ "$ONLY" = "" ] || [ "$ONLY" = grpc ]; then
     if [ "$GRPC" = 1 ] || [ "$ONLY" = grpc ]; then grpc_all; else log "scenario 8 (gRPC) skipped: BENCH_GRPC=0"; fi
 fi
-if [ "$ONLY" = fairness ] || [ "$ONLY" = grpc ]; then :
+if [ "$ONLY" = "" ] || [ "$ONLY" = tcp ]; then
+    if [ "$TCP" = 1 ] || [ "$ONLY" = tcp ]; then tcp_all; else log "scenario 9 (TCP bulk) skipped: BENCH_TCP=0"; fi
+fi
+if [ "$ONLY" = fairness ] || [ "$ONLY" = grpc ] || [ "$ONLY" = tcp ]; then :
 elif [ "$CALLGRIND" = 1 ] || [ "$ONLY" = callgrind ]; then
     callgrind_all
 else
@@ -1280,12 +1446,13 @@ fi
     [ -n "$CG_NOTE" ] && echo "cg_note=$CG_NOTE"
     [ -s "$W/fair.meta" ] && cat "$W/fair.meta"
     [ -s "$W/grpc.meta" ] && cat "$W/grpc.meta"
+    [ -s "$W/tcp.meta" ] && cat "$W/tcp.meta"
     [ ${#ABSENT[@]} -gt 0 ] && echo "absent=$(absent_list)"
     [ -s "$ERR" ] && echo "errors=$(tr '\n' ';' <"$ERR")"
 } >"$META"
 
 echo
-echo "tether bench ($([ "$QUICK" = 1 ] && echo "QUICK mode: tiny files, 1 run, figures mean nothing" || echo "$RUNS runs")$([ "$ONLY" = callgrind ] && echo ", only scenario 6: $CG_RUNS repeats")$([ "$ONLY" = fairness ] && echo ", only scenario 7: $FAIR_RUNS runs")$([ "$ONLY" = grpc ] && echo ", only scenario 8")), $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $NCPU, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+echo "tether bench ($([ "$QUICK" = 1 ] && echo "QUICK mode: tiny files, 1 run, figures mean nothing" || echo "$RUNS runs")$([ "$ONLY" = callgrind ] && echo ", only scenario 6: $CG_RUNS repeats")$([ "$ONLY" = fairness ] && echo ", only scenario 7: $FAIR_RUNS runs")$([ "$ONLY" = grpc ] && echo ", only scenario 8")$([ "$ONLY" = tcp ] && echo ", only scenario 9")), $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $NCPU, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
 [ ${#ABSENT[@]} -gt 0 ] && echo "absent systems (packages not installed): $(absent_list)"
 DOCARGS=()
 [ "$QUICK" = 1 ] && DOCARGS=(--quick)
