@@ -18,6 +18,8 @@ print what was expected and seen):
                             whole half_reply must arrive, then EOF
   closed HOST:PORT SECS     connects, sends nothing: the peer must end the
                             connection (EOF or reset) within SECS
+  slow HOST:PORT            24 MiB to an echo server, read with a 2 s stall
+                            after 8 MiB: every byte must come back
   idle HOST:PORT N READY GO SECS
                             N connections to an echo server, one round trip
                             each; then writes READY and waits (up to 60 s)
@@ -282,6 +284,44 @@ def idle(target, n, ready, go, secs):
     return 0
 
 
+def slow(target):
+    """A reader that keeps up, then stops for a while, then reads on: the
+    proxy must hold what its window let through meanwhile, never cut."""
+    data = random.Random(11).randbytes(24 << 20)
+    # A small receive buffer, so what the proxy let through must wait in the
+    # proxy, not in this kernel's socket buffer.
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 << 10)
+    s.settimeout(20)
+    s.connect(target)
+    sender = threading.Thread(target=lambda: (s.sendall(data), s.shutdown(socket.SHUT_WR)))
+    sender.start()
+    got = bytearray()
+    paused = False
+    t0 = time.monotonic()
+    try:
+        while True:
+            if not paused and len(got) >= (8 << 20):
+                paused = True
+                time.sleep(2)  # the stall: the window that grew is in flight
+            b = s.recv(1 << 20)
+            if not b:
+                break
+            got += b
+            if time.monotonic() - t0 > 60:
+                raise TimeoutError("60 s")
+    except Exception as e:  # noqa: BLE001
+        print("FAIL: after %d of %d bytes: %s: %s" % (len(got), len(data), type(e).__name__, e))
+        return 1
+    sender.join(10)
+    s.close()
+    if bytes(got) != data:
+        print("FAIL: got %d bytes, not the %d sent (or not the same)" % (len(got), len(data)))
+        return 1
+    print("ok: 24 MiB echoed, read with a 2 s stall after 8 MiB, every byte back")
+    return 0
+
+
 def main(argv):
     if len(argv) >= 3 and argv[0] == "serve":
         serve(argv[1], argv[2])
@@ -294,6 +334,8 @@ def main(argv):
         return half(target)
     if cmd == "closed":
         return closed(target, args[1])
+    if cmd == "slow":
+        return slow(target)
     if cmd == "idle":
         return idle(target, *args[1:5])
     print(__doc__, file=sys.stderr)

@@ -210,6 +210,10 @@ check() {
 }
 check "echo $VIA" timeout 90 $PY "$TCP" many "127.0.0.1:$ECHO_AT" 100
 
+# A reader that stalls after its window grew: p holds what was in flight
+# (it used to cut such a client once more than 256 KiB waited).
+check "slow reader $VIA" timeout 90 $PY "$TCP" slow "127.0.0.1:$ECHO_AT"
+
 # --- 3. half-close: the client's FIN, then the server's whole reply
 check "half-close $VIA" timeout 30 $PY "$TCP" half "127.0.0.1:$HALF_AT"
 

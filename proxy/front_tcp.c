@@ -28,9 +28,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define TCP_READ_CHUNK (64u << 10)
-#define TCP_BODY_MAX (256u << 10) /* client bytes the exchange may hold */
-#define TCP_BODY_PAUSE (128u << 10) /* ... reading stops at this much */
+#define TCP_READ_CHUNK (256u << 10)
+#define TCP_BODY_MAX (512u << 10) /* client bytes the exchange may hold */
+#define TCP_BODY_PAUSE (256u << 10) /* ... reading stops at this much */
+/* Bytes from c the client has not taken: at most the stream's window, which
+ * grows to TT_PX_STREAM_WINDOW_MAX while the client keeps up, plus a frame. */
+#define TCP_OUT_MAX (TT_PX_STREAM_WINDOW_MAX + (256u << 10))
 #define TCP_WHY_MAX 160             /* a refusal's text kept for the log */
 
 struct tt_px_tcp_listener {
@@ -132,9 +135,11 @@ static int tcp_flush(struct tt_px_tcp *c)
 
 static void tcp_read(struct tt_px_tcp *c)
 {
-    uint8_t buf[TCP_READ_CHUNK];
-    /* One chunk a wake-up: the loop's other connections get their turn. */
-    ssize_t n = recv(c->io.fd, buf, sizeof(buf), 0);
+    static uint8_t buf[TCP_READ_CHUNK]; /* one loop, one read at a time */
+    /* One chunk a wake-up: the loop's other connections get their turn.
+     * Never more than the exchange may still hold. */
+    size_t room = TCP_BODY_MAX - tt_px_exchange_req_buffered(&c->x);
+    ssize_t n = recv(c->io.fd, buf, room < sizeof(buf) ? room : sizeof(buf), 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     if (n < 0) {
@@ -236,7 +241,11 @@ static ssize_t tcp_op_data(struct tt_px_exchange *x, const uint8_t *p, size_t le
         }
     }
     if (taken < len && tt_buf_append(&c->out, p + taken, len - taken) != 0) {
-        tt_px_exchange_fail(x, "out of memory");
+        /* More than the window we gave: cannot happen with a codec that
+         * enforces it; cut rather than lose bytes, and say so. */
+        tt_log_warn("tcp client=%s name=%s: cut: %zu bytes from c over the buffer", c->peer,
+                    c->name, len - taken);
+        tt_px_exchange_fail(x, "response buffer full");
         return (ssize_t)taken;
     }
     if (end)
@@ -307,7 +316,7 @@ static void tcp_on_conn(struct tt_px_listener *l, int fd, const struct sockaddr_
     snprintf(c->name, sizeof(c->name), "%s", tl->name);
     tt_px_sockaddr_text((const struct sockaddr *)ss, c->peer, sizeof(c->peer), c->ip,
                         sizeof(c->ip));
-    tt_buf_init(&c->out, TCP_BODY_MAX);
+    tt_buf_init(&c->out, TCP_OUT_MAX);
     tt_defer_init(&c->free_d, tcp_on_free, c);
     if (tt_io_start(srv->loop, &c->io, fd, TT_IO_READ, tcp_on_io, c) < 0) {
         close(fd);
