@@ -362,9 +362,9 @@ def tcp_table(groups, order, quick):
                      "ssh-tcp": f"{d}: tether / ssh -R (same pass)"}.get(s)
             r = med(ratio, "tether") if ratio else None
             cpu = med(f"{d}: forwarder CPU user+sys (p+c; sshd+ssh)", s)
-            pc = "-"
+            pc_cpu = "-"
             if s == "tether":
-                pc = f"{fmt(med(f'{d}: p CPU user+sys', s))} / {fmt(med(f'{d}: c CPU user+sys', s))}"
+                pc_cpu = f"{fmt(med(f'{d}: p CPU user+sys', s))} / {fmt(med(f'{d}: c CPU user+sys', s))}"
             goal = "-"
             if s == "ssh-tcp":
                 goal = "-" if quick or r is None else ("met" if r >= TCP_SSH_RATIO else "NOT met")
@@ -372,7 +372,7 @@ def tcp_table(groups, order, quick):
                          fmt(statistics.median(vals)) if vals else "n/a",
                          f"{fmt(min(vals))} - {fmt(max(vals))}" if vals else "n/a",
                          "-" if s == "tether" else ("n/a" if r is None else f"{r:.2f}x"),
-                         "-" if s == "tcp-direct" else fmt(cpu), pc, goal))
+                         "-" if s == "tcp-direct" else fmt(cpu), pc_cpu, goal))
     return rows
 
 

@@ -30,25 +30,8 @@
 # grpc-status), and p's (end=, grpc-status).
 source "$(dirname "$0")/lib.sh"
 
-G=$TT_HERE/grpc
-command -v node >/dev/null || die "node is missing (tools/deps.sh installs it)"
-[ -d "$G/node_modules/@grpc/grpc-js" ] || die "@grpc/grpc-js is missing (make deps: npm ci in integration-tests/grpc)"
-$PY -c 'import grpc' 2>/dev/null || die "python3-grpcio is missing (make deps)"
+source "$TT_HERE/grpc/lib.sh"
 export TT_GRPC_IDLE_MS=${TT_GRPC_IDLE_MS:-65000} TT_GRPC_LONG_MS=${TT_GRPC_LONG_MS:-65000}
-
-start_app() { # LABEL py|node [server flags] -> APP_PORT
-    local label=$1 kind=$2
-    shift 2
-    rm -f "$W/$label.port"
-    if [ "$kind" = py ]; then
-        $PY "$G/grpc_py.py" server "$W/$label.port" "$@" 2>>"$W/$label.log" &
-    else
-        node "$G/grpc_node.js" server "$W/$label.port" 2>>"$W/$label.log" &
-    fi
-    track "$!" "$label"
-    wait_until 150 0.1 test -s "$W/$label.port" || die "the gRPC server $label did not start"
-    APP_PORT=$(cat "$W/$label.port")
-}
 
 start_cu() { # LABEL NAME APP_PORT [flags]: c forwarding NAME to the app
     local label=$1 name=$2 port=$3
@@ -59,40 +42,11 @@ start_cu() { # LABEL NAME APP_PORT [flags]: c forwarding NAME to the app
     track "$!" "$label"
 }
 
-# Runs a client (py|node) for AUTHORITY's name with CASES; its CHECK lines
-# go to $W/OUTFILE.
+# Runs a client (py|node) through p's front for AUTHORITY's name with CASES.
 client() { # py|node AUTHORITY OUTFILE CASE...
     local kind=$1 auth=$2 out=$3
     shift 3
-    if [ "$kind" = py ]; then
-        TT_GRPC_AUTHORITY=$auth timeout 110 $PY "$G/grpc_py.py" client "127.0.0.1:$HTTP_PORT" "$@" >>"$W/$out" 2>>"$W/$out.err"
-    else
-        TT_GRPC_AUTHORITY=$auth timeout 110 node "$G/grpc_node.js" client "127.0.0.1:$HTTP_PORT" "$@" >>"$W/$out" 2>>"$W/$out.err"
-    fi
-}
-
-# One assertion per expected CHECK line of a client's output.
-expect_checks() { # OUTFILE WHO CASE...
-    local out=$1 who=$2 c line
-    shift 2
-    for c in "$@"; do
-        line=$(grep -a "^CHECK $c: " "$W/$out" | tail -1)
-        if [[ "$line" == "CHECK $c: ok"* ]]; then
-            good "$who $c: ${line#CHECK $c: ok }"
-        elif [ -n "$line" ]; then
-            bad "$who $c: ${line#CHECK $c: FAIL }"
-        else
-            bad "$who $c: no result (client stderr: $(tail -c 300 "$W/$out.err" 2>/dev/null | tr '\n' ' '))"
-        fi
-    done
-}
-
-# The app's log line for request X-ID: "cancelled" or "answered", once one
-# of them is there (the app's sleeps are 20 s, the client deadlines 30 s: a
-# cancel within that can only be tether passing one on).
-app_saw() { # LOG ID
-    wait_until 250 0.1 log_has "$1" "sleep $2 (cancelled|answered)" || { echo none; return; }
-    grep -oE "sleep $2 (cancelled|answered)" "$1" | tail -1 | awk '{ print $3 }'
+    grpc_client "$kind" "127.0.0.1:$HTTP_PORT" "$auth" "$out" "$@"
 }
 
 pick_ports

@@ -28,10 +28,7 @@
 # caller=NAME.
 source "$(dirname "$0")/lib.sh"
 
-G=$TT_HERE/grpc
-command -v node >/dev/null || die "node is missing (tools/deps.sh installs it)"
-[ -d "$G/node_modules/@grpc/grpc-js" ] || die "@grpc/grpc-js is missing (make deps: npm ci in integration-tests/grpc)"
-$PY -c 'import grpc' 2>/dev/null || die "python3-grpcio is missing (make deps)"
+source "$TT_HERE/grpc/lib.sh" # start_app, grpc_client, expect_checks, app_saw
 
 # --- the tokens file of this test: its own names, with calls= columns
 TOK=$W/tokens
@@ -49,20 +46,6 @@ TOK=$W/tokens
 } >"$TOK"
 chmod 600 "$TOK" "$W"/token.*
 
-# --- helpers (start_app, expect_checks, app_saw as in test-43)
-start_app() { # LABEL py|node|echo -> APP_PORT
-    local label=$1 kind=$2
-    rm -f "$W/$label.port"
-    case $kind in
-    py) $PY "$G/grpc_py.py" server "$W/$label.port" 2>>"$W/$label.log" & ;;
-    node) node "$G/grpc_node.js" server "$W/$label.port" 2>>"$W/$label.log" & ;;
-    echo) $PY "$TT_HERE/upstream_app.py" "$W/$label.port" 2>>"$W/$label.log" & ;;
-    esac
-    track "$!" "$label"
-    wait_until 150 0.1 test -s "$W/$label.port" || die "the app $label did not start"
-    APP_PORT=$(cat "$W/$label.port")
-}
-
 start_cx() { # LABEL NAME [flags]: c as NAME with this test's token, no --root
     local label=$1 name=$2
     shift 2
@@ -78,35 +61,7 @@ wait_fw_up() { # LABEL [COUNT]: c LABEL's COUNT-th "forward link up"
 }
 
 # A gRPC client (py|node) through TARGET with :authority AUTH.
-client() { # py|node TARGET AUTH OUTFILE CASE...
-    local kind=$1 target=$2 auth=$3 out=$4
-    shift 4
-    if [ "$kind" = py ]; then
-        TT_GRPC_AUTHORITY=$auth timeout 60 $PY "$G/grpc_py.py" client "$target" "$@" >>"$W/$out" 2>>"$W/$out.err"
-    else
-        TT_GRPC_AUTHORITY=$auth timeout 60 node "$G/grpc_node.js" client "$target" "$@" >>"$W/$out" 2>>"$W/$out.err"
-    fi
-}
-
-expect_checks() { # OUTFILE WHO CASE...
-    local out=$1 who=$2 c line
-    shift 2
-    for c in "$@"; do
-        line=$(grep -a "^CHECK $c: " "$W/$out" | tail -1)
-        if [[ "$line" == "CHECK $c: ok"* ]]; then
-            good "$who $c: ${line#CHECK $c: ok }"
-        elif [ -n "$line" ]; then
-            bad "$who $c: ${line#CHECK $c: FAIL }"
-        else
-            bad "$who $c: no result (client stderr: $(tail -c 300 "$W/$out.err" 2>/dev/null | tr '\n' ' '))"
-        fi
-    done
-}
-
-app_saw() { # LOG ID
-    wait_until 250 0.1 log_has "$1" "sleep $2 (cancelled|answered)" || { echo none; return; }
-    grep -oE "sleep $2 (cancelled|answered)" "$1" | tail -1 | awk '{ print $3 }'
-}
+client() { GRPC_CLIENT_TIMEOUT=60 grpc_client "$@"; } # py|node TARGET AUTH OUTFILE CASE...
 
 # lfetch PORT HOST PATH [curl args]: a local app's request to c's
 # --local-listen PORT with Host HOST -> body ${OUT:-$W/body}, head $W/hdrs,
