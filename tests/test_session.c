@@ -535,11 +535,11 @@ struct ping_count {
 
 static void p_on_ping_ack(void *ud, uint64_t opaque)
 {
-    struct ping_count *pc = ud;
-    if (pc->acks < 3)
-        pc->sent[pc->acks] = opaque;
-    if (++pc->acks == 3)
-        tt_loop_stop(pc->loop);
+    struct ping_count *pings = ud;
+    if (pings->acks < 3)
+        pings->sent[pings->acks] = opaque;
+    if (++pings->acks == 3)
+        tt_loop_stop(pings->loop);
 }
 
 static void count_closed(void *ud, struct tt_session *s, const char *reason)
@@ -560,12 +560,12 @@ static void test_keepalive_interval_after_ack(void **state)
     pcfg.ping_interval_ms = 20;
     pcfg.ping_timeout_ms = 60000;
     ccfg.ping_interval_ms = 0;
-    struct ping_count pc = {.loop = loop};
+    struct ping_count pings = {.loop = loop};
     struct tt_session_callbacks pcb = {.h2 = {.on_ping_ack = p_on_ping_ack},
                                        .on_closed = count_closed};
     struct tt_session_callbacks ccb = {.on_closed = count_closed};
-    struct tt_session *ps = tt_session_new(loop, &pt, TT_H2_CLIENT, &pcfg, &pcb, &pc, NULL, 0);
-    struct tt_session *cs = tt_session_new(loop, &ct, TT_H2_SERVER, &ccfg, &ccb, &pc, NULL, 0);
+    struct tt_session *ps = tt_session_new(loop, &pt, TT_H2_CLIENT, &pcfg, &pcb, &pings, NULL, 0);
+    struct tt_session *cs = tt_session_new(loop, &ct, TT_H2_SERVER, &ccfg, &ccb, &pings, NULL, 0);
     assert_non_null(ps);
     assert_non_null(cs);
     int guard_fired = 0;
@@ -574,12 +574,12 @@ static void test_keepalive_interval_after_ack(void **state)
     tt_timer_start(loop, &guard, 10000); /* a hang guard: the bug waits 60 s */
     assert_int_equal(tt_loop_run(loop), 0);
     if (guard_fired)
-        fail_msg("%d PING(s) answered in 10 s with a %u ms interval", pc.acks,
+        fail_msg("%d PING(s) answered in 10 s with a %u ms interval", pings.acks,
                  pcfg.ping_interval_ms);
-    assert_int_equal(pc.closed, 0);
-    assert_int_equal(pc.acks, 3);
-    assert_true(pc.sent[1] >= pc.sent[0] + pcfg.ping_interval_ms);
-    assert_true(pc.sent[2] >= pc.sent[1] + pcfg.ping_interval_ms);
+    assert_int_equal(pings.closed, 0);
+    assert_int_equal(pings.acks, 3);
+    assert_true(pings.sent[1] >= pings.sent[0] + pcfg.ping_interval_ms);
+    assert_true(pings.sent[2] >= pings.sent[1] + pcfg.ping_interval_ms);
     tt_timer_stop(loop, &guard);
     tt_session_close(ps, "test over");
     tt_session_close(cs, "test over");
@@ -587,7 +587,7 @@ static void test_keepalive_interval_after_ack(void **state)
     tt_timer_init(&quit, on_stop, NULL);
     tt_timer_start(loop, &quit, 0);
     assert_int_equal(tt_loop_run(loop), 0);
-    assert_int_equal(pc.closed, 2);
+    assert_int_equal(pings.closed, 2);
     tt_loop_free(loop);
 }
 
