@@ -20,6 +20,7 @@
     X(HPACK, -8, "HPACK compression error")                                    \
     X(BAD_HEADER, -9, "header field not allowed in HTTP/2")                    \
     X(NEED_MORE, -10, "need more input")                                       \
+    X(NO_CONNECT_PROTOCOL, -11, "peer did not enable extended CONNECT")        \
     X(NOMEM, -901, "out of memory")                                            \
     X(CONN, -902, "connection error: GOAWAY queued")                           \
     X(CALLBACK, -903, "callback failed")

@@ -86,6 +86,7 @@ struct h2_peer_settings {
     uint32_t initial_window_size;
     uint32_t max_frame_size;
     uint32_t max_header_list_size;
+    uint32_t enable_connect_protocol; /* RFC 8441 §3 */
 };
 
 struct h2_closed {
@@ -1081,6 +1082,9 @@ static int hb_deliver(struct tt_h2_conn *c, struct tt_hpack_out *o, int too_larg
         o->count = 0;
     } else {
         why = hv_validate(o->hdrs, o->count, hv, 1, &h);
+        /* RFC 8441 §3: :protocol is only for a server that offered it. */
+        if (!why && hv == HV_REQUEST && h.protocol.len && !c->cfg.enable_connect_protocol)
+            why = ":protocol without SETTINGS_ENABLE_CONNECT_PROTOCOL";
     }
     if (!why && hv == HV_TRAILERS && !h.end_stream)
         why = "trailers without END_STREAM"; /* §8.1 */
@@ -1256,6 +1260,13 @@ static int rx_settings_body(struct tt_h2_conn *c, const uint8_t *p, size_t n)
             break;
         case TT_SETTINGS_MAX_HEADER_LIST_SIZE:
             r->max_header_list_size = st.value;
+            break;
+        case TT_SETTINGS_ENABLE_CONNECT_PROTOCOL:
+            /* RFC 8441 §3: once 1, a later 0 is a PROTOCOL_ERROR. */
+            if (c->remote.enable_connect_protocol && !st.value)
+                return conn_error(c, TT_H2_PROTOCOL_ERROR,
+                                  "SETTINGS_ENABLE_CONNECT_PROTOCOL went back to 0");
+            r->enable_connect_protocol = st.value;
             break;
         default:
             break; /* §6.5.2: unknown settings are ignored */
@@ -1653,6 +1664,8 @@ struct tt_h2_conn *tt_h2_conn_new(enum tt_h2_role role, const struct tt_h2_confi
     if (k->max_frame_size != TT_H2_MIN_FRAME_SIZE)
         s[n++] = (struct tt_setting){TT_SETTINGS_MAX_FRAME_SIZE, k->max_frame_size};
     s[n++] = (struct tt_setting){TT_SETTINGS_MAX_HEADER_LIST_SIZE, k->max_header_list_size};
+    if (role == TT_H2_SERVER && k->enable_connect_protocol)
+        s[n++] = (struct tt_setting){TT_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1};
     if (role == TT_H2_CLIENT && tt_buf_append(&c->out, H2_PREFACE, H2_PREFACE_LEN) < 0)
         goto fail_hpack;
     if (tt_frame_pack_settings(&c->out, s, n) < 0)
@@ -1820,6 +1833,9 @@ int64_t tt_h2_submit_request(struct tt_h2_conn *c, const struct tt_header *hdrs,
     struct tt_h2_headers h;
     if (hv_validate(hdrs, n, HV_REQUEST, 0, &h))
         return TT_ERR_BAD_HEADER;
+    /* RFC 8441 §3: :protocol only to a server that said it takes it. */
+    if (h.protocol.len && !tt_h2_peer_allows_extended_connect(c))
+        return TT_ERR_NO_CONNECT_PROTOCOL;
     if (list_size(hdrs, n) > c->remote.max_header_list_size)
         return TT_ERR_HEADER_TOO_LARGE;
     struct h2_stream *s = tt_mem_calloc(1, sizeof(*s));
@@ -2118,5 +2134,10 @@ void tt_h2_transport_closed(struct tt_h2_conn *c)
 int tt_h2_awaiting_settings_ack(const struct tt_h2_conn *c) { return c->settings_unacked > 0; }
 
 int tt_h2_remote_settings_received(const struct tt_h2_conn *c) { return c->remote_settings_seen; }
+
+int tt_h2_peer_allows_extended_connect(const struct tt_h2_conn *c)
+{
+    return c->remote_settings_seen && c->remote.enable_connect_protocol;
+}
 
 uint32_t tt_h2_goaway_received(const struct tt_h2_conn *c) { return c->goaway_recv_last; }

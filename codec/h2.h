@@ -68,6 +68,11 @@ struct tt_h2_config {
      * answered 431 (RFC 6585 §5, RFC 9113 §10.5.1); 0 resets it
      * (PROTOCOL_ERROR).  Default 0. */
     uint8_t deliver_too_large;
+    /* Server: advertise SETTINGS_ENABLE_CONNECT_PROTOCOL=1 and accept
+     * extended CONNECT (RFC 8441 §3, §4: `:protocol`, with :scheme and
+     * :path).  Without it a request carrying :protocol is malformed.
+     * Default 0. */
+    uint8_t enable_connect_protocol;
 };
 
 void tt_h2_config_default(struct tt_h2_config *cfg);
@@ -249,6 +254,10 @@ void tt_h2_transport_closed(struct tt_h2_conn *c);
 /* 1 while a SETTINGS we sent has not been acknowledged (the driver times
  * this: RFC 9113 §6.5.3, SETTINGS_TIMEOUT). */
 int tt_h2_awaiting_settings_ack(const struct tt_h2_conn *c);
+/* 1 once the peer (a server) has sent SETTINGS_ENABLE_CONNECT_PROTOCOL=1:
+ * extended CONNECT (RFC 8441) may be sent to it. */
+int tt_h2_peer_allows_extended_connect(const struct tt_h2_conn *c);
+
 /* 1 once the peer's first SETTINGS has arrived. */
 int tt_h2_remote_settings_received(const struct tt_h2_conn *c);
 /* The peer's GOAWAY last-stream-id, or UINT32_MAX when none arrived. */

@@ -1363,6 +1363,12 @@ struct tt_fs_stream *tt_fs_open(const struct tt_fs_config *cfg, const struct tt_
         resp_allow(resp, cfg);
         return NULL;
     }
+    if (iov_eq(req->method, "CONNECT")) {
+        /* A WebSocket (extended CONNECT) or a TCP tunnel: files are
+         * neither; c --upstream and --tcp carry those. */
+        resp_error(resp, 501);
+        return NULL;
+    }
     if (!is_get && !is_head && !is_put) {
         /* RFC 9110 §15.5.6: 405 lists what is allowed. */
         resp_error(resp, 405);

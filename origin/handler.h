@@ -70,6 +70,12 @@ struct tt_handler {
  * handlers never flush.  On a closed stream every call does nothing and
  * the ones that return report TT_ERR_STREAM_CLOSED (or 0 room). */
 
+/* From `open` only: the stream is another handler's from now on (its open
+ * runs inside this call, with `h`).  The record must have room for its
+ * part: the first handler's stream_size is at least `hd`'s. */
+void tt_ts_handover(struct tt_ts *ts, const struct tt_handler *hd, void *hctx,
+                    const struct tt_h2_headers *h);
+
 /* The handler's part of the record, and back. */
 void *tt_ts_priv(struct tt_ts *ts);
 struct tt_ts *tt_ts_of(void *priv);

@@ -46,10 +46,14 @@
  * tcp_let_go ends all of that, and is the one place that closes the socket.
  */
 #include "origin/handler_tcp.h"
+#include "origin/ws_upgrade.h"
 
 #include "codec/buf.h"
+#include "proto/http1.h"
 #include "proto/log.h"
 #include "proto/resolve.h"
+#include "proto/text.h"
+#include "proto/websocket.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -69,6 +73,8 @@
 struct tt_tcp {
     struct tt_loop *loop;
     uint32_t connect_timeout_ms;
+    int websocket;           /* WebSockets to an HTTP/1.1 app (tt_tcp_set_websocket) */
+    char default_host[300];  /* ... the Host of a request without :authority */
     char host[256]; /* without brackets */
     char port[8];
     char target[272]; /* host:port or [v6]:port, for the log and answers */
@@ -78,6 +84,7 @@ enum tcp_state {
     TCP_IDLE = 0,   /* answered (405, 501) or not started */
     TCP_RESOLVING,  /* the service's name is being looked up */
     TCP_CONNECTING, /* a connect is in progress */
+    TCP_HANDSHAKE,  /* WebSocket: the upgrade went to the app, its answer is awaited */
     TCP_OPEN,       /* connected: bytes flow */
     TCP_DONE,       /* the socket is closed (tcp_let_go) */
 };
@@ -102,6 +109,10 @@ struct tcp_stream {
     int last_err;            /* why the last address failed */
     tt_buf out;              /* p's bytes the socket has not taken yet */
     uint64_t to_service;     /* bytes written to the service, for the debug log */
+    size_t own;              /* the first bytes of `out` are ours (the upgrade head), not p's */
+    struct tt_wsu *ws;       /* WebSocket: the upgrade under way (or its refusal going to p) */
+    uint8_t ws_answer;       /* ... the refusal: its head sent (2) or to send (1) */
+    size_t ws_answer_off;    /* ... its body bytes sent */
     unsigned held : 1;       /* our hold on the record */
     unsigned watching : 1;   /* io is started */
     unsigned head_pending : 1; /* the 200 did not fit: pump sends it */
@@ -119,6 +130,8 @@ struct tcp_stream {
     const char *ans_allow;
     char ans_text[240];
 };
+
+_Static_assert(sizeof(struct tcp_stream) <= TT_TCP_STREAM_SIZE, "raise TT_TCP_STREAM_SIZE");
 
 static struct tt_ts *tcp_ts(struct tcp_stream *st) { return tt_ts_of(st); }
 
@@ -292,6 +305,11 @@ static void tcp_update_io(struct tcp_stream *st)
             ev |= TT_IO_WRITE;
         if (!st->closed && !st->head_pending && !st->rd_eof && !st->rd_blocked)
             ev |= TT_IO_READ;
+    } else if (st->state == TCP_HANDSHAKE) {
+        if (tt_buf_len(&st->out))
+            ev |= TT_IO_WRITE;
+        if (!st->ws_answer)
+            ev |= TT_IO_READ; /* the app's answer */
     }
     int rc;
     if (!st->watching) {
@@ -428,14 +446,17 @@ static ssize_t tcp_send_bytes(struct tcp_stream *st, const uint8_t *p, size_t n)
         done += (size_t)w;
     }
     st->to_service += done;
-    /* In the service's socket: now p may send more. */
-    tt_ts_consume(tcp_ts(st), done);
+    /* In the service's socket: now p may send more (for p's bytes, not for
+     * the upgrade head that went before them). */
+    size_t ours = done < st->own ? done : st->own;
+    st->own -= ours;
+    tt_ts_consume(tcp_ts(st), done - ours);
     return (ssize_t)done;
 }
 
 static void tcp_write(struct tcp_stream *st)
 {
-    if (st->state != TCP_OPEN)
+    if (st->state != TCP_OPEN && st->state != TCP_HANDSHAKE)
         return;
     if (tt_buf_len(&st->out)) {
         ssize_t w = tcp_send_bytes(st, tt_buf_data(&st->out), tt_buf_len(&st->out));
@@ -472,13 +493,20 @@ static void tcp_send_head(struct tcp_stream *st)
 
 static void tcp_connected(struct tcp_stream *st)
 {
-    tt_timer_stop(st->t->loop, &st->timer);
     freeaddrinfo(st->ai);
     st->ai = st->next = NULL;
-    st->state = TCP_OPEN;
     int one = 1; /* interactive protocols (SSH) want their small writes sent at once */
     setsockopt(st->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     tt_log_debug("stream %" PRIu32 ": connected to %s", tt_ts_id(tcp_ts(st)), st->t->target);
+    if (st->ws) {
+        /* The upgrade head goes, then the app's answer is awaited; the
+         * connect's deadline now bounds the handshake too. */
+        st->state = TCP_HANDSHAKE;
+        tcp_write(st);
+        return;
+    }
+    tt_timer_stop(st->t->loop, &st->timer);
+    st->state = TCP_OPEN;
     tcp_send_head(st);
     if (st->state != TCP_OPEN)
         return;
@@ -551,6 +579,166 @@ static void tcp_on_resolved(void *arg, struct addrinfo *res, const char *why)
     tt_ts_release(ts);
 }
 
+/* ---- a WebSocket to an HTTP/1.1 app (tt_tcp_set_websocket) ---------------
+ *
+ * p's extended CONNECT (RFC 8441) becomes the app's opening handshake on a
+ * connection of its own (origin/ws_upgrade.h says what is sent and how
+ * the answer is read); here is the I/O:
+ *   a valid 101    -> 200 to p with the app's fields, then bytes both ways
+ *                     (as --tcp from here on);
+ *   a refusal      -> passed to p as it is (its body whole), the app's
+ *                     connection closed;
+ *   anything else  -> 502 saying what was wrong (a 101 that is not a
+ *                     WebSocket's, no answer, a broken one). */
+
+static void ws_free(struct tcp_stream *st)
+{
+    tt_wsu_free(st->ws);
+    st->ws = NULL;
+}
+
+static void ws_fail(struct tcp_stream *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The upgrade cannot go through: 502 with why (logged too). */
+static void ws_fail(struct tcp_stream *st, const char *fmt, ...)
+{
+    char why[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    tt_log_info("stream %" PRIu32 ": WebSocket to %s failed: %s", tt_ts_id(tcp_ts(st)),
+                st->t->target, why);
+    tcp_let_go(st, 0);
+    ws_free(st);
+    tcp_answer(st, 502, NULL, "%s", why);
+}
+
+/* Sends what is left of a refusal (again from the pump). */
+static size_t ws_answer_push(struct tcp_stream *st)
+{
+    struct tt_ts *ts = tcp_ts(st);
+    size_t blen;
+    const uint8_t *body = tt_wsu_body(st->ws, &blen);
+    if (st->ws_answer == 1) {
+        char status[8], clen[24];
+        struct tt_header h[TT_WSU_FIELDS_MAX + 2];
+        snprintf(status, sizeof status, "%d", tt_wsu_status(st->ws));
+        snprintf(clen, sizeof clen, "%zu", blen);
+        h[0] = (struct tt_header){":status", status, 7, (uint32_t)strlen(status), 0};
+        size_t n = 1 + tt_wsu_fields(st->ws, h + 1);
+        h[n++] = (struct tt_header){"content-length", clen, 14, (uint32_t)strlen(clen), 0};
+        int rc = tt_ts_headers(ts, h, n, blen == 0);
+        if (rc == TT_ERR_NOMEM && !tt_ts_closed(ts)) {
+            tt_ts_wait(ts);
+            return 0;
+        }
+        if (rc < 0) {
+            st->ws_answer = 0;
+            ws_free(st);
+            tt_ts_reset(ts, TT_H2_INTERNAL_ERROR);
+            return 0;
+        }
+        st->ws_answer = 2;
+    }
+    ssize_t sent = 0;
+    if (st->ws_answer_off < blen) {
+        sent = tt_ts_send(ts, body + st->ws_answer_off, blen - st->ws_answer_off, 1);
+        if (sent < 0 && !(sent == TT_ERR_NOMEM && !tt_ts_closed(ts))) {
+            st->ws_answer = 0;
+            ws_free(st);
+            tt_ts_reset(ts, TT_H2_INTERNAL_ERROR);
+            return 0;
+        }
+        if (sent > 0)
+            st->ws_answer_off += (size_t)sent;
+        if (st->ws_answer_off < blen) {
+            tt_ts_wait(ts);
+            return sent > 0 ? (size_t)sent : 0;
+        }
+    }
+    tt_ts_unwait(ts);
+    st->ws_answer = 0;
+    ws_free(st);
+    if (!st->req_ended && !tt_ts_closed(ts))
+        tt_ts_reset(ts, TT_H2_NO_ERROR); /* RFC 9113 §8.1: answered, the rest is not needed */
+    return sent > 0 ? (size_t)sent : 0;
+}
+
+/* The app's valid 101: 200 to p and the bytes that came with the head, and
+ * the stream is a pipe from now on. */
+static void ws_accepted(struct tcp_stream *st)
+{
+    struct tt_header h[TT_WSU_FIELDS_MAX + 1];
+    h[0] = (struct tt_header){":status", "200", 7, 3, 0};
+    size_t n = 1 + tt_wsu_fields(st->ws, h + 1);
+    struct tt_ts *ts = tcp_ts(st);
+    int rc = tt_ts_headers(ts, h, n, 0);
+    if (rc < 0) {
+        /* The output is full right now: rare enough to fail than to queue. */
+        ws_fail(st, "c could not send the answer head (%s)", tt_strerror(rc));
+        return;
+    }
+    tt_timer_stop(st->t->loop, &st->timer);
+    st->state = TCP_OPEN;
+    size_t rest;
+    const uint8_t *p = tt_wsu_rest(st->ws, &rest);
+    if (rest) {
+        /* The app's first bytes came with its head: the stream has a whole
+         * window now, so they fit. */
+        ssize_t sent = tt_ts_send(ts, p, rest, 0);
+        if (sent < 0 || (size_t)sent < rest) {
+            ws_free(st);
+            tcp_conn_error(st, "passing on the first bytes of", ENOBUFS);
+            return;
+        }
+    }
+    ws_free(st);
+    tt_log_debug("stream %" PRIu32 ": WebSocket to %s open", tt_ts_id(ts), st->t->target);
+    tcp_write(st); /* p's bytes that waited behind the head */
+}
+
+/* Reads the app's answer to the upgrade. */
+static void ws_read(struct tcp_stream *st)
+{
+    uint8_t buf[4096];
+    ssize_t r = recv(st->fd, buf, sizeof buf, 0);
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (r < 0) {
+        ws_fail(st, "reading the app's answer failed: %s", strerror(errno));
+        return;
+    }
+    switch (tt_wsu_feed(st->ws, buf, (size_t)r)) {
+    case TT_WSU_MORE:
+        break;
+    case TT_WSU_ACCEPTED:
+        ws_accepted(st);
+        break;
+    case TT_WSU_REFUSED:
+        tt_log_info("stream %" PRIu32 ": the app at %s refused the WebSocket upgrade: %d",
+                    tt_ts_id(tcp_ts(st)), st->t->target, tt_wsu_status(st->ws));
+        tcp_let_go(st, 0); /* the app's connection; its answer is all in st->ws */
+        st->ws_answer = 1;
+        ws_answer_push(st);
+        break;
+    case TT_WSU_FAILED:
+        ws_fail(st, "%s", tt_wsu_why(st->ws));
+        break;
+    }
+}
+
+/* Sets up the handshake: the upgrade head waits in `out` for the connect. */
+static int ws_start(struct tcp_stream *st, const struct tt_h2_headers *h)
+{
+    int bad;
+    st->ws = tt_wsu_new(h, st->t->default_host, &st->out, &bad);
+    if (!st->ws)
+        return bad ? -2 : -1;
+    st->own = tt_buf_len(&st->out);
+    return 0;
+}
+
 static void tcp_on_timer(struct tt_loop *loop, struct tt_timer *tm)
 {
     (void)loop;
@@ -561,6 +749,9 @@ static void tcp_on_timer(struct tt_loop *loop, struct tt_timer *tm)
         char msg[64];
         snprintf(msg, sizeof msg, "timed out after %g s", st->t->connect_timeout_ms / 1000.0);
         tcp_fail(st, msg);
+    } else if (st->state == TCP_HANDSHAKE && !st->ws_answer) {
+        ws_fail(st, "the app did not answer the WebSocket upgrade within %g s",
+                st->t->connect_timeout_ms / 1000.0);
     }
     tt_ts_release(ts);
 }
@@ -573,6 +764,12 @@ static void tcp_on_io(struct tt_loop *loop, struct tt_io *io, unsigned events)
     tt_ts_hold(ts); /* a send may close the stream under us */
     if (st->state == TCP_CONNECTING) {
         tcp_connect_done(st);
+    } else if (st->state == TCP_HANDSHAKE) {
+        if ((events & (TT_IO_WRITE | TT_IO_ERROR)) && tt_buf_len(&st->out))
+            tcp_write(st);
+        if ((events & (TT_IO_READ | TT_IO_ERROR)) && st->state == TCP_HANDSHAKE && !st->ws_answer)
+            ws_read(st);
+        tcp_update_io(st);
     } else if (st->state == TCP_OPEN) {
         if ((events & (TT_IO_WRITE | TT_IO_ERROR)) && tt_buf_len(&st->out))
             tcp_write(st);
@@ -608,12 +805,27 @@ static void tcp_open(void *hctx, struct tt_ts *ts, const struct tt_h2_headers *h
                    (int)(h->method.len > 32 ? 32 : h->method.len), (const char *)h->method.base);
         return;
     }
-    if (h->protocol.len) {
-        tcp_answer(st, 501, NULL,
-                   "extended CONNECT (:protocol %.*s) is not supported: this name serves plain TCP",
-                   (int)(h->protocol.len > 32 ? 32 : h->protocol.len),
-                   (const char *)h->protocol.base);
+    int websocket = h->protocol.len == 9 && !strncasecmp((const char *)h->protocol.base, "websocket", 9);
+    if (t->websocket != websocket) {
+        if (t->websocket)
+            tcp_answer(st, 501, NULL, "only WebSocket is carried to the app here, not %s",
+                       h->protocol.len ? "this protocol" : "a plain CONNECT (c --tcp serves TCP)");
+        else
+            tcp_answer(st, 501, NULL,
+                       "extended CONNECT (:protocol %.*s) is not supported: this name serves plain TCP",
+                       (int)(h->protocol.len > 32 ? 32 : h->protocol.len),
+                       (const char *)h->protocol.base);
         return;
+    }
+    if (websocket) {
+        int rc = ws_start(st, h);
+        if (rc < 0) {
+            ws_free(st);
+            tcp_answer(st, rc == -2 ? 400 : 500, NULL, "%s",
+                       rc == -2 ? "a request field cannot be written in HTTP/1.1"
+                                : "c is out of memory");
+            return;
+        }
     }
     tt_log_debug("stream %" PRIu32 ": CONNECT -> %s", tt_ts_id(ts), t->target);
     tcp_hold(st);
@@ -673,6 +885,8 @@ static void tcp_trailers(struct tt_ts *ts, const struct tt_h2_headers *h)
 static size_t tcp_pump(struct tt_ts *ts)
 {
     struct tcp_stream *st = tt_ts_priv(ts);
+    if (st->ws_answer)
+        return ws_answer_push(st);
     if (st->ans == ANS_HEAD || st->ans == ANS_BODY)
         return tcp_answer_push(st);
     if (st->state != TCP_OPEN) {
@@ -731,6 +945,7 @@ static void tcp_close(struct tt_ts *ts, uint32_t code, unsigned flags)
 static void tcp_free(struct tt_ts *ts)
 {
     struct tcp_stream *st = tt_ts_priv(ts);
+    ws_free(st);
     tt_buf_free(&st->out);
 }
 
@@ -760,6 +975,12 @@ struct tt_tcp *tt_tcp_new(struct tt_loop *loop, const char *host, const char *po
     snprintf(t->port, sizeof t->port, "%s", port);
     snprintf(t->target, sizeof t->target, strchr(host, ':') ? "[%s]:%s" : "%s:%s", host, port);
     return t;
+}
+
+void tt_tcp_set_websocket(struct tt_tcp *t, const char *default_host)
+{
+    t->websocket = 1;
+    snprintf(t->default_host, sizeof t->default_host, "%s", default_host);
 }
 
 void tt_tcp_free(struct tt_tcp *t) { tt_mem_free(t); }

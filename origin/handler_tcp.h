@@ -28,8 +28,17 @@ struct tt_tcp;
  * host or port is too long. */
 struct tt_tcp *tt_tcp_new(struct tt_loop *loop, const char *host, const char *port,
                           uint32_t connect_timeout_ms);
+/* Turns the mode into WebSockets to an HTTP/1.1 app at that address (c
+ * --upstream http://, which hands its extended CONNECT streams here): each
+ * stream is an upgraded connection of its own.  `default_host` is the Host
+ * of a request without :authority. */
+void tt_tcp_set_websocket(struct tt_tcp *t, const char *default_host);
 /* After every tunnel is gone. */
 void tt_tcp_free(struct tt_tcp *t);
+
+/* The most the handler's part of a record takes, for a handler that hands
+ * streams over to it (tt_ts_handover). */
+#define TT_TCP_STREAM_SIZE 512
 
 /* The handler (origin/handler.h): start a tunnel server with it and `hctx`
  * the struct tt_tcp. */

@@ -516,4 +516,6 @@ void tt_origin_session_config(const struct tt_origin_opts *opts, struct tt_sessi
     cfg->h2.rst_budget = 400;
     cfg->rst_refill_per_s = 100;
     cfg->h2.max_output = 1u << 20;
+    /* p may open WebSockets as extended CONNECT streams (RFC 8441). */
+    cfg->h2.enable_connect_protocol = 1;
 }

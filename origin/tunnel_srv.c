@@ -199,6 +199,21 @@ static void ts_log(const struct tt_ts *ts)
 
 void tt_ts_hold(struct tt_ts *ts) { ts->busy++; }
 
+void tt_ts_handover(struct tt_ts *ts, const struct tt_handler *hd, void *hctx,
+                    const struct tt_h2_headers *h)
+{
+    if (hd->stream_size > ts->srv->hd->stream_size) {
+        /* The record has no room for that handler's part: a bug of ours. */
+        tt_log_error("stream %" PRIu32 ": handover to a handler with a larger record", ts->sid);
+        tt_ts_reset(ts, TT_H2_INTERNAL_ERROR);
+        return;
+    }
+    memset(tt_ts_priv(ts), 0, hd->stream_size);
+    ts->hd = hd;
+    ts->hctx = hctx;
+    hd->open(hctx, ts, h);
+}
+
 void tt_ts_release(struct tt_ts *ts)
 {
     if (--ts->busy > 0 || !ts->closed)
@@ -380,10 +395,10 @@ static int ts_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h2_h
     struct tt_tunnel_srv *srv = ud;
     struct tt_ts *ts = sud;
     if (h->kind == TT_H2_HDRS_TRAILERS) {
-        if (!ts || ts->closed || !srv->hd->trailers)
+        if (!ts || ts->closed || !ts->hd->trailers)
             return 0;
         ts->busy++;
-        srv->hd->trailers(ts, h);
+        ts->hd->trailers(ts, h);
         tt_ts_release(ts);
         ts_flush(srv);
         return 0;
@@ -433,7 +448,7 @@ static int ts_on_data(void *ud, uint32_t sid, void *sud, const uint8_t *data, si
 {
     struct tt_tunnel_srv *srv = ud;
     struct tt_ts *ts = sud;
-    if (!ts || ts->closed || !srv->hd->data) {
+    if (!ts || ts->closed || !ts->hd->data) {
         /* Nobody takes these bytes: dropped, so p's window keeps moving. */
         tt_h2_consume(srv->h2, sid, len);
         ts_flush(srv);
@@ -442,7 +457,7 @@ static int ts_on_data(void *ud, uint32_t sid, void *sud, const uint8_t *data, si
     ts->unconsumed += len;
     ts->req_bytes += len;
     ts->busy++;
-    srv->hd->data(ts, data, len, end_stream);
+    ts->hd->data(ts, data, len, end_stream);
     tt_ts_release(ts);
     ts_flush(srv);
     return 0;

@@ -45,6 +45,7 @@
  */
 #include "origin/upstream.h"
 
+#include "origin/handler_tcp.h"
 #include "origin/upstream_common.h"
 #include "origin/upstream_h1.h"
 #include "origin/upstream_h2c.h"
@@ -56,6 +57,7 @@
 #include <inttypes.h>
 #include <netdb.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- the record's life ------------------------------------------------ */
 
@@ -99,6 +101,14 @@ static void st_head_timeout(struct tt_loop *loop, struct tt_timer *tm)
 static void up_open(void *hctx, struct tt_ts *ts, const struct tt_h2_headers *h)
 {
     struct tt_upstream *up = hctx;
+    int websocket = tt_up_iov_is(h->method, "CONNECT") && h->protocol.len == 9 &&
+                    !strncasecmp((const char *)h->protocol.base, "websocket", 9);
+    if (websocket && !up->url.h2c && up->ws) {
+        /* RFC 8441 to an HTTP/1.1 app: an upgraded connection of its own,
+         * bytes both ways (handler_tcp.c's WebSocket mode). */
+        tt_ts_handover(ts, &tt_tcp_handler, up->ws, h);
+        return;
+    }
     struct up_stream *st = tt_ts_priv(ts);
     st->up = up;
     st->sid = tt_ts_id(ts);
@@ -119,14 +129,14 @@ static void up_open(void *hctx, struct tt_ts *ts, const struct tt_h2_headers *h)
                      (const char *)h->path.base);
     if (up->opts.head_timeout_ms)
         tt_timer_start(up->loop, &st->head_timer, up->opts.head_timeout_ms);
-    if (tt_up_iov_is(h->method, "CONNECT")) {
+    if (tt_up_iov_is(h->method, "CONNECT") && !websocket) {
         /* A CONNECT (RFC 9113 §8.5) asks for a tunnel of bytes, not a
          * request: an HTTP/1.1 app would read it as a request line to
          * some host, and an h2c app as a tunnel to wherever :authority
          * points, which is p's name for us, not a target anyone chose.
          * Neither is what --upstream serves (--tcp is). */
         tt_up_answer(st, 501, "CONNECT is not forwarded to the app%s (c serves TCP with --tcp)",
-                     h->protocol.len ? " (nor extended CONNECT)" : "");
+                     h->protocol.len ? " (of extended CONNECT, only WebSocket is)" : "");
         return;
     }
     if (up->url.h2c)
@@ -208,7 +218,9 @@ static void up_close(struct tt_ts *ts, uint32_t code, unsigned flags)
 static void up_free(struct tt_ts *ts) { st_free(tt_ts_priv(ts)); }
 
 const struct tt_handler tt_upstream_handler = {
-    .stream_size = sizeof(struct up_stream),
+    /* Room for handler_tcp.c's part too: WebSockets are handed over to it. */
+    .stream_size = sizeof(struct up_stream) > TT_TCP_STREAM_SIZE ? sizeof(struct up_stream)
+                                                                 : TT_TCP_STREAM_SIZE,
     .open = up_open,
     .data = up_data,
     .trailers = up_trailers,
@@ -228,6 +240,14 @@ struct tt_upstream *tt_upstream_new(struct tt_loop *loop, const struct tt_upstre
     up->opts = *opts;
     /* What the shared code calls back up into (upstream_common.h). */
     up->app = url->h2c ? &tt_up_h2_app : &tt_up_h1_app;
+    if (!url->h2c) {
+        up->ws = tt_tcp_new(loop, url->host, url->port, 0);
+        if (!up->ws) {
+            tt_mem_free(up);
+            return NULL;
+        }
+        tt_tcp_set_websocket(up->ws, url->hostport);
+    }
     tt_session_config_default(&up->acfg);
     /* c is the HTTP/2 client of the app.  The receive window bounds what
      * one app stream may have in flight towards a slow p. */
@@ -268,6 +288,8 @@ void tt_upstream_free(struct tt_upstream *up)
     up->ai = NULL;
     /* Records of h2c connections still point here: they and it are left
      * to the process's end. */
+    tt_tcp_free(up->ws);
+    up->ws = NULL;
     if (!h2_left)
         tt_mem_free(up);
 }

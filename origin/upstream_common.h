@@ -97,6 +97,7 @@ struct tt_upstream {
     struct tt_session_config acfg; /* the app connection's HTTP/2 settings */
     uint64_t conns_made;
     int closing; /* c is exiting (tt_upstream_close_sessions): no new app connection */
+    struct tt_tcp *ws; /* http://: WebSockets, each on a connection of its own (handler_tcp.c) */
 };
 
 /* The handler's part of a tunnel stream record (origin/handler.h); the
@@ -119,6 +120,7 @@ struct up_stream {
     unsigned chunked : 1;     /* HTTP/1.1 request body in chunks */
     unsigned retried : 1;
     unsigned waiting : 1;     /* on the h2c wait list */
+    unsigned ext_connect : 1; /* h2c: an extended CONNECT (a WebSocket, RFC 8441) */
     uint8_t interim;          /* 1xx responses passed on to p */
     tt_buf req_pend;          /* request body from p, not yet with the app */
     tt_buf resp_pend;         /* response body from the app, not yet queued to p */

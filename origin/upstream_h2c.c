@@ -143,6 +143,10 @@ static void h2_submit_waiting(struct tt_upstream *up)
         return;
     while (up->wait_head && tt_h2_can_open_stream(a->h2)) {
         struct up_stream *st = up->wait_head;
+        /* Whether the app takes extended CONNECT is in its SETTINGS: wait
+         * for them (they come first on a new connection). */
+        if (st->ext_connect && !tt_h2_remote_settings_received(a->h2))
+            break;
         h2_wait_remove(st);
         tt_up_hold(st);
         int end = st->req_ended && tt_buf_len(&st->req_pend) == 0 && !st->req_trailers.h;
@@ -152,6 +156,11 @@ static void h2_submit_waiting(struct tt_upstream *up)
             h2_let_go(st);
             if (sid == TT_ERR_GOING_AWAY) {
                 tt_up_answer(st, 502, "the app at %s is going away", up->url.hostport);
+            } else if (sid == TT_ERR_NO_CONNECT_PROTOCOL) {
+                tt_up_answer(st, 502,
+                             "the app at h2c://%s does not take WebSockets over HTTP/2: it did "
+                             "not send SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441)",
+                             up->url.hostport);
             } else {
                 tt_up_answer(st, 502, "the request cannot be sent to the app (%s)",
                           tt_strerror((int)sid));
@@ -245,6 +254,7 @@ void tt_up_h2_open(struct up_stream *st, const struct tt_h2_headers *h)
         tt_up_reset(st, TT_H2_REFUSED_STREAM);
         return;
     }
+    st->ext_connect = h->protocol.len > 0;
     st->a_open = 1;
     tt_up_hold(st); /* the app side's hold */
     h2_wait_add(st);

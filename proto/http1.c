@@ -125,6 +125,15 @@ static int h1_tok_is(const struct tt_header *f, enum tt_token_id id)
 int tt_http1_request_head(const struct tt_h2_headers *h, enum tt_http1_body body,
                           const char *default_host, tt_buf *out)
 {
+    if (tt_http1_request_head_open(h, body, default_host, out) < 0)
+        return -1;
+    H1_PUTS(out, "\r\n");
+    return 0;
+}
+
+int tt_http1_request_head_open(const struct tt_h2_headers *h, enum tt_http1_body body,
+                               const char *default_host, tt_buf *out)
+{
     if (!h1_token_ok(h->method.base, h->method.len) || !h1_token_ok(h->path.base, h->path.len))
         return -1;
     H1_PUT(out, h->method.base, h->method.len);
@@ -197,7 +206,6 @@ int tt_http1_request_head(const struct tt_h2_headers *h, enum tt_http1_body body
          * none, or the app might wait for one. */
         H1_PUTS(out, "Content-Length: 0\r\n");
     }
-    H1_PUTS(out, "\r\n");
     return 0;
 }
 

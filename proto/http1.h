@@ -68,6 +68,10 @@ enum tt_http1_body {
  * 0, or -1 when a field cannot be written in HTTP/1.1 or out is full. */
 int tt_http1_request_head(const struct tt_h2_headers *h, enum tt_http1_body body,
                           const char *default_host, tt_buf *out);
+/* The same without the blank line, for a caller that adds fields of its
+ * own (the WebSocket upgrade's). */
+int tt_http1_request_head_open(const struct tt_h2_headers *h, enum tt_http1_body body,
+                               const char *default_host, tt_buf *out);
 
 /* ---- host:port ----------------------------------------------------------- */
 

@@ -416,6 +416,8 @@ void tt_px_config_usage(FILE *out)
             "  --max-tunnels N        more tunnels are refused with 503 [default 10000]\n"
             "  --client-idle SECS     close a client connection (HTTP/1.1 keep-alive or HTTP/2)\n"
             "                         with no request under way after this [default 60]\n"
+            "  --stream-idle SECS     close a WebSocket or --tcp-listen stream that moved no\n"
+            "                         byte either way for this long [default: never]\n"
             "  --max-clients N        client connections at once; more are closed at once\n"
             "                         [default: 3/4 of the open-file limit]\n"
             "  --underscore-fields drop|keep\n"
@@ -472,7 +474,7 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
     static const char *const with_value[] = {
         "--listen", "--https-listen", "--https-cert", "--https-key", "--tunnel-listen", "--cert", "--key", "--state-dir", "--tokens", "--domain",
         "--path-prefix", "--default", "--log-level", "--ping-interval", "--ping-timeout",
-        "--max-tunnels", "--client-idle", "--underscore-fields", "--max-clients", "--service",
+        "--max-tunnels", "--client-idle", "--stream-idle", "--underscore-fields", "--max-clients", "--service",
         "--affinity-header", "--tcp-listen"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -548,6 +550,9 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
                 return -1;
         } else if (!strcmp(flag, "--client-idle")) {
             if (cfg_uint(flag, v, 1, 86400, &cfg->client_idle_s, err, errlen) < 0)
+                return -1;
+        } else if (!strcmp(flag, "--stream-idle")) {
+            if (cfg_uint(flag, v, 0, 604800, &cfg->stream_idle_s, err, errlen) < 0)
                 return -1;
         } else if (!strcmp(flag, "--max-clients")) {
             if (cfg_uint(flag, v, 1, 10000000, &cfg->max_clients, err, errlen) < 0)

@@ -235,26 +235,15 @@ static void xc_log(struct tt_px_exchange *x)
     if (x->logged || !x->active)
         return;
     x->logged = 1;
-    struct tt_px_counters *k = &x->env->counters;
     int cls = x->status >= 100 && x->status < 600 ? x->status / 100 : 0;
-    k->by_class[cls]++;
-    uint64_t now = tt_loop_now(x->env->loop);
-    char end[40], grpc[24] = "";
-    static const char *const ends[] = {"ok", "client-gone", "client-stalled", "reset-by-origin",
-                                       "tunnel-lost", "failed"};
-    if (x->end_how == TT_PX_END_ORIGIN_RESET)
-        snprintf(end, sizeof end, "%s(%s)", ends[x->end_how], tt_h2_strerror(x->end_code));
-    else
-        snprintf(end, sizeof end, "%s", ends[x->end_how]);
-    if (x->grpc_status >= 0)
-        snprintf(grpc, sizeof grpc, " grpc-status=%d", x->grpc_status);
-    tt_log_info("access client=%s method=%s path=%s status=%d bytes=%llu dur_ms=%llu origin=%s%s%s%s"
-                "%s%s end=%s%s",
-                x->peer, x->method ? x->method : "-", x->log_path ? x->log_path : "", x->status,
-                (unsigned long long)x->bytes, (unsigned long long)(now - x->start_ms),
-                x->name[0] ? x->name : "-", x->proto ? " proto=" : "", x->proto ? x->proto : "",
-                x->tls ? " tls=1" : "", x->caller ? " caller=" : "",
-                x->caller ? x->caller->name : "", end, grpc);
+    x->env->counters.by_class[cls]++;
+    tt_px_access_line(x, tt_loop_now(x->env->loop));
+}
+
+void tt_px_exchange_forget(struct tt_px_exchange *x)
+{
+    x->logged = 1;
+    tt_px_exchange_end(x, 0);
 }
 
 void tt_px_exchange_end(struct tt_px_exchange *x, int client_gone)
@@ -298,8 +287,24 @@ void tt_px_exchange_fail(struct tt_px_exchange *x, const char *why)
     x->ops->abort(x, why);
 }
 
+static void xc_local(struct tt_px_exchange *x, int status, const char *body, int retry_after,
+                     const struct tt_header *extra);
+
 void tt_px_exchange_local(struct tt_px_exchange *x, int status, const char *body,
                           int retry_after)
+{
+    xc_local(x, status, body, retry_after, NULL);
+}
+
+void tt_px_exchange_local_with(struct tt_px_exchange *x, int status, const char *body,
+                               const char *name, const char *value)
+{
+    struct tt_header f = {name, value, (uint32_t)strlen(name), (uint32_t)strlen(value), 0};
+    xc_local(x, status, body, -1, &f);
+}
+
+static void xc_local(struct tt_px_exchange *x, int status, const char *body, int retry_after,
+                     const struct tt_header *extra)
 {
     if (!x->active)
         return;
@@ -315,44 +320,11 @@ void tt_px_exchange_local(struct tt_px_exchange *x, int status, const char *body
     x->resp_done = 1;
     x->env->counters.local++;
 
-    size_t bl = strlen(body);
-    char st[8], cl[24], ra[16], gm[256];
-    snprintf(st, sizeof(st), "%d", status);
-    snprintf(cl, sizeof(cl), "%zu", bl);
-    snprintf(ra, sizeof(ra), "%d", retry_after);
-    struct tt_header h[4] = {
-        {":status", st, 7, (uint32_t)strlen(st), 0},
-        {"content-type", "text/plain; charset=utf-8", 12, 25, 0},
-        {"content-length", cl, 14, (uint32_t)strlen(cl), 0},
-        {"retry-after", ra, 11, (uint32_t)strlen(ra), 0},
-    };
-    if (x->req_grpc) {
-        /* A gRPC client reads grpc-status, not a text body: the same answer
-         * as a trailers-only gRPC response (PERMISSION_DENIED for 403,
-         * UNAVAILABLE for 503...), its text as grpc-message. */
-        x->grpc = 1;
-        x->grpc_status = (int16_t)tt_px_grpc_local(status, body, gm, sizeof(gm));
-        snprintf(cl, sizeof(cl), "%d", x->grpc_status);
-        h[0] = (struct tt_header){":status", "200", 7, 3, 0};
-        h[1] = (struct tt_header){"content-type", "application/grpc", 12, 16, 0};
-        h[2] = (struct tt_header){"grpc-status", cl, 11, (uint32_t)strlen(cl), 0};
-        h[3] = (struct tt_header){"grpc-message", gm, 12, (uint32_t)strlen(gm), 0};
-        x->status = 200;
-        bl = 0;
-        retry_after = 0; /* all four fields */
-    }
-    int head_only = x->head_method || bl == 0;
-    struct tt_h2_headers hh = {
-        .kind = TT_H2_HDRS_RESPONSE,
-        .end_stream = head_only,
-        .hdrs = h,
-        .count = retry_after >= 0 ? 4 : 3,
-        .status = status,
-        .content_length = (int64_t)bl,
-    };
-    x->ops->head(x, &hh);
-    if (!head_only && x->active)
-        (void)x->ops->data(x, (const uint8_t *)body, bl, 1);
+    struct tt_px_local_head lh;
+    tt_px_local_head(x, status, body, retry_after, extra, &lh);
+    x->ops->head(x, &lh.hh);
+    if (!lh.hh.end_stream && x->active)
+        (void)x->ops->data(x, (const uint8_t *)body, lh.body_len, 1);
 }
 
 /* A request we refuse for what it is (its head): answered, and an HTTP/1.1
@@ -393,6 +365,8 @@ int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *r
     struct tt_px_exchange_env *env = x->env;
     if (rq->end)
         x->body_done = 1;
+    x->upgrade = rq->protocol;
+    x->byte_stream = rq->protocol || (x->method && !strcmp(x->method, "CONNECT"));
     const struct tt_px_field *ct = tt_px_field_find(rq->f, rq->n, "content-type");
     x->req_grpc = ct && ct->value_len >= 16 && !strncasecmp(ct->value, "application/grpc", 16);
     if (env->draining) {
@@ -453,9 +427,12 @@ int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *r
         tt_px_exchange_local(x, 500, "out of memory\n", -1);
         return -1;
     }
+    /* An HTTP/1.1 client's WebSocket is a GET (logged so); on the tunnel
+     * it is an extended CONNECT (RFC 8441 §4). */
+    const char *method = rq->protocol ? "CONNECT" : x->method ? x->method : "GET";
     struct tt_px_map_in in = {
-        .method = x->method ? x->method : "GET",
-        .method_len = x->method ? strlen(x->method) : 3,
+        .method = method,
+        .method_len = strlen(method),
         .path = rt.path,
         .path_len = rt.path_len,
         .host = env->authority && !rq->name ? env->authority : rq->authority,
@@ -468,6 +445,7 @@ int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *r
         .n = rq->n,
         .keep_underscores = env->keep_underscores,
         .caller = x->caller ? x->caller->name : NULL,
+        .protocol = rq->protocol,
     };
     struct tt_px_map_out out = {
         .hdrs = hdrs, .cap = cap, .scratch = scratch, .scratch_cap = need,
@@ -520,6 +498,16 @@ static int xc_open(struct tt_px_exchange *x)
     }
     if (sid == TT_ERR_HEADER_TOO_LARGE) {
         xc_reject(x, 431, "request header fields too large\n");
+        return -1;
+    }
+    if (sid == TT_ERR_NO_CONNECT_PROTOCOL) {
+        /* RFC 8441 §3: this c did not offer extended CONNECT (older than
+         * WebSocket support). */
+        char body[200];
+        snprintf(body, sizeof body,
+                 "the origin connected for '%s' does not carry %s: upgrade its c\n", x->name,
+                 x->upgrade ? x->upgrade : "extended CONNECT");
+        tt_px_exchange_local(x, 501, body, -1);
         return -1;
     }
     if (sid <= 0)

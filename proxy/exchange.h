@@ -131,6 +131,7 @@ struct tt_px_request {
     size_t n;
     int end; /* the request has no body (or it has all arrived already) */
     const char *name; /* go to this name, whatever the authority (--tcp-listen); NULL: route */
+    const char *protocol; /* an extended CONNECT's :protocol ("websocket"); NULL: none */
 };
 
 /* Per-server counters of what exchanges did (a later issue exports them). */
@@ -165,6 +166,7 @@ enum tt_px_end {
     TT_PX_END_ORIGIN_RESET, /* c reset the stream mid-response (end_code) */
     TT_PX_END_TUNNEL_LOST,  /* the tunnel closed mid-response */
     TT_PX_END_FAILED,       /* p could not deliver it (an invalid head, memory) */
+    TT_PX_END_STREAM_IDLE,  /* a byte stream p cut: no byte either way for --stream-idle */
 };
 
 struct tt_px_exchange {
@@ -173,6 +175,8 @@ struct tt_px_exchange {
     const char *peer;  /* the client's "ip:port" (the front's, outlives us) */
     const char *ip;    /* its address alone */
     const char *proto; /* access line tag: NULL for HTTP/1.x, "h2" */
+    const char *upgrade; /* a byte stream of this protocol ("websocket"), set by start; else NULL */
+    uint8_t byte_stream; /* bytes both ways (CONNECT, WebSocket): the log counts req_bytes */
     const struct tt_px_token *caller; /* over a forward link: the calling origin; else NULL */
     uint8_t tls;       /* came over the HTTPS front */
     uint8_t interim_ok; /* 1xx may go to this client (not HTTP/1.0, RFC 9110 §15.2) */
@@ -252,6 +256,9 @@ void tt_px_exchange_init(struct tt_px_exchange *x, struct tt_px_exchange_env *en
  * once) in a pool's queue; NULL: the exchange's own.  It must outlive every
  * request of the connection. */
 void tt_px_exchange_set_group(struct tt_px_exchange *x, struct tt_px_qgroup *g);
+/* Ends a request that never reached a tunnel, without an access line: it
+ * moved to another front (an HTTP/1.1 upgrade to front_pipe.c). */
+void tt_px_exchange_forget(struct tt_px_exchange *x);
 /* Frees what the exchange holds; it must not be bound (end it first). */
 void tt_px_exchange_free(struct tt_px_exchange *x);
 
@@ -274,6 +281,10 @@ void tt_px_exchange_local(struct tt_px_exchange *x, int status, const char *body
 /* The front cannot deliver the response (out of memory, its own protocol
  * failed): cancels the tunnel stream and aborts through the front. */
 void tt_px_exchange_fail(struct tt_px_exchange *x, const char *why);
+/* tt_px_exchange_local with one more response field (426's
+ * Sec-WebSocket-Version, RFC 6455 §4.2.2). */
+void tt_px_exchange_local_with(struct tt_px_exchange *x, int status, const char *body,
+                               const char *name, const char *value);
 
 /* Request body bytes from the client.  They go to the tunnel when it has
  * window, else wait in the exchange.  Returns 0, or -1 when more arrived
@@ -311,5 +322,22 @@ void tt_px_exchange_pool_gone(struct tt_px_pool *pool);
 /* Window or output room on the tunnel: `x` is the one stream that got window,
  * or NULL for every exchange waiting on the tunnel. */
 void tt_px_exchange_wake(struct tt_px_tunnel *t, struct tt_px_exchange *x);
+
+/* --- What p says itself (answer.c) ---------------------------------------- */
+
+/* The head of one of p's own answers, and what it points into. */
+struct tt_px_local_head {
+    struct tt_h2_headers hh;
+    struct tt_header h[4];
+    char st[8], cl[24], ra[16], gm[256];
+    size_t body_len; /* the text body's (0 for gRPC: its message is in the head) */
+};
+/* Composes it: the text and its length, retry-after when >= 0 or `extra`
+ * (NULL: none) in its place; for a gRPC request a trailers-only answer
+ * (x->grpc, x->grpc_status and x->status set to match). */
+void tt_px_local_head(struct tt_px_exchange *x, int status, const char *body, int retry_after,
+                      const struct tt_header *extra, struct tt_px_local_head *o);
+/* Writes the access line of a finished exchange. */
+void tt_px_access_line(const struct tt_px_exchange *x, uint64_t now);
 
 #endif

@@ -39,6 +39,7 @@
 #include "llhttp.h"
 #include "proto/log.h"
 #include "proto/text.h"
+#include "proto/websocket.h"
 
 #include <errno.h>
 #include <netinet/tcp.h>
@@ -91,6 +92,8 @@ struct tt_px_req {
     uint8_t resp_done;     /* the whole response is in `out` */
     uint8_t resp_chunked;
     uint8_t resp_nobody;
+    uint8_t ws;            /* a WebSocket upgrade: handed to front_pipe.c at the message end */
+    uint32_t ws_key;       /* its Sec-WebSocket-Key field (an index into f) */
 };
 
 struct tt_px_client {
@@ -314,6 +317,7 @@ static void fr_req_reset(struct tt_px_req *rq)
     rq->in_head = 0;
     rq->has_body = rq->body_done = rq->body_stalled = rq->keepalive = 0;
     rq->resp_head = rq->resp_done = rq->resp_chunked = rq->resp_nobody = 0;
+    rq->ws = 0;
 }
 
 static void fr_free(struct tt_px_client *cl)
@@ -439,13 +443,13 @@ static void fr_reject(struct tt_px_client *cl, int status, const char *why)
  * (in the exchange's arena), and an absolute-form target's authority plays
  * Host (RFC 9112 §3.2.2).  The target was checked in
  * fr_on_headers_complete. */
-static void fr_start(struct tt_px_req *rq)
+static int fr_request(struct tt_px_req *rq, struct tt_px_request *out)
 {
     struct tt_px_exchange *x = &rq->x;
     struct tt_px_field *fl = tt_arena_alloc(&x->arena, (rq->nf ? rq->nf : 1) * sizeof(*fl));
     if (!fl) {
         tt_px_exchange_local(x, 500, "out of memory\n", -1);
-        return;
+        return -1;
     }
     const char *host = NULL;
     size_t host_len = 0;
@@ -469,7 +473,7 @@ static void fr_start(struct tt_px_req *rq)
         host = tg.authority;
         host_len = tg.authority_len;
     }
-    struct tt_px_request req = {
+    *out = (struct tt_px_request){
         .authority = host,
         .authority_len = host_len,
         .path = tg.path,
@@ -478,7 +482,119 @@ static void fr_start(struct tt_px_req *rq)
         .n = rq->nf,
         .end = !rq->has_body,
     };
-    (void)tt_px_exchange_start(x, &req);
+    return 0;
+}
+
+static void fr_start(struct tt_px_req *rq)
+{
+    struct tt_px_request req;
+    if (fr_request(rq, &req) == 0)
+        (void)tt_px_exchange_start(&rq->x, &req);
+}
+
+/* --- Upgrades ----------------------------------------------------------------------- */
+
+static int fr_name_is(const struct tt_px_req *rq, const struct fr_field *f, const char *lit,
+                      size_t n);
+static size_t fr_value_len(const struct tt_px_req *rq, const struct fr_field *f);
+
+/* What an Upgrade request asks (RFC 9110 §7.8; it takes Connection: upgrade
+ * too, else Upgrade is just a field).  A WebSocket (RFC 6455 §4.1) is
+ * checked here and carried (1); h2c is ignored, the request answered as
+ * HTTP/1.1, as RFC 9110 §7.8 lets a server do and as RFC 9113 §3.1 retired
+ * it (0); any other protocol is refused (-1, answered).  A refused
+ * handshake closes the connection after its answer. */
+static int fr_upgrade(struct tt_px_client *cl, struct tt_px_req *rq)
+{
+    int conn_upgrade = 0, upgrades = 0, websocket = 0, h2c = 0, keys = 0, v13 = 0, versions = 0;
+    for (uint32_t i = 0; i < rq->nf; i++) {
+        const struct fr_field *f = &rq->f[i];
+        const char *v = fr_h(rq, f->vo);
+        size_t vl = fr_value_len(rq, f);
+        if (fr_name_is(rq, f, "connection", 10)) {
+            conn_upgrade |= tt_list_has(v, vl, "upgrade", 7);
+        } else if (fr_name_is(rq, f, "upgrade", 7)) {
+            upgrades++;
+            websocket |= tt_list_has(v, vl, "websocket", 9);
+            h2c |= tt_list_has(v, vl, "h2c", 3);
+        } else if (fr_name_is(rq, f, "sec-websocket-key", 17)) {
+            keys++;
+            rq->ws_key = i;
+        } else if (fr_name_is(rq, f, "sec-websocket-version", 21)) {
+            versions++;
+            v13 = vl == 2 && !memcmp(v, "13", 2);
+        }
+    }
+    if (!upgrades || !conn_upgrade)
+        return 0;
+    struct tt_px_exchange *x = &rq->x;
+    rq->keepalive = 0;
+    if (!websocket) {
+        if (h2c) {
+            rq->keepalive = (uint8_t)llhttp_should_keep_alive(&cl->parser);
+            return 0;
+        }
+        tt_px_exchange_local(x, 501,
+                             "p carries only WebSocket upgrades (Upgrade: websocket, RFC 6455)\n",
+                             -1);
+        return -1;
+    }
+    const char *bad = NULL;
+    if (rq->method != HTTP_GET)
+        bad = "a WebSocket opening handshake is a GET (RFC 6455 §4.1)";
+    else if (rq->minor < 1)
+        bad = "a WebSocket opening handshake needs HTTP/1.1 (RFC 6455 §4.1)";
+    else if (rq->has_body)
+        bad = "a WebSocket opening handshake has no body";
+    else if (keys != 1 ||
+             !tt_ws_key_valid(fr_h(rq, rq->f[rq->ws_key].vo), fr_value_len(rq, &rq->f[rq->ws_key])))
+        bad = "Sec-WebSocket-Key must be one base64 value of 16 bytes (RFC 6455 §4.1)";
+    if (bad) {
+        char body[160];
+        snprintf(body, sizeof body, "%s\n", bad);
+        tt_px_exchange_local(x, 400, body, -1);
+        return -1;
+    }
+    if (versions != 1 || !v13) {
+        /* RFC 6455 §4.2.2: say which version we speak. */
+        tt_px_exchange_local_with(x, 426, "only WebSocket version 13 is supported (RFC 6455)\n",
+                                  "sec-websocket-version", "13");
+        return -1;
+    }
+    rq->ws = 1;
+    return 1;
+}
+
+/* The upgrade's message ended (llhttp paused there, `in` holds what the
+ * client sent after the head): the connection and the request go to
+ * front_pipe.c, and this record goes without closing the socket. */
+static void fr_ws_handover(struct tt_px_client *cl)
+{
+    struct tt_px_req *rq = &cl->req;
+    struct tt_px_ws_request wr = {
+        .target = fr_h(rq, 0),
+        .target_len = rq->url_len,
+        .key = fr_h(rq, rq->f[rq->ws_key].vo),
+        .key_len = fr_value_len(rq, &rq->f[rq->ws_key]),
+        .early = tt_buf_data(&cl->in),
+        .early_len = tt_buf_len(&cl->in),
+        .start_ms = rq->x.start_ms,
+    };
+    if (fr_request(rq, &wr.rq) < 0)
+        return; /* answered */
+    struct tt_tls_conn conn;
+    if (cl->is_tls)
+        conn = cl->tls;
+    else
+        tt_tls_conn_init_plain(&conn, cl->fd);
+    tt_io_stop(cl->srv->loop, &cl->io);
+    cl->tls.ssl = NULL;
+    cl->tls.fd = -1;
+    cl->fd = -1;
+    tt_px_exchange_forget(&rq->x);
+    (void)tt_px_ws_adopt(cl->srv, &conn, cl->peer, cl->ip, &wr); /* takes conn, copies the rest */
+    tt_buf_consume(&cl->in, tt_buf_len(&cl->in));
+    fr_kill(cl);
 }
 
 
@@ -669,11 +785,13 @@ static int fr_on_headers_complete(llhttp_t *p)
      * be read differently by an HTTP/1.0 hop before us: close after it. */
     if ((p->flags & F_TRANSFER_ENCODING) && rq->minor == 0)
         rq->keepalive = 0;
-    /* An Upgrade (h2c, which RFC 9113 §3.1 retired, or any other) is
-     * ignored, as RFC 9110 §7.8 lets a server do: the request is answered as
-     * HTTP/1.1 and the connection goes on, pipelined requests included. */
     if (cl->srv->env.draining)
         rq->keepalive = 0;
+    int up = fr_upgrade(cl, rq);
+    if (up < 0)
+        return 0; /* refused, answered */
+    if (up > 0)
+        return 0; /* handed over at the message's end (fr_parse) */
     if (rq->method == HTTP_CONNECT) {
         rq->keepalive = 0;
         tt_px_exchange_local(&rq->x, 405, "CONNECT is not supported here\n", -1);
@@ -897,6 +1015,10 @@ static void fr_parse(struct tt_px_client *cl)
             fr_keep_tail(cl, d, used);
             tt_buf_consume(&cl->in, used);
             cl->paused = 1;
+            if (cl->req.ws && cl->req.x.active && !cl->req.x.local) {
+                fr_ws_handover(cl);
+                return;
+            }
             if (!cl->req.x.active || cl->req.resp_done)
                 fr_req_finished(cl);
             break;

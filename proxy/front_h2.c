@@ -360,9 +360,20 @@ static void h2f_request(struct tt_px_h2c *cc, uint32_t sid, const struct tt_h2_h
         return;
     }
     int connect = h->method.len == 7 && memcmp(h->method.base, "CONNECT", 7) == 0;
-    if (connect && (!cc->caller || h->protocol.len)) {
+    const char *protocol = NULL;
+    if (connect && h->protocol.len) {
+        /* RFC 8441: a WebSocket over this stream (the codec checked
+         * :scheme, :path and that we offered it).  Other protocols are
+         * not carried. */
+        if (h->protocol.len != 9 || strncasecmp((const char *)h->protocol.base, "websocket", 9)) {
+            tt_px_exchange_local(x, 501, "p carries only the websocket protocol (RFC 8441)\n", -1);
+            return;
+        }
+        protocol = "websocket";
+        connect = 0; /* an extended CONNECT has a path, like a request */
+    } else if (connect && !cc->caller) {
         /* A plain CONNECT is a call's (c --local-tcp) to a TCP service by
-         * name; from clients, and extended CONNECT, not yet. */
+         * name; clients have --tcp-listen for that. */
         tt_px_exchange_local(x, 405, "CONNECT is not supported here\n", -1);
         return;
     }
@@ -413,6 +424,7 @@ static void h2f_request(struct tt_px_h2c *cc, uint32_t sid, const struct tt_h2_h
         .f = fl,
         .n = nf,
         .end = h->end_stream,
+        .protocol = protocol,
     };
     (void)tt_px_exchange_start(x, &rq);
 }
@@ -601,6 +613,8 @@ void tt_px_h2f_client_config(struct tt_session_config *scfg)
     /* Streams at once per client connection, as most servers allow: one
      * connection can never hold all of a tunnel's (c allows 1000). */
     scfg->h2.max_concurrent_streams = 100;
+    /* WebSockets over HTTP/2 (RFC 8441), as browsers open them. */
+    scfg->h2.enable_connect_protocol = 1;
 }
 
 int tt_px_h2f_adopt(struct tt_px_server *srv, struct tt_tls_conn *conn, const char *peer,

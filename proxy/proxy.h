@@ -175,13 +175,37 @@ void tt_px_h2f_drain(struct tt_px_server *srv, uint32_t grace_ms);
  * client connection: the client's windows and frame size. */
 void tt_px_h2f_client_config(struct tt_session_config *scfg);
 
-/* --- The TCP front (front_tcp.c) ----------------------------------------------- */
+/* --- Byte streams: the TCP front (front_tcp.c) and WebSockets (front_pipe.c) ---- */
 
 /* Accepts TCP connections on `fd` (taken) for def->name: each is a CONNECT
  * stream on a tunnel of the name, bytes both ways.  Returns 0 or -1. */
 int tt_px_tcp_listen(struct tt_px_server *srv, const struct tt_px_tcp_listen *def, int fd);
 /* Drain: stop accepting; open connections go on until the drain ends. */
 void tt_px_tcp_drain(struct tt_px_server *srv);
+
+/* One accepted --tcp-listen connection `fd` (taken) for `name`, through
+ * pool `via` when not NULL (front_pipe.c). */
+void tt_px_pipe_tcp(struct tt_px_server *srv, int fd, const char *peer, const char *ip,
+                    const char *name, const char *via);
+
+/* A WebSocket upgrade the HTTP/1.1 front checked (RFC 6455 §4.2.1), handed
+ * over with its connection.  Everything is borrowed for the call. */
+struct tt_px_ws_request {
+    struct tt_px_request rq; /* authority, path, fields as received */
+    const char *target;      /* the request target, for the access line */
+    size_t target_len;
+    const char *key; /* Sec-WebSocket-Key */
+    size_t key_len;
+    const uint8_t *early; /* bytes the client sent after the head */
+    size_t early_len;
+    uint64_t start_ms; /* when the request began */
+};
+
+/* Takes over `conn` (plaintext or TLS) for the WebSocket: an extended
+ * CONNECT on a tunnel, 101 to the client once c accepts, then bytes both
+ * ways.  Returns 0, or -1 (conn freed). */
+int tt_px_ws_adopt(struct tt_px_server *srv, struct tt_tls_conn *conn, const char *peer,
+                   const char *ip, const struct tt_px_ws_request *wr);
 
 /* --- Sockets (accept.c) ---------------------------------------------------------- */
 

@@ -237,8 +237,11 @@ int tt_px_map_request(const struct tt_px_map_in *in, struct tt_px_map_out *o)
     /* RFC 9113 §8.3.1 pseudo-headers. */
     if (MAP_ADD_LIT(o, ":method", in->method, in->method_len) < 0)
         return -1;
-    /* RFC 9113 §8.5: a CONNECT has :authority, and no :scheme or :path. */
-    int connect = in->method_len == 7 && !memcmp(in->method, "CONNECT", 7);
+    /* RFC 9113 §8.5: a CONNECT has :authority, and no :scheme or :path;
+     * an extended CONNECT (RFC 8441 §4) has all three and :protocol. */
+    int connect = in->method_len == 7 && !memcmp(in->method, "CONNECT", 7) && !in->protocol;
+    if (in->protocol && MAP_ADD_LIT(o, ":protocol", in->protocol, strlen(in->protocol)) < 0)
+        return -1;
     if (!connect && MAP_ADD_LIT(o, ":scheme", in->scheme, strlen(in->scheme)) < 0)
         return -1;
     if (in->host && in->host_len && MAP_ADD_LIT(o, ":authority", in->host, in->host_len) < 0)

@@ -52,6 +52,7 @@ struct tt_px_map_in {
     size_t n;
     int keep_underscores; /* pass on names with '_' (dropped by default) */
     const char *caller;   /* a call over a forward link: Tether-Caller; else NULL */
+    const char *protocol; /* extended CONNECT's :protocol (RFC 8441), e.g. "websocket"; else NULL */
 };
 
 struct tt_px_map_out {

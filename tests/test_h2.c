@@ -1192,6 +1192,67 @@ static const char *const hv_cl[] = {":method", "POST", ":scheme", "https", ":pat
 static const char *const hv_transfer[] = {":method", "POST", ":scheme", "https", ":path", "/",
                                           "transfer-encoding", "chunked", NULL};
 
+/* RFC 8441: extended CONNECT only to a server that offered it, and once
+ * offered, never withdrawn. */
+static const char *const XC[] = {":method", "CONNECT", ":protocol", "websocket", ":scheme",
+                                 "https", ":authority", "a", ":path", "/chat", NULL};
+
+static void test_extended_connect(void **state)
+{
+    (void)state;
+    /* A server that did not offer it: the request is malformed. */
+    struct script s;
+    sc_init(&s, TT_H2_SERVER);
+    sc_headers(&s, 1, 0, XC);
+    check_case(":protocol not offered", NULL, &s, "> RST 1 PROTOCOL_ERROR\n");
+    /* One that did: it is a request, with its path. */
+    struct tt_h2_config cfg;
+    tt_h2_config_default(&cfg);
+    cfg.enable_connect_protocol = 1;
+    sc_init(&s, TT_H2_SERVER);
+    sc_headers(&s, 1, 0, XC);
+    char *log = run_script(TT_H2_SERVER, &cfg, NULL, &s.b, 1);
+    if (strstr(log, "RST 1") || !strstr(log, "H1 req CONNECT /chat"))
+        fail_msg("offered: %s", log);
+    free(log);
+    sc_free(&s);
+
+    struct tt_header xc[] = {hdr(":method", "CONNECT"), hdr(":protocol", "websocket"),
+                             hdr(":scheme", "https"), hdr(":authority", "a"),
+                             hdr(":path", "/chat")};
+    /* The client side: not sent to a server that did not say so... */
+    struct peer cl, sv;
+    wired(&cl, &sv, NULL);
+    assert_false(tt_h2_peer_allows_extended_connect(cl.c));
+    assert_int_equal(tt_h2_submit_request(cl.c, xc, 5, 0, NULL), TT_ERR_NO_CONNECT_PROTOCOL);
+    peer_free(&cl);
+    peer_free(&sv);
+    /* ... sent to one that did. */
+    struct tt_h2_config scfg;
+    tt_h2_config_default(&scfg);
+    scfg.enable_connect_protocol = 1;
+    peer_init(&cl, TT_H2_CLIENT, NULL);
+    peer_init(&sv, TT_H2_SERVER, &scfg);
+    pump(&cl, &sv);
+    assert_true(tt_h2_peer_allows_extended_connect(cl.c));
+    assert_true(tt_h2_submit_request(cl.c, xc, 5, 0, NULL) > 0);
+    pump(&cl, &sv);
+    assert_non_null(strstr(sv.log, "CONNECT"));
+    /* A server that takes the offer back: PROTOCOL_ERROR (§3). */
+    tt_buf b;
+    tt_buf_init(&b, 1024);
+    struct tt_setting off = {TT_SETTINGS_ENABLE_CONNECT_PROTOCOL, 0};
+    assert_int_equal(tt_frame_pack_settings(&b, &off, 1), 0);
+    assert_true(tt_h2_recv(cl.c, tt_buf_data(&b), tt_buf_len(&b)) < 0);
+    uint32_t code = 0;
+    const char *why = NULL;
+    assert_true(tt_h2_error(cl.c, &code, &why));
+    assert_int_equal(code, TT_H2_PROTOCOL_ERROR);
+    tt_buf_free(&b);
+    peer_free(&cl);
+    peer_free(&sv);
+}
+
 static void test_script_header_validation(void **state)
 {
     (void)state;
@@ -1816,6 +1877,7 @@ int main(void)
         cmocka_unit_test(test_script_max_concurrent),
         cmocka_unit_test(test_script_floods),
         cmocka_unit_test(test_script_header_validation),
+        cmocka_unit_test(test_extended_connect),
         cmocka_unit_test(test_script_padding_credit),
         cmocka_unit_test(test_python_h2_client),
         cmocka_unit_test(test_memory_bound),

@@ -302,6 +302,7 @@ static void env_start_ex(struct env *e, int listen_too, int rcvbuf, uint32_t cli
     struct tt_session_config cfg;
     tt_session_config_default(&cfg);
     cfg.h2.initial_window_size = 1u << 20; /* c's, as tt_origin_session_config */
+    cfg.h2.enable_connect_protocol = 1;     /* likewise */
     struct tt_tls_conn *tls = tt_mem_alloc(sizeof *tls);
     assert_non_null(tls);
     tt_tls_conn_init_plain(tls, sv[0]);
@@ -553,11 +554,16 @@ static void test_not_connect_is_405(void **state)
     env_end(&e);
 }
 
+static int settled(struct env *e) { return tt_h2_peer_allows_extended_connect(e->c); }
+
+/* --tcp serves plain TCP: a WebSocket (extended CONNECT) is not its to take. */
 static void test_extended_connect_is_501(void **state)
 {
     (void)state;
     struct env e;
     env_start(&e);
+    cl_flush(&e);
+    run_until(&e, settled); /* c's SETTINGS said it takes extended CONNECT */
     static const struct tt_header ws[] = {
         {":method", "CONNECT", 7, 7, 0},   {":protocol", "websocket", 9, 9, 0},
         {":scheme", "https", 7, 5, 0},     {":authority", "x", 10, 1, 0},
