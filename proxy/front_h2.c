@@ -64,6 +64,8 @@ struct tt_px_h2s {
     struct tt_header *resp_trl; /* trailers waiting behind DATA (in the exchange's arena) */
     size_t resp_trl_n;
     struct tt_timer stall; /* response bytes wait for the client's window */
+    struct tt_timer idle;  /* a WebSocket with --stream-idle: no byte either way */
+    uint64_t moved_ms;     /* ... the last byte, either way */
     uint8_t resp_end;      /* the response is complete (bytes may still wait) */
     uint8_t resp_end_sent; /* ... and its end went to the client */
     uint8_t reaped;
@@ -133,10 +135,37 @@ static void h2f_on_stall(struct tt_loop *loop, struct tt_timer *t)
     }
 }
 
+/* --stream-idle, as on the HTTP/1.1 front's WebSockets (front_pipe.c): the
+ * timer runs to the deadline of the last move and starts again for what is
+ * left when bytes moved since. */
+static void h2f_on_stream_idle(struct tt_loop *loop, struct tt_timer *t)
+{
+    struct tt_px_h2s *s = t->data;
+    uint64_t limit = (uint64_t)s->cc->srv->cfg->stream_idle_s * 1000u;
+    uint64_t quiet = tt_loop_now(loop) - s->moved_ms;
+    if (!s->csid || !s->x.active)
+        return;
+    if (quiet < limit) {
+        tt_timer_start(loop, t, limit - quiet);
+        return;
+    }
+    tt_log_info("websocket client=%s name=%s: no byte either way for %u s (--stream-idle): "
+                "closed", s->cc->peer, s->x.name, s->cc->srv->cfg->stream_idle_s);
+    s->x.end_how = TT_PX_END_STREAM_IDLE;
+    tt_px_exchange_fail(&s->x, "--stream-idle");
+}
+
+static void h2f_moved(struct tt_px_h2s *s)
+{
+    if (s->x.upgrade)
+        s->moved_ms = tt_loop_now(s->cc->srv->loop);
+}
+
 static void h2f_on_reap(struct tt_loop *loop, struct tt_defer *d);
 
 static void h2f_free(struct tt_px_h2s *s)
 {
+    tt_timer_stop(s->cc->srv->loop, &s->idle);
     tt_timer_stop(s->cc->srv->loop, &s->stall);
     tt_px_exchange_free(&s->x);
     tt_buf_free(&s->resp);
@@ -154,6 +183,7 @@ static void h2f_close(struct tt_px_h2s *s, int gone)
     s->csid = 0;
     tt_link_remove(&s->cb);
     tt_timer_stop(s->cc->srv->loop, &s->stall);
+    tt_timer_stop(s->cc->srv->loop, &s->idle);
     tt_px_exchange_end(&s->x, gone);
     tt_buf_consume(&s->resp, tt_buf_len(&s->resp));
     s->reap_next = s->cc->reap;
@@ -193,6 +223,7 @@ static void h2f_op_head(struct tt_px_exchange *x, const struct tt_h2_headers *h)
 static ssize_t h2f_op_data(struct tt_px_exchange *x, const uint8_t *p, size_t len, int end)
 {
     struct tt_px_h2s *s = H2S(x);
+    h2f_moved(s);
     struct tt_h2_conn *c = h2f_cconn(s);
     if (!c)
         return -1;
@@ -340,6 +371,7 @@ static void h2f_request(struct tt_px_h2c *cc, uint32_t sid, const struct tt_h2_h
     s->cc = cc;
     s->csid = sid;
     tt_timer_init(&s->stall, h2f_on_stall, s);
+    tt_timer_init(&s->idle, h2f_on_stream_idle, s);
     tt_buf_init(&s->resp, cc->resp_max);
     tt_px_exchange_init(x, &srv->env, &h2f_ops, cc->peer, cc->ip, H2F_CLIENT_WINDOW + 16384);
     tt_px_exchange_set_group(x, &cc->turn);
@@ -426,7 +458,10 @@ static void h2f_request(struct tt_px_h2c *cc, uint32_t sid, const struct tt_h2_h
         .end = h->end_stream,
         .protocol = protocol,
     };
-    (void)tt_px_exchange_start(x, &rq);
+    if (tt_px_exchange_start(x, &rq) == 0 && protocol && srv->cfg->stream_idle_s) {
+        s->moved_ms = tt_loop_now(srv->loop);
+        tt_timer_start(srv->loop, &s->idle, (uint64_t)srv->cfg->stream_idle_s * 1000u);
+    }
 }
 
 static int h2f_c_on_headers(void *ud, uint32_t sid, void *sud, const struct tt_h2_headers *h)
@@ -454,6 +489,7 @@ static int h2f_c_on_data(void *ud, uint32_t sid, void *sud, const uint8_t *data,
             tt_h2_consume(tt_session_h2(cc->sess), sid, len);
         return 0;
     }
+    h2f_moved(s);
     if (tt_px_exchange_req_body(&s->x, data, len) < 0) {
         /* More than the window we granted: cannot happen with a codec that
          * enforces it; fail the stream rather than lose bytes. */

@@ -25,10 +25,10 @@
  *     reset, tunnel gone ← the connection is closed with an RST
  *     client RST       → the stream is cancelled
  *
- * The connection ends when both directions have.  --client-idle does not
- * apply (an SSH session or a chat socket may sit quiet for hours); a client
- * that takes no byte while some wait is still cut after --client-idle, as
- * everywhere, and --stream-idle SECS (off by default) cuts a stream that
+ * The connection ends when both directions have.  A quiet stream is not
+ * cut by --client-idle (an SSH session or a chat socket may sit quiet for
+ * hours); a client that takes no byte while some wait for it is, as on the
+ * other fronts, and --stream-idle SECS (off by default) cuts a stream that
  * moved no byte either way for that long.
  */
 #include "proxy.h"
@@ -62,6 +62,7 @@ struct tt_px_pipe {
     struct tt_defer free_d;
     struct tt_defer rdefer; /* TLS: reads what OpenSSL already holds */
     struct tt_timer idle;   /* --stream-idle */
+    struct tt_timer stall;  /* bytes wait for a client that takes none (--client-idle) */
     uint64_t last_ms;       /* the last byte either way */
     tt_buf out;   /* bytes for the client the socket has not taken */
     tt_buf early; /* WebSocket: client bytes read before the 101 */
@@ -103,6 +104,7 @@ static void pipe_close(struct tt_px_pipe *c, int gone, int rst)
     c->dead = 1;
     tt_px_exchange_end(&c->x, gone);
     tt_timer_stop(c->srv->loop, &c->idle);
+    tt_timer_stop(c->srv->loop, &c->stall);
     tt_defer_cancel(c->srv->loop, &c->rdefer);
     if (c->conn.fd >= 0) {
         tt_io_stop(c->srv->loop, &c->io); /* forgets the fd */
@@ -146,6 +148,31 @@ static void pipe_on_idle(struct tt_loop *loop, struct tt_timer *t)
     pipe_close(c, 1, 1);
 }
 
+/* A client that takes no byte of what waits for --client-idle is cut, as
+ * on the other fronts: it holds a stream window at p and a stream at c. */
+static void pipe_on_stall(struct tt_loop *loop, struct tt_timer *t)
+{
+    struct tt_px_pipe *c = t->data;
+    (void)loop;
+    if (c->dead || tt_buf_len(&c->out) == 0)
+        return;
+    tt_log_debug("%s client=%s name=%s: took nothing for %u s: closed", pipe_what(c), c->peer,
+                 c->name, c->srv->cfg->client_idle_s);
+    if (c->x.end_how == TT_PX_END_OK)
+        c->x.end_how = TT_PX_END_CLIENT_STALLED;
+    pipe_close(c, 1, 1);
+}
+
+/* Bytes wait: the stall clock starts, and starts again at each write that
+ * moves some. */
+static void pipe_stall_watch(struct tt_px_pipe *c, int moved)
+{
+    if (tt_buf_len(&c->out) == 0)
+        tt_timer_stop(c->srv->loop, &c->stall);
+    else if (moved || !tt_timer_active(&c->stall))
+        tt_timer_start(c->srv->loop, &c->stall, (uint64_t)c->srv->cfg->client_idle_s * 1000u);
+}
+
 static void pipe_shut_write(struct tt_px_pipe *c)
 {
     c->wr_done = 1;
@@ -181,6 +208,7 @@ static int pipe_flush(struct tt_px_pipe *c)
         tt_px_exchange_taken(&c->x, sent);
         pipe_moved(c);
     }
+    pipe_stall_watch(c, sent > 0);
     if (tt_buf_len(&c->out) == 0) {
         tt_buf_shrink(&c->out);
         if (c->resp_end && !c->wr_done) {
@@ -325,6 +353,7 @@ static ssize_t pipe_send(struct tt_px_pipe *c, const uint8_t *p, size_t len)
         tt_px_exchange_fail(&c->x, "response buffer full");
         return -1;
     }
+    pipe_stall_watch(c, taken > 0);
     return (ssize_t)taken;
 }
 
@@ -542,6 +571,7 @@ static struct tt_px_pipe *pipe_new(struct tt_px_server *srv, struct tt_tls_conn 
     tt_defer_init(&c->free_d, pipe_on_free, c);
     tt_defer_init(&c->rdefer, pipe_on_rdefer, c);
     tt_timer_init(&c->idle, pipe_on_idle, c);
+    tt_timer_init(&c->stall, pipe_on_stall, c);
     c->last_ms = tt_loop_now(srv->loop);
     if (tt_io_start(srv->loop, &c->io, c->conn.fd, TT_IO_READ, pipe_on_io, c) < 0) {
         tt_tls_conn_free(&c->conn);
