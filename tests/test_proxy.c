@@ -647,6 +647,41 @@ static void test_map_connect(void **state)
     assert_null(find(&m, ":path", NULL));
 }
 
+/* A WebSocket: extended CONNECT (RFC 8441 §4) keeps :scheme and :path and
+ * the client's Sec-WebSocket-* fields; Upgrade and Connection do not pass. */
+static void test_map_extended_connect(void **state)
+{
+    (void)state;
+    struct mapped m;
+    static const struct tt_px_field f[] = {
+        F("Upgrade", "websocket"), F("Connection", "Upgrade"),
+        F("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), F("Sec-WebSocket-Version", "13"),
+        F("Sec-WebSocket-Protocol", "chat"),
+    };
+    struct tt_px_map_in in = {
+        .method = "CONNECT", .method_len = 7, .path = "/chat", .path_len = 5, .host = "media",
+        .host_len = 5, .scheme = "https", .client_ip = "10.0.0.7", .f = f, .n = 5,
+        .protocol = "websocket",
+    };
+    memset(&m.out, 0, sizeof(m.out));
+    m.out.hdrs = m.h;
+    m.out.cap = 64;
+    m.out.scratch = m.scratch;
+    m.out.scratch_cap = sizeof(m.scratch);
+    assert_int_equal(tt_px_map_request(&in, &m.out), 0);
+    assert_string_equal(find(&m, ":method", NULL), "CONNECT");
+    assert_string_equal(find(&m, ":protocol", NULL), "websocket");
+    assert_string_equal(find(&m, ":scheme", NULL), "https");
+    assert_string_equal(find(&m, ":path", NULL), "/chat");
+    assert_string_equal(find(&m, ":authority", NULL), "media");
+    assert_string_equal(find(&m, "sec-websocket-key", NULL), "dGhlIHNhbXBsZSBub25jZQ==");
+    assert_string_equal(find(&m, "sec-websocket-protocol", NULL), "chat");
+    assert_null(find(&m, "upgrade", NULL));
+    assert_null(find(&m, "connection", NULL));
+    /* Pseudo-headers first, in the codec's order of checks. */
+    assert_true(m.h[0].name[0] == ':' && m.h[4].name[0] == ':' && m.h[5].name[0] != ':');
+}
+
 /* A call's target: its :authority without port or ".DOMAIN". */
 static void test_call_target(void **state)
 {
@@ -1029,6 +1064,7 @@ int main(void)
         cmocka_unit_test(test_grpc_local),
         cmocka_unit_test(test_fields_drop),
         cmocka_unit_test(test_map_connect),
+        cmocka_unit_test(test_map_extended_connect),
         cmocka_unit_test(test_map_caller),
         cmocka_unit_test(test_call_target),
         cmocka_unit_test(test_name_valid),
