@@ -400,6 +400,8 @@ void tt_px_config_usage(FILE *out)
             "  --https-cert FILE      its certificate chain (PEM) [default: the tunnel's, --cert]\n"
             "  --https-key FILE       its private key (PEM) [default: the tunnel's, --key]\n"
             "  --tunnel-listen ADDR   TLS listener where c dials in [default 0.0.0.0:7443]\n"
+            "  --admin-listen ADDR    /metrics, /status, /api/tunnels, /ready, /live; keep it on\n"
+            "                         loopback or a private network [default: off]\n"
             "  --cert FILE            tunnel certificate (PEM) [default: self-signed in --state-dir]\n"
             "  --key FILE             tunnel private key (PEM) [default: self-signed in --state-dir]\n"
             "  --state-dir DIR        where the self-signed certificate and the tokens file are\n"
@@ -472,7 +474,7 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
     cfg->client_idle_s = 60;
 
     static const char *const with_value[] = {
-        "--listen", "--https-listen", "--https-cert", "--https-key", "--tunnel-listen", "--cert", "--key", "--state-dir", "--tokens", "--domain",
+        "--listen", "--https-listen", "--admin-listen", "--https-cert", "--https-key", "--tunnel-listen", "--cert", "--key", "--state-dir", "--tokens", "--domain",
         "--path-prefix", "--default", "--log-level", "--ping-interval", "--ping-timeout",
         "--max-tunnels", "--client-idle", "--stream-idle", "--underscore-fields", "--max-clients", "--service",
         "--affinity-header", "--tcp-listen"};
@@ -521,6 +523,8 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
             cfg->https_key = v;
         else if (!strcmp(flag, "--tunnel-listen"))
             cfg->tunnel_listen = v;
+        else if (!strcmp(flag, "--admin-listen"))
+            cfg->admin_listen = v;
         else if (!strcmp(flag, "--cert"))
             cfg->cert = v;
         else if (!strcmp(flag, "--key"))
@@ -625,6 +629,11 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
         cfg->https_listen = NULL;
     if (!cfg->listen_off && tt_px_parse_addr(cfg->listen, &cfg->listen_addr, why, sizeof(why)) < 0) {
         cfg_err(err, errlen, "--listen: %s (or 'off')", why);
+        return -1;
+    }
+    if (cfg->admin_listen &&
+        tt_px_parse_addr(cfg->admin_listen, &cfg->admin_addr, why, sizeof(why)) < 0) {
+        cfg_err(err, errlen, "--admin-listen: %s", why);
         return -1;
     }
     if (cfg->https_listen &&

@@ -49,6 +49,7 @@ struct tt_px_tcp_listen {
 struct tt_px_config {
     const char *listen;        /* "0.0.0.0:8080"; "off": no plaintext front */
     const char *https_listen;  /* NULL: no HTTPS front */
+    const char *admin_listen;  /* NULL: no admin listener */
     const char *https_cert, *https_key; /* NULL: the tunnel identity */
     int listen_off;
     const char *tunnel_listen; /* "0.0.0.0:7443" */
@@ -65,7 +66,7 @@ struct tt_px_config {
     uint32_t max_tunnels;
     int keep_underscores; /* --underscore-fields keep */
     uint32_t max_clients; /* 0: from the open-file limit (main.c) */
-    struct tt_px_addr listen_addr, tunnel_addr, https_addr;
+    struct tt_px_addr listen_addr, tunnel_addr, https_addr, admin_addr;
     struct tt_px_service services[TT_PX_SERVICES_MAX];
     size_t n_services;
     const char *affinity_header; /* lowercase; NULL: none */

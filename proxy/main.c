@@ -467,6 +467,21 @@ int main(int argc, char **argv)
         }
         tt_log_info("listening for tcp clients on %s for name %s", at, cfg.tcp[i].name);
     }
+    if (cfg.admin_listen) {
+        int afd = tt_px_listen_socket(&cfg.admin_addr, err, sizeof(err));
+        if (afd < 0) {
+            fprintf(stderr, "p: --admin-listen %s\n", err);
+            return p_exit(&srv, 2);
+        }
+        char at[96];
+        bound_text(afd, at, sizeof(at));
+        if (tt_px_admin_listen(&srv, afd) < 0) {
+            fprintf(stderr, "p: cannot watch the --admin-listen listener: %s\n", strerror(errno));
+            return p_exit(&srv, 1);
+        }
+        tt_log_info("admin pages on http://%s/status (and /metrics, /api/tunnels, /ready, /live)",
+                    at);
+    }
     struct p_service *services = NULL;
     if (svc_start_all(&srv, &cfg, &services, err, sizeof(err)) < 0) {
         fprintf(stderr, "p: %s\n", err);

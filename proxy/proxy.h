@@ -207,6 +207,12 @@ struct tt_px_ws_request {
 int tt_px_ws_adopt(struct tt_px_server *srv, struct tt_tls_conn *conn, const char *peer,
                    const char *ip, const struct tt_px_ws_request *wr);
 
+/* --- The admin listener (admin.c) ------------------------------------------------- */
+
+/* Serves /metrics, /status, /api/tunnels, /ready and /live on `fd` (taken).
+ * Returns 0 or -1. */
+int tt_px_admin_listen(struct tt_px_server *srv, int fd);
+
 /* --- Sockets (accept.c) ---------------------------------------------------------- */
 
 /* Opens a listening socket (SO_REUSEADDR, non-blocking).  Returns the fd or

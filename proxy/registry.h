@@ -57,6 +57,7 @@ struct tt_px_tunnel {
     struct tt_px_pool *pool; /* NULL once out of the registry */
     size_t pool_index;
     uint64_t serial;   /* unique per process: "not that one again" on retry */
+    uint64_t up_ms;    /* when it came up (the loop's clock), for the admin pages */
     uint32_t streams;  /* requests bound to this tunnel */
     uint8_t draining;  /* GOAWAY seen (either way): no new streams */
     uint8_t dead;      /* the session is closing */

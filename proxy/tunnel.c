@@ -250,6 +250,7 @@ struct tt_px_tunnel *tt_px_tunnel_adopt(struct tt_px_server *srv, struct tt_px_r
     t->reg = reg;
     tt_px_tunnel_init(t, srv->loop);
     t->serial = ++srv->tunnel_serial;
+    t->up_ms = tt_loop_now(srv->loop);
     snprintf(t->name, sizeof(t->name), "%s", name);
     snprintf(t->peer, sizeof(t->peer), "%s", peer);
     t->sess = tt_session_new(srv->loop, conn, TT_H2_CLIENT, &srv->scfg, &tt_px_tunnel_cbs, t, early,

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# p --admin-listen: /live and /ready answer 200; /metrics is Prometheus text
+# that Debian's python3-prometheus-client parses, with the name's tunnel
+# and the requests just made counted; /api/tunnels lists the tunnel with
+# its peer; /status renders in headless Chromium (a screenshot, and the
+# name in its DOM); an unknown path is 404 and a POST 405; while p drains
+# (SIGTERM with a download in flight) /ready says 503 and /live still 200.
+source "$(dirname "$0")/lib.sh"
+
+CHROMIUM=${TT_CHROMIUM:-/usr/bin/chromium}
+read -r ADMIN_PORT < <(free_ports 1)
+start_pair "$TT_MEDIA" --admin-listen "127.0.0.1:$ADMIN_PORT"
+admin() { echo "http://127.0.0.1:$ADMIN_PORT$1"; }
+
+expect_eq "/live" 200 "$(status_of "$(admin /live)")"
+expect_eq "/ready while serving" 200 "$(status_of "$(admin /ready)")"
+expect_eq "an unknown admin path" 404 "$(status_of "$(admin /nope)")"
+expect_eq "POST to /metrics" 405 "$(status_of -X POST "$(admin /metrics)")"
+
+for i in 1 2 3; do curl -s -o /dev/null "$(url /photo.jpg)"; done
+curl -s -o /dev/null "$(url /no-such-file)"
+
+curl -s "$(admin /metrics)" >"$W/metrics.txt"
+$PY - "$W/metrics.txt" >"$W/metrics.res" 2>&1 <<'PYEOF'
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+text = open(sys.argv[1]).read()
+fams = {f.name: f for f in text_string_to_metric_families(text)}
+def value(family, **labels):
+    for s in fams[family].samples:
+        if all(s.labels.get(k) == v for k, v in labels.items()):
+            return s.value
+    return None
+print("tunnels_media", value("tether_tunnels", name="media"))
+print("requests", value("tether_requests"))
+print("ok2xx", value("tether_responses", **{"class": "2xx"}))
+print("err4xx", value("tether_responses", **{"class": "4xx"}))
+print("to_client", value("tether_body_bytes", direction="to_client"))
+print("rss", value("tether_resident_memory_bytes"))
+print("families", len(fams))
+PYEOF
+rc=$?
+cat "$W/metrics.res"
+expect_eq "prometheus_client parses /metrics" 0 "$rc"
+m() { awk -v k="$1" '$1 == k { print $2 }' "$W/metrics.res"; }
+expect_eq "tether_tunnels{name=media}" 1.0 "$(m tunnels_media)"
+expect_true "requests counted (>= 4)" $PY -c "import sys; sys.exit(0 if float('$(m requests)') >= 4 else 1)"
+expect_true "2xx responses counted (>= 3)" $PY -c "import sys; sys.exit(0 if float('$(m ok2xx)') >= 3 else 1)"
+expect_true "a 4xx response counted" $PY -c "import sys; sys.exit(0 if float('$(m err4xx)') >= 1 else 1)"
+photo=$(stat -c %s "$TT_MEDIA/photo.jpg")
+expect_true "bytes to clients counted (>= 3 photos)" $PY -c "import sys; sys.exit(0 if float('$(m to_client)') >= 3 * $photo else 1)"
+expect_true "RSS reported" $PY -c "import sys; sys.exit(0 if float('$(m rss)') > 1e6 else 1)"
+
+curl -s "$(admin /api/tunnels)" >"$W/tunnels.json"
+expect_true "/api/tunnels lists media's tunnel with its peer and uptime" $PY - "$W/tunnels.json" <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+names = {n["name"]: n for n in d["names"]}
+t = names["media"]["tunnels"]
+assert len(t) == 1 and t[0]["peer"].startswith("127.0.0.1:") and t[0]["up_seconds"] >= 0, d
+assert d["draining"] is False and d["tunnels"] == 1, d
+PYEOF
+
+if [ -x "$CHROMIUM" ]; then
+    timeout 60 "$CHROMIUM" --headless=new --no-sandbox --disable-gpu --user-data-dir="$W/chromium" \
+        --window-size=1000,700 --screenshot="$W/status.png" "$(admin /status)" >"$W/chromium.out" 2>&1
+    expect_true "Chromium took a screenshot of /status" test -s "$W/status.png"
+    timeout 60 "$CHROMIUM" --headless=new --no-sandbox --disable-gpu --user-data-dir="$W/chromium" \
+        --dump-dom "$(admin /status)" >"$W/status.dom" 2>>"$W/chromium.out"
+    expect_true "the rendered /status names media and its tunnel" grep -q "media.*1 tunnel" "$W/status.dom"
+else
+    bad "$CHROMIUM is missing: 'make deps' should have installed Debian's chromium"
+fi
+
+# Drain: a slow download keeps p draining; /ready turns 503 at once.
+curl -s --limit-rate 200k -o /dev/null "$(url '/my%20clip.mp4')" &
+slow=$!
+track "$slow" slow-curl
+sleep 0.5
+kill -TERM "$(pid_of p)"
+wait_until 50 0.1 is_status 503 "$(admin /ready)"
+expect_eq "/ready while draining" 503 "$(status_of "$(admin /ready)")"
+expect_eq "/live while draining" 200 "$(status_of "$(admin /live)")"
+stop_pid "$slow"
+finish
