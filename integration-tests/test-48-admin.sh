@@ -19,6 +19,11 @@ expect_eq "POST to /metrics" 405 "$(status_of -X POST "$(admin /metrics)")"
 
 for i in 1 2 3; do curl -s -o /dev/null "$(url /photo.jpg)"; done
 curl -s -o /dev/null "$(url /no-such-file)"
+# A c with a wrong token: one refusal for reason "token".
+echo "0000000000000000000000000000000000000000000000000000000000000000" >"$W/bad.token"
+TOKEN_FILE=$W/bad.token start_c badc media "$TT_MEDIA" --auth-backoff 60
+wait_until 100 0.1 log_has "$W/p.log" "tunnel refused .*status=401" || bad "p did not log the wrong token's refusal"
+stop_one badc
 
 curl -s "$(admin /metrics)" >"$W/metrics.txt"
 $PY - "$W/metrics.txt" >"$W/metrics.res" 2>&1 <<'PYEOF'
@@ -37,6 +42,8 @@ print("ok2xx", value("tether_responses", **{"class": "2xx"}))
 print("err4xx", value("tether_responses", **{"class": "4xx"}))
 print("to_client", value("tether_body_bytes", direction="to_client"))
 print("rss", value("tether_resident_memory_bytes"))
+print("refused_token", value("tether_refusals", what="tunnel", reason="token"))
+print("dur_count", value("tether_request_duration_seconds", le="+Inf"))
 print("families", len(fams))
 PYEOF
 rc=$?
@@ -49,6 +56,8 @@ expect_true "2xx responses counted (>= 3)" $PY -c "import sys; sys.exit(0 if flo
 expect_true "a 4xx response counted" $PY -c "import sys; sys.exit(0 if float('$(m err4xx)') >= 1 else 1)"
 photo=$(stat -c %s "$TT_MEDIA/photo.jpg")
 expect_true "bytes to clients counted (>= 3 photos)" $PY -c "import sys; sys.exit(0 if float('$(m to_client)') >= 3 * $photo else 1)"
+expect_true "the wrong token counted as a refusal (reason token)" $PY -c "import sys; sys.exit(0 if float('$(m refused_token)') >= 1 else 1)"
+expect_true "request durations in the histogram (>= 4)" $PY -c "import sys; sys.exit(0 if float('$(m dur_count)') >= 4 else 1)"
 expect_true "RSS reported" $PY -c "import sys; sys.exit(0 if float('$(m rss)') > 1e6 else 1)"
 
 curl -s "$(admin /api/tunnels)" >"$W/tunnels.json"

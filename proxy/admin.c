@@ -164,9 +164,11 @@ static void adm_metrics(struct tt_px_server *srv, tt_buf *b)
     put(b, "# HELP tether_responses_total Responses by status class (none: the client left "
            "first).\n# TYPE tether_responses_total counter\n");
     static const char *const cls[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
-    for (int i = 0; i < 6; i++)
-        put(b, "tether_responses_total{class=\"%s\"} %llu\n", cls[i],
-            (unsigned long long)k->by_class[i]);
+    static const char *const fronts[TT_PX_FRONT_N] = {"http1", "h2", "tcp"};
+    for (int f = 0; f < TT_PX_FRONT_N; f++)
+        for (int i = 0; i < 6; i++)
+            put(b, "tether_responses_total{front=\"%s\",class=\"%s\"} %llu\n", fronts[f],
+                cls[i], (unsigned long long)k->by_class[f][i]);
     put(b, "# HELP tether_local_answers_total Requests p answered itself (no origin, busy, "
            "refused).\n# TYPE tether_local_answers_total counter\n"
            "tether_local_answers_total %llu\n", (unsigned long long)k->local);
@@ -181,6 +183,40 @@ static void adm_metrics(struct tt_px_server *srv, tt_buf *b)
            "tether_body_bytes_total{direction=\"to_origin\"} %llu\n"
            "tether_body_bytes_total{direction=\"to_client\"} %llu\n",
         (unsigned long long)k->bytes_in, (unsigned long long)k->bytes_out);
+    put(b, "# HELP tether_refusals_total Requests and tunnels p refused, by reason: token (401), "
+           "name (403), limit (--max-tunnels, draining), request (not a tunnel request), tls "
+           "(the handshake failed), other (timed out, dropped) for tunnels; no_origin and busy "
+           "(503) for requests.\n# TYPE tether_refusals_total counter\n");
+    static const char *const why[TT_PX_REFUSE_N] = {"token", "name", "limit", "request", "tls",
+                                                    "other"};
+    for (int i = 0; i < TT_PX_REFUSE_N; i++)
+        put(b, "tether_refusals_total{what=\"tunnel\",reason=\"%s\"} %llu\n", why[i],
+            (unsigned long long)srv->tun_refused[i]);
+    put(b, "tether_refusals_total{what=\"request\",reason=\"no_origin\"} %llu\n"
+           "tether_refusals_total{what=\"request\",reason=\"busy\"} %llu\n",
+        (unsigned long long)k->no_origin, (unsigned long long)k->busy);
+    put(b, "# HELP tether_tunnels_up_total Tunnels and forward links that came up.\n"
+           "# TYPE tether_tunnels_up_total counter\ntether_tunnels_up_total %llu\n",
+        (unsigned long long)srv->tunnels_up);
+    put(b, "# HELP tether_queue_wait_seconds Time requests waited in a name's queue for a "
+           "stream.\n# TYPE tether_queue_wait_seconds summary\n"
+           "tether_queue_wait_seconds_count %llu\ntether_queue_wait_seconds_sum %.3f\n",
+        (unsigned long long)k->queued, (double)k->queue_wait_ms / 1000);
+    put(b, "# HELP tether_request_duration_seconds Requests from their head to their access "
+           "line (WebSockets and TCP streams not counted).\n"
+           "# TYPE tether_request_duration_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int i = 0; i < TT_PX_DUR_BUCKETS; i++) {
+        cum += k->dur[i];
+        if (i < TT_PX_DUR_BUCKETS - 1)
+            put(b, "tether_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                TT_PX_DUR_BOUNDS_MS[i] / 1000.0, (unsigned long long)cum);
+        else
+            put(b, "tether_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                (unsigned long long)cum);
+    }
+    put(b, "tether_request_duration_seconds_count %llu\ntether_request_duration_seconds_sum %.3f\n",
+        (unsigned long long)cum, (double)k->dur_sum_ms / 1000);
     put(b, "# HELP tether_client_connections Client connections open, all fronts.\n"
            "# TYPE tether_client_connections gauge\ntether_client_connections %zu\n",
         srv->clients);

@@ -99,6 +99,7 @@ static void xc_enqueue(struct tt_px_exchange *x, struct tt_px_pool *pool)
     tt_px_queue_push(&pool->queue, pool, g, &x->qlink);
     x->qgroup = g;
     x->qpool = pool;
+    x->queued_at = tt_loop_now(x->env->loop);
     pool->queued++;
 }
 
@@ -108,6 +109,8 @@ static void xc_unqueue(struct tt_px_exchange *x)
         return;
     tt_px_queue_remove(&x->qpool->queue, x->qgroup, &x->qlink);
     x->qpool->queued--;
+    x->env->counters.queued++;
+    x->env->counters.queue_wait_ms += tt_loop_now(x->env->loop) - x->queued_at;
     x->qpool = NULL;
     x->qgroup = NULL;
 }
@@ -230,14 +233,28 @@ int tt_px_exchange_set_line(struct tt_px_exchange *x, const char *method, size_t
     return 0;
 }
 
+const uint32_t TT_PX_DUR_BOUNDS_MS[TT_PX_DUR_BUCKETS - 1] = {5,   10,   25,   50,   100, 250,
+                                                              500, 1000, 2500, 5000, 10000};
+
 static void xc_log(struct tt_px_exchange *x)
 {
     if (x->logged || !x->active)
         return;
     x->logged = 1;
+    struct tt_px_counters *k = &x->env->counters;
     int cls = x->status >= 100 && x->status < 600 ? x->status / 100 : 0;
-    x->env->counters.by_class[cls]++;
-    tt_px_access_line(x, tt_loop_now(x->env->loop));
+    int front = !x->proto ? TT_PX_FRONT_HTTP1 : x->proto[0] == 'h' ? TT_PX_FRONT_H2 : TT_PX_FRONT_TCP;
+    k->by_class[front][cls]++;
+    uint64_t now = tt_loop_now(x->env->loop);
+    if (!x->byte_stream) {
+        uint64_t d = now - x->start_ms;
+        size_t i = 0;
+        while (i < TT_PX_DUR_BUCKETS - 1 && d > TT_PX_DUR_BOUNDS_MS[i])
+            i++;
+        k->dur[i]++;
+        k->dur_sum_ms += d;
+    }
+    tt_px_access_line(x, now);
 }
 
 void tt_px_exchange_forget(struct tt_px_exchange *x)
@@ -350,10 +367,12 @@ static void xc_no_tunnel(struct tt_px_exchange *x)
     if (pool && pool->n > 0) {
         /* Connected, but no member can open a stream now (each at c's
          * stream limit, or going away). */
+        x->env->counters.busy++;
         snprintf(body, sizeof(body), "the origin for name '%s' is busy\n", x->name);
         tt_px_exchange_local(x, 503, body, 1);
         return;
     }
+    x->env->counters.no_origin++;
     snprintf(body, sizeof(body), "no origin is connected for name '%s'\n", x->name);
     tt_px_exchange_local(x, 503, x->env->down_why ? x->env->down_why : body, 5);
 }
@@ -394,6 +413,7 @@ int tt_px_exchange_start(struct tt_px_exchange *x, const struct tt_px_request *r
         tt_px_route(&rc, rq->authority, rq->authority_len, rq->path, rq->path_len, &rt);
     }
     if (!rt.name) {
+        env->counters.no_origin++;
         tt_px_exchange_local(x, 503, "no origin is connected for this request\n", 5);
         return -1;
     }

@@ -134,14 +134,28 @@ struct tt_px_request {
     const char *protocol; /* an extended CONNECT's :protocol ("websocket"); NULL: none */
 };
 
-/* Per-server counters of what exchanges did (a later issue exports them). */
+enum { TT_PX_FRONT_HTTP1, TT_PX_FRONT_H2, TT_PX_FRONT_TCP, TT_PX_FRONT_N };
+
+#define TT_PX_DUR_BUCKETS 12
+extern const uint32_t TT_PX_DUR_BOUNDS_MS[TT_PX_DUR_BUCKETS - 1];
+
+/* Per-server counters of what exchanges did (the admin listener's /metrics). */
 struct tt_px_counters {
     uint64_t requests;
-    uint64_t by_class[6]; /* [1] 1xx ... [5] 5xx; [0] no status (client gone first) */
+    /* By front (TT_PX_FRONT_*) and class: [1] 1xx ... [5] 5xx; [0] no status
+     * (the client left first). */
+    uint64_t by_class[TT_PX_FRONT_N][6];
     uint64_t local;       /* answered by p itself */
     uint64_t retries;
     uint64_t cancels;     /* RST_STREAM(CANCEL) sent to c for a client that left */
     uint64_t bytes_in, bytes_out; /* request and response body bytes */
+    uint64_t no_origin;   /* answered 503: no tunnel for the name */
+    uint64_t busy;        /* answered 503: every stream of the name in use past the queue's wait */
+    uint64_t queued;      /* requests that waited in a pool's queue ... */
+    uint64_t queue_wait_ms; /* ... and how long in all */
+    /* Requests (not byte streams) by duration: le TT_PX_DUR_BOUNDS_MS[i], the last +Inf. */
+    uint64_t dur[TT_PX_DUR_BUCKETS];
+    uint64_t dur_sum_ms;
 };
 
 /* What the exchanges of one p share; the server embeds it. */
@@ -187,6 +201,7 @@ struct tt_px_exchange {
     struct tt_link wait; /* on tun->waiting: request body waits for window or room */
     struct tt_link qlink; /* on qgroup->waiting: waiting for a stream */
     struct tt_px_pool *qpool;
+    uint64_t queued_at;  /* when it joined qpool's queue */
     struct tt_px_qgroup *group;  /* its connection's group (the front's), or &own */
     struct tt_px_qgroup *qgroup; /* the group it waits in */
     struct tt_px_qgroup own;     /* a connection without a group of its own, or a second pool */

@@ -67,6 +67,17 @@ void tt_px_listener_close(struct tt_px_listener *l);
 
 struct tt_px_hs_peer;
 
+/* Why a tunnel handshake was refused (tt_px_server.tun_refused). */
+enum tt_px_refuse {
+    TT_PX_REFUSE_TOKEN,   /* 401: no token, unknown name or wrong token */
+    TT_PX_REFUSE_NAME,    /* 403: a token of another name */
+    TT_PX_REFUSE_LIMIT,   /* 503: --max-tunnels, or p is draining */
+    TT_PX_REFUSE_REQUEST, /* 400, 426: not a tunnel request */
+    TT_PX_REFUSE_TLS,     /* the TLS handshake failed (a wrong pin at c, a scanner) */
+    TT_PX_REFUSE_OTHER,   /* timed out, dropped, lost before the request */
+    TT_PX_REFUSE_N
+};
+
 /* --- The server (main.c builds it; accept.c, the fronts and tunnel.c run it) */
 
 struct tt_px_server {
@@ -85,6 +96,9 @@ struct tt_px_server {
     struct tt_log_limit hs_log;        /* refusal lines */
     size_t granted;      /* of those, answered 101 but not yet registered */
     size_t forward_links; /* live forward links: with tunnels, at most --max-tunnels */
+    uint64_t tunnels_up;  /* tunnels (and forward links) that came up, in all */
+    /* Tunnel handshakes refused, by reason (the admin listener's /metrics). */
+    uint64_t tun_refused[TT_PX_REFUSE_N];
     size_t clients;      /* client connections open (accepting, HTTP/1.1 or HTTP/2) */
     struct tt_list accepting;   /* connections whose protocol is not known yet (accept.c) */
     size_t accepting_n;

@@ -250,6 +250,7 @@ struct tt_px_tunnel *tt_px_tunnel_adopt(struct tt_px_server *srv, struct tt_px_r
     t->reg = reg;
     tt_px_tunnel_init(t, srv->loop);
     t->serial = ++srv->tunnel_serial;
+    srv->tunnels_up++;
     t->up_ms = tt_loop_now(srv->loop);
     snprintf(t->name, sizeof(t->name), "%s", name);
     snprintf(t->peer, sizeof(t->peer), "%s", peer);
@@ -391,9 +392,14 @@ static void hs_decide(struct px_hs *hs, int head_len, const struct tt_hs_request
                                                                 rq->name.len))
         memcpy(hs->name, rq->name.base, rq->name.len);
     hs->head_len = head_len > 0 ? (size_t)head_len : 0;
-    if (hs->status != 101)
+    if (hs->status != 101) {
+        srv->tun_refused[hs->status == 401   ? TT_PX_REFUSE_TOKEN
+                         : hs->status == 403 ? TT_PX_REFUSE_NAME
+                         : hs->status == 503 ? TT_PX_REFUSE_LIMIT
+                                             : TT_PX_REFUSE_REQUEST]++;
         hs_refused(srv, "peer=%s status=%d reason=%s%s%s", hs->peer, hs->status, hs->why,
                    hs->name[0] ? " for name " : "", hs->name);
+    }
     if (tt_hs_build_response(&hs->out, hs->status, hs->status == 101 ? NULL : hs->why, retry, hs->forward) !=
         0) {
         hs_free(hs, 1);
@@ -462,6 +468,7 @@ static void hs_read(struct px_hs *hs)
         if (n <= 0) {
             /* At info, as a failed TLS handshake is: an operator sees a
              * link that flaps between TLS and the PUT. */
+            hs->srv->tun_refused[TT_PX_REFUSE_OTHER]++;
             hs_refused(hs->srv, "peer=%s status=0 reason=connection lost before the request: %s",
                        hs->peer, n == 0 ? "closed" : hs->tls->err);
             hs_free(hs, 1);
@@ -490,6 +497,7 @@ static void hs_on_io(struct tt_loop *loop, struct tt_io *io, unsigned events)
             return;
         }
         if (rc != 1) {
+            hs->srv->tun_refused[TT_PX_REFUSE_TLS]++;
             hs_refused(hs->srv, "peer=%s status=0 reason=TLS handshake failed: %s", hs->peer,
                        hs->tls->err);
             hs_free(hs, 1);
@@ -514,6 +522,7 @@ static void hs_on_timeout(struct tt_loop *loop, struct tt_timer *t)
         tt_io_modify(loop, &hs->io, TT_IO_WRITE);
         return;
     }
+    hs->srv->tun_refused[TT_PX_REFUSE_OTHER]++;
     hs_refused(hs->srv, "peer=%s status=408 reason=handshake not done within %d s", hs->peer,
                HS_TIMEOUT_MS / 1000);
     hs_free(hs, 1);
@@ -532,6 +541,7 @@ static void tun_on_conn(struct tt_px_listener *l, int fd, const struct sockaddr_
     tt_px_sockaddr_text((const struct sockaddr *)ss, peer, sizeof(peer), ip, sizeof(ip));
     struct tt_px_hs_peer *from = hs_peer(srv, ip);
     if (from && from->pending >= HS_PER_PEER_MAX) {
+        srv->tun_refused[TT_PX_REFUSE_OTHER]++;
         hs_refused(srv, "peer=%s status=0 reason=%u handshakes already under way from this address",
                    peer, (unsigned)from->pending);
         close(fd);
@@ -545,6 +555,7 @@ static void tun_on_conn(struct tt_px_listener *l, int fd, const struct sockaddr_
             oldest = oldest->next;
         if (oldest) {
             struct px_hs *old = tt_container_of(oldest, struct px_hs, link);
+            srv->tun_refused[TT_PX_REFUSE_OTHER]++;
             hs_refused(srv, "peer=%s status=0 reason=dropped for a newer one (%d under way)",
                        old->peer, HS_MAX);
             hs_free(old, 1);

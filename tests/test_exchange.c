@@ -461,7 +461,7 @@ static void test_get_answered(void **state)
     assert_memory_equal(f.body, "hello", 5);
     assert_int_equal(w->fc[0].requests, 1);
     front_done(&f);
-    assert_int_equal(w->srv.env.counters.by_class[2], 1);
+    assert_int_equal(w->srv.env.counters.by_class[TT_PX_FRONT_HTTP1][2], 1);
     assert_null(f.x.tun);
 }
 
