@@ -224,6 +224,7 @@ int main(int argc, char **argv)
     }
 
     tt_log_init("c", (enum tt_log_level)opts.log_level);
+    tt_log_set_json(opts.log_json);
     /* The codec frees its output buffer whenever it drains (idle tunnels
      * hold none) and a busy tunnel allocates it again at once: keep blocks
      * of that size (1 MiB and up) in the heap rather than mmap'ing them

@@ -62,6 +62,8 @@ static const char opt_usage[] =
     "                          service (an origin's --tcp, or p --service NAME=tcp://...)\n"
     "                          over the forward link; repeatable\n"
     "  --log-level LEVEL       error|warn|info|debug (default: info)\n"
+    "  --log-format text|json  a line of text per event, or one JSON object with the\n"
+    "                          line's key=value fields (default: text)\n"
     "  --ping-interval SECS    PING an idle tunnel after this long (default: 15)\n"
     "  --ping-timeout SECS     drop a tunnel whose PING gets no answer (default: 10)\n"
     "  --auth-backoff SECS     wait after the proxy refuses the token, 401/403 (default: 300)\n"
@@ -177,7 +179,7 @@ static const char *const opt_valued[] = {
     "--proxy",     "--name",      "--token",         "--token-file",
     "--fingerprint", "--ca",      "--root",          "--connections",
     "--upstream",  "--upstream-timeout", "--upstream-ping",
-    "--log-level", "--ping-interval", "--ping-timeout", "--auth-backoff",
+    "--log-level", "--log-format", "--ping-interval", "--ping-timeout", "--auth-backoff",
     "--local-listen", "--local-to", "--local-tcp", "--tcp",
 };
 /* Flags without. */
@@ -300,6 +302,12 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
                 goto bad;
             }
             o->log_level = lv;
+        } else if (!strcmp(flag, "--log-format")) {
+            if (strcmp(val, "text") && strcmp(val, "json")) {
+                rc = opt_fail(err, errlen, "--log-format '%s': want text or json", val);
+                goto bad;
+            }
+            o->log_json = !strcmp(val, "json");
         } else if (!strcmp(flag, "--ping-interval")) {
             if (opt_seconds(val, 0.05, 86400, &o->ping_interval_ms)) {
                 rc = opt_fail(err, errlen, "--ping-interval '%s': want seconds from 0.05 to 86400", val);

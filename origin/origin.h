@@ -74,6 +74,7 @@ struct tt_origin_opts {
     } local_tcp[TT_ORIGIN_LOCAL_TCP_MAX];
     unsigned n_local_tcp;
     int log_level;           /* enum tt_log_level */
+    int log_json;            /* --log-format json */
     uint32_t ping_interval_ms;
     uint32_t ping_timeout_ms;
     uint32_t auth_backoff_ms;

@@ -35,6 +35,7 @@ static const char *const log_words[] = {"error", "warn", "info", "debug"};
 static char log_buf[LOG_BUF_MAX];
 static size_t log_buf_len;
 static int log_buffered, log_atexit_done;
+static int log_json; /* --log-format json */
 /* "YYYY-MM-DDTHH:MM:SS." of log_sec: formatted once a second, not per line. */
 static time_t log_sec = (time_t)-1;
 static char log_stamp[32];
@@ -97,6 +98,69 @@ int tt_log_parse_level(const char *s)
 
 int tt_log_enabled(enum tt_log_level level) { return level <= log_level; }
 
+void tt_log_set_json(int on) { log_json = on; }
+
+/* Appends s[0..n) as the inside of a JSON string: quote, backslash and
+ * every byte outside printable ASCII escaped, so the line is valid JSON
+ * whatever a peer put in the message. */
+static size_t log_json_put(char *out, size_t at, size_t cap, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n && at + 7 < cap; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') {
+            out[at++] = '\\';
+            out[at++] = (char)ch;
+        } else if (ch < 0x20 || ch >= 0x7f) {
+            at += (size_t)snprintf(out + at, cap - at, "\\u%04x", ch);
+        } else {
+            out[at++] = (char)ch;
+        }
+    }
+    return at;
+}
+
+/* The JSON form of one line: ts, prog, level, event (the words before the
+ * first key=value), each key=value of the message as a field, and the
+ * whole message as msg. */
+static size_t log_json_line(char *out, size_t cap, const char *stamp, size_t stamp_len, int ms,
+                            int lvl, const char *msg, size_t mlen)
+{
+    size_t at = (size_t)snprintf(out, cap, "{\"ts\":\"%.*s%03dZ\",\"prog\":\"%s\",\"level\":\"%s\"",
+                                 (int)stamp_len, stamp, ms, log_prog, log_words[lvl]);
+    size_t i = 0, event_end = 0;
+    int fields = 0;
+    while (i < mlen && at + 64 < cap) {
+        size_t st = i;
+        while (i < mlen && msg[i] != ' ')
+            i++;
+        size_t k = st;
+        while (k < i && ((msg[k] >= 'a' && msg[k] <= 'z') || msg[k] == '_' ||
+                         (k > st && ((msg[k] >= '0' && msg[k] <= '9') || msg[k] == '-'))))
+            k++;
+        if (k > st && k < i && msg[k] == '=') {
+            if (!fields++) {
+                at += (size_t)snprintf(out + at, cap - at, ",\"event\":\"");
+                at = log_json_put(out, at, cap, msg, event_end);
+                out[at++] = '"';
+            }
+            at += (size_t)snprintf(out + at, cap - at, ",\"%.*s\":\"", (int)(k - st), msg + st);
+            at = log_json_put(out, at, cap, msg + k + 1, i - k - 1);
+            out[at++] = '"';
+        } else if (!fields) {
+            event_end = i;
+        }
+        while (i < mlen && msg[i] == ' ')
+            i++;
+    }
+    at += (size_t)snprintf(out + at, cap - at, ",\"msg\":\"");
+    at = log_json_put(out, at, cap, msg, mlen);
+    if (at + 3 > cap)
+        at = cap - 3;
+    out[at++] = '"';
+    out[at++] = '}';
+    return at;
+}
+
 void tt_log(enum tt_log_level level, const char *fmt, ...)
 {
     if (!tt_log_enabled(level))
@@ -138,15 +202,22 @@ void tt_log(enum tt_log_level level, const char *fmt, ...)
         if (ch < 0x20 || ch == 0x7f)
             line[i] = '?';
     }
-    line[len++] = '\n';
+    char json[LOG_LINE_MAX * 3];
+    char *out = line;
+    if (log_json) {
+        len = log_json_line(json, sizeof(json) - 1, log_stamp, log_stamp_len, ms, lvl, line + head,
+                            len - head);
+        out = json;
+    }
+    out[len++] = '\n';
     if (log_buffered && level >= TT_LOG_INFO) {
         if (LOG_BUF_MAX - log_buf_len < len)
             tt_log_flush();
-        memcpy(log_buf + log_buf_len, line, len);
+        memcpy(log_buf + log_buf_len, out, len);
         log_buf_len += len;
     } else {
         tt_log_flush(); /* keep the order of lines */
-        log_write_all(line, len);
+        log_write_all(out, len);
     }
     errno = saved_errno;
 }

@@ -25,6 +25,8 @@ void tt_log(enum tt_log_level level, const char *fmt, ...) __attribute__((format
  * until tt_log_flush(), which the loop calls once an iteration before it
  * sleeps, or until exit; warn and error lines flush it and go out at once. */
 void tt_log_set_buffered(int on);
+/* One JSON object per line instead of text (--log-format json). */
+void tt_log_set_json(int on);
 void tt_log_flush(void);
 
 /* A rate limit for a kind of line that a peer can cause at will (refused

@@ -413,6 +413,8 @@ void tt_px_config_usage(FILE *out)
             "                         [default: none]\n"
             "  --default NAME         name for everything else [default: the only connected name]\n"
             "  --log-level LEVEL      error|warn|info|debug [default info]\n"
+            "  --log-format text|json one line of text per event, or one JSON object with\n"
+            "                         the line's key=value fields [default text]\n"
             "  --ping-interval SECS   keepalive PING on an idle tunnel [default 15]\n"
             "  --ping-timeout SECS    no answer within this: tunnel dropped [default 10]\n"
             "  --max-tunnels N        more tunnels are refused with 503 [default 10000]\n"
@@ -475,7 +477,7 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
 
     static const char *const with_value[] = {
         "--listen", "--https-listen", "--admin-listen", "--https-cert", "--https-key", "--tunnel-listen", "--cert", "--key", "--state-dir", "--tokens", "--domain",
-        "--path-prefix", "--default", "--log-level", "--ping-interval", "--ping-timeout",
+        "--path-prefix", "--default", "--log-level", "--log-format", "--ping-interval", "--ping-timeout",
         "--max-tunnels", "--client-idle", "--stream-idle", "--underscore-fields", "--max-clients", "--service",
         "--affinity-header", "--tcp-listen"};
     for (int i = 1; i < argc; i++) {
@@ -546,6 +548,12 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
                 return -1;
             }
             cfg->log_level = l;
+        } else if (!strcmp(flag, "--log-format")) {
+            if (strcmp(v, "text") && strcmp(v, "json")) {
+                cfg_err(err, errlen, "--log-format: '%s' is not text or json", v);
+                return -1;
+            }
+            cfg->log_json = !strcmp(v, "json");
         } else if (!strcmp(flag, "--ping-interval")) {
             if (cfg_uint(flag, v, 1, 86400, &cfg->ping_interval_s, err, errlen) < 0)
                 return -1;

@@ -60,6 +60,7 @@ struct tt_px_config {
     const char *path_prefix; /* starts with '/' */
     const char *default_name;
     int log_level;
+    int log_json;     /* --log-format json */
     uint32_t ping_interval_s, ping_timeout_s;
     uint32_t client_idle_s; /* a client connection with no request under way */
     uint32_t stream_idle_s; /* a WebSocket or TCP stream with no byte either way; 0: never */

@@ -325,6 +325,7 @@ int main(int argc, char **argv)
         return 2;
     }
     tt_log_init("p", (enum tt_log_level)cfg.log_level);
+    tt_log_set_json(cfg.log_json);
     uint64_t nofile = raise_fd_limit();
     if (!cfg.max_clients) {
         /* A quarter of the descriptors stays for tunnels, handshakes and

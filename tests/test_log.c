@@ -9,6 +9,7 @@
 #include "proto/log.h"
 
 #include <fcntl.h>
+#include <jansson.h>
 #include <regex.h>
 #include <stdio.h>
 #include <string.h>
@@ -53,6 +54,48 @@ static void test_format(void **state)
     if (regexec(&re, buf, 0, NULL, 0) != 0)
         fail_msg("unexpected line: %s", buf);
     regfree(&re);
+}
+
+static void log_json_lines(void)
+{
+    tt_log_info("access client=%s method=GET path=/a%%20b status=200 bytes=5 end=ok", "1.2.3.4:5");
+    tt_log_warn("odd name=%s", "q\"uote\\back\x01\xc3\xa9");
+}
+
+/* --log-format json: one object per line, valid whatever the message holds;
+ * the key=value pairs as fields, the words before them as the event. */
+static void test_json(void **state)
+{
+    (void)state;
+    tt_log_init("p", TT_LOG_INFO);
+    tt_log_set_json(1);
+    char buf[8192];
+    capture(log_json_lines, buf, sizeof(buf));
+    tt_log_set_json(0);
+    char *second = strchr(buf, '\n');
+    assert_non_null(second);
+    *second++ = 0;
+    json_error_t e;
+    json_t *a = json_loads(buf, 0, &e);
+    if (!a)
+        fail_msg("not JSON (%s): %s", e.text, buf);
+    assert_string_equal(json_string_value(json_object_get(a, "prog")), "p");
+    assert_string_equal(json_string_value(json_object_get(a, "level")), "info");
+    assert_string_equal(json_string_value(json_object_get(a, "event")), "access");
+    assert_string_equal(json_string_value(json_object_get(a, "client")), "1.2.3.4:5");
+    assert_string_equal(json_string_value(json_object_get(a, "path")), "/a%20b");
+    assert_string_equal(json_string_value(json_object_get(a, "status")), "200");
+    assert_non_null(strstr(json_string_value(json_object_get(a, "ts")), "Z"));
+    json_decref(a);
+    json_t *b = json_loads(second, 0, &e);
+    if (!b)
+        fail_msg("not JSON (%s): %s", e.text, second);
+    assert_string_equal(json_string_value(json_object_get(b, "event")), "odd");
+    const char *name = json_string_value(json_object_get(b, "name"));
+    assert_non_null(name);
+    assert_non_null(strstr(name, "q\"uote\\back")); /* quote and backslash kept, escaped */
+    assert_null(strchr(name, '\n'));
+    json_decref(b);
 }
 
 static void test_levels(void **state)
@@ -145,6 +188,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format),
+        cmocka_unit_test(test_json),
         cmocka_unit_test(test_levels),
         cmocka_unit_test(test_one_line),
         cmocka_unit_test(test_buffered),
