@@ -5,6 +5,8 @@
 # its peer; /status renders in headless Chromium (a screenshot, and the
 # name in its DOM); an unknown path is 404 and a POST 405; while p drains
 # (SIGTERM with a download in flight) /ready says 503 and /live still 200.
+# c --admin-listen: a c with a wrong token is not ready and says 401 was
+# why; a good one is ready with its tunnel up in /metrics.
 source "$(dirname "$0")/lib.sh"
 
 CHROMIUM=${TT_CHROMIUM:-/usr/bin/chromium}
@@ -19,11 +21,36 @@ expect_eq "POST to /metrics" 405 "$(status_of -X POST "$(admin /metrics)")"
 
 for i in 1 2 3; do curl -s -o /dev/null "$(url /photo.jpg)"; done
 curl -s -o /dev/null "$(url /no-such-file)"
-# A c with a wrong token: one refusal for reason "token".
+# A c with a wrong token: one refusal for reason "token" at p; c's own
+# admin pages say it is not ready, and why.
+read -r CADMIN_BAD CADMIN_OK < <(free_ports 2)
 echo "0000000000000000000000000000000000000000000000000000000000000000" >"$W/bad.token"
-TOKEN_FILE=$W/bad.token start_c badc media "$TT_MEDIA" --auth-backoff 60
+TOKEN_FILE=$W/bad.token start_c badc media "$TT_MEDIA" --auth-backoff 60 \
+    --admin-listen "127.0.0.1:$CADMIN_BAD"
 wait_until 100 0.1 log_has "$W/p.log" "tunnel refused .*status=401" || bad "p did not log the wrong token's refusal"
+wait_until 50 0.1 is_status 503 "http://127.0.0.1:$CADMIN_BAD/ready"
+expect_eq "c (wrong token) /ready" 503 "$(status_of "http://127.0.0.1:$CADMIN_BAD/ready")"
+curl -s "http://127.0.0.1:$CADMIN_BAD/api/tunnels" >"$W/c-bad.json"
+expect_true "c (wrong token) /api/tunnels: not up, last error names the 401" $PY - "$W/c-bad.json" <<'PYEOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+t = d["tunnels"][0]
+assert t["state"] != "up" and "401" in t["last_error"] and t["disconnects"] >= 1, d
+PYEOF
 stop_one badc
+# A second, good c with admin pages: ready, its tunnel up.
+start_c c2 media "$TT_MEDIA" --admin-listen "127.0.0.1:$CADMIN_OK"
+wait_c_up c2 || bad "c2 did not come up"
+expect_eq "c /ready with its tunnel up" 200 "$(status_of "http://127.0.0.1:$CADMIN_OK/ready")"
+curl -s "http://127.0.0.1:$CADMIN_OK/metrics" >"$W/c-metrics.txt"
+expect_true "c's /metrics parses, one tunnel up" $PY - "$W/c-metrics.txt" <<'PYEOF'
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+f = {m.name: m for m in text_string_to_metric_families(open(sys.argv[1]).read())}
+assert f["tether_c_tunnels_up"].samples[0].value == 1, f["tether_c_tunnels_up"]
+assert f["tether_c_connects"].samples[0].value >= 1
+PYEOF
+stop_one c2
 
 curl -s "$(admin /metrics)" >"$W/metrics.txt"
 $PY - "$W/metrics.txt" >"$W/metrics.res" 2>&1 <<'PYEOF'

@@ -131,7 +131,33 @@ struct tt_dialer {
      * the 101, and its handle while up; NULL for a tunnel. */
     const struct tt_dialer_forward *fw;
     void *fw_link;
+    /* For c's admin listener: how often it came up and went down, and why
+     * the last time. */
+    unsigned ups, downs;
+    char last_error[200];
+    uint64_t last_error_ms;
 };
+
+static void dl_note(struct tt_dialer *d, const char *why)
+{
+    d->downs++;
+    snprintf(d->last_error, sizeof d->last_error, "%s", why);
+    d->last_error_ms = tt_loop_now(d->o->loop);
+}
+
+void tt_dialer_info(const struct tt_dialer *d, struct tt_dialer_info *out)
+{
+    static const char *const states[] = {"waiting", "resolving", "connecting", "tls",
+                                         "sending",  "receiving", "up",         "stopped"};
+    out->index = d->index;
+    out->forward = d->fw != NULL;
+    out->state = (size_t)d->state < sizeof states / sizeof states[0] ? states[d->state] : "?";
+    out->up_ms = d->state == DL_UP ? d->up_at : 0;
+    out->ups = d->ups;
+    out->downs = d->downs;
+    out->last_error = d->last_error;
+    out->last_error_ms = d->last_error_ms;
+}
 
 static void dl_attempt(struct tt_dialer *d);
 static void dl_try_address(struct tt_dialer *d);
@@ -189,6 +215,7 @@ static void dl_wait(struct tt_dialer *d, uint64_t ms)
 /* The attempt failed or the tunnel went down: one log line, then wait. */
 static void dl_down(struct tt_dialer *d, const char *why)
 {
+    dl_note(d, why);
     dl_cleanup(d);
     if (d->draining) {
         dl_stopped(d);
@@ -218,6 +245,8 @@ static void dl_refused(struct tt_dialer *d, const struct tt_hs_response *resp)
     dl_reason(resp->reason, reason, sizeof reason);
 
     if (resp->status == 401 || resp->status == 403) {
+        dl_note(d, resp->status == 401 ? "proxy rejected the token (401)"
+                                       : "the token is not valid for this name (403)");
         dl_cleanup(d);
         if (d->draining) {
             dl_stopped(d);
@@ -243,6 +272,8 @@ static void dl_refused(struct tt_dialer *d, const struct tt_hs_response *resp)
         return;
     }
     if (resp->status == 503) {
+        snprintf(why, sizeof why, "proxy is full (503 %s)", reason);
+        dl_note(d, why);
         dl_cleanup(d);
         if (d->draining) {
             dl_stopped(d);
@@ -315,6 +346,7 @@ static void dl_up(struct tt_dialer *d, size_t head_len)
     tt_buf_free(&d->out);
 
     d->state = DL_UP;
+    d->ups++;
     d->up_at = tt_loop_now(o->loop);
     if (d->fw) {
         tt_log_info("forward link up to %s as %s", o->opts->proxy, o->opts->name);

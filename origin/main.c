@@ -6,6 +6,7 @@
  * (no loop, no TLS context), 2 for a bad command line.
  */
 #include "origin/origin.h"
+#include "proxy/admin_http.h"
 #include "proxy/proxy.h"
 
 #include "codec/buf.h"
@@ -158,6 +159,135 @@ struct main_ctx {
     struct tt_timer hard_stop;
     int signals;
 };
+
+/* --- c --admin-listen: its tunnels (and forward link), why they went down --- */
+
+/* Every dialer: the tunnels, then the forward link. */
+static size_t main_dialers(struct main_ctx *m, struct tt_dialer_info *out, size_t cap)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < m->ndialers && n < cap; i++)
+        tt_dialer_info(m->dialers[i], &out[n++]);
+    if (m->local && m->local->dialer && n < cap)
+        tt_dialer_info(m->local->dialer, &out[n++]);
+    return n;
+}
+
+static int main_page(void *ud, const char *path, size_t pl, tt_buf *b, const char **type)
+{
+    struct main_ctx *m = ud;
+    struct tt_dialer_info d[TT_ORIGIN_MAX_CONNECTIONS + 1];
+    size_t n = main_dialers(m, d, sizeof d / sizeof d[0]);
+    uint64_t now = tt_loop_now(m->o.loop);
+    unsigned up = 0, ups = 0, downs = 0;
+    for (size_t i = 0; i < n; i++) {
+        up += d[i].up_ms != 0 && !d[i].forward;
+        ups += d[i].ups;
+        downs += d[i].downs;
+    }
+    const char *name = m->o.opts->name;
+#define IS(p) (pl == strlen(p) && !strncmp(path, p, pl))
+    if (IS("/metrics")) {
+        *type = "text/plain; version=0.0.4; charset=utf-8";
+        tt_admin_put(b, "# HELP tether_c_tunnels_up Tunnels to p that are up.\n"
+                        "# TYPE tether_c_tunnels_up gauge\ntether_c_tunnels_up{name=\"");
+        tt_admin_put_escaped(b, name, 0);
+        tt_admin_put(b, "\"} %u\n", up);
+        tt_admin_put(b, "# HELP tether_c_tunnels_wanted Tunnels c holds when it can "
+                        "(--connections).\n# TYPE tether_c_tunnels_wanted gauge\n"
+                        "tether_c_tunnels_wanted %u\n", m->ndialers);
+        tt_admin_put(b, "# HELP tether_c_connects_total Tunnels and links that came up.\n"
+                        "# TYPE tether_c_connects_total counter\ntether_c_connects_total %u\n"
+                        "# HELP tether_c_disconnects_total Attempts that failed and tunnels that "
+                        "went down (each is a reconnect).\n# TYPE tether_c_disconnects_total "
+                        "counter\ntether_c_disconnects_total %u\n", ups, downs);
+        tt_admin_put(b, "# HELP tether_c_draining 1 once c is shutting down.\n"
+                        "# TYPE tether_c_draining gauge\ntether_c_draining %d\n",
+                     m->o.draining ? 1 : 0);
+        tt_admin_put(b, "# HELP tether_c_resident_memory_bytes Resident set size of c.\n"
+                        "# TYPE tether_c_resident_memory_bytes gauge\n"
+                        "tether_c_resident_memory_bytes %llu\n", tt_admin_rss());
+    } else if (IS("/api/tunnels")) {
+        *type = "application/json";
+        tt_admin_put(b, "{\"name\":\"");
+        tt_admin_put_escaped(b, name, 0);
+        tt_admin_put(b, "\",\"proxy\":\"");
+        tt_admin_put_escaped(b, m->o.opts->proxy, 0);
+        tt_admin_put(b, "\",\"draining\":%s,\"tunnels\":[", m->o.draining ? "true" : "false");
+        for (size_t i = 0; i < n; i++) {
+            tt_admin_put(b, "%s{\"index\":%u,\"kind\":\"%s\",\"state\":\"%s\",\"up_seconds\":%llu,"
+                            "\"connects\":%u,\"disconnects\":%u,\"last_error\":\"",
+                         i ? "," : "", d[i].index, d[i].forward ? "forward-link" : "tunnel",
+                         d[i].state,
+                         d[i].up_ms ? (unsigned long long)((now - d[i].up_ms) / 1000) : 0ULL,
+                         d[i].ups, d[i].downs);
+            tt_admin_put_escaped(b, d[i].last_error, 0);
+            tt_admin_put(b, "\",\"last_error_seconds_ago\":%lld}",
+                         d[i].last_error_ms ? (long long)((now - d[i].last_error_ms) / 1000) : -1LL);
+        }
+        tt_admin_put(b, "]}\n");
+    } else if (IS("/status") || IS("/")) {
+        *type = "text/html; charset=utf-8";
+        tt_admin_put(b, "<!doctype html><html lang=en><head><meta charset=utf-8><meta "
+                        "http-equiv=refresh content=5><title>tether c status</title><style>"
+                        "body{font:15px/1.4 system-ui,sans-serif;margin:2em auto;max-width:60em;"
+                        "background:#fafafa;color:#222}table{border-collapse:collapse;width:100%%;"
+                        "background:#fff;border:1px solid #ddd}td,th{padding:.35em .7em;"
+                        "border-bottom:1px solid #eee;text-align:left}.up{color:#080}"
+                        ".down{color:#b00}</style></head><body><h1>tether c: ");
+        tt_admin_put_escaped(b, name, 1);
+        tt_admin_put(b, "</h1><p>%u of %u tunnel%s up to ", up, m->ndialers, m->ndialers == 1 ? "" : "s");
+        tt_admin_put_escaped(b, m->o.opts->proxy, 1);
+        tt_admin_put(b, "%s</p><table><tr><th>#</th><th>kind</th><th>state</th><th>up</th>"
+                        "<th>connects</th><th>disconnects</th><th>last error</th></tr>\n",
+                     m->o.draining ? " (draining)" : "");
+        for (size_t i = 0; i < n; i++) {
+            tt_admin_put(b, "<tr><td>%u</td><td>%s</td><td class=%s>%s</td><td>%llus</td><td>%u</td>"
+                            "<td>%u</td><td>", d[i].index, d[i].forward ? "forward link" : "tunnel",
+                         d[i].up_ms ? "up" : "down", d[i].state,
+                         d[i].up_ms ? (unsigned long long)((now - d[i].up_ms) / 1000) : 0ULL,
+                         d[i].ups, d[i].downs);
+            tt_admin_put_escaped(b, d[i].last_error[0] ? d[i].last_error : "-", 1);
+            tt_admin_put(b, "</td></tr>\n");
+        }
+        tt_admin_put(b, "</table><p><small>refreshes every 5 s &middot; <a href=/metrics>/metrics"
+                        "</a> &middot; <a href=/api/tunnels>/api/tunnels</a></small></p></body></html>\n");
+    } else if (IS("/ready")) {
+        /* Serving: at least one tunnel up and not shutting down. */
+        int ready = up > 0 && !m->o.draining;
+        tt_admin_put(b, ready ? "ready\n" : m->o.draining ? "draining\n" : "no tunnel is up\n");
+        return ready ? 200 : 503;
+    } else if (IS("/live")) {
+        tt_admin_put(b, "live\n");
+    } else {
+        tt_admin_put(b, "not here: /metrics /status /api/tunnels /ready /live\n");
+        return 404;
+    }
+#undef IS
+    return 200;
+}
+
+static int main_admin_start(struct main_ctx *m, char *err, size_t errlen)
+{
+    struct tt_px_addr a;
+    char why[160];
+    if (tt_px_parse_addr(m->o.opts->admin_listen, &a, why, sizeof why) < 0) {
+        snprintf(err, errlen, "--admin-listen %s: %s", m->o.opts->admin_listen, why);
+        return -1;
+    }
+    int fd = tt_px_listen_socket(&a, why, sizeof why);
+    if (fd < 0) {
+        snprintf(err, errlen, "--admin-listen %s", why);
+        return -1;
+    }
+    if (tt_admin_http_start(m->o.loop, fd, main_page, m) < 0) {
+        snprintf(err, errlen, "--admin-listen: cannot watch the listener");
+        return -1;
+    }
+    tt_log_info("admin pages on http://%s/status (and /metrics, /api/tunnels, /ready, /live)",
+                m->o.opts->admin_listen);
+    return 0;
+}
 
 static void main_all_stopped(struct tt_origin *o)
 {
@@ -329,6 +459,10 @@ int main(int argc, char **argv)
         m.ndialers++;
     }
 
+    if (opts.admin_listen[0] && main_admin_start(&m, err, sizeof err) < 0) {
+        fprintf(stderr, "c: %s\n", err);
+        return 2;
+    }
     tt_log_set_buffered(1); /* access lines: one write a loop iteration */
     rc = tt_loop_run(loop);
     /* The app's h2c connections close on the loop: queued behind their

@@ -61,6 +61,8 @@ static const char opt_usage[] =
     "  --local-tcp ADDR=NAME   take TCP connections here and join each to NAME's TCP\n"
     "                          service (an origin's --tcp, or p --service NAME=tcp://...)\n"
     "                          over the forward link; repeatable\n"
+    "  --admin-listen ADDR     /metrics, /status, /api/tunnels, /ready, /live of this c;\n"
+    "                          keep it on loopback (default: off)\n"
     "  --log-level LEVEL       error|warn|info|debug (default: info)\n"
     "  --log-format text|json  a line of text per event, or one JSON object with the\n"
     "                          line's key=value fields (default: text)\n"
@@ -180,7 +182,7 @@ static const char *const opt_valued[] = {
     "--fingerprint", "--ca",      "--root",          "--connections",
     "--upstream",  "--upstream-timeout", "--upstream-ping",
     "--log-level", "--log-format", "--ping-interval", "--ping-timeout", "--auth-backoff",
-    "--local-listen", "--local-to", "--local-tcp", "--tcp",
+    "--local-listen", "--admin-listen", "--local-to", "--local-tcp", "--tcp",
 };
 /* Flags without. */
 static const char *const opt_plain[] = {"--insecure", "--allow-put", "--help", "--version"};
@@ -318,6 +320,12 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
                 rc = opt_fail(err, errlen, "--ping-timeout '%s': want seconds from 0.05 to 86400", val);
                 goto bad;
             }
+        } else if (!strcmp(flag, "--admin-listen")) {
+            if (strlen(val) >= sizeof o->admin_listen) {
+                rc = opt_fail(err, errlen, "--admin-listen '%s': too long", val);
+                goto bad;
+            }
+            snprintf(o->admin_listen, sizeof o->admin_listen, "%s", val);
         } else if (!strcmp(flag, "--local-listen")) {
             if (strlen(val) >= sizeof o->local_listen) {
                 rc = opt_fail(err, errlen, "--local-listen '%s': too long", val);

@@ -66,6 +66,7 @@ struct tt_origin_opts {
     int allow_put;
     unsigned connections;    /* tunnels; 0 when c only calls out */
     char local_listen[96];   /* --local-listen ADDR; "" when none */
+    char admin_listen[96];   /* --admin-listen ADDR; "" when none */
     char local_to[TT_ORIGIN_MAX_NAME + 1]; /* --local-to NAME; "" when by Host */
     /* --local-tcp ADDR=NAME: local TCP clients reach NAME's TCP service */
     struct {
@@ -166,6 +167,19 @@ struct tt_dialer_forward {
 };
 struct tt_dialer *tt_dialer_new_forward(struct tt_origin *o, unsigned index,
                                         const struct tt_dialer_forward *fw);
+/* What a dialer is doing, for c's admin listener (strings are the
+ * dialer's, valid until it changes). */
+struct tt_dialer_info {
+    unsigned index;
+    int forward;           /* a forward link, not a tunnel */
+    const char *state;     /* "up", "connecting", "waiting" (to redial)... */
+    uint64_t up_ms;        /* when it came up (the loop's clock); 0: not up */
+    unsigned ups, downs;   /* times it came up, attempts that failed or ended */
+    const char *last_error; /* why the last one did; "" when none */
+    uint64_t last_error_ms;
+};
+void tt_dialer_info(const struct tt_dialer *d, struct tt_dialer_info *out);
+
 /* The forward link `up` made is gone: wait and dial again (or stop). */
 void tt_dialer_link_closed(struct tt_dialer *d, const char *reason);
 /* Stops reconnecting; a live tunnel drains (GOAWAY, streams finish within

@@ -1,7 +1,8 @@
 /*
  * What p says of an exchange by itself: the head of its own answers (a
- * text body, or for a gRPC request a trailers-only gRPC response) and the
- * access line at the end.  Both read the exchange and touch no tunnel.
+ * text body, or for a gRPC request a trailers-only gRPC response), the
+ * access line at the end and the duration it adds to /metrics.  None
+ * touches a tunnel.
  */
 #include "proxy.h"
 
@@ -74,4 +75,16 @@ void tt_px_access_line(const struct tt_px_exchange *x, uint64_t now)
                 x->tls ? " tls=1" : "", x->upgrade ? " upgrade=" : "",
                 x->upgrade ? x->upgrade : "", x->caller ? " caller=" : "",
                 x->caller ? x->caller->name : "", end, grpc);
+}
+
+const uint32_t TT_PX_DUR_BOUNDS_MS[TT_PX_DUR_BUCKETS - 1] = {5,   10,   25,   50,   100, 250,
+                                                              500, 1000, 2500, 5000, 10000};
+
+void tt_px_count_duration(struct tt_px_counters *k, uint64_t ms)
+{
+    size_t i = 0;
+    while (i < TT_PX_DUR_BUCKETS - 1 && ms > TT_PX_DUR_BOUNDS_MS[i])
+        i++;
+    k->dur[i]++;
+    k->dur_sum_ms += ms;
 }

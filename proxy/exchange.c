@@ -233,9 +233,6 @@ int tt_px_exchange_set_line(struct tt_px_exchange *x, const char *method, size_t
     return 0;
 }
 
-const uint32_t TT_PX_DUR_BOUNDS_MS[TT_PX_DUR_BUCKETS - 1] = {5,   10,   25,   50,   100, 250,
-                                                              500, 1000, 2500, 5000, 10000};
-
 static void xc_log(struct tt_px_exchange *x)
 {
     if (x->logged || !x->active)
@@ -246,14 +243,8 @@ static void xc_log(struct tt_px_exchange *x)
     int front = !x->proto ? TT_PX_FRONT_HTTP1 : x->proto[0] == 'h' ? TT_PX_FRONT_H2 : TT_PX_FRONT_TCP;
     k->by_class[front][cls]++;
     uint64_t now = tt_loop_now(x->env->loop);
-    if (!x->byte_stream) {
-        uint64_t d = now - x->start_ms;
-        size_t i = 0;
-        while (i < TT_PX_DUR_BUCKETS - 1 && d > TT_PX_DUR_BOUNDS_MS[i])
-            i++;
-        k->dur[i]++;
-        k->dur_sum_ms += d;
-    }
+    if (!x->byte_stream)
+        tt_px_count_duration(k, now - x->start_ms);
     tt_px_access_line(x, now);
 }
 

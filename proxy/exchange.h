@@ -352,6 +352,8 @@ struct tt_px_local_head {
  * (x->grpc, x->grpc_status and x->status set to match). */
 void tt_px_local_head(struct tt_px_exchange *x, int status, const char *body, int retry_after,
                       const struct tt_header *extra, struct tt_px_local_head *o);
+/* Counts a finished request's duration in the /metrics histogram. */
+void tt_px_count_duration(struct tt_px_counters *k, uint64_t ms);
 /* Writes the access line of a finished exchange. */
 void tt_px_access_line(const struct tt_px_exchange *x, uint64_t now);
 
