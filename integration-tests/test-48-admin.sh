@@ -4,14 +4,15 @@
 # and the requests just made counted; /api/tunnels lists the tunnel with
 # its peer; /status renders in headless Chromium (a screenshot, and the
 # name in its DOM); an unknown path is 404 and a POST 405; while p drains
-# (SIGTERM with a download in flight) /ready says 503 and /live still 200.
+# (SIGTERM with a download in flight) /ready says 503 at once, requests
+# are still served for --drain-delay, then the drain begins; /live stays 200.
 # c --admin-listen: a c with a wrong token is not ready and says 401 was
 # why; a good one is ready with its tunnel up in /metrics.
 source "$(dirname "$0")/lib.sh"
 
 CHROMIUM=${TT_CHROMIUM:-/usr/bin/chromium}
 read -r ADMIN_PORT < <(free_ports 1)
-start_pair "$TT_MEDIA" --admin-listen "127.0.0.1:$ADMIN_PORT"
+start_pair "$TT_MEDIA" --admin-listen "127.0.0.1:$ADMIN_PORT" --drain-delay 3
 admin() { echo "http://127.0.0.1:$ADMIN_PORT$1"; }
 
 expect_eq "/live" 200 "$(status_of "$(admin /live)")"
@@ -109,13 +110,16 @@ else
 fi
 
 # Drain: a slow download keeps p draining; /ready turns 503 at once.
-curl -s --limit-rate 200k -o /dev/null "$(url '/my%20clip.mp4')" &
+curl -s --limit-rate 2M -o /dev/null "$(url /big-random.bin)" &
 slow=$!
 track "$slow" slow-curl
 sleep 0.5
 kill -TERM "$(pid_of p)"
 wait_until 50 0.1 is_status 503 "$(admin /ready)"
-expect_eq "/ready while draining" 503 "$(status_of "$(admin /ready)")"
+expect_eq "/ready after SIGTERM (--drain-delay)" 503 "$(status_of "$(admin /ready)")"
+expect_eq "a request during --drain-delay is still served" 200 "$(status_of "$(url /photo.jpg)")"
 expect_eq "/live while draining" 200 "$(status_of "$(admin /live)")"
+wait_until 60 0.1 log_has "$W/p.log" "draining \\(grace" || bad "p did not begin its drain after --drain-delay"
+expect_eq "/ready while draining" 503 "$(status_of "$(admin /ready)")"
 stop_pid "$slow"
 finish

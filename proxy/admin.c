@@ -138,6 +138,8 @@ static void adm_metrics(struct tt_px_server *srv, tt_buf *b)
            "# TYPE tether_forward_links gauge\ntether_forward_links %zu\n", srv->forward_links);
     tt_admin_put(b, "# HELP tether_draining 1 once p is shutting down.\n# TYPE tether_draining gauge\n"
            "tether_draining %d\n", srv->env.draining ? 1 : 0);
+    tt_admin_put(b, "# HELP tether_ready 1 while /ready says 200.\n# TYPE tether_ready gauge\n"
+                    "tether_ready %d\n", srv->env.draining || srv->unready ? 0 : 1);
     tt_admin_put(b, "# HELP tether_resident_memory_bytes Resident set size of p.\n"
            "# TYPE tether_resident_memory_bytes gauge\ntether_resident_memory_bytes %llu\n",
         (unsigned long long)tt_admin_rss());
@@ -281,8 +283,9 @@ static int adm_page(void *ud, const char *path, size_t pl, tt_buf *body, const c
         adm_html(srv, body);
         *type = "text/html; charset=utf-8";
     } else if (IS("/ready")) {
-        tt_admin_put(body, srv->env.draining ? "draining\n" : "ready\n");
-        return srv->env.draining ? 503 : 200;
+        int out = srv->env.draining || srv->unready;
+        tt_admin_put(body, out ? "draining\n" : "ready\n");
+        return out ? 503 : 200;
     } else if (IS("/live")) {
         tt_admin_put(body, "live\n");
     } else {

@@ -402,6 +402,8 @@ void tt_px_config_usage(FILE *out)
             "  --tunnel-listen ADDR   TLS listener where c dials in [default 0.0.0.0:7443]\n"
             "  --admin-listen ADDR    /metrics, /status, /api/tunnels, /ready, /live; keep it on\n"
             "                         loopback or a private network [default: off]\n"
+            "  --drain-delay SECS     on SIGTERM, /ready says 503 this long while p still serves,\n"
+            "                         then it drains (a balancer's time to notice) [default 0]\n"
             "  --cert FILE            tunnel certificate (PEM) [default: self-signed in --state-dir]\n"
             "  --key FILE             tunnel private key (PEM) [default: self-signed in --state-dir]\n"
             "  --state-dir DIR        where the self-signed certificate and the tokens file are\n"
@@ -478,7 +480,7 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
     static const char *const with_value[] = {
         "--listen", "--https-listen", "--admin-listen", "--https-cert", "--https-key", "--tunnel-listen", "--cert", "--key", "--state-dir", "--tokens", "--domain",
         "--path-prefix", "--default", "--log-level", "--log-format", "--ping-interval", "--ping-timeout",
-        "--max-tunnels", "--client-idle", "--stream-idle", "--underscore-fields", "--max-clients", "--service",
+        "--max-tunnels", "--client-idle", "--stream-idle", "--drain-delay", "--underscore-fields", "--max-clients", "--service",
         "--affinity-header", "--tcp-listen"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -562,6 +564,9 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
                 return -1;
         } else if (!strcmp(flag, "--client-idle")) {
             if (cfg_uint(flag, v, 1, 86400, &cfg->client_idle_s, err, errlen) < 0)
+                return -1;
+        } else if (!strcmp(flag, "--drain-delay")) {
+            if (cfg_uint(flag, v, 0, 3600, &cfg->drain_delay_s, err, errlen) < 0)
                 return -1;
         } else if (!strcmp(flag, "--stream-idle")) {
             if (cfg_uint(flag, v, 0, 604800, &cfg->stream_idle_s, err, errlen) < 0)

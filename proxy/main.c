@@ -100,6 +100,7 @@ static uint64_t raise_fd_limit(void)
 struct main_state {
     struct tt_px_server *srv;
     uint64_t drain_deadline;
+    struct tt_timer delay; /* --drain-delay */
     struct tt_timer trim_timer;
     size_t peak_clients; /* since the last trim */
 };
@@ -134,22 +135,44 @@ static void on_drain_tick(struct tt_loop *loop, struct tt_timer *t)
     tt_timer_start(loop, t, 100);
 }
 
-static void on_signal(struct tt_loop *loop, int signo, void *data)
+static void drain_now(struct main_state *ms, struct tt_loop *loop)
 {
-    struct main_state *ms = data;
     struct tt_px_server *srv = ms->srv;
-    if (srv->env.draining) {
-        tt_log_info("second signal %d: exiting now", signo);
-        tt_loop_stop(loop);
-        return;
-    }
-    tt_log_info("signal %d: draining (grace %d s)", signo, DRAIN_GRACE_MS / 1000);
+    tt_log_info("draining (grace %d s)", DRAIN_GRACE_MS / 1000);
     srv->env.draining = 1;
     tt_px_accept_drain(srv, DRAIN_GRACE_MS);
     tt_px_tcp_drain(srv);
     tt_px_tunnel_drain(srv, DRAIN_GRACE_MS);
     ms->drain_deadline = tt_loop_now(loop) + DRAIN_GRACE_MS + 500;
     tt_timer_start(loop, &srv->drain_timer, 50);
+}
+
+static void on_drain_delay(struct tt_loop *loop, struct tt_timer *t)
+{
+    drain_now(t->data, loop);
+}
+
+static void on_signal(struct tt_loop *loop, int signo, void *data)
+{
+    struct main_state *ms = data;
+    struct tt_px_server *srv = ms->srv;
+    if (srv->env.draining || srv->unready) {
+        tt_log_info("second signal %d: exiting now", signo);
+        tt_loop_stop(loop);
+        return;
+    }
+    if (srv->cfg->drain_delay_s) {
+        /* A balancer polling /ready stops sending first; requests that
+         * still come are served as usual meanwhile. */
+        srv->unready = 1;
+        tt_log_info("signal %d: /ready says 503 for %u s (--drain-delay), then draining", signo,
+                    srv->cfg->drain_delay_s);
+        tt_timer_init(&ms->delay, on_drain_delay, ms);
+        tt_timer_start(loop, &ms->delay, (uint64_t)srv->cfg->drain_delay_s * 1000u);
+        return;
+    }
+    tt_log_info("signal %d", signo);
+    drain_now(ms, loop);
 }
 
 static int bound_text(int fd, char *out, size_t outlen)

@@ -97,6 +97,7 @@ struct tt_px_server {
     size_t granted;      /* of those, answered 101 but not yet registered */
     size_t forward_links; /* live forward links: with tunnels, at most --max-tunnels */
     uint64_t tunnels_up;  /* tunnels (and forward links) that came up, in all */
+    int unready;          /* SIGTERM's --drain-delay: /ready says 503, the drain follows */
     /* Tunnel handshakes refused, by reason (the admin listener's /metrics). */
     uint64_t tun_refused[TT_PX_REFUSE_N];
     size_t clients;      /* client connections open (accepting, HTTP/1.1 or HTTP/2) */
