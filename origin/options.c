@@ -27,7 +27,8 @@ static const char opt_usage[] =
     "  --proxy HOST:PORT       the proxy's tunnel listener (required; [v6]:port for IPv6)\n"
     "  --name NAME             the name this origin serves (default: default)\n"
     "  --token TOKEN           the name's token (visible in ps: prefer --token-file)\n"
-    "  --token-file FILE       read the token from the first line of FILE\n"
+    "  --token-file FILE       read the token from FILE, which holds only the token (p\n"
+    "                          writes one as c-NAME.token in its state folder)\n"
     "                          (one of --token, --token-file or $TETHER_TOKEN is required)\n"
     "  --fingerprint sha256:HEX  pin the proxy's certificate (colons in HEX allowed)\n"
     "  --ca FILE               verify the proxy against this CA and its host name\n"
@@ -140,9 +141,18 @@ static int opt_read_token_file(const char *path, char **out, char *err, size_t e
     while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
         n--;
     s[n] = 0;
-    if (!opt_token_ok(s))
+    /* The usual mistake is to give c p's tokens file (a comment, then
+     * NAME TOKEN lines): say what the file must hold and where p put it. */
+    if (!opt_token_ok(s) || s[0] == '#')
         return opt_fail(err, errlen,
-                        "--token-file %s: the first line must be the token (visible ASCII, no spaces)",
+                        "--token-file %s: the file must hold only the token, on its first line "
+                        "(visible ASCII, no spaces); p's tokens file (NAME TOKEN per line) is not "
+                        "one: p writes c's token file as c-NAME.token in its state folder",
+                        path);
+    if (!strncmp(s, "sha256:", 7))
+        return opt_fail(err, errlen,
+                        "--token-file %s: this is the hash p keeps of a token, not the token: "
+                        "use the c-NAME.token file p wrote, or 'p token add NAME' for a new one",
                         path);
     *out = opt_strdup(s, n);
     return *out ? 0 : opt_fail(err, errlen, "out of memory");

@@ -120,6 +120,93 @@ void tt_px_sockaddr_text(const struct sockaddr *sa, char *out, size_t outlen, ch
         snprintf(ip, iplen, "%s", a);
 }
 
+int tt_px_c_command(char *out, size_t outlen, const char *bound, const char *name,
+                    const char *token_file, const char *fp)
+{
+    char dial[96];
+    const char *colon = strrchr(bound, ':');
+    int wild = colon && (!strncmp(bound, "0.0.0.0:", 8) || !strncmp(bound, "[::]:", 5));
+    if (wild)
+        snprintf(dial, sizeof(dial), "127.0.0.1%s", colon);
+    else
+        snprintf(dial, sizeof(dial), "%s", bound);
+    int n = snprintf(out, outlen, "bin/c --proxy %s --name %s --token-file %s --fingerprint %s --root DIR\n",
+                     dial, name, token_file, fp);
+    if (n < 0 || (size_t)n >= outlen)
+        return -1;
+    if (wild) {
+        int m = snprintf(out + n, outlen - (size_t)n,
+                         "# p listens for tunnels on every address (%s): from another machine, "
+                         "put this host's public name or address in place of 127.0.0.1, and "
+                         "copy %s there (it holds the secret)\n",
+                         bound, token_file);
+        if (m < 0 || (size_t)m >= outlen - (size_t)n)
+            return -1;
+        n += m;
+    }
+    return n;
+}
+
+int tt_px_write_file(const char *path, const void *data, size_t len, mode_t mode, char *err,
+                     size_t errlen)
+{
+    char tmp[4200], dir[4200];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        dir[1] = 0;
+    else if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof(dir), ".");
+    unsigned char r[6];
+    if (tt_random_bytes(r, sizeof(r)) != 0) {
+        cfg_err(err, errlen, "%s: no randomness for a temporary name", path);
+        return -1;
+    }
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-%02x%02x%02x%02x%02x%02x", path, r[0], r[1], r[2],
+                         r[3], r[4], r[5]) >= sizeof(tmp)) {
+        cfg_err(err, errlen, "%s: path too long", path);
+        return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0) {
+        cfg_err(err, errlen, "%s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, (const char *)data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            goto fail;
+        off += (size_t)w;
+    }
+    if (fchmod(fd, mode) != 0 || fsync(fd) != 0)
+        goto fail;
+    if (close(fd) != 0) {
+        fd = -1;
+        goto fail;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0)
+        goto fail;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd); /* the rename itself on disk */
+        close(dfd);
+    }
+    return 0;
+fail:;
+    int e = errno ? errno : EIO;
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    cfg_err(err, errlen, "%s: %s", path, strerror(e));
+    return -1;
+}
+
 /* --- Names and tokens --------------------------------------------------- */
 
 /* A name is a DNS label (it routes <name>.DOMAIN) that is also safe as a path

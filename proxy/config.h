@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #define TT_PX_NAME_MAX 63
 
@@ -98,6 +99,21 @@ const struct tt_px_token *tt_px_tokens_find(const struct tt_px_tokens *t, const 
                                             size_t name_len);
 /* 1 when the tokens file lets `tk` call `name` over its forward link. */
 int tt_px_token_may_call(const struct tt_px_token *tk, const char *name, size_t name_len);
+
+/* The bin/c command line that connects to the tunnel listener bound at
+ * `bound` ("ip:port" as getsockname gave it) as `name`, reading its token
+ * from `token_file`, pinning `fp`.  A wildcard address is not something c
+ * can dial: the command says 127.0.0.1 and a second line says to put the
+ * public host name there.  Writes one or two lines (each ending in '\n');
+ * returns the length, or -1 when out is too small. */
+int tt_px_c_command(char *out, size_t outlen, const char *bound, const char *name,
+                    const char *token_file, const char *fp);
+/* Writes `len` bytes to `path` so that a reader sees the old file or the
+ * new one, never a part: a temporary file in the same folder (mode `mode`),
+ * fsync, rename over `path`, fsync of the folder.  Returns 0, or -1 with err
+ * set (the temporary file removed). */
+int tt_px_write_file(const char *path, const void *data, size_t len, mode_t mode, char *err,
+                     size_t errlen);
 
 /* "ip:port" of a sockaddr, and the address alone in `ip` when not NULL. */
 void tt_px_sockaddr_text(const struct sockaddr *sa, char *out, size_t outlen, char *ip,

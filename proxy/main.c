@@ -40,29 +40,43 @@ static int ensure_dir(const char *dir, char *err, size_t errlen)
     return -1;
 }
 
-/* Makes <dir>/tokens with one random token for "default" unless it exists.
- * Returns 1 when made (token in tok), 0 when it was there, -1 on error. */
-static int make_tokens_file(const char *path, char *tok, size_t toklen, char *err, size_t errlen)
+/* The file c reads its token from (--token-file) for `name`, beside p's
+ * tokens file in the state folder: holding only the token, mode 0600. */
+static void c_token_path(char *out, size_t outlen, const char *state_dir, const char *name)
 {
-    unsigned char rnd[24];
+    char abs[4096];
+    /* Absolute, so the printed command works from any folder. */
+    if (!realpath(state_dir, abs))
+        snprintf(abs, sizeof(abs), "%s", state_dir);
+    snprintf(out, outlen, "%s/c-%s.token", abs, name);
+}
+
+/* Makes <dir>/tokens with one random token for "default" unless it exists,
+ * and c's token file for it (c_token_path).  Returns 1 when made, 0 when
+ * the tokens file was there, -1 on error. */
+static int make_tokens_file(const char *path, const char *state_dir, char *err, size_t errlen)
+{
+    unsigned char rnd[32]; /* 256 bits */
+    char tok[2 * sizeof(rnd) + 2];
     if (tt_random_bytes(rnd, sizeof(rnd)) != 0) {
         snprintf(err, errlen, "no randomness for a token");
         return -1;
     }
-    if (toklen < sizeof(rnd) * 2 + 1)
-        return -1;
     for (size_t i = 0; i < sizeof(rnd); i++)
         snprintf(tok + 2 * i, 3, "%02x", rnd[i]);
+    memset(rnd, 0, sizeof(rnd));
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
+        memset(tok, 0, sizeof(tok));
         if (errno == EEXIST)
             return 0;
         snprintf(err, errlen, "tokens %s: %s", path, strerror(errno));
         return -1;
     }
-    char text[256];
+    char text[512];
     int n = snprintf(text, sizeof(text),
-                     "# tether tokens: one \"NAME TOKEN\" per line; c --name NAME --token TOKEN\n"
+                     "# tether tokens: one \"NAME TOKEN [calls=...]\" per line.\n"
+                     "# c reads its token from a file of its own (--token-file FILE).\n"
                      "default %s\n",
                      tok);
     ssize_t w = write(fd, text, (size_t)n);
@@ -71,10 +85,51 @@ static int make_tokens_file(const char *path, char *tok, size_t toklen, char *er
         snprintf(err, errlen, "tokens %s: %s", path, strerror(errno));
         close(fd);
         unlink(path);
+        memset(tok, 0, sizeof(tok));
         return -1;
     }
     close(fd);
+    char cpath[4200];
+    c_token_path(cpath, sizeof(cpath), state_dir, "default");
+    size_t tl = strlen(tok);
+    tok[tl++] = '\n';
+    int rc = tt_px_write_file(cpath, tok, tl, 0600, err, errlen);
+    memset(tok, 0, sizeof(tok));
+    if (rc < 0) {
+        unlink(path);
+        return -1;
+    }
     return 1;
+}
+
+/* Every start says how an origin connects (README "Running it for real"):
+ * for each name whose c token file is in the state folder, the exact c
+ * command on stdout; for the others where their token is not. */
+static void print_c_commands(const struct tt_px_tokens *tokens, const char *state_dir,
+                             const char *tokens_file, const char *taddr, const char *fp)
+{
+    size_t shown = 0, hidden = 0;
+    char first_hidden[TT_PX_NAME_MAX + 1] = "";
+    for (size_t i = 0; i < tokens->n; i++) {
+        char cpath[4200], cmd[9000];
+        c_token_path(cpath, sizeof(cpath), state_dir, tokens->v[i].name);
+        if (access(cpath, F_OK) != 0) {
+            if (!hidden++)
+                snprintf(first_hidden, sizeof(first_hidden), "%s", tokens->v[i].name);
+            continue;
+        }
+        if (tt_px_c_command(cmd, sizeof(cmd), taddr, tokens->v[i].name, cpath, fp) > 0) {
+            fputs(cmd, stdout);
+            shown++;
+        }
+        tt_log_info("c for name %s reads its token from %s", tokens->v[i].name, cpath);
+    }
+    fflush(stdout);
+    if (hidden)
+        tt_log_info("%zu name(s) (%s%s) have no c token file in %s: their c holds the token, "
+                    "%s has only what checks it; 'p token add NAME' makes a new name with its "
+                    "c token file",
+                    hidden, first_hidden, hidden > 1 ? ", ..." : "", state_dir, tokens_file);
 }
 
 /* Every client connection is a descriptor: the soft limit (often 1024) is
@@ -371,6 +426,7 @@ int main(int argc, char **argv)
     struct tt_px_server srv;
     memset(&srv, 0, sizeof(srv));
     srv.cfg = &cfg;
+    snprintf(srv.tunnel_fp, sizeof(srv.tunnel_fp), "%s", fp);
     srv.tls_ctx = tt_tls_server_ctx_new(cert, key, err, sizeof(err));
     if (!srv.tls_ctx) {
         fprintf(stderr, "p: %s\n", err);
@@ -390,20 +446,19 @@ int main(int argc, char **argv)
 
     /* Who may serve which name. */
     char tokens_path[4096];
-    char made_token[64] = "";
     const char *tokens = cfg.tokens_file;
     if (!tokens) {
         snprintf(tokens_path, sizeof(tokens_path), "%s/tokens", cfg.state_dir);
         tokens = tokens_path;
-        int m = make_tokens_file(tokens, made_token, sizeof(made_token), err, sizeof(err));
+        int m = make_tokens_file(tokens, cfg.state_dir, err, sizeof(err));
         if (m < 0) {
             fprintf(stderr, "p: %s\n", err);
             return p_exit(&srv, 2);
         }
-        if (m == 0)
-            made_token[0] = 0;
-        else
-            tt_log_info("made tokens file %s with a new token for name default", tokens);
+        if (m == 1)
+            tt_log_info("made tokens file %s with a new token for name default, and c's token "
+                        "file for it in %s",
+                        tokens, cfg.state_dir);
     }
     if (tt_px_tokens_load(&srv.tokens, tokens, err, sizeof(err)) < 0) {
         fprintf(stderr, "p: %s\n", err);
@@ -488,20 +543,8 @@ int main(int argc, char **argv)
                         cert);
         tt_log_info("listening for https clients on %s", caddr);
     }
-    if (made_token[0]) {
-        /* A wildcard address is not something c can dial: show loopback and
-         * let people put their public name there. */
-        char dial[96];
-        const char *colon = strrchr(taddr, ':');
-        if (!strncmp(taddr, "0.0.0.0:", 8) || !strncmp(taddr, "[::]:", 5))
-            snprintf(dial, sizeof(dial), "127.0.0.1%s", colon);
-        else
-            snprintf(dial, sizeof(dial), "%s", taddr);
-        printf("bin/c --proxy %s --name default --token %s --fingerprint %s --root DIR\n", dial,
-               made_token, fp);
-        fflush(stdout);
-        memset(made_token, 0, sizeof(made_token));
-    }
+    if (!cfg.tokens_file || access(cfg.state_dir, F_OK) == 0)
+        print_c_commands(&srv.tokens, cfg.state_dir, tokens, taddr, fp);
 
     struct main_state ms = {.srv = &srv};
     tt_timer_init(&srv.drain_timer, on_drain_tick, &ms);

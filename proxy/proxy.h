@@ -77,6 +77,7 @@ struct tt_px_server {
     struct tt_px_registry services; /* --service names, each a tunnel to origin's server (main.c) */
     struct tt_session_config scfg;
     SSL_CTX *tls_ctx;
+    char tunnel_fp[80]; /* "sha256:..." of the tunnel certificate, for hints in the log */
     SSL_CTX *https_ctx; /* the HTTPS client front's; NULL when off */
     struct tt_px_listener tunnel_lis, client_lis, https_lis;
     size_t handshakes;   /* TLS + PUT in progress (tunnel.c) */

@@ -363,7 +363,7 @@ static void hs_decide(struct px_hs *hs, int head_len, const struct tt_hs_request
             hs->why = "unknown name or wrong token";
         } else if (v == 403) {
             hs->status = 403;
-            hs->why = "token is not valid for this name";
+            hs->why = "the token belongs to another name";
         } else if (srv->env.draining) {
             hs->status = 503;
             hs->why = "proxy is shutting down";
@@ -391,8 +391,8 @@ static void hs_decide(struct px_hs *hs, int head_len, const struct tt_hs_request
         memcpy(hs->name, rq->name.base, rq->name.len);
     hs->head_len = head_len > 0 ? (size_t)head_len : 0;
     if (hs->status != 101)
-        hs_refused(srv, "peer=%s status=%d reason=%s%s%s", hs->peer, hs->status, hs->why,
-                   hs->name[0] ? " for name " : "", hs->name);
+        hs_refused(srv, "peer=%s status=%d%s%s reason=%s", hs->peer, hs->status,
+                   hs->name[0] ? " name=" : "", hs->name, hs->why);
     if (tt_hs_build_response(&hs->out, hs->status, hs->status == 101 ? NULL : hs->why, retry, hs->forward) !=
         0) {
         hs_free(hs, 1);
@@ -489,8 +489,18 @@ static void hs_on_io(struct tt_loop *loop, struct tt_io *io, unsigned events)
             return;
         }
         if (rc != 1) {
-            hs_refused(hs->srv, "peer=%s status=0 reason=TLS handshake failed: %s", hs->peer,
-                       hs->tls->err);
+            /* A c that does not trust p's certificate ends the handshake
+             * with an alert about it (bad certificate for a pin that does
+             * not match, unknown ca without one): say what to look at. */
+            const char *e = hs->tls->err;
+            int untrusted = strstr(e, "alert bad certificate") || strstr(e, "alert unknown ca") ||
+                            strstr(e, "alert certificate");
+            hs_refused(hs->srv, "peer=%s status=0 reason=TLS handshake failed: %s%s%s%s", hs->peer,
+                       e, untrusted ? " (the c there does not trust this certificate: give it "
+                                      "--fingerprint "
+                                    : "",
+                       untrusted ? hs->srv->tunnel_fp : "",
+                       untrusted ? ", or its pin is stale)" : "");
             hs_free(hs, 1);
             return;
         }

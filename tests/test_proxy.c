@@ -367,6 +367,30 @@ static void test_tokens_bad(void **state)
     assert_non_null(strstr(err, "T:2: NUL"));
 }
 
+/* The c command p prints (issue 12 C.1, C.3): a token file, never the
+ * token; a wildcard listener gets loopback and a line about the public
+ * name. */
+static void test_c_command(void **state)
+{
+    (void)state;
+    char out[1024];
+    int n = tt_px_c_command(out, sizeof(out), "127.0.0.1:7443", "media", "/s/c-media.token",
+                            "sha256:ab");
+    assert_true(n > 0);
+    assert_string_equal(out, "bin/c --proxy 127.0.0.1:7443 --name media --token-file "
+                             "/s/c-media.token --fingerprint sha256:ab --root DIR\n");
+    n = tt_px_c_command(out, sizeof(out), "0.0.0.0:7443", "media", "/s/c-media.token", "sha256:ab");
+    assert_true(n > 0);
+    assert_non_null(strstr(out, "--proxy 127.0.0.1:7443 "));
+    const char *second = strchr(out, '\n');
+    assert_non_null(second);
+    assert_non_null(strstr(second, "public name"));
+    assert_null(strstr(second, "--proxy"));
+    n = tt_px_c_command(out, sizeof(out), "[::]:7443", "m", "/t", "sha256:ab");
+    assert_non_null(strstr(out, "--proxy 127.0.0.1:7443 "));
+    assert_int_equal(tt_px_c_command(out, 20, "127.0.0.1:7443", "m", "/t", "sha256:ab"), -1);
+}
+
 static void test_name_valid(void **state)
 {
     (void)state;
@@ -1032,6 +1056,7 @@ int main(void)
         cmocka_unit_test(test_map_caller),
         cmocka_unit_test(test_call_target),
         cmocka_unit_test(test_name_valid),
+        cmocka_unit_test(test_c_command),
         cmocka_unit_test(test_route),
         cmocka_unit_test(test_map_basic),
         cmocka_unit_test(test_map_underscores),
