@@ -6,6 +6,7 @@
  */
 #include "proxy/config.h"
 
+#include "proto/text.h"
 #include "proto/tls.h"
 
 #include "proto/http1.h"
@@ -125,7 +126,8 @@ int tt_px_c_command(char *out, size_t outlen, const char *bound, const char *nam
 {
     char dial[96];
     const char *colon = strrchr(bound, ':');
-    int wild = colon && (!strncmp(bound, "0.0.0.0:", 8) || !strncmp(bound, "[::]:", 5));
+    int wild = colon && (bound[0] == ':' || !strncmp(bound, "0.0.0.0:", 8) ||
+                         !strncmp(bound, "[::]:", 5));
     if (wild)
         snprintf(dial, sizeof(dial), "127.0.0.1%s", colon);
     else
@@ -145,6 +147,37 @@ int tt_px_c_command(char *out, size_t outlen, const char *bound, const char *nam
         n += m;
     }
     return n;
+}
+
+void tt_px_c_token_path(char *out, size_t outlen, const char *state_dir, const char *name)
+{
+    char abs[PATH_MAX];
+    /* Absolute, so a printed command works from any folder. */
+    if (!realpath(state_dir, abs))
+        snprintf(abs, sizeof(abs), "%s", state_dir);
+    snprintf(out, outlen, "%s/c-%s.token", abs, name);
+}
+
+int tt_px_tokens_header(char *out, size_t outlen)
+{
+    int n = snprintf(out, outlen,
+                     "# tether tokens: \"NAME sha256:HASH [calls=NAME,NAME...|calls=*]\" per line,\n"
+                     "# the SHA-256 of each name's token (a plain \"NAME TOKEN\" is read too).\n"
+                     "# Edit with 'p token add|list|revoke'; c reads its token from its own file.\n");
+    return n < 0 || (size_t)n >= outlen ? 0 : n;
+}
+
+int tt_px_tokens_line(char *out, size_t outlen, const char *name, const char *token,
+                      size_t token_len, const char *calls)
+{
+    uint8_t h[32];
+    char hex[65];
+    tt_sha256(token, token_len, h);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    int n = snprintf(out, outlen, "%s sha256:%s%s%s\n", name, hex, calls ? " calls=" : "",
+                     calls ? calls : "");
+    return n < 0 || (size_t)n >= outlen ? 0 : n;
 }
 
 int tt_px_write_file(const char *path, const void *data, size_t len, mode_t mode, char *err,
@@ -226,19 +259,10 @@ int tt_px_name_valid(const char *s, size_t len)
 
 void tt_px_tokens_free(struct tt_px_tokens *t)
 {
-    for (size_t i = 0; i < t->n; i++) {
-        if (t->v[i].token) {
-            /* Do not leave secrets in freed memory. */
-            volatile char *p = t->v[i].token;
-            for (size_t k = 0; k < t->v[i].token_len; k++)
-                p[k] = 0;
-        }
-        tt_mem_free(t->v[i].token);
+    for (size_t i = 0; i < t->n; i++)
         tt_mem_free(t->v[i].calls);
-    }
     tt_mem_free(t->v);
-    t->v = NULL;
-    t->n = t->cap = 0;
+    memset(t, 0, sizeof(*t));
 }
 
 static int tok_is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
@@ -347,7 +371,26 @@ int tt_px_tokens_parse(struct tt_px_tokens *t, const char *text, size_t len, con
                     line, TT_PX_NAME_MAX);
             goto fail;
         }
-        if (fl[1] < 8) {
+        uint8_t hash[32];
+        int plain = 1;
+        if (fl[1] >= 7 && !strncmp(f[1], "sha256:", 7)) {
+            /* What p writes: the hash of a 256-bit token. */
+            plain = 0;
+            if (fl[1] != 7 + 64) {
+                cfg_err(err, errlen, "tokens %s:%zu: sha256: wants 64 hex digits", file, line);
+                goto fail;
+            }
+            for (int k = 0; k < 32; k++) {
+                int hi = tt_hex_value(f[1][7 + 2 * k]), lo = tt_hex_value(f[1][8 + 2 * k]);
+                if (hi < 0 || lo < 0) {
+                    cfg_err(err, errlen, "tokens %s:%zu: sha256: wants 64 hex digits", file,
+                            line);
+                    goto fail;
+                }
+                hash[k] = (uint8_t)(hi << 4 | lo);
+            }
+        }
+        if (plain && fl[1] < 8) {
             cfg_err(err, errlen, "tokens %s:%zu: token too short (at least 8 characters)", file,
                     line);
             goto fail;
@@ -357,7 +400,7 @@ int tt_px_tokens_parse(struct tt_px_tokens *t, const char *text, size_t len, con
                     line);
             goto fail;
         }
-        for (size_t k = 0; k < fl[1]; k++) {
+        for (size_t k = 0; plain && k < fl[1]; k++) {
             unsigned char ch = (unsigned char)f[1][k];
             if (ch < 0x21 || ch > 0x7e) {
                 cfg_err(err, errlen, "tokens %s:%zu: token has a character that is not printable ASCII",
@@ -365,6 +408,8 @@ int tt_px_tokens_parse(struct tt_px_tokens *t, const char *text, size_t len, con
                 goto fail;
             }
         }
+        if (plain)
+            tt_sha256(f[1], fl[1], hash);
         for (size_t k = 0; k < t->n; k++) {
             if (strlen(t->v[k].name) == fl[0] && strncasecmp(t->v[k].name, f[0], fl[0]) == 0) {
                 cfg_err(err, errlen, "tokens %s:%zu: name %.*s appears twice", file, line,
@@ -372,7 +417,7 @@ int tt_px_tokens_parse(struct tt_px_tokens *t, const char *text, size_t len, con
                 goto fail;
             }
             /* A token belongs to one name (DESIGN.md): 403 depends on it. */
-            if (t->v[k].token_len == fl[1] && memcmp(t->v[k].token, f[1], fl[1]) == 0) {
+            if (memcmp(t->v[k].hash, hash, 32) == 0) {
                 cfg_err(err, errlen, "tokens %s:%zu: this token is already given to name %s", file,
                         line, t->v[k].name);
                 goto fail;
@@ -391,14 +436,11 @@ int tt_px_tokens_parse(struct tt_px_tokens *t, const char *text, size_t len, con
         struct tt_px_token *tk = &t->v[t->n];
         memset(tk, 0, sizeof(*tk));
         memcpy(tk->name, f[0], fl[0]);
-        tk->token = tt_mem_alloc(fl[1] + 1);
-        if (!tk->token) {
-            cfg_err(err, errlen, "tokens %s: out of memory", file);
-            goto fail;
-        }
-        memcpy(tk->token, f[1], fl[1]);
-        tk->token[fl[1]] = 0;
-        tk->token_len = fl[1];
+        memcpy(tk->hash, hash, 32);
+        tk->line = line;
+        tk->plain = (uint8_t)plain;
+        if (plain && !t->n_plain++)
+            t->first_plain_line = line;
         t->n++; /* counted now: a failure below frees it with the rest */
         if (nf == 3 && !(tk->calls = tt_mem_alloc(fl[2] - 6 + 1))) {
             cfg_err(err, errlen, "tokens %s: out of memory", file);
@@ -409,10 +451,8 @@ int tt_px_tokens_parse(struct tt_px_tokens *t, const char *text, size_t len, con
             tk->calls[fl[2] - 6] = 0;
         }
     }
-    if (t->n == 0) {
-        cfg_err(err, errlen, "tokens %s: no NAME TOKEN line", file);
-        goto fail;
-    }
+    /* No line at all is a file whose last name was revoked: every tunnel
+     * is refused (main.c says so), not an error. */
     return 0;
 fail:
     tt_px_tokens_free(t);
@@ -461,8 +501,10 @@ int tt_px_tokens_check(const struct tt_px_tokens *t, const char *name, size_t na
     /* Compare against every entry, whatever matches first, so the time taken
      * says nothing about which token or name is close. */
     int own = 0, other = 0;
+    uint8_t h[32];
+    tt_sha256(token, token_len, h);
     for (size_t i = 0; i < t->n; i++) {
-        int eq = tt_ct_equal(t->v[i].token, t->v[i].token_len, token, token_len);
+        int eq = tt_ct_equal(t->v[i].hash, 32, h, 32);
         int same_name =
             strlen(t->v[i].name) == name_len && strncasecmp(t->v[i].name, name, name_len) == 0;
         own |= eq & same_name;
@@ -471,6 +513,12 @@ int tt_px_tokens_check(const struct tt_px_tokens *t, const char *name, size_t na
     if (own)
         return 0;
     return other ? 403 : 401;
+}
+
+int tt_px_tokens_still(const struct tt_px_tokens *t, const char *name, const uint8_t hash[32])
+{
+    const struct tt_px_token *e = tt_px_tokens_find(t, name, strlen(name));
+    return e && tt_ct_equal(e->hash, 32, hash, 32);
 }
 
 /* --- Flags ---------------------------------------------------------------- */
@@ -543,6 +591,8 @@ static int cfg_uint(const char *flag, const char *v, uint32_t min, uint32_t max,
     *out = (uint32_t)n;
     return 0;
 }
+
+void tt_px_config_free(struct tt_px_config *cfg) { (void)cfg; }
 
 int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {

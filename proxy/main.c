@@ -40,17 +40,6 @@ static int ensure_dir(const char *dir, char *err, size_t errlen)
     return -1;
 }
 
-/* The file c reads its token from (--token-file) for `name`, beside p's
- * tokens file in the state folder: holding only the token, mode 0600. */
-static void c_token_path(char *out, size_t outlen, const char *state_dir, const char *name)
-{
-    char abs[4096];
-    /* Absolute, so the printed command works from any folder. */
-    if (!realpath(state_dir, abs))
-        snprintf(abs, sizeof(abs), "%s", state_dir);
-    snprintf(out, outlen, "%s/c-%s.token", abs, name);
-}
-
 /* Makes <dir>/tokens with one random token for "default" unless it exists,
  * and c's token file for it (c_token_path).  Returns 1 when made, 0 when
  * the tokens file was there, -1 on error. */
@@ -74,11 +63,8 @@ static int make_tokens_file(const char *path, const char *state_dir, char *err, 
         return -1;
     }
     char text[512];
-    int n = snprintf(text, sizeof(text),
-                     "# tether tokens: one \"NAME TOKEN [calls=...]\" per line.\n"
-                     "# c reads its token from a file of its own (--token-file FILE).\n"
-                     "default %s\n",
-                     tok);
+    int n = tt_px_tokens_header(text, sizeof(text));
+    n += tt_px_tokens_line(text + n, sizeof(text) - (size_t)n, "default", tok, strlen(tok), NULL);
     ssize_t w = write(fd, text, (size_t)n);
     memset(text, 0, sizeof(text));
     if (w != n || fsync(fd) != 0) {
@@ -90,7 +76,7 @@ static int make_tokens_file(const char *path, const char *state_dir, char *err, 
     }
     close(fd);
     char cpath[4200];
-    c_token_path(cpath, sizeof(cpath), state_dir, "default");
+    tt_px_c_token_path(cpath, sizeof(cpath), state_dir, "default");
     size_t tl = strlen(tok);
     tok[tl++] = '\n';
     int rc = tt_px_write_file(cpath, tok, tl, 0600, err, errlen);
@@ -112,7 +98,7 @@ static void print_c_commands(const struct tt_px_tokens *tokens, const char *stat
     char first_hidden[TT_PX_NAME_MAX + 1] = "";
     for (size_t i = 0; i < tokens->n; i++) {
         char cpath[4200], cmd[9000];
-        c_token_path(cpath, sizeof(cpath), state_dir, tokens->v[i].name);
+        tt_px_c_token_path(cpath, sizeof(cpath), state_dir, tokens->v[i].name);
         if (access(cpath, F_OK) != 0) {
             if (!hidden++)
                 snprintf(first_hidden, sizeof(first_hidden), "%s", tokens->v[i].name);
@@ -152,12 +138,109 @@ static uint64_t raise_fd_limit(void)
     return rl.rlim_cur;
 }
 
+/* A tokens set a reload replaced: forward links and exchanges under way
+ * may point at its entries (their caller), so it lives until p exits.
+ * Reloads are rare and a set is small. */
+struct retired_tokens {
+    struct retired_tokens *next;
+    struct tt_px_tokens t;
+};
+
 struct main_state {
     struct tt_px_server *srv;
     uint64_t drain_deadline;
     struct tt_timer trim_timer;
     size_t peak_clients; /* since the last trim */
+    const char *tokens_path;
+    const char *state_dir; /* NULL: p keeps no state folder (no pid file) */
+    struct retired_tokens *retired;
 };
+
+/* One warning for a file that still holds tokens in plain text. */
+static void warn_tokens(const struct tt_px_tokens *t, const char *file)
+{
+    if (t->n_plain)
+        tt_log_warn("tokens %s:%zu: %zu token(s) kept in plain text (the first on this line): "
+                    "p still reads them, but whoever reads the file has them; 'p token revoke "
+                    "NAME' and 'p token add NAME' replace one with a hashed entry",
+                    file, t->first_plain_line, t->n_plain);
+    if (!t->n)
+        tt_log_warn("tokens %s has no names: every tunnel is refused ('p token add NAME')", file);
+}
+
+/* SIGHUP: the tokens file again.  A file that does not parse changes
+ * nothing; otherwise the new set takes over and every tunnel or forward
+ * link whose entry is gone or checks another token now is closed. */
+static void reload(struct main_state *ms)
+{
+    struct tt_px_server *srv = ms->srv;
+    char err[4400];
+    struct tt_px_tokens nt;
+    struct retired_tokens *old = tt_mem_calloc(1, sizeof(*old));
+    if (!old) {
+        tt_log_error("reload failed: out of memory; the configuration in use stays");
+        return;
+    }
+    if (tt_px_tokens_load(&nt, ms->tokens_path, err, sizeof(err)) < 0) {
+        tt_mem_free(old);
+        tt_log_error("reload failed: %s; the configuration in use stays", err);
+        return;
+    }
+    warn_tokens(&nt, ms->tokens_path);
+    old->t = srv->tokens;
+    old->next = ms->retired;
+    ms->retired = old;
+    srv->tokens = nt;
+    size_t closed = tt_px_tunnel_revoke(srv, &srv->tokens);
+    tt_px_h2f_retoken(srv, &srv->tokens);
+    tt_log_info("reloaded tokens %s: %zu name(s), %zu tunnel(s) closed", ms->tokens_path,
+                srv->tokens.n, closed);
+}
+
+static void retired_free(struct main_state *ms)
+{
+    while (ms->retired) {
+        struct retired_tokens *r = ms->retired;
+        ms->retired = r->next;
+        tt_px_tokens_free(&r->t);
+        tt_mem_free(r);
+    }
+}
+
+static void on_hup(struct tt_loop *loop, int signo, void *data)
+{
+    (void)loop;
+    (void)signo;
+    struct main_state *ms = data;
+    if (ms->srv->env.draining)
+        return;
+    tt_log_info("signal %d: reloading", signo);
+    reload(ms);
+}
+
+/* STATE/p.pid: how `p token` finds the p to reload.  Written once SIGHUP
+ * is handled; removed at exit when it is still ours. */
+static void pid_file(const char *state_dir, int make)
+{
+    char path[4200], text[32];
+    snprintf(path, sizeof(path), "%s/p.pid", state_dir);
+    int n = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+    if (make) {
+        char err[4400];
+        if (tt_px_write_file(path, text, (size_t)n, 0644, err, sizeof(err)) < 0)
+            tt_log_warn("cannot write the pid file: %s ('p token' cannot signal this p)", err);
+        return;
+    }
+    char buf[32] = "";
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (!fgets(buf, sizeof(buf), f))
+            buf[0] = 0;
+        fclose(f);
+        if (!strcmp(buf, text))
+            unlink(path);
+    }
+}
 
 /* After a load has come and gone, the allocator keeps what the peak took
  * (buffers of thousands of connections) unless told to hand it back. */
@@ -370,6 +453,8 @@ static int p_exit(struct tt_px_server *srv, int rc)
 
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && !strcmp(argv[1], "token"))
+        return tt_px_token_cmd(argc, argv);
     struct tt_px_config cfg;
     char err[8192];
     int rc = tt_px_config_parse(&cfg, argc, argv, err, sizeof(err));
@@ -464,6 +549,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "p: %s\n", err);
         return p_exit(&srv, 2);
     }
+    warn_tokens(&srv.tokens, tokens);
 
     tt_px_tunnel_session_config(&srv.scfg, cfg.ping_interval_s * 1000, cfg.ping_timeout_s * 1000);
     tt_px_registry_init(&srv.reg);
@@ -546,20 +632,29 @@ int main(int argc, char **argv)
     if (!cfg.tokens_file || access(cfg.state_dir, F_OK) == 0)
         print_c_commands(&srv.tokens, cfg.state_dir, tokens, taddr, fp);
 
-    struct main_state ms = {.srv = &srv};
+    struct main_state ms = {.srv = &srv, .tokens_path = tokens};
+    if (!cfg.tokens_file || access(cfg.state_dir, F_OK) == 0)
+        ms.state_dir = cfg.state_dir;
     tt_timer_init(&srv.drain_timer, on_drain_tick, &ms);
     tt_timer_init(&ms.trim_timer, on_trim_tick, &ms);
     tt_timer_start(srv.loop, &ms.trim_timer, TRIM_EVERY_MS);
     if (tt_loop_on_signal(srv.loop, SIGTERM, on_signal, &ms) < 0 ||
-        tt_loop_on_signal(srv.loop, SIGINT, on_signal, &ms) < 0) {
+        tt_loop_on_signal(srv.loop, SIGINT, on_signal, &ms) < 0 ||
+        tt_loop_on_signal(srv.loop, SIGHUP, on_hup, &ms) < 0) {
         fprintf(stderr, "p: cannot handle signals: %s\n", strerror(errno));
         return p_exit(&srv, 1);
     }
+    if (ms.state_dir)
+        pid_file(ms.state_dir, 1);
     tt_log_set_buffered(1); /* access lines: one write a loop iteration */
-    if (tt_loop_run(srv.loop) < 0) {
+    rc = tt_loop_run(srv.loop) < 0 ? 1 : 0;
+    if (rc)
         tt_log_error("event loop failed: %s", strerror(errno));
-        return p_exit(&srv, 1);
-    }
-    tt_log_info("stopped");
-    return p_exit(&srv, 0);
+    else
+        tt_log_info("stopped");
+    if (ms.state_dir)
+        pid_file(ms.state_dir, 0);
+    rc = p_exit(&srv, rc);
+    retired_free(&ms);
+    return rc;
 }
