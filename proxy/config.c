@@ -6,6 +6,7 @@
  */
 #include "proxy/config.h"
 
+#include "proto/conffile.h"
 #include "proto/text.h"
 #include "proto/tls.h"
 
@@ -563,8 +564,15 @@ void tt_px_config_usage(FILE *out)
             "                         CONNECT stream (c --tcp HOST:PORT serves it); repeatable\n"
             "  --affinity-header NAME requests with the same value of this header go to the same\n"
             "                         pool member while it is up (rendezvous hashing)\n"
+            "  --config FILE          read these flags from FILE, 'key = value' a line, each key\n"
+            "                         a flag without '--' (docs/examples/p.conf); flags given\n"
+            "                         here override it\n"
             "  --help                 this text\n"
-            "  --version              print the version\n");
+            "  --version              print the version\n"
+            "\n"
+            "  p token add NAME [--calls LIST] | list | revoke NAME  [flags]\n"
+            "                         edit the tokens file and tell a running p (p token --help)\n"
+            "SIGHUP reloads the tokens file; SIGTERM/SIGINT drain.\n");
 }
 
 /* RFC 9110 §5.1: a field name is a token. */
@@ -592,7 +600,191 @@ static int cfg_uint(const char *flag, const char *v, uint32_t min, uint32_t max,
     return 0;
 }
 
-void tt_px_config_free(struct tt_px_config *cfg) { (void)cfg; }
+/* Every flag that takes a value; a --config file has the same keys, without
+ * the "--" ("config" itself excepted). */
+static const char *const cfg_with_value[] = {
+    "--listen", "--https-listen", "--https-cert", "--https-key", "--tunnel-listen", "--cert", "--key", "--state-dir", "--tokens", "--domain",
+    "--path-prefix", "--default", "--log-level", "--ping-interval", "--ping-timeout",
+    "--max-tunnels", "--client-idle", "--underscore-fields", "--max-clients", "--service",
+    "--affinity-header", "--tcp-listen", "--config"};
+
+static int cfg_known(const char *flag)
+{
+    for (size_t k = 0; k < sizeof(cfg_with_value) / sizeof(cfg_with_value[0]); k++)
+        if (!strcmp(flag, cfg_with_value[k]))
+            return 1;
+    return 0;
+}
+
+/* Values read from a --config file live as long as the configuration. */
+struct tt_px_cfg_str {
+    struct tt_px_cfg_str *next;
+    char s[];
+};
+
+void tt_px_config_free(struct tt_px_config *cfg)
+{
+    while (cfg->owned) {
+        struct tt_px_cfg_str *o = cfg->owned;
+        cfg->owned = o->next;
+        tt_mem_free(o);
+    }
+}
+
+/* One flag and its value, from the command line or the file. */
+static int cfg_set(struct tt_px_config *cfg, const char *flag, const char *v, char *err,
+                   size_t errlen)
+{
+    /* Addresses and names are checked here too, so an error in a --config
+     * file names its line; the checks after the flags need them all. */
+    struct tt_px_addr a;
+    char why[160];
+    if ((!strcmp(flag, "--listen") || !strcmp(flag, "--https-listen") ||
+         !strcmp(flag, "--tunnel-listen")) &&
+        strcmp(v, "off") && tt_px_parse_addr(v, &a, why, sizeof(why)) < 0) {
+        cfg_err(err, errlen, "%s: %s%s", flag, why, strcmp(flag, "--tunnel-listen") ? " (or 'off')" : "");
+        return -1;
+    }
+    if (!strcmp(flag, "--default") && !tt_px_name_valid(v, strlen(v))) {
+        cfg_err(err, errlen, "--default: '%s' is not a valid name (letters, digits, '-', '_')", v);
+        return -1;
+    }
+    if (!strcmp(flag, "--path-prefix") && v[0] != '/') {
+        cfg_err(err, errlen, "--path-prefix: '%s' must start with '/'", v);
+        return -1;
+    }
+    if (!strcmp(flag, "--listen"))
+        cfg->listen = v;
+    else if (!strcmp(flag, "--https-listen"))
+        cfg->https_listen = v;
+    else if (!strcmp(flag, "--https-cert"))
+        cfg->https_cert = v;
+    else if (!strcmp(flag, "--https-key"))
+        cfg->https_key = v;
+    else if (!strcmp(flag, "--tunnel-listen"))
+        cfg->tunnel_listen = v;
+    else if (!strcmp(flag, "--cert"))
+        cfg->cert = v;
+    else if (!strcmp(flag, "--key"))
+        cfg->key = v;
+    else if (!strcmp(flag, "--state-dir"))
+        cfg->state_dir = v;
+    else if (!strcmp(flag, "--tokens"))
+        cfg->tokens_file = v;
+    else if (!strcmp(flag, "--domain"))
+        cfg->domain = v;
+    else if (!strcmp(flag, "--path-prefix"))
+        cfg->path_prefix = v;
+    else if (!strcmp(flag, "--default"))
+        cfg->default_name = v;
+    else if (!strcmp(flag, "--log-level")) {
+        int l = tt_log_parse_level(v);
+        if (l < 0) {
+            cfg_err(err, errlen, "--log-level: '%s' is not one of error|warn|info|debug", v);
+            return -1;
+        }
+        cfg->log_level = l;
+    } else if (!strcmp(flag, "--ping-interval")) {
+        if (cfg_uint(flag, v, 1, 86400, &cfg->ping_interval_s, err, errlen) < 0)
+            return -1;
+    } else if (!strcmp(flag, "--ping-timeout")) {
+        if (cfg_uint(flag, v, 1, 86400, &cfg->ping_timeout_s, err, errlen) < 0)
+            return -1;
+    } else if (!strcmp(flag, "--client-idle")) {
+        if (cfg_uint(flag, v, 1, 86400, &cfg->client_idle_s, err, errlen) < 0)
+            return -1;
+    } else if (!strcmp(flag, "--max-clients")) {
+        if (cfg_uint(flag, v, 1, 10000000, &cfg->max_clients, err, errlen) < 0)
+            return -1;
+    } else if (!strcmp(flag, "--underscore-fields")) {
+        if (strcmp(v, "drop") && strcmp(v, "keep")) {
+            cfg_err(err, errlen, "--underscore-fields: '%s' is not drop or keep", v);
+            return -1;
+        }
+        cfg->keep_underscores = !strcmp(v, "keep");
+    } else if (!strcmp(flag, "--service")) {
+        const char *eqs = strchr(v, '=');
+        if (!eqs || !tt_px_name_valid(v, (size_t)(eqs - v)) ||
+            (strncmp(eqs + 1, "http://", 7) && strncmp(eqs + 1, "h2c://", 6) &&
+             strncmp(eqs + 1, "tcp://", 6))) {
+            cfg_err(err, errlen,
+                    "--service: '%s' is not NAME=http://HOST:PORT, NAME=h2c://HOST:PORT or "
+                    "NAME=tcp://HOST:PORT", v);
+            return -1;
+        }
+        for (size_t k = 0; k < cfg->n_services; k++)
+            if (strlen(cfg->services[k].name) == (size_t)(eqs - v) &&
+                !strncasecmp(cfg->services[k].name, v, (size_t)(eqs - v))) {
+                cfg_err(err, errlen, "--service: name '%.*s' given twice", (int)(eqs - v), v);
+                return -1;
+            }
+        if (cfg->n_services == TT_PX_SERVICES_MAX) {
+            cfg_err(err, errlen, "--service: at most %d", TT_PX_SERVICES_MAX);
+            return -1;
+        }
+        struct tt_px_service *sv = &cfg->services[cfg->n_services++];
+        memcpy(sv->name, v, (size_t)(eqs - v));
+        sv->name[eqs - v] = 0;
+        sv->url = eqs + 1;
+    } else if (!strcmp(flag, "--tcp-listen")) {
+        const char *eqs = strrchr(v, '=');
+        char addr[96];
+        if (!eqs || !tt_px_name_valid(eqs + 1, strlen(eqs + 1)) ||
+            (size_t)(eqs - v) >= sizeof(addr)) {
+            cfg_err(err, errlen, "--tcp-listen: '%s' is not ADDR=NAME", v);
+            return -1;
+        }
+        if (cfg->n_tcp == TT_PX_TCP_LISTEN_MAX) {
+            cfg_err(err, errlen, "--tcp-listen: at most %d", TT_PX_TCP_LISTEN_MAX);
+            return -1;
+        }
+        struct tt_px_tcp_listen *tl = &cfg->tcp[cfg->n_tcp];
+        memcpy(addr, v, (size_t)(eqs - v));
+        addr[eqs - v] = 0;
+        if (tt_px_parse_addr(addr, &tl->addr, why, sizeof(why)) < 0) {
+            cfg_err(err, errlen, "--tcp-listen %s: %s", v, why);
+            return -1;
+        }
+        snprintf(tl->name, sizeof(tl->name), "%s", eqs + 1);
+        cfg->n_tcp++;
+    } else if (!strcmp(flag, "--affinity-header")) {
+        if (!cfg_field_name_valid(v)) {
+            cfg_err(err, errlen, "--affinity-header: '%s' is not a header name", v);
+            return -1;
+        }
+        cfg->affinity_header = v;
+    } else if (!strcmp(flag, "--max-tunnels")) {
+        if (cfg_uint(flag, v, 1, 1000000, &cfg->max_tunnels, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+struct cfg_file_ctx {
+    struct tt_px_config *cfg;
+};
+
+static int cfg_file_key(void *ud, const char *key, const char *value, char *err, size_t errlen)
+{
+    struct tt_px_config *cfg = ((struct cfg_file_ctx *)ud)->cfg;
+    char flag[40];
+    if (strlen(key) + 3 > sizeof(flag) || (snprintf(flag, sizeof(flag), "--%s", key), !cfg_known(flag)) ||
+        !strcmp(key, "config")) {
+        cfg_err(err, errlen, "unknown key (the keys are p's flags without '--': see p --help)");
+        return -1;
+    }
+    size_t n = strlen(value);
+    struct tt_px_cfg_str *o = tt_mem_alloc(sizeof(*o) + n + 1);
+    if (!o) {
+        cfg_err(err, errlen, "out of memory");
+        return -1;
+    }
+    memcpy(o->s, value, n + 1);
+    o->next = cfg->owned;
+    cfg->owned = o;
+    return cfg_set(cfg, flag, o->s, err, errlen);
+}
+
 
 int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
@@ -606,11 +798,23 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
     cfg->max_tunnels = 10000;
     cfg->client_idle_s = 60;
 
-    static const char *const with_value[] = {
-        "--listen", "--https-listen", "--https-cert", "--https-key", "--tunnel-listen", "--cert", "--key", "--state-dir", "--tokens", "--domain",
-        "--path-prefix", "--default", "--log-level", "--ping-interval", "--ping-timeout",
-        "--max-tunnels", "--client-idle", "--underscore-fields", "--max-clients", "--service",
-        "--affinity-header", "--tcp-listen"};
+    /* --config first, whatever its place: the flags override the file. */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            cfg->config_file = argv[++i];
+        else if (!strncmp(argv[i], "--config=", 9))
+            cfg->config_file = argv[i] + 9;
+    }
+    if (cfg->config_file) {
+        struct cfg_file_ctx fc = {.cfg = cfg};
+        char why[1200];
+        if (tt_conffile_read(cfg->config_file, cfg_file_key, &fc, why, sizeof(why)) < 0) {
+            cfg_err(err, errlen, "--config %s", why);
+            return -1;
+        }
+    }
+    /* Repeatable flags on the command line replace the file's list. */
+    int cli_services = 0, cli_tcp = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -631,11 +835,7 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
         } else {
             snprintf(flag, sizeof(flag), "%s", a);
         }
-        int known = 0;
-        for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
-            if (!strcmp(flag, with_value[k]))
-                known = 1;
-        if (!known) {
+        if (!cfg_known(flag)) {
             cfg_err(err, errlen, "unknown flag '%s' (see --help)", a);
             return -1;
         }
@@ -646,110 +846,14 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
             }
             v = argv[++i];
         }
-        if (!strcmp(flag, "--listen"))
-            cfg->listen = v;
-        else if (!strcmp(flag, "--https-listen"))
-            cfg->https_listen = v;
-        else if (!strcmp(flag, "--https-cert"))
-            cfg->https_cert = v;
-        else if (!strcmp(flag, "--https-key"))
-            cfg->https_key = v;
-        else if (!strcmp(flag, "--tunnel-listen"))
-            cfg->tunnel_listen = v;
-        else if (!strcmp(flag, "--cert"))
-            cfg->cert = v;
-        else if (!strcmp(flag, "--key"))
-            cfg->key = v;
-        else if (!strcmp(flag, "--state-dir"))
-            cfg->state_dir = v;
-        else if (!strcmp(flag, "--tokens"))
-            cfg->tokens_file = v;
-        else if (!strcmp(flag, "--domain"))
-            cfg->domain = v;
-        else if (!strcmp(flag, "--path-prefix"))
-            cfg->path_prefix = v;
-        else if (!strcmp(flag, "--default"))
-            cfg->default_name = v;
-        else if (!strcmp(flag, "--log-level")) {
-            int l = tt_log_parse_level(v);
-            if (l < 0) {
-                cfg_err(err, errlen, "--log-level: '%s' is not one of error|warn|info|debug", v);
-                return -1;
-            }
-            cfg->log_level = l;
-        } else if (!strcmp(flag, "--ping-interval")) {
-            if (cfg_uint(flag, v, 1, 86400, &cfg->ping_interval_s, err, errlen) < 0)
-                return -1;
-        } else if (!strcmp(flag, "--ping-timeout")) {
-            if (cfg_uint(flag, v, 1, 86400, &cfg->ping_timeout_s, err, errlen) < 0)
-                return -1;
-        } else if (!strcmp(flag, "--client-idle")) {
-            if (cfg_uint(flag, v, 1, 86400, &cfg->client_idle_s, err, errlen) < 0)
-                return -1;
-        } else if (!strcmp(flag, "--max-clients")) {
-            if (cfg_uint(flag, v, 1, 10000000, &cfg->max_clients, err, errlen) < 0)
-                return -1;
-        } else if (!strcmp(flag, "--underscore-fields")) {
-            if (strcmp(v, "drop") && strcmp(v, "keep")) {
-                cfg_err(err, errlen, "--underscore-fields: '%s' is not drop or keep", v);
-                return -1;
-            }
-            cfg->keep_underscores = !strcmp(v, "keep");
-        } else if (!strcmp(flag, "--service")) {
-            const char *eqs = strchr(v, '=');
-            if (!eqs || !tt_px_name_valid(v, (size_t)(eqs - v)) ||
-                (strncmp(eqs + 1, "http://", 7) && strncmp(eqs + 1, "h2c://", 6) &&
-                 strncmp(eqs + 1, "tcp://", 6))) {
-                cfg_err(err, errlen,
-                        "--service: '%s' is not NAME=http://HOST:PORT, NAME=h2c://HOST:PORT or "
-                        "NAME=tcp://HOST:PORT", v);
-                return -1;
-            }
-            for (size_t k = 0; k < cfg->n_services; k++)
-                if (strlen(cfg->services[k].name) == (size_t)(eqs - v) &&
-                    !strncasecmp(cfg->services[k].name, v, (size_t)(eqs - v))) {
-                    cfg_err(err, errlen, "--service: name '%.*s' given twice", (int)(eqs - v), v);
-                    return -1;
-                }
-            if (cfg->n_services == TT_PX_SERVICES_MAX) {
-                cfg_err(err, errlen, "--service: at most %d", TT_PX_SERVICES_MAX);
-                return -1;
-            }
-            struct tt_px_service *sv = &cfg->services[cfg->n_services++];
-            memcpy(sv->name, v, (size_t)(eqs - v));
-            sv->name[eqs - v] = 0;
-            sv->url = eqs + 1;
-        } else if (!strcmp(flag, "--tcp-listen")) {
-            const char *eqs = strrchr(v, '=');
-            char addr[96], why[160];
-            if (!eqs || !tt_px_name_valid(eqs + 1, strlen(eqs + 1)) ||
-                (size_t)(eqs - v) >= sizeof(addr)) {
-                cfg_err(err, errlen, "--tcp-listen: '%s' is not ADDR=NAME", v);
-                return -1;
-            }
-            if (cfg->n_tcp == TT_PX_TCP_LISTEN_MAX) {
-                cfg_err(err, errlen, "--tcp-listen: at most %d", TT_PX_TCP_LISTEN_MAX);
-                return -1;
-            }
-            struct tt_px_tcp_listen *tl = &cfg->tcp[cfg->n_tcp];
-            memcpy(addr, v, (size_t)(eqs - v));
-            addr[eqs - v] = 0;
-            if (tt_px_parse_addr(addr, &tl->addr, why, sizeof(why)) < 0) {
-                cfg_err(err, errlen, "--tcp-listen %s: %s", v, why);
-                return -1;
-            }
-            snprintf(tl->name, sizeof(tl->name), "%s", eqs + 1);
-            cfg->n_tcp++;
-        } else if (!strcmp(flag, "--affinity-header")) {
-            if (!cfg_field_name_valid(v)) {
-                cfg_err(err, errlen, "--affinity-header: '%s' is not a header name", v);
-                return -1;
-            }
-            cfg->affinity_header = v;
-        } else if (!strcmp(flag, "--max-tunnels")) {
-            if (cfg_uint(flag, v, 1, 1000000, &cfg->max_tunnels, err, errlen) < 0)
-                return -1;
-        }
+        if (!strcmp(flag, "--config"))
+            continue;
+        if (!strcmp(flag, "--service") && !cli_services++)
+            cfg->n_services = 0;
+        if (!strcmp(flag, "--tcp-listen") && !cli_tcp++)
+            cfg->n_tcp = 0;
+        if (cfg_set(cfg, flag, v, err, errlen) < 0)
+            return -1;
     }
     char why[160];
     cfg->listen_off = !strcmp(cfg->listen, "off");

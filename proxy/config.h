@@ -55,6 +55,8 @@ struct tt_px_tcp_listen {
     const char *via; /* the pool to send it on (c: the forward link); NULL: NAME's */
 };
 
+struct tt_px_cfg_str;
+
 struct tt_px_config {
     const char *listen;        /* "0.0.0.0:8080"; "off": no plaintext front */
     const char *https_listen;  /* NULL: no HTTPS front */
@@ -79,6 +81,8 @@ struct tt_px_config {
     const char *affinity_header; /* lowercase; NULL: none */
     struct tt_px_tcp_listen tcp[TT_PX_TCP_LISTEN_MAX];
     size_t n_tcp;
+    const char *config_file;        /* --config FILE; NULL: none */
+    struct tt_px_cfg_str *owned;    /* the file's values (tt_px_config_free) */
 };
 
 /* Parses argv into cfg.  Returns 0 to run, 1 when --help/--version printed

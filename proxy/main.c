@@ -437,8 +437,9 @@ static int svc_start_all(struct tt_px_server *srv, const struct tt_px_config *cf
     return 0;
 }
 
-static int p_exit(struct tt_px_server *srv, int rc)
+static int p_exit(struct tt_px_server *srv, struct tt_px_config *cfg, int rc)
 {
+    tt_px_config_free(cfg);
     tt_px_registry_free(&srv->reg);
     tt_px_registry_free(&srv->services);
     tt_mem_free(srv->hs_peers);
@@ -459,9 +460,10 @@ int main(int argc, char **argv)
     char err[8192];
     int rc = tt_px_config_parse(&cfg, argc, argv, err, sizeof(err));
     if (rc == 1)
-        return 0;
+        return tt_px_config_free(&cfg), 0;
     if (rc < 0) {
         fprintf(stderr, "p: %s\n", err);
+        tt_px_config_free(&cfg);
         return 2;
     }
     tt_log_init("p", (enum tt_log_level)cfg.log_level);
@@ -487,7 +489,7 @@ int main(int argc, char **argv)
     if (!cert || !cfg.tokens_file) {
         if (ensure_dir(cfg.state_dir, err, sizeof(err)) < 0) {
             fprintf(stderr, "p: %s\n", err);
-            return 2;
+            return tt_px_config_free(&cfg), 2;
         }
     }
     if (!cert) {
@@ -498,7 +500,7 @@ int main(int argc, char **argv)
         int made = tt_tls_ensure_selfsigned(cert, key, "tether-proxy", err, sizeof(err));
         if (made < 0) {
             fprintf(stderr, "p: %s\n", err);
-            return 2;
+            return tt_px_config_free(&cfg), 2;
         }
         if (made == 1)
             tt_log_info("made a self-signed tunnel certificate %s", cert);
@@ -506,7 +508,7 @@ int main(int argc, char **argv)
     char fp[80];
     if (tt_tls_file_fingerprint(cert, fp, sizeof(fp)) < 0) {
         fprintf(stderr, "p: --cert %s: cannot read the certificate\n", cert);
-        return 2;
+        return tt_px_config_free(&cfg), 2;
     }
     struct tt_px_server srv;
     memset(&srv, 0, sizeof(srv));
@@ -515,7 +517,7 @@ int main(int argc, char **argv)
     srv.tls_ctx = tt_tls_server_ctx_new(cert, key, err, sizeof(err));
     if (!srv.tls_ctx) {
         fprintf(stderr, "p: %s\n", err);
-        return p_exit(&srv, 2);
+        return p_exit(&srv, &cfg, 2);
     }
     /* The HTTPS front's identity: its own, or the tunnel's (said once). */
     if (cfg.https_listen) {
@@ -525,7 +527,7 @@ int main(int argc, char **argv)
         if (!srv.https_ctx) {
             fprintf(stderr, "p: %s: %s\n", cfg.https_cert ? "--https-cert/--https-key" : "--cert/--key",
                     err);
-            return p_exit(&srv, 2);
+            return p_exit(&srv, &cfg, 2);
         }
     }
 
@@ -538,7 +540,7 @@ int main(int argc, char **argv)
         int m = make_tokens_file(tokens, cfg.state_dir, err, sizeof(err));
         if (m < 0) {
             fprintf(stderr, "p: %s\n", err);
-            return p_exit(&srv, 2);
+            return p_exit(&srv, &cfg, 2);
         }
         if (m == 1)
             tt_log_info("made tokens file %s with a new token for name default, and c's token "
@@ -547,7 +549,7 @@ int main(int argc, char **argv)
     }
     if (tt_px_tokens_load(&srv.tokens, tokens, err, sizeof(err)) < 0) {
         fprintf(stderr, "p: %s\n", err);
-        return p_exit(&srv, 2);
+        return p_exit(&srv, &cfg, 2);
     }
     warn_tokens(&srv.tokens, tokens);
 
@@ -565,53 +567,53 @@ int main(int argc, char **argv)
     srv.loop = tt_loop_new();
     if (!srv.loop) {
         fprintf(stderr, "p: cannot make the event loop: %s\n", strerror(errno));
-        return p_exit(&srv, 1);
+        return p_exit(&srv, &cfg, 1);
     }
     srv.env.loop = srv.loop;
     int tfd = tt_px_listen_socket(&cfg.tunnel_addr, err, sizeof(err));
     if (tfd < 0) {
         fprintf(stderr, "p: --tunnel-listen %s\n", err);
-        return p_exit(&srv, 2);
+        return p_exit(&srv, &cfg, 2);
     }
     int cfd = -1, hfd = -1;
     if (!cfg.listen_off) {
         cfd = tt_px_listen_socket(&cfg.listen_addr, err, sizeof(err));
         if (cfd < 0) {
             fprintf(stderr, "p: --listen %s\n", err);
-            return p_exit(&srv, 2);
+            return p_exit(&srv, &cfg, 2);
         }
     }
     if (cfg.https_listen) {
         hfd = tt_px_listen_socket(&cfg.https_addr, err, sizeof(err));
         if (hfd < 0) {
             fprintf(stderr, "p: --https-listen %s\n", err);
-            return p_exit(&srv, 2);
+            return p_exit(&srv, &cfg, 2);
         }
     }
     srv.tunnel_lis.io.fd = srv.client_lis.io.fd = srv.https_lis.io.fd = -1;
     if (tt_px_tunnel_listen(&srv, tfd) < 0 || (cfd >= 0 && tt_px_accept_listen(&srv, cfd, 0) < 0) ||
         (hfd >= 0 && tt_px_accept_listen(&srv, hfd, 1) < 0)) {
         fprintf(stderr, "p: cannot watch the listeners: %s\n", strerror(errno));
-        return p_exit(&srv, 1);
+        return p_exit(&srv, &cfg, 1);
     }
     for (size_t i = 0; i < cfg.n_tcp; i++) {
         int fd = tt_px_listen_socket(&cfg.tcp[i].addr, err, sizeof(err));
         if (fd < 0) {
             fprintf(stderr, "p: --tcp-listen %s\n", err);
-            return p_exit(&srv, 2);
+            return p_exit(&srv, &cfg, 2);
         }
         char at[96];
         bound_text(fd, at, sizeof(at));
         if (tt_px_tcp_listen(&srv, &cfg.tcp[i], fd) < 0) {
             fprintf(stderr, "p: cannot watch the --tcp-listen listener: %s\n", strerror(errno));
-            return p_exit(&srv, 1);
+            return p_exit(&srv, &cfg, 1);
         }
         tt_log_info("listening for tcp clients on %s for name %s", at, cfg.tcp[i].name);
     }
     struct p_service *services = NULL;
     if (svc_start_all(&srv, &cfg, &services, err, sizeof(err)) < 0) {
         fprintf(stderr, "p: %s\n", err);
-        return p_exit(&srv, 2);
+        return p_exit(&srv, &cfg, 2);
     }
     char taddr[96], caddr[96];
     bound_text(tfd, taddr, sizeof(taddr));
@@ -642,7 +644,7 @@ int main(int argc, char **argv)
         tt_loop_on_signal(srv.loop, SIGINT, on_signal, &ms) < 0 ||
         tt_loop_on_signal(srv.loop, SIGHUP, on_hup, &ms) < 0) {
         fprintf(stderr, "p: cannot handle signals: %s\n", strerror(errno));
-        return p_exit(&srv, 1);
+        return p_exit(&srv, &cfg, 1);
     }
     if (ms.state_dir)
         pid_file(ms.state_dir, 1);
@@ -654,7 +656,7 @@ int main(int argc, char **argv)
         tt_log_info("stopped");
     if (ms.state_dir)
         pid_file(ms.state_dir, 0);
-    rc = p_exit(&srv, rc);
+    rc = p_exit(&srv, &cfg, rc);
     retired_free(&ms);
     return rc;
 }
