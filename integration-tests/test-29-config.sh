@@ -25,6 +25,7 @@ tokens = $TT_TOKENS
 cert = $TT_CERT
 key = $TT_KEY
 default = media
+path-prefix = /t/
 log-level = debug
 EOF
 pick_ports
@@ -57,6 +58,46 @@ code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -T "$TT_MEDIA/data.j
 expect_eq "allow-put = yes in the file: PUT makes the file (201)" 201 "$code"
 expect_same_file "... with the bytes sent" "$TT_MEDIA/data.json" "$W/up/put.json"
 stop_one c
+
+# SIGHUP re-reads the file (issue 12 B): the default route moves to
+# 'other' while media's tunnel and a download on it go on; a file that no
+# longer parses changes nothing and says why; a listener change is said to
+# need a restart.
+mkdir -p "$W/other"
+echo "the other origin" >"$W/other/who.txt"
+start_c cm media "$TT_MEDIA"
+start_c co other "$W/other"
+wait_c_up cm && wait_c_up co || die "the two origins did not come up"
+wait_until 50 0.1 is_status 200 "$(url /data.json)" || die "GET /data.json: $(status_of "$(url /data.json)")"
+expect_eq "default = media: /who.txt goes to media (which has none)" 404 "$(status_of "$(url /who.txt)")"
+downs=$(count_lines "$W/p.log" 'tunnel down')
+curl -s --limit-rate 8M -r 0-33554431 -o "$W/big" "$(url /t/media/big-random.bin)" &
+dl=$!
+sleep 1
+cp "$TT_CERT" "$W/cert2.pem"
+sed -i 's/^default = media$/default = other/' "$W/p.conf"
+sed -i "s|^cert = .*|cert = $W/cert2.pem|" "$W/p.conf"
+kill -HUP "$(pid_of p)"
+if wait_until 50 0.1 log_has "$W/p.log" "reloaded --config $W/p.conf"; then good "p reloaded its config file"; else bad "no reload line: $(tail -2 "$W/p.log" | tr '\n' '|')"; fi
+expect_eq "... and the default route moved to other" "the other origin" "$(curl -s --max-time 5 "$(url /who.txt)")"
+expect_true "... a changed cert is said to need a restart" log_has "$W/p.log" 'reload: cert changed: that takes a restart'
+expect_eq "... no tunnel was dropped" "$downs" "$(count_lines "$W/p.log" 'tunnel down')"
+echo "ping-timeout = soon" >>"$W/p.conf"
+n=$(wc -l <"$W/p.conf")
+kill -HUP "$(pid_of p)"
+if wait_until 50 0.1 log_has "$W/p.log" "reload failed: --config $W/p.conf:$n: key 'ping-timeout': .*the configuration in use stays"; then
+    good "a broken config file: p says where and keeps what it had"
+else
+    bad "no 'reload failed' line: $(tail -2 "$W/p.log" | tr '\n' '|')"
+fi
+expect_eq "... the route it had stays" "the other origin" "$(curl -s --max-time 5 "$(url /who.txt)")"
+wait "$dl"
+expect_eq "a download that began before both reloads ended well" 0 "$?"
+head -c 33554432 "$TT_MEDIA/big-random.bin" >"$W/big.want"
+expect_same_file "... every byte of its 32 MiB" "$W/big.want" "$W/big"
+expect_eq "... p was still sending it after the reloads (its access line comes later)" "reloaded reload access" \
+    "$(grep -oE 'reloaded --config|reload failed|access .*big-random\.bin' "$W/p.log" | awk '{ print $1 }' | tr '\n' ' ' | sed 's/ $//')"
+rm -f "$W/big" "$W/big.want"
 
 exits2() { # WHAT WANT-REGEX CMD...: exit 2, one line matching WANT
     local what=$1 want=$2 rc

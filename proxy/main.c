@@ -146,8 +146,19 @@ struct retired_tokens {
     struct tt_px_tokens t;
 };
 
+/* A configuration a reload replaced: tunnels, TCP listeners, services and
+ * exchanges keep pointers into it (names, routes), so it lives until exit. */
+struct retired_cfg {
+    struct retired_cfg *next;
+    struct tt_px_config *cfg;
+};
+
 struct main_state {
     struct tt_px_server *srv;
+    int argc;
+    char **argv;
+    struct retired_cfg *old_cfgs;
+    struct tt_px_config *heap_cfg; /* the one in use when a reload made it */
     uint64_t drain_deadline;
     struct tt_timer trim_timer;
     size_t peak_clients; /* since the last trim */
@@ -171,34 +182,124 @@ static void warn_tokens(const struct tt_px_tokens *t, const char *file)
 /* SIGHUP: the tokens file again.  A file that does not parse changes
  * nothing; otherwise the new set takes over and every tunnel or forward
  * link whose entry is gone or checks another token now is closed. */
+/* What a reload cannot change (a listener, an identity, a service): said,
+ * not done. */
+static void reload_restart_only(const struct tt_px_config *a, const struct tt_px_config *b)
+{
+#define RL_STR(field, key)                                                                    \
+    if (!!a->field != !!b->field || (a->field && strcmp(a->field, b->field)))                 \
+        tt_log_warn("reload: %s changed: that takes a restart of p (kept as it was)", key);
+    RL_STR(listen, "listen")
+    RL_STR(https_listen, "https-listen")
+    RL_STR(https_cert, "https-cert")
+    RL_STR(https_key, "https-key")
+    RL_STR(tunnel_listen, "tunnel-listen")
+    RL_STR(cert, "cert")
+    RL_STR(key, "key")
+    RL_STR(state_dir, "state-dir")
+#undef RL_STR
+    int svc = a->n_services != b->n_services, tcp = a->n_tcp != b->n_tcp;
+    for (size_t i = 0; !svc && i < a->n_services; i++)
+        svc = strcmp(a->services[i].name, b->services[i].name) ||
+              strcmp(a->services[i].url, b->services[i].url);
+    for (size_t i = 0; !tcp && i < a->n_tcp; i++)
+        tcp = strcmp(a->tcp[i].name, b->tcp[i].name) || strcmp(a->tcp[i].addr.text, b->tcp[i].addr.text);
+    if (svc)
+        tt_log_warn("reload: service changed: that takes a restart of p (kept as it was)");
+    if (tcp)
+        tt_log_warn("reload: tcp-listen changed: that takes a restart of p (kept as it was)");
+}
+
 static void reload(struct main_state *ms)
 {
     struct tt_px_server *srv = ms->srv;
-    char err[4400];
+    char err[8192];
     struct tt_px_tokens nt;
+    struct tt_px_config *nc = NULL;
+    char tokens_path[4200];
+    snprintf(tokens_path, sizeof(tokens_path), "%s", ms->tokens_path);
+    if (srv->cfg->config_file) {
+        /* The same command line again: its flags still override the file. */
+        nc = tt_mem_calloc(1, sizeof(*nc));
+        if (!nc || tt_px_config_parse(nc, ms->argc, ms->argv, err, sizeof(err)) != 0) {
+            tt_log_error("reload failed: %s; the configuration in use stays",
+                         nc ? err : "out of memory");
+            if (nc)
+                tt_px_config_free(nc);
+            tt_mem_free(nc);
+            return;
+        }
+        if (nc->tokens_file)
+            snprintf(tokens_path, sizeof(tokens_path), "%s", nc->tokens_file);
+        else if (srv->cfg->tokens_file)
+            snprintf(tokens_path, sizeof(tokens_path), "%s/tokens", nc->state_dir);
+    }
     struct retired_tokens *old = tt_mem_calloc(1, sizeof(*old));
-    if (!old) {
+    struct retired_cfg *oc = nc ? tt_mem_calloc(1, sizeof(*oc)) : NULL;
+    if (!old || (nc && !oc)) {
+        tt_mem_free(old);
+        tt_mem_free(oc);
+        if (nc)
+            tt_px_config_free(nc);
+        tt_mem_free(nc);
         tt_log_error("reload failed: out of memory; the configuration in use stays");
         return;
     }
-    if (tt_px_tokens_load(&nt, ms->tokens_path, err, sizeof(err)) < 0) {
+    if (tt_px_tokens_load(&nt, tokens_path, err, sizeof(err)) < 0) {
         tt_mem_free(old);
+        tt_mem_free(oc);
+        if (nc)
+            tt_px_config_free(nc);
+        tt_mem_free(nc);
         tt_log_error("reload failed: %s; the configuration in use stays", err);
         return;
     }
-    warn_tokens(&nt, ms->tokens_path);
+    warn_tokens(&nt, tokens_path);
+    if (nc) {
+        /* Routes and limits are read through srv->cfg and env at each use;
+         * what points into the old configuration keeps it alive. */
+        reload_restart_only(srv->cfg, nc);
+        nc->max_clients = nc->max_clients ? nc->max_clients : srv->cfg->max_clients;
+        oc->cfg = ms->heap_cfg; /* NULL: main's own, freed by p_exit */
+        oc->next = ms->old_cfgs;
+        ms->old_cfgs = oc;
+        ms->heap_cfg = nc;
+        srv->cfg = nc;
+        srv->env.route = (struct tt_px_route_cfg){
+            .domain = nc->domain, .path_prefix = nc->path_prefix, .default_name = nc->default_name,
+        };
+        srv->env.keep_underscores = nc->keep_underscores;
+        srv->env.affinity_header = nc->affinity_header;
+        tt_px_tunnel_session_config(&srv->scfg, nc->ping_interval_s * 1000, nc->ping_timeout_s * 1000);
+        tt_log_init("p", (enum tt_log_level)nc->log_level);
+        tt_log_info("reloaded --config %s: routes and limits as it says now", nc->config_file);
+    }
     old->t = srv->tokens;
     old->next = ms->retired;
     ms->retired = old;
     srv->tokens = nt;
     size_t closed = tt_px_tunnel_revoke(srv, &srv->tokens);
     tt_px_h2f_retoken(srv, &srv->tokens);
-    tt_log_info("reloaded tokens %s: %zu name(s), %zu tunnel(s) closed", ms->tokens_path,
+    tt_log_info("reloaded tokens %s: %zu name(s), %zu tunnel(s) closed", tokens_path,
                 srv->tokens.n, closed);
 }
 
 static void retired_free(struct main_state *ms)
 {
+    while (ms->old_cfgs) {
+        struct retired_cfg *r = ms->old_cfgs;
+        ms->old_cfgs = r->next;
+        if (r->cfg) {
+            tt_px_config_free(r->cfg);
+            tt_mem_free(r->cfg);
+        }
+        tt_mem_free(r);
+    }
+    if (ms->heap_cfg) {
+        tt_px_config_free(ms->heap_cfg);
+        tt_mem_free(ms->heap_cfg);
+        ms->heap_cfg = NULL;
+    }
     while (ms->retired) {
         struct retired_tokens *r = ms->retired;
         ms->retired = r->next;
@@ -634,7 +735,7 @@ int main(int argc, char **argv)
     if (!cfg.tokens_file || access(cfg.state_dir, F_OK) == 0)
         print_c_commands(&srv.tokens, cfg.state_dir, tokens, taddr, fp);
 
-    struct main_state ms = {.srv = &srv, .tokens_path = tokens};
+    struct main_state ms = {.srv = &srv, .tokens_path = tokens, .argc = argc, .argv = argv};
     if (!cfg.tokens_file || access(cfg.state_dir, F_OK) == 0)
         ms.state_dir = cfg.state_dir;
     tt_timer_init(&srv.drain_timer, on_drain_tick, &ms);
