@@ -18,9 +18,13 @@ FUZZFLAGS := -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=al
 # Each program links only the libraries its layers use: p has no gzip and no
 # floating point, c compresses listings and text (zlib) and parses its flags
 # with math.h.  Tests and fuzzers link the union.
-P_LIBS   := -lssl -lcrypto -lz -lm -pthread
-C_LIBS   := -lssl -lcrypto -lz -lm -pthread
-LIBS     := -lssl -lcrypto -lz -lm -pthread
+# inih reads --config files (proto/conffile.c) for both programs.
+INIH_CFLAGS := $(shell pkg-config --cflags inih 2>/dev/null)
+INIH_LIBS   := $(shell pkg-config --libs inih 2>/dev/null || echo -linih)
+CPPFLAGS += $(INIH_CFLAGS)
+P_LIBS   := -lssl -lcrypto -lz -lm -pthread $(INIH_LIBS)
+C_LIBS   := -lssl -lcrypto -lz -lm -pthread $(INIH_LIBS)
+LIBS     := -lssl -lcrypto -lz -lm -pthread $(INIH_LIBS)
 
 ifeq ($(V),1)
 Q :=

@@ -90,6 +90,14 @@ logged_fingerprint() {
 
 token_of() { cat "$TT_SHARED/token.$1"; }
 
+# token_in_tokens NAME TOKEN FILE: FILE's line for NAME checks TOKEN (the
+# token itself, or its sha256: as p writes them).
+token_in_tokens() {
+    local h
+    h=$(printf '%s' "$2" | sha256sum | cut -d' ' -f1)
+    grep -qE "^$1[[:space:]]+($2|sha256:$h)([[:space:]]|\$)" "$3"
+}
+
 # ---------------------------------------------------------------- processes
 
 # Two free loopback ports (both sockets open at once, so they differ).

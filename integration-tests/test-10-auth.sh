@@ -39,6 +39,9 @@ expect_eq "400 closes the connection" "END eof" "$(tail -1 "$W/hs5")"
 wait_until 20 0.1 log_has "$W/p.log" 'tunnel refused peer=127\.0\.0\.1:[0-9]+ status=401' 2 || true
 expect_eq "p logged 'tunnel refused ... status=401' for both 401s" 2 "$(count_lines "$W/p.log" 'tunnel refused peer=127\.0\.0\.1:[0-9]+ status=401')"
 expect_true "p logged 'tunnel refused ... status=403'" log_has "$W/p.log" 'tunnel refused peer=127\.0\.0\.1:[0-9]+ status=403'
+# Issue 12 C.7: the line reads as one sentence, the name as a field.
+expect_true "p's 403 line: 'name=media reason=the token belongs to another name'" \
+    log_has "$W/p.log" 'status=403 name=media reason=the token belongs to another name$'
 expect_eq "no tunnel came up from the raw handshakes" 0 "$(count_lines "$W/p.log" 'tunnel up')"
 
 # c with a wrong token.

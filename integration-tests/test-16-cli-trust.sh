@@ -51,14 +51,30 @@ expect_match "... naming the file and line 4" "tokens $W/bad.tokens:4: " "$(cat 
 start_p p --cert "$TT_CERT" --key "$TT_KEY" --tokens "$TT_TOKENS" --default media --max-tunnels 1
 wrong_fpr="sha256:$(openssl rand -hex 32)"
 "$TT_C" --proxy "127.0.0.1:$TUN_PORT" --name media --token-file "$TT_SHARED/token.media" \
-    --fingerprint "$wrong_fpr" --root "$TT_MEDIA" >"$W/cpin.out" 2>"$W/cpin.log" &
+    --fingerprint "$wrong_fpr" --root "$TT_MEDIA" --auth-backoff 60 >"$W/cpin.out" 2>"$W/cpin.log" &
 track "$!" cpin
 sleep 3
 expect_eq "c with a wrong fingerprint: no tunnel up in c's log" 0 "$(count_lines "$W/cpin.log" 'tunnel up')"
 expect_eq "c with a wrong fingerprint: no tunnel up in p's log" 0 "$(count_lines "$W/p.log" 'tunnel up')"
 expect_true "c says why (certificate/fingerprint)" grep -qiE 'fingerprint|certificate' "$W/cpin.log"
+# Issue 12 C.6: what p presented, what to compare it with, and a wait.
+expect_true "c names the certificate p presented" grep -qF "presented certificate $TT_FPR, not the one --fingerprint pins" "$W/cpin.log"
+expect_true "... and where to check it (p's log line)" grep -qF "'tunnel certificate fingerprint' line p logs" "$W/cpin.log"
+expect_eq "a wrong pin stays wrong: one attempt over 3 s (--auth-backoff)" 1 "$(count_lines "$W/cpin.log" 'connecting to 127\.0\.0\.1:')"
+expect_true "p says a c does not trust its certificate, and which pin to give" \
+    log_has "$W/p.log" "TLS handshake failed: .*does not trust this certificate: give it --fingerprint $TT_FPR"
 expect_eq "clients get 503 meanwhile" 503 "$(status_of "$(url /data.json)")"
 stop_one cpin
+
+# Issue 12 C.5: no --fingerprint and no --ca against p's self-signed
+# certificate: c says to pin the fingerprint p logged, and shows it.
+"$TT_C" --proxy "127.0.0.1:$TUN_PORT" --name media --token-file "$TT_SHARED/token.media" \
+    --root "$TT_MEDIA" --auth-backoff 60 >"$W/cnopin.out" 2>"$W/cnopin.log" &
+track "$!" cnopin
+if wait_until 100 0.1 log_has "$W/cnopin.log" 'does not trust'; then good "c without a pin says it does not trust p's certificate"; else bad "c without a pin: $(tail -2 "$W/cnopin.log" | tr '\n' '|')"; fi
+expect_true "... and gives the flag to pin it, with p's fingerprint" grep -qF -- "pin it: --fingerprint $TT_FPR" "$W/cnopin.log"
+expect_eq "... and no tunnel came up" 0 "$(count_lines "$W/cnopin.log" 'tunnel up')"
+stop_one cnopin
 
 # Fingerprint with colons, upper case: accepted.
 colon_fpr="sha256:$(echo "${TT_FPR#sha256:}" | tr 'a-f' 'A-F' | sed 's/../&:/g; s/:$//')"

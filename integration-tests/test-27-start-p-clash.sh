@@ -38,8 +38,9 @@ expect_true "the retry made the tokens file" log_has "$W/p.log" "made tokens fil
 wait_until 20 0.1 grep -q -- '--fingerprint' "$W/p.out"
 cmd=$(grep -- '--proxy' "$W/p.out" | head -1)
 expect_match "the retry printed the c command for its tunnel port" "--proxy [^ ]*:$TUN_PORT( |$)" "$cmd"
-tok=$(sed -n 's/.*--token \([^ ]*\).*/\1/p' <<<"$cmd")
-expect_true "the printed token is the one in $state/tokens" grep -qE "^default[[:space:]]+${tok}[[:space:]]*\$" "$state/tokens"
+tokfile=$(sed -n 's/.*--token-file \([^ ]*\).*/\1/p' <<<"$cmd")
+expect_true "the printed token file is the retry's ($tokfile)" test "$(dirname "$tokfile")" = "$(cd "$state" && pwd)"
+expect_true "the token in it is the one in $state/tokens" token_in_tokens default "$(cat "$tokfile")" "$state/tokens"
 fpr=$(logged_fingerprint "$W/p.log")
 stop_one p
 
@@ -54,7 +55,8 @@ stop_one holder2
 expect_ne "start_p moved p2 to another tunnel port" "$held" "$TUN_PORT"
 expect_eq "the existing tokens file stayed" "$tokens_sum" "$(sha_of "$state/tokens")"
 expect_eq "p2 used the existing certificate" "$fpr" "$(logged_fingerprint "$W/p2.log")"
-expect_true "p2 printed no c command (not a first run)" test "$(count_lines "$W/p2.out" '--proxy')" -eq 0
+expect_eq "p2 made no tokens file (not a first run)" 0 "$(count_lines "$W/p2.log" 'made tokens file')"
+expect_true "p2 printed the c command with the existing token file" grep -qF -- "--token-file $tokfile " "$W/p2.out"
 stop_one p2
 
 # A p that fails for another reason fails the start (no retry hides it).

@@ -302,6 +302,44 @@ static void dl_refused(struct tt_dialer *d, const struct tt_hs_response *resp)
     dl_down(d, why);
 }
 
+/* c did not trust p's certificate.  Only a new flag or a new certificate
+ * fixes that, so like a refused token it waits --auth-backoff, and it says
+ * what p presented: the fingerprint p logs at start ("tunnel certificate
+ * fingerprint sha256:...") is what to compare it with.  A proxy that closed
+ * or reset the handshake (busy, a flood) does not come here. */
+static void dl_untrusted(struct tt_dialer *d)
+{
+    const struct tt_origin_opts *opts = d->o->opts;
+    char fp[80], why[1400];
+    if (tt_tls_peer_fingerprint(d->tls, fp, sizeof fp) < 0)
+        snprintf(fp, sizeof fp, "(none)");
+    if (opts->verify == TT_TLS_VERIFY_PIN)
+        snprintf(why, sizeof why,
+                 "the proxy %s presented certificate %s, not the one --fingerprint pins: compare "
+                 "it with the 'tunnel certificate fingerprint' line p logs at start (p made a new "
+                 "certificate, or --fingerprint is stale or mistyped)",
+                 opts->proxy, fp);
+    else
+        snprintf(why, sizeof why,
+                 "the proxy %s presented a certificate this host does not trust (%s): %s; if p "
+                 "made it itself (self-signed, the default), pin it: --fingerprint %s, after "
+                 "checking it against the 'tunnel certificate fingerprint' line p logs at start%s",
+                 opts->proxy, fp, d->tls->err, fp,
+                 opts->verify == TT_TLS_VERIFY_CA ? " (or give --ca the CA that signed it)"
+                                                  : " (or --ca FILE for a private CA)");
+    dl_cleanup(d);
+    if (d->draining) {
+        dl_stopped(d);
+        return;
+    }
+    uint64_t wait = opts->auth_backoff_ms < TT_BACKOFF_MIN_MS ? TT_BACKOFF_MIN_MS
+                                                              : opts->auth_backoff_ms;
+    if (d->bo.failures < 64)
+        d->bo.failures++;
+    tt_log_error("%s; next try in %g s (--auth-backoff)", why, (double)wait / 1000.0);
+    dl_wait(d, wait);
+}
+
 static void dl_on_serve_closed(void *owner, const char *reason)
 {
     struct tt_dialer *d = owner;
@@ -432,13 +470,12 @@ static void dl_step(struct tt_dialer *d)
             return;
         }
         if (r != 1) {
-            /* The hint only when the certificate was the trouble: a proxy
-             * that closed or reset the handshake (busy, or under a flood)
-             * has nothing to do with the fingerprint. */
+            if (tt_tls_cert_rejected(d->tls)) {
+                dl_untrusted(d);
+                return;
+            }
             const char *e = d->tls->err[0] ? d->tls->err : "unknown error";
-            int cert = strstr(e, "certif") || strstr(e, "verify") || strstr(e, "fingerprint");
-            snprintf(why, sizeof why, "TLS handshake with %s failed: %s%s", o->opts->proxy, e,
-                     cert && o->opts->verify == TT_TLS_VERIFY_PIN ? " (check --fingerprint)" : "");
+            snprintf(why, sizeof why, "TLS handshake with %s failed: %s", o->opts->proxy, e);
             dl_down(d, why);
             return;
         }

@@ -6,6 +6,7 @@
 #include "origin/origin.h"
 
 #include "codec/buf.h"
+#include "proto/conffile.h"
 #include "proto/http1.h"
 #include "proto/log.h"
 
@@ -27,7 +28,8 @@ static const char opt_usage[] =
     "  --proxy HOST:PORT       the proxy's tunnel listener (required; [v6]:port for IPv6)\n"
     "  --name NAME             the name this origin serves (default: default)\n"
     "  --token TOKEN           the name's token (visible in ps: prefer --token-file)\n"
-    "  --token-file FILE       read the token from the first line of FILE\n"
+    "  --token-file FILE       read the token from FILE, which holds only the token (p\n"
+    "                          writes one as c-NAME.token in its state folder)\n"
     "                          (one of --token, --token-file or $TETHER_TOKEN is required)\n"
     "  --fingerprint sha256:HEX  pin the proxy's certificate (colons in HEX allowed)\n"
     "  --ca FILE               verify the proxy against this CA and its host name\n"
@@ -69,6 +71,9 @@ static const char opt_usage[] =
     "  --ping-interval SECS    PING an idle tunnel after this long (default: 15)\n"
     "  --ping-timeout SECS     drop a tunnel whose PING gets no answer (default: 10)\n"
     "  --auth-backoff SECS     wait after the proxy refuses the token, 401/403 (default: 300)\n"
+    "  --config FILE           read these flags from FILE, 'key = value' a line, each key\n"
+    "                          a flag without '--', yes/no for --insecure and --allow-put\n"
+    "                          (docs/examples/c.conf); flags given here override it\n"
     "  --help                  this text\n"
     "  --version               the version\n"
     "\n"
@@ -144,9 +149,18 @@ static int opt_read_token_file(const char *path, char **out, char *err, size_t e
     while (n && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
         n--;
     s[n] = 0;
-    if (!opt_token_ok(s))
+    /* The usual mistake is to give c p's tokens file (a comment, then
+     * NAME TOKEN lines): say what the file must hold and where p put it. */
+    if (!opt_token_ok(s) || s[0] == '#')
         return opt_fail(err, errlen,
-                        "--token-file %s: the first line must be the token (visible ASCII, no spaces)",
+                        "--token-file %s: the file must hold only the token, on its first line "
+                        "(visible ASCII, no spaces); p's tokens file (NAME TOKEN per line) is not "
+                        "one: p writes c's token file as c-NAME.token in its state folder",
+                        path);
+    if (!strncmp(s, "sha256:", 7))
+        return opt_fail(err, errlen,
+                        "--token-file %s: this is the hash p keeps of a token, not the token: "
+                        "use the c-NAME.token file p wrote, or 'p token add NAME' for a new one",
                         path);
     *out = opt_strdup(s, n);
     return *out ? 0 : opt_fail(err, errlen, "out of memory");
@@ -166,8 +180,19 @@ static int opt_name_ok(const char *s)
     return 1;
 }
 
+/* Values read from a --config file live as long as the options. */
+struct tt_origin_str {
+    struct tt_origin_str *next;
+    char s[];
+};
+
 void tt_origin_opts_free(struct tt_origin_opts *o)
 {
+    while (o->owned) {
+        struct tt_origin_str *s = o->owned;
+        o->owned = s->next;
+        tt_mem_free(s);
+    }
     if (o->token) {
         /* Not in memory longer than needed. */
         memset(o->token, 0, strlen(o->token));
@@ -182,10 +207,199 @@ static const char *const opt_valued[] = {
     "--fingerprint", "--ca",      "--root",          "--connections",
     "--upstream",  "--upstream-timeout", "--upstream-ping",
     "--log-level", "--log-format", "--ping-interval", "--ping-timeout", "--auth-backoff",
-    "--local-listen", "--admin-listen", "--local-to", "--local-tcp", "--tcp",
+    "--local-listen", "--admin-listen", "--local-to", "--local-tcp", "--tcp", "--config",
 };
 /* Flags without. */
 static const char *const opt_plain[] = {"--insecure", "--allow-put", "--help", "--version"};
+
+/* What the flags say before the checks that need all of them. */
+struct opt_state {
+    const char *proxy, *token, *token_file, *fingerprint, *ca, *root, *upstream, *tcp;
+    int insecure, upstream_timeout_set;
+};
+
+/* One flag and its value (NULL for those without), from the command line
+ * or the --config file.  Returns 0, TT_ORIGIN_HELP, TT_ORIGIN_VERSION or
+ * TT_ORIGIN_BAD with err. */
+static int opt_set(struct tt_origin_opts *o, struct opt_state *st, const char *flag,
+                   const char *val, char *err, size_t errlen)
+{
+    int rc;
+    /* Values that stand alone are checked here, so an error in a --config
+     * file names its line; the checks below the loop need them all. */
+    char h[256], port[8], why[200];
+    uint8_t pin[32];
+    struct tt_upstream_url url;
+    if ((!strcmp(flag, "--proxy") || !strcmp(flag, "--tcp")) &&
+        (strlen(val) >= sizeof o->proxy ||
+         tt_origin_split_hostport(val, h, sizeof h, port, sizeof port)))
+        return opt_fail(err, errlen, "%s '%s': want HOST:PORT or [IPv6]:PORT, port 1-65535", flag,
+                        val);
+    if (!strcmp(flag, "--fingerprint") && tt_tls_parse_fingerprint(val, pin))
+        return opt_fail(err, errlen,
+                        "--fingerprint '%s': want sha256: and 64 hex digits (colons allowed)", val);
+    if (!strcmp(flag, "--upstream") && tt_upstream_parse_url(val, &url, why, sizeof why))
+        return opt_fail(err, errlen, "--upstream '%s': %s", val, why);
+    if (!strcmp(flag, "--help")) {
+        rc = TT_ORIGIN_HELP;
+        return rc;
+    } else if (!strcmp(flag, "--version")) {
+        rc = TT_ORIGIN_VERSION;
+        return rc;
+    } else if (!strcmp(flag, "--insecure")) {
+        st->insecure = 1;
+    } else if (!strcmp(flag, "--allow-put")) {
+        o->allow_put = 1;
+    } else if (!strcmp(flag, "--proxy")) {
+        st->proxy = val;
+    } else if (!strcmp(flag, "--name")) {
+        if (!opt_name_ok(val)) {
+            rc = opt_fail(err, errlen,
+                          "--name '%s': use 1 to %d letters, digits, '-' or '_'", val,
+                          TT_ORIGIN_MAX_NAME);
+            return rc;
+        }
+        snprintf(o->name, sizeof o->name, "%s", val);
+    } else if (!strcmp(flag, "--token")) {
+        st->token = val;
+    } else if (!strcmp(flag, "--token-file")) {
+        st->token_file = val;
+    } else if (!strcmp(flag, "--fingerprint")) {
+        st->fingerprint = val;
+    } else if (!strcmp(flag, "--ca")) {
+        st->ca = val;
+    } else if (!strcmp(flag, "--root")) {
+        st->root = val;
+    } else if (!strcmp(flag, "--upstream")) {
+        st->upstream = val;
+    } else if (!strcmp(flag, "--tcp")) {
+        st->tcp = val;
+    } else if (!strcmp(flag, "--upstream-timeout")) {
+        if (opt_seconds(val, 0, 86400, &o->upstream.head_timeout_ms)) {
+            rc = opt_fail(err, errlen, "--upstream-timeout '%s': want seconds from 0 (none) to 86400", val);
+            return rc;
+        }
+        st->upstream_timeout_set = 1;
+    } else if (!strcmp(flag, "--upstream-ping")) {
+        if (opt_seconds(val, 0, 86400, &o->upstream.ping_interval_ms)) {
+            rc = opt_fail(err, errlen, "--upstream-ping '%s': want seconds from 0 (never) to 86400", val);
+            return rc;
+        }
+    } else if (!strcmp(flag, "--connections")) {
+        char *end;
+        errno = 0;
+        long n = strtol(val, &end, 10);
+        if (errno || end == val || *end || n < 1 || n > TT_ORIGIN_MAX_CONNECTIONS) {
+            rc = opt_fail(err, errlen, "--connections '%s': want a whole number from 1 to %d",
+                          val, TT_ORIGIN_MAX_CONNECTIONS);
+            return rc;
+        }
+        o->connections = (unsigned)n;
+    } else if (!strcmp(flag, "--log-level")) {
+        int lv = tt_log_parse_level(val);
+        if (lv < 0) {
+            rc = opt_fail(err, errlen, "--log-level '%s': want error, warn, info or debug", val);
+            return rc;
+        }
+        o->log_level = lv;
+    } else if (!strcmp(flag, "--log-format")) {
+        if (strcmp(val, "text") && strcmp(val, "json"))
+            return opt_fail(err, errlen, "--log-format '%s': want text or json", val);
+        o->log_json = !strcmp(val, "json");
+    } else if (!strcmp(flag, "--admin-listen")) {
+        if (strlen(val) >= sizeof o->admin_listen)
+            return opt_fail(err, errlen, "--admin-listen '%s': too long", val);
+        snprintf(o->admin_listen, sizeof o->admin_listen, "%s", val);
+    } else if (!strcmp(flag, "--ping-interval")) {
+        if (opt_seconds(val, 0.05, 86400, &o->ping_interval_ms)) {
+            rc = opt_fail(err, errlen, "--ping-interval '%s': want seconds from 0.05 to 86400", val);
+            return rc;
+        }
+    } else if (!strcmp(flag, "--ping-timeout")) {
+        if (opt_seconds(val, 0.05, 86400, &o->ping_timeout_ms)) {
+            rc = opt_fail(err, errlen, "--ping-timeout '%s': want seconds from 0.05 to 86400", val);
+            return rc;
+        }
+    } else if (!strcmp(flag, "--local-listen")) {
+        if (strlen(val) >= sizeof o->local_listen) {
+            rc = opt_fail(err, errlen, "--local-listen '%s': too long", val);
+            return rc;
+        }
+        snprintf(o->local_listen, sizeof o->local_listen, "%s", val);
+    } else if (!strcmp(flag, "--local-to")) {
+        if (!opt_name_ok(val)) {
+            rc = opt_fail(err, errlen,
+                          "--local-to '%s': want a name (letters, digits, '-', '_'; at most %d)",
+                          val, TT_ORIGIN_MAX_NAME);
+            return rc;
+        }
+        snprintf(o->local_to, sizeof o->local_to, "%s", val);
+    } else if (!strcmp(flag, "--local-tcp")) {
+        const char *sep = strrchr(val, '=');
+        if (!sep || !opt_name_ok(sep + 1) || sep == val ||
+            (size_t)(sep - val) >= sizeof o->local_tcp[0].addr) {
+            rc = opt_fail(err, errlen, "--local-tcp '%s': want ADDR=NAME (e.g. 127.0.0.1:2222=ssh)", val);
+            return rc;
+        }
+        if (o->n_local_tcp == TT_ORIGIN_LOCAL_TCP_MAX) {
+            rc = opt_fail(err, errlen, "--local-tcp: at most %d", TT_ORIGIN_LOCAL_TCP_MAX);
+            return rc;
+        }
+        snprintf(o->local_tcp[o->n_local_tcp].addr, sizeof o->local_tcp[0].addr, "%.*s",
+                 (int)(sep - val), val);
+        snprintf(o->local_tcp[o->n_local_tcp].name, sizeof o->local_tcp[0].name, "%s", sep + 1);
+        o->n_local_tcp++;
+    } else if (!strcmp(flag, "--auth-backoff")) {
+        if (opt_seconds(val, 0, 86400, &o->auth_backoff_ms)) {
+            rc = opt_fail(err, errlen, "--auth-backoff '%s': want seconds from 0 to 86400", val);
+            return rc;
+        }
+    }
+    (void)rc;
+    return 0;
+}
+
+struct opt_file_ctx {
+    struct tt_origin_opts *o;
+    struct opt_state *st;
+};
+
+static int opt_is(const char *flag, const char *const *list, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (!strcmp(flag, list[k]))
+            return 1;
+    return 0;
+}
+
+static int opt_file_key(void *ud, const char *key, const char *value, char *err, size_t errlen)
+{
+    struct opt_file_ctx *fc = ud;
+    char flag[40];
+    if (strlen(key) + 3 > sizeof flag)
+        return opt_fail(err, errlen, "unknown key (the keys are c's flags without '--': see c --help)");
+    snprintf(flag, sizeof flag, "--%s", key);
+    int valued = opt_is(flag, opt_valued, sizeof opt_valued / sizeof opt_valued[0]);
+    int yesno = !strcmp(flag, "--insecure") || !strcmp(flag, "--allow-put");
+    if ((!valued && !yesno) || !strcmp(key, "config"))
+        return opt_fail(err, errlen, "unknown key (the keys are c's flags without '--': see c --help)");
+    if (yesno) {
+        /* A flag without a value is a yes/no key. */
+        if (!strcmp(value, "yes") || !strcmp(value, "true") || !strcmp(value, "1"))
+            return opt_set(fc->o, fc->st, flag, NULL, err, errlen) == 0 ? 0 : -1;
+        if (!strcmp(value, "no") || !strcmp(value, "false") || !strcmp(value, "0"))
+            return 0;
+        return opt_fail(err, errlen, "'%s' is not yes or no", value);
+    }
+    size_t n = strlen(value);
+    struct tt_origin_str *s = tt_mem_alloc(sizeof(*s) + n + 1);
+    if (!s)
+        return opt_fail(err, errlen, "out of memory");
+    memcpy(s->s, value, n + 1);
+    s->next = fc->o->owned;
+    fc->o->owned = s;
+    return opt_set(fc->o, fc->st, flag, s->s, err, errlen) == 0 ? 0 : -1;
+}
 
 int tt_origin_parse_args(int argc, char **argv, const char *env_token,
                          struct tt_origin_opts *o, char *err, size_t errlen)
@@ -199,10 +413,28 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
     o->ping_timeout_ms = 10000;
     o->auth_backoff_ms = 300000;
 
-    const char *proxy = NULL, *token = NULL, *token_file = NULL, *fingerprint = NULL;
-    const char *ca = NULL, *root = NULL, *upstream = NULL, *tcp = NULL;
-    int insecure = 0, upstream_timeout_set = 0;
+    struct opt_state fs;
+    struct opt_state *st = &fs;
+    memset(st, 0, sizeof *st);
     int rc;
+    const char *config = NULL;
+
+    /* --config first, wherever it is: the flags override the file. */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            config = argv[++i];
+        else if (!strncmp(argv[i], "--config=", 9))
+            config = argv[i] + 9;
+    }
+    if (config) {
+        struct opt_file_ctx fc = {.o = o, .st = st};
+        char why[1200];
+        if (tt_conffile_read(config, opt_file_key, &fc, why, sizeof why) < 0) {
+            rc = opt_fail(err, errlen, "--config %s", why);
+            goto bad;
+        }
+    }
+    int cli_local_tcp = 0;
 
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -218,12 +450,10 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
         flag[fl] = 0;
 
         int valued = -1;
-        for (size_t k = 0; k < sizeof opt_valued / sizeof opt_valued[0]; k++)
-            if (!strcmp(flag, opt_valued[k]))
-                valued = 1;
-        for (size_t k = 0; k < sizeof opt_plain / sizeof opt_plain[0]; k++)
-            if (!strcmp(flag, opt_plain[k]))
-                valued = 0;
+        if (opt_is(flag, opt_valued, sizeof opt_valued / sizeof opt_valued[0]))
+            valued = 1;
+        if (opt_is(flag, opt_plain, sizeof opt_plain / sizeof opt_plain[0]))
+            valued = 0;
         if (valued < 0) {
             rc = opt_fail(err, errlen, "unknown flag %s (see --help)", flag);
             goto bad;
@@ -241,127 +471,18 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
             rc = opt_fail(err, errlen, "%s takes no value", flag);
             goto bad;
         }
-
-        if (!strcmp(flag, "--help")) {
-            rc = TT_ORIGIN_HELP;
+        if (!strcmp(flag, "--config"))
+            continue;
+        /* A repeatable flag on the command line replaces the file's list. */
+        if (!strcmp(flag, "--local-tcp") && !cli_local_tcp++)
+            o->n_local_tcp = 0;
+        if ((rc = opt_set(o, st, flag, val, err, errlen)) != 0)
             goto bad;
-        } else if (!strcmp(flag, "--version")) {
-            rc = TT_ORIGIN_VERSION;
-            goto bad;
-        } else if (!strcmp(flag, "--insecure")) {
-            insecure = 1;
-        } else if (!strcmp(flag, "--allow-put")) {
-            o->allow_put = 1;
-        } else if (!strcmp(flag, "--proxy")) {
-            proxy = val;
-        } else if (!strcmp(flag, "--name")) {
-            if (!opt_name_ok(val)) {
-                rc = opt_fail(err, errlen,
-                              "--name '%s': use 1 to %d letters, digits, '-' or '_'", val,
-                              TT_ORIGIN_MAX_NAME);
-                goto bad;
-            }
-            snprintf(o->name, sizeof o->name, "%s", val);
-        } else if (!strcmp(flag, "--token")) {
-            token = val;
-        } else if (!strcmp(flag, "--token-file")) {
-            token_file = val;
-        } else if (!strcmp(flag, "--fingerprint")) {
-            fingerprint = val;
-        } else if (!strcmp(flag, "--ca")) {
-            ca = val;
-        } else if (!strcmp(flag, "--root")) {
-            root = val;
-        } else if (!strcmp(flag, "--upstream")) {
-            upstream = val;
-        } else if (!strcmp(flag, "--tcp")) {
-            tcp = val;
-        } else if (!strcmp(flag, "--upstream-timeout")) {
-            if (opt_seconds(val, 0, 86400, &o->upstream.head_timeout_ms)) {
-                rc = opt_fail(err, errlen, "--upstream-timeout '%s': want seconds from 0 (none) to 86400", val);
-                goto bad;
-            }
-            upstream_timeout_set = 1;
-        } else if (!strcmp(flag, "--upstream-ping")) {
-            if (opt_seconds(val, 0, 86400, &o->upstream.ping_interval_ms)) {
-                rc = opt_fail(err, errlen, "--upstream-ping '%s': want seconds from 0 (never) to 86400", val);
-                goto bad;
-            }
-        } else if (!strcmp(flag, "--connections")) {
-            char *end;
-            errno = 0;
-            long n = strtol(val, &end, 10);
-            if (errno || end == val || *end || n < 1 || n > TT_ORIGIN_MAX_CONNECTIONS) {
-                rc = opt_fail(err, errlen, "--connections '%s': want a whole number from 1 to %d",
-                              val, TT_ORIGIN_MAX_CONNECTIONS);
-                goto bad;
-            }
-            o->connections = (unsigned)n;
-        } else if (!strcmp(flag, "--log-level")) {
-            int lv = tt_log_parse_level(val);
-            if (lv < 0) {
-                rc = opt_fail(err, errlen, "--log-level '%s': want error, warn, info or debug", val);
-                goto bad;
-            }
-            o->log_level = lv;
-        } else if (!strcmp(flag, "--log-format")) {
-            if (strcmp(val, "text") && strcmp(val, "json")) {
-                rc = opt_fail(err, errlen, "--log-format '%s': want text or json", val);
-                goto bad;
-            }
-            o->log_json = !strcmp(val, "json");
-        } else if (!strcmp(flag, "--ping-interval")) {
-            if (opt_seconds(val, 0.05, 86400, &o->ping_interval_ms)) {
-                rc = opt_fail(err, errlen, "--ping-interval '%s': want seconds from 0.05 to 86400", val);
-                goto bad;
-            }
-        } else if (!strcmp(flag, "--ping-timeout")) {
-            if (opt_seconds(val, 0.05, 86400, &o->ping_timeout_ms)) {
-                rc = opt_fail(err, errlen, "--ping-timeout '%s': want seconds from 0.05 to 86400", val);
-                goto bad;
-            }
-        } else if (!strcmp(flag, "--admin-listen")) {
-            if (strlen(val) >= sizeof o->admin_listen) {
-                rc = opt_fail(err, errlen, "--admin-listen '%s': too long", val);
-                goto bad;
-            }
-            snprintf(o->admin_listen, sizeof o->admin_listen, "%s", val);
-        } else if (!strcmp(flag, "--local-listen")) {
-            if (strlen(val) >= sizeof o->local_listen) {
-                rc = opt_fail(err, errlen, "--local-listen '%s': too long", val);
-                goto bad;
-            }
-            snprintf(o->local_listen, sizeof o->local_listen, "%s", val);
-        } else if (!strcmp(flag, "--local-to")) {
-            if (!opt_name_ok(val)) {
-                rc = opt_fail(err, errlen,
-                              "--local-to '%s': want a name (letters, digits, '-', '_'; at most %d)",
-                              val, TT_ORIGIN_MAX_NAME);
-                goto bad;
-            }
-            snprintf(o->local_to, sizeof o->local_to, "%s", val);
-        } else if (!strcmp(flag, "--local-tcp")) {
-            const char *sep = strrchr(val, '=');
-            if (!sep || !opt_name_ok(sep + 1) || sep == val ||
-                (size_t)(sep - val) >= sizeof o->local_tcp[0].addr) {
-                rc = opt_fail(err, errlen, "--local-tcp '%s': want ADDR=NAME (e.g. 127.0.0.1:2222=ssh)", val);
-                goto bad;
-            }
-            if (o->n_local_tcp == TT_ORIGIN_LOCAL_TCP_MAX) {
-                rc = opt_fail(err, errlen, "--local-tcp: at most %d", TT_ORIGIN_LOCAL_TCP_MAX);
-                goto bad;
-            }
-            snprintf(o->local_tcp[o->n_local_tcp].addr, sizeof o->local_tcp[0].addr, "%.*s",
-                     (int)(sep - val), val);
-            snprintf(o->local_tcp[o->n_local_tcp].name, sizeof o->local_tcp[0].name, "%s", sep + 1);
-            o->n_local_tcp++;
-        } else if (!strcmp(flag, "--auth-backoff")) {
-            if (opt_seconds(val, 0, 86400, &o->auth_backoff_ms)) {
-                rc = opt_fail(err, errlen, "--auth-backoff '%s': want seconds from 0 to 86400", val);
-                goto bad;
-            }
-        }
     }
+    const char *proxy = st->proxy, *token = st->token, *token_file = st->token_file;
+    const char *fingerprint = st->fingerprint, *ca = st->ca, *root = st->root;
+    const char *upstream = st->upstream, *tcp = st->tcp;
+    int insecure = st->insecure, upstream_timeout_set = st->upstream_timeout_set;
 
     if (!proxy) {
         rc = opt_fail(err, errlen, "--proxy is required (HOST:PORT)");
@@ -415,12 +536,12 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
         }
         o->verify = TT_TLS_VERIFY_PIN;
     } else if (ca) {
-        struct stat st;
-        if (stat(ca, &st)) {
+        struct stat sb;
+        if (stat(ca, &sb)) {
             rc = opt_fail(err, errlen, "--ca %s: %s", ca, strerror(errno));
             goto bad;
         }
-        if (!S_ISREG(st.st_mode)) {
+        if (!S_ISREG(sb.st_mode)) {
             rc = opt_fail(err, errlen, "--ca %s: not a regular file", ca);
             goto bad;
         }
@@ -494,12 +615,12 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
     }
     {
         char resolved[PATH_MAX];
-        struct stat st;
+        struct stat sb;
         if (!realpath(root, resolved)) {
             rc = opt_fail(err, errlen, "--root %s: %s", root, strerror(errno));
             goto bad;
         }
-        if (stat(resolved, &st) || !S_ISDIR(st.st_mode)) {
+        if (stat(resolved, &sb) || !S_ISDIR(sb.st_mode)) {
             rc = opt_fail(err, errlen, "--root %s: not a directory", root);
             goto bad;
         }

@@ -44,6 +44,8 @@
 #define TT_ORIGIN_MAX_TOKEN 4096
 #define TT_ORIGIN_LOCAL_TCP_MAX 16
 
+struct tt_origin_str;
+
 struct tt_origin_opts {
     char proxy[300];      /* as given: "host:port" or "[v6]:port" (for logs) */
     char proxy_host[256]; /* host without brackets: getaddrinfo, SNI, Host */
@@ -79,6 +81,7 @@ struct tt_origin_opts {
     uint32_t ping_interval_ms;
     uint32_t ping_timeout_ms;
     uint32_t auth_backoff_ms;
+    struct tt_origin_str *owned; /* values read from --config FILE */
 };
 
 /* What tt_origin_parse_args found. */

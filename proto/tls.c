@@ -369,6 +369,32 @@ int tt_tls_file_fingerprint(const char *cert_file, char *out, size_t outlen)
     return 0;
 }
 
+int tt_tls_peer_fingerprint(const struct tt_tls_conn *c, char *out, size_t outlen)
+{
+    if (!c->ssl || outlen < 72)
+        return -1;
+    /* After a failed verification OpenSSL has not made the leaf "the peer
+     * certificate" yet, but the chain the peer sent is kept: on a client its
+     * first element is the leaf. */
+    X509 *leaf = SSL_get0_peer_certificate(c->ssl);
+    if (!leaf) {
+        STACK_OF(X509) *chain = SSL_get_peer_cert_chain(c->ssl);
+        if (chain && sk_X509_num(chain) > 0)
+            leaf = sk_X509_value(chain, 0);
+    }
+    uint8_t md[32];
+    unsigned int mdlen = 0;
+    if (!leaf || !X509_digest(leaf, EVP_sha256(), md, &mdlen) || mdlen != 32)
+        return -1;
+    tls_format_fp(md, out);
+    return 0;
+}
+
+int tt_tls_cert_rejected(const struct tt_tls_conn *c)
+{
+    return c->ssl && !SSL_is_server(c->ssl) && SSL_get_verify_result(c->ssl) != X509_V_OK;
+}
+
 int tt_tls_parse_fingerprint(const char *s, uint8_t out[32])
 {
     if (!s || strncasecmp(s, "sha256:", 7) != 0)
@@ -760,6 +786,13 @@ ssize_t tt_tls_write(struct tt_tls_conn *c, const void *buf, size_t len)
 int tt_tls_pending(const struct tt_tls_conn *c)
 {
     return c->ssl && !c->read_starved && SSL_has_pending(c->ssl);
+}
+
+void tt_sha256(const void *p, size_t n, uint8_t out[32])
+{
+    unsigned int len = 32;
+    if (EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) != 1 || len != 32)
+        memset(out, 0, 32); /* cannot be: SHA-256 of memory does not fail */
 }
 
 int tt_ct_equal(const void *a, size_t alen, const void *b, size_t blen)

@@ -72,6 +72,13 @@ int tt_tls_file_fingerprint(const char *cert_file, char *out, size_t outlen);
 /* Parses "sha256:HEX" (colons between hex pairs allowed) into 32 bytes.
  * Returns 0 or -1. */
 int tt_tls_parse_fingerprint(const char *s, uint8_t out[32]);
+/* "sha256:<64 hex>" of the leaf certificate the peer presented, also after
+ * the handshake failed on it (so a log can say what it was).  Returns 0, or
+ * -1 when the peer sent none. */
+int tt_tls_peer_fingerprint(const struct tt_tls_conn *c, char *out, size_t outlen);
+/* 1 when a client's handshake failed because it did not trust the peer's
+ * certificate (the chain, the host name or the pin), not the network. */
+int tt_tls_cert_rejected(const struct tt_tls_conn *c);
 
 enum tt_tls_verify {
     TT_TLS_VERIFY_SYSTEM = 0, /* the system trust store + host name */
@@ -117,5 +124,7 @@ int tt_tls_pending(const struct tt_tls_conn *c);
 int tt_random_bytes(void *p, size_t n);
 
 int tt_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
+/* SHA-256 of n bytes (tokens at rest are kept as their hash). */
+void tt_sha256(const void *p, size_t n, uint8_t out[32]);
 
 #endif

@@ -6,6 +6,8 @@
  */
 #include "proxy/config.h"
 
+#include "proto/conffile.h"
+#include "proto/text.h"
 #include "proto/tls.h"
 
 #include "proto/http1.h"
@@ -120,6 +122,125 @@ void tt_px_sockaddr_text(const struct sockaddr *sa, char *out, size_t outlen, ch
         snprintf(ip, iplen, "%s", a);
 }
 
+int tt_px_c_command(char *out, size_t outlen, const char *bound, const char *name,
+                    const char *token_file, const char *fp)
+{
+    char dial[96];
+    const char *colon = strrchr(bound, ':');
+    int wild = colon && (bound[0] == ':' || !strncmp(bound, "0.0.0.0:", 8) ||
+                         !strncmp(bound, "[::]:", 5));
+    if (wild)
+        snprintf(dial, sizeof(dial), "127.0.0.1%s", colon);
+    else
+        snprintf(dial, sizeof(dial), "%s", bound);
+    int n = snprintf(out, outlen, "bin/c --proxy %s --name %s --token-file %s --fingerprint %s --root DIR\n",
+                     dial, name, token_file, fp);
+    if (n < 0 || (size_t)n >= outlen)
+        return -1;
+    if (wild) {
+        int m = snprintf(out + n, outlen - (size_t)n,
+                         "# p listens for tunnels on every address (%s): from another machine, "
+                         "put this host's public name or address in place of 127.0.0.1, and "
+                         "copy %s there (it holds the secret)\n",
+                         bound, token_file);
+        if (m < 0 || (size_t)m >= outlen - (size_t)n)
+            return -1;
+        n += m;
+    }
+    return n;
+}
+
+void tt_px_c_token_path(char *out, size_t outlen, const char *state_dir, const char *name)
+{
+    char abs[PATH_MAX];
+    /* Absolute, so a printed command works from any folder. */
+    if (!realpath(state_dir, abs))
+        snprintf(abs, sizeof(abs), "%s", state_dir);
+    snprintf(out, outlen, "%s/c-%s.token", abs, name);
+}
+
+int tt_px_tokens_header(char *out, size_t outlen)
+{
+    int n = snprintf(out, outlen,
+                     "# tether tokens: \"NAME sha256:HASH [calls=NAME,NAME...|calls=*]\" per line,\n"
+                     "# the SHA-256 of each name's token (a plain \"NAME TOKEN\" is read too).\n"
+                     "# Edit with 'p token add|list|revoke'; c reads its token from its own file.\n");
+    return n < 0 || (size_t)n >= outlen ? 0 : n;
+}
+
+int tt_px_tokens_line(char *out, size_t outlen, const char *name, const char *token,
+                      size_t token_len, const char *calls)
+{
+    uint8_t h[32];
+    char hex[65];
+    tt_sha256(token, token_len, h);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    int n = snprintf(out, outlen, "%s sha256:%s%s%s\n", name, hex, calls ? " calls=" : "",
+                     calls ? calls : "");
+    return n < 0 || (size_t)n >= outlen ? 0 : n;
+}
+
+int tt_px_write_file(const char *path, const void *data, size_t len, mode_t mode, char *err,
+                     size_t errlen)
+{
+    char tmp[4200], dir[4200];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir)
+        dir[1] = 0;
+    else if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof(dir), ".");
+    unsigned char r[6];
+    if (tt_random_bytes(r, sizeof(r)) != 0) {
+        cfg_err(err, errlen, "%s: no randomness for a temporary name", path);
+        return -1;
+    }
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-%02x%02x%02x%02x%02x%02x", path, r[0], r[1], r[2],
+                         r[3], r[4], r[5]) >= sizeof(tmp)) {
+        cfg_err(err, errlen, "%s: path too long", path);
+        return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0) {
+        cfg_err(err, errlen, "%s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, (const char *)data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            goto fail;
+        off += (size_t)w;
+    }
+    if (fchmod(fd, mode) != 0 || fsync(fd) != 0)
+        goto fail;
+    if (close(fd) != 0) {
+        fd = -1;
+        goto fail;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0)
+        goto fail;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd); /* the rename itself on disk */
+        close(dfd);
+    }
+    return 0;
+fail:;
+    int e = errno ? errno : EIO;
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    cfg_err(err, errlen, "%s: %s", path, strerror(e));
+    return -1;
+}
+
 /* --- Names and tokens --------------------------------------------------- */
 
 /* A name is a DNS label (it routes <name>.DOMAIN) that is also safe as a path
@@ -139,19 +260,10 @@ int tt_px_name_valid(const char *s, size_t len)
 
 void tt_px_tokens_free(struct tt_px_tokens *t)
 {
-    for (size_t i = 0; i < t->n; i++) {
-        if (t->v[i].token) {
-            /* Do not leave secrets in freed memory. */
-            volatile char *p = t->v[i].token;
-            for (size_t k = 0; k < t->v[i].token_len; k++)
-                p[k] = 0;
-        }
-        tt_mem_free(t->v[i].token);
+    for (size_t i = 0; i < t->n; i++)
         tt_mem_free(t->v[i].calls);
-    }
     tt_mem_free(t->v);
-    t->v = NULL;
-    t->n = t->cap = 0;
+    memset(t, 0, sizeof(*t));
 }
 
 static int tok_is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
@@ -260,7 +372,26 @@ int tt_px_tokens_parse(struct tt_px_tokens *t, const char *text, size_t len, con
                     line, TT_PX_NAME_MAX);
             goto fail;
         }
-        if (fl[1] < 8) {
+        uint8_t hash[32];
+        int plain = 1;
+        if (fl[1] >= 7 && !strncmp(f[1], "sha256:", 7)) {
+            /* What p writes: the hash of a 256-bit token. */
+            plain = 0;
+            if (fl[1] != 7 + 64) {
+                cfg_err(err, errlen, "tokens %s:%zu: sha256: wants 64 hex digits", file, line);
+                goto fail;
+            }
+            for (int k = 0; k < 32; k++) {
+                int hi = tt_hex_value(f[1][7 + 2 * k]), lo = tt_hex_value(f[1][8 + 2 * k]);
+                if (hi < 0 || lo < 0) {
+                    cfg_err(err, errlen, "tokens %s:%zu: sha256: wants 64 hex digits", file,
+                            line);
+                    goto fail;
+                }
+                hash[k] = (uint8_t)(hi << 4 | lo);
+            }
+        }
+        if (plain && fl[1] < 8) {
             cfg_err(err, errlen, "tokens %s:%zu: token too short (at least 8 characters)", file,
                     line);
             goto fail;
@@ -270,7 +401,7 @@ int tt_px_tokens_parse(struct tt_px_tokens *t, const char *text, size_t len, con
                     line);
             goto fail;
         }
-        for (size_t k = 0; k < fl[1]; k++) {
+        for (size_t k = 0; plain && k < fl[1]; k++) {
             unsigned char ch = (unsigned char)f[1][k];
             if (ch < 0x21 || ch > 0x7e) {
                 cfg_err(err, errlen, "tokens %s:%zu: token has a character that is not printable ASCII",
@@ -278,6 +409,8 @@ int tt_px_tokens_parse(struct tt_px_tokens *t, const char *text, size_t len, con
                 goto fail;
             }
         }
+        if (plain)
+            tt_sha256(f[1], fl[1], hash);
         for (size_t k = 0; k < t->n; k++) {
             if (strlen(t->v[k].name) == fl[0] && strncasecmp(t->v[k].name, f[0], fl[0]) == 0) {
                 cfg_err(err, errlen, "tokens %s:%zu: name %.*s appears twice", file, line,
@@ -285,7 +418,7 @@ int tt_px_tokens_parse(struct tt_px_tokens *t, const char *text, size_t len, con
                 goto fail;
             }
             /* A token belongs to one name (DESIGN.md): 403 depends on it. */
-            if (t->v[k].token_len == fl[1] && memcmp(t->v[k].token, f[1], fl[1]) == 0) {
+            if (memcmp(t->v[k].hash, hash, 32) == 0) {
                 cfg_err(err, errlen, "tokens %s:%zu: this token is already given to name %s", file,
                         line, t->v[k].name);
                 goto fail;
@@ -304,14 +437,11 @@ int tt_px_tokens_parse(struct tt_px_tokens *t, const char *text, size_t len, con
         struct tt_px_token *tk = &t->v[t->n];
         memset(tk, 0, sizeof(*tk));
         memcpy(tk->name, f[0], fl[0]);
-        tk->token = tt_mem_alloc(fl[1] + 1);
-        if (!tk->token) {
-            cfg_err(err, errlen, "tokens %s: out of memory", file);
-            goto fail;
-        }
-        memcpy(tk->token, f[1], fl[1]);
-        tk->token[fl[1]] = 0;
-        tk->token_len = fl[1];
+        memcpy(tk->hash, hash, 32);
+        tk->line = line;
+        tk->plain = (uint8_t)plain;
+        if (plain && !t->n_plain++)
+            t->first_plain_line = line;
         t->n++; /* counted now: a failure below frees it with the rest */
         if (nf == 3 && !(tk->calls = tt_mem_alloc(fl[2] - 6 + 1))) {
             cfg_err(err, errlen, "tokens %s: out of memory", file);
@@ -322,10 +452,8 @@ int tt_px_tokens_parse(struct tt_px_tokens *t, const char *text, size_t len, con
             tk->calls[fl[2] - 6] = 0;
         }
     }
-    if (t->n == 0) {
-        cfg_err(err, errlen, "tokens %s: no NAME TOKEN line", file);
-        goto fail;
-    }
+    /* No line at all is a file whose last name was revoked: every tunnel
+     * is refused (main.c says so), not an error. */
     return 0;
 fail:
     tt_px_tokens_free(t);
@@ -374,8 +502,10 @@ int tt_px_tokens_check(const struct tt_px_tokens *t, const char *name, size_t na
     /* Compare against every entry, whatever matches first, so the time taken
      * says nothing about which token or name is close. */
     int own = 0, other = 0;
+    uint8_t h[32];
+    tt_sha256(token, token_len, h);
     for (size_t i = 0; i < t->n; i++) {
-        int eq = tt_ct_equal(t->v[i].token, t->v[i].token_len, token, token_len);
+        int eq = tt_ct_equal(t->v[i].hash, 32, h, 32);
         int same_name =
             strlen(t->v[i].name) == name_len && strncasecmp(t->v[i].name, name, name_len) == 0;
         own |= eq & same_name;
@@ -384,6 +514,12 @@ int tt_px_tokens_check(const struct tt_px_tokens *t, const char *name, size_t na
     if (own)
         return 0;
     return other ? 403 : 401;
+}
+
+int tt_px_tokens_still(const struct tt_px_tokens *t, const char *name, const uint8_t hash[32])
+{
+    const struct tt_px_token *e = tt_px_tokens_find(t, name, strlen(name));
+    return e && tt_ct_equal(e->hash, 32, hash, 32);
 }
 
 /* --- Flags ---------------------------------------------------------------- */
@@ -436,8 +572,15 @@ void tt_px_config_usage(FILE *out)
             "                         CONNECT stream (c --tcp HOST:PORT serves it); repeatable\n"
             "  --affinity-header NAME requests with the same value of this header go to the same\n"
             "                         pool member while it is up (rendezvous hashing)\n"
+            "  --config FILE          read these flags from FILE, 'key = value' a line, each key\n"
+            "                         a flag without '--' (docs/examples/p.conf); flags given\n"
+            "                         here override it\n"
             "  --help                 this text\n"
-            "  --version              print the version\n");
+            "  --version              print the version\n"
+            "\n"
+            "  p token add NAME [--calls LIST] | list | revoke NAME  [flags]\n"
+            "                         edit the tokens file and tell a running p (p token --help)\n"
+            "SIGHUP reloads the tokens file; SIGTERM/SIGINT drain.\n");
 }
 
 /* RFC 9110 §5.1: a field name is a token. */
@@ -465,6 +608,206 @@ static int cfg_uint(const char *flag, const char *v, uint32_t min, uint32_t max,
     return 0;
 }
 
+/* Every flag that takes a value; a --config file has the same keys, without
+ * the "--" ("config" itself excepted). */
+static const char *const cfg_with_value[] = {
+    "--listen", "--https-listen", "--admin-listen", "--https-cert", "--https-key", "--tunnel-listen", "--cert", "--key", "--state-dir", "--tokens", "--domain",
+    "--path-prefix", "--default", "--log-level", "--log-format", "--ping-interval", "--ping-timeout",
+    "--max-tunnels", "--client-idle", "--stream-idle", "--drain-delay", "--underscore-fields", "--max-clients", "--service",
+    "--affinity-header", "--tcp-listen", "--config"};
+
+static int cfg_known(const char *flag)
+{
+    for (size_t k = 0; k < sizeof(cfg_with_value) / sizeof(cfg_with_value[0]); k++)
+        if (!strcmp(flag, cfg_with_value[k]))
+            return 1;
+    return 0;
+}
+
+/* Values read from a --config file live as long as the configuration. */
+struct tt_px_cfg_str {
+    struct tt_px_cfg_str *next;
+    char s[];
+};
+
+void tt_px_config_free(struct tt_px_config *cfg)
+{
+    while (cfg->owned) {
+        struct tt_px_cfg_str *o = cfg->owned;
+        cfg->owned = o->next;
+        tt_mem_free(o);
+    }
+}
+
+/* One flag and its value, from the command line or the file. */
+static int cfg_set(struct tt_px_config *cfg, const char *flag, const char *v, char *err,
+                   size_t errlen)
+{
+    /* Addresses and names are checked here too, so an error in a --config
+     * file names its line; the checks after the flags need them all. */
+    struct tt_px_addr a;
+    char why[160];
+    if ((!strcmp(flag, "--listen") || !strcmp(flag, "--https-listen") ||
+         !strcmp(flag, "--tunnel-listen") || !strcmp(flag, "--admin-listen")) &&
+        strcmp(v, "off") && tt_px_parse_addr(v, &a, why, sizeof(why)) < 0) {
+        cfg_err(err, errlen, "%s: %s%s", flag, why, strcmp(flag, "--tunnel-listen") ? " (or 'off')" : "");
+        return -1;
+    }
+    if (!strcmp(flag, "--default") && !tt_px_name_valid(v, strlen(v))) {
+        cfg_err(err, errlen, "--default: '%s' is not a valid name (letters, digits, '-', '_')", v);
+        return -1;
+    }
+    if (!strcmp(flag, "--path-prefix") && v[0] != '/') {
+        cfg_err(err, errlen, "--path-prefix: '%s' must start with '/'", v);
+        return -1;
+    }
+    if (!strcmp(flag, "--listen"))
+        cfg->listen = v;
+    else if (!strcmp(flag, "--https-listen"))
+        cfg->https_listen = v;
+    else if (!strcmp(flag, "--https-cert"))
+        cfg->https_cert = v;
+    else if (!strcmp(flag, "--https-key"))
+        cfg->https_key = v;
+    else if (!strcmp(flag, "--tunnel-listen"))
+        cfg->tunnel_listen = v;
+    else if (!strcmp(flag, "--admin-listen"))
+        cfg->admin_listen = strcmp(v, "off") ? v : NULL;
+    else if (!strcmp(flag, "--cert"))
+        cfg->cert = v;
+    else if (!strcmp(flag, "--key"))
+        cfg->key = v;
+    else if (!strcmp(flag, "--state-dir"))
+        cfg->state_dir = v;
+    else if (!strcmp(flag, "--tokens"))
+        cfg->tokens_file = v;
+    else if (!strcmp(flag, "--domain"))
+        cfg->domain = v;
+    else if (!strcmp(flag, "--path-prefix"))
+        cfg->path_prefix = v;
+    else if (!strcmp(flag, "--default"))
+        cfg->default_name = v;
+    else if (!strcmp(flag, "--log-level")) {
+        int l = tt_log_parse_level(v);
+        if (l < 0) {
+            cfg_err(err, errlen, "--log-level: '%s' is not one of error|warn|info|debug", v);
+            return -1;
+        }
+        cfg->log_level = l;
+    } else if (!strcmp(flag, "--log-format")) {
+        if (strcmp(v, "text") && strcmp(v, "json")) {
+            cfg_err(err, errlen, "--log-format: '%s' is not text or json", v);
+            return -1;
+        }
+        cfg->log_json = !strcmp(v, "json");
+    } else if (!strcmp(flag, "--ping-interval")) {
+        if (cfg_uint(flag, v, 1, 86400, &cfg->ping_interval_s, err, errlen) < 0)
+            return -1;
+    } else if (!strcmp(flag, "--ping-timeout")) {
+        if (cfg_uint(flag, v, 1, 86400, &cfg->ping_timeout_s, err, errlen) < 0)
+            return -1;
+    } else if (!strcmp(flag, "--client-idle")) {
+        if (cfg_uint(flag, v, 1, 86400, &cfg->client_idle_s, err, errlen) < 0)
+            return -1;
+    } else if (!strcmp(flag, "--stream-idle")) {
+        if (cfg_uint(flag, v, 0, 604800, &cfg->stream_idle_s, err, errlen) < 0)
+            return -1;
+    } else if (!strcmp(flag, "--drain-delay")) {
+        if (cfg_uint(flag, v, 0, 3600, &cfg->drain_delay_s, err, errlen) < 0)
+            return -1;
+    } else if (!strcmp(flag, "--max-clients")) {
+        if (cfg_uint(flag, v, 1, 10000000, &cfg->max_clients, err, errlen) < 0)
+            return -1;
+    } else if (!strcmp(flag, "--underscore-fields")) {
+        if (strcmp(v, "drop") && strcmp(v, "keep")) {
+            cfg_err(err, errlen, "--underscore-fields: '%s' is not drop or keep", v);
+            return -1;
+        }
+        cfg->keep_underscores = !strcmp(v, "keep");
+    } else if (!strcmp(flag, "--service")) {
+        const char *eqs = strchr(v, '=');
+        if (!eqs || !tt_px_name_valid(v, (size_t)(eqs - v)) ||
+            (strncmp(eqs + 1, "http://", 7) && strncmp(eqs + 1, "h2c://", 6) &&
+             strncmp(eqs + 1, "tcp://", 6))) {
+            cfg_err(err, errlen,
+                    "--service: '%s' is not NAME=http://HOST:PORT, NAME=h2c://HOST:PORT or "
+                    "NAME=tcp://HOST:PORT", v);
+            return -1;
+        }
+        for (size_t k = 0; k < cfg->n_services; k++)
+            if (strlen(cfg->services[k].name) == (size_t)(eqs - v) &&
+                !strncasecmp(cfg->services[k].name, v, (size_t)(eqs - v))) {
+                cfg_err(err, errlen, "--service: name '%.*s' given twice", (int)(eqs - v), v);
+                return -1;
+            }
+        if (cfg->n_services == TT_PX_SERVICES_MAX) {
+            cfg_err(err, errlen, "--service: at most %d", TT_PX_SERVICES_MAX);
+            return -1;
+        }
+        struct tt_px_service *sv = &cfg->services[cfg->n_services++];
+        memcpy(sv->name, v, (size_t)(eqs - v));
+        sv->name[eqs - v] = 0;
+        sv->url = eqs + 1;
+    } else if (!strcmp(flag, "--tcp-listen")) {
+        const char *eqs = strrchr(v, '=');
+        char addr[96];
+        if (!eqs || !tt_px_name_valid(eqs + 1, strlen(eqs + 1)) ||
+            (size_t)(eqs - v) >= sizeof(addr)) {
+            cfg_err(err, errlen, "--tcp-listen: '%s' is not ADDR=NAME", v);
+            return -1;
+        }
+        if (cfg->n_tcp == TT_PX_TCP_LISTEN_MAX) {
+            cfg_err(err, errlen, "--tcp-listen: at most %d", TT_PX_TCP_LISTEN_MAX);
+            return -1;
+        }
+        struct tt_px_tcp_listen *tl = &cfg->tcp[cfg->n_tcp];
+        memcpy(addr, v, (size_t)(eqs - v));
+        addr[eqs - v] = 0;
+        if (tt_px_parse_addr(addr, &tl->addr, why, sizeof(why)) < 0) {
+            cfg_err(err, errlen, "--tcp-listen %s: %s", v, why);
+            return -1;
+        }
+        snprintf(tl->name, sizeof(tl->name), "%s", eqs + 1);
+        cfg->n_tcp++;
+    } else if (!strcmp(flag, "--affinity-header")) {
+        if (!cfg_field_name_valid(v)) {
+            cfg_err(err, errlen, "--affinity-header: '%s' is not a header name", v);
+            return -1;
+        }
+        cfg->affinity_header = v;
+    } else if (!strcmp(flag, "--max-tunnels")) {
+        if (cfg_uint(flag, v, 1, 1000000, &cfg->max_tunnels, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+struct cfg_file_ctx {
+    struct tt_px_config *cfg;
+};
+
+static int cfg_file_key(void *ud, const char *key, const char *value, char *err, size_t errlen)
+{
+    struct tt_px_config *cfg = ((struct cfg_file_ctx *)ud)->cfg;
+    char flag[40];
+    if (strlen(key) + 3 > sizeof(flag) || (snprintf(flag, sizeof(flag), "--%s", key), !cfg_known(flag)) ||
+        !strcmp(key, "config")) {
+        cfg_err(err, errlen, "unknown key (the keys are p's flags without '--': see p --help)");
+        return -1;
+    }
+    size_t n = strlen(value);
+    struct tt_px_cfg_str *o = tt_mem_alloc(sizeof(*o) + n + 1);
+    if (!o) {
+        cfg_err(err, errlen, "out of memory");
+        return -1;
+    }
+    memcpy(o->s, value, n + 1);
+    o->next = cfg->owned;
+    cfg->owned = o;
+    return cfg_set(cfg, flag, o->s, err, errlen);
+}
+
+
 int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof(*cfg));
@@ -477,11 +820,23 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
     cfg->max_tunnels = 10000;
     cfg->client_idle_s = 60;
 
-    static const char *const with_value[] = {
-        "--listen", "--https-listen", "--admin-listen", "--https-cert", "--https-key", "--tunnel-listen", "--cert", "--key", "--state-dir", "--tokens", "--domain",
-        "--path-prefix", "--default", "--log-level", "--log-format", "--ping-interval", "--ping-timeout",
-        "--max-tunnels", "--client-idle", "--stream-idle", "--drain-delay", "--underscore-fields", "--max-clients", "--service",
-        "--affinity-header", "--tcp-listen"};
+    /* --config first, whatever its place: the flags override the file. */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            cfg->config_file = argv[++i];
+        else if (!strncmp(argv[i], "--config=", 9))
+            cfg->config_file = argv[i] + 9;
+    }
+    if (cfg->config_file) {
+        struct cfg_file_ctx fc = {.cfg = cfg};
+        char why[1200];
+        if (tt_conffile_read(cfg->config_file, cfg_file_key, &fc, why, sizeof(why)) < 0) {
+            cfg_err(err, errlen, "--config %s", why);
+            return -1;
+        }
+    }
+    /* Repeatable flags on the command line replace the file's list. */
+    int cli_services = 0, cli_tcp = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -502,11 +857,7 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
         } else {
             snprintf(flag, sizeof(flag), "%s", a);
         }
-        int known = 0;
-        for (size_t k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++)
-            if (!strcmp(flag, with_value[k]))
-                known = 1;
-        if (!known) {
+        if (!cfg_known(flag)) {
             cfg_err(err, errlen, "unknown flag '%s' (see --help)", a);
             return -1;
         }
@@ -517,124 +868,14 @@ int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *er
             }
             v = argv[++i];
         }
-        if (!strcmp(flag, "--listen"))
-            cfg->listen = v;
-        else if (!strcmp(flag, "--https-listen"))
-            cfg->https_listen = v;
-        else if (!strcmp(flag, "--https-cert"))
-            cfg->https_cert = v;
-        else if (!strcmp(flag, "--https-key"))
-            cfg->https_key = v;
-        else if (!strcmp(flag, "--tunnel-listen"))
-            cfg->tunnel_listen = v;
-        else if (!strcmp(flag, "--admin-listen"))
-            cfg->admin_listen = v;
-        else if (!strcmp(flag, "--cert"))
-            cfg->cert = v;
-        else if (!strcmp(flag, "--key"))
-            cfg->key = v;
-        else if (!strcmp(flag, "--state-dir"))
-            cfg->state_dir = v;
-        else if (!strcmp(flag, "--tokens"))
-            cfg->tokens_file = v;
-        else if (!strcmp(flag, "--domain"))
-            cfg->domain = v;
-        else if (!strcmp(flag, "--path-prefix"))
-            cfg->path_prefix = v;
-        else if (!strcmp(flag, "--default"))
-            cfg->default_name = v;
-        else if (!strcmp(flag, "--log-level")) {
-            int l = tt_log_parse_level(v);
-            if (l < 0) {
-                cfg_err(err, errlen, "--log-level: '%s' is not one of error|warn|info|debug", v);
-                return -1;
-            }
-            cfg->log_level = l;
-        } else if (!strcmp(flag, "--log-format")) {
-            if (strcmp(v, "text") && strcmp(v, "json")) {
-                cfg_err(err, errlen, "--log-format: '%s' is not text or json", v);
-                return -1;
-            }
-            cfg->log_json = !strcmp(v, "json");
-        } else if (!strcmp(flag, "--ping-interval")) {
-            if (cfg_uint(flag, v, 1, 86400, &cfg->ping_interval_s, err, errlen) < 0)
-                return -1;
-        } else if (!strcmp(flag, "--ping-timeout")) {
-            if (cfg_uint(flag, v, 1, 86400, &cfg->ping_timeout_s, err, errlen) < 0)
-                return -1;
-        } else if (!strcmp(flag, "--client-idle")) {
-            if (cfg_uint(flag, v, 1, 86400, &cfg->client_idle_s, err, errlen) < 0)
-                return -1;
-        } else if (!strcmp(flag, "--drain-delay")) {
-            if (cfg_uint(flag, v, 0, 3600, &cfg->drain_delay_s, err, errlen) < 0)
-                return -1;
-        } else if (!strcmp(flag, "--stream-idle")) {
-            if (cfg_uint(flag, v, 0, 604800, &cfg->stream_idle_s, err, errlen) < 0)
-                return -1;
-        } else if (!strcmp(flag, "--max-clients")) {
-            if (cfg_uint(flag, v, 1, 10000000, &cfg->max_clients, err, errlen) < 0)
-                return -1;
-        } else if (!strcmp(flag, "--underscore-fields")) {
-            if (strcmp(v, "drop") && strcmp(v, "keep")) {
-                cfg_err(err, errlen, "--underscore-fields: '%s' is not drop or keep", v);
-                return -1;
-            }
-            cfg->keep_underscores = !strcmp(v, "keep");
-        } else if (!strcmp(flag, "--service")) {
-            const char *eqs = strchr(v, '=');
-            if (!eqs || !tt_px_name_valid(v, (size_t)(eqs - v)) ||
-                (strncmp(eqs + 1, "http://", 7) && strncmp(eqs + 1, "h2c://", 6) &&
-                 strncmp(eqs + 1, "tcp://", 6))) {
-                cfg_err(err, errlen,
-                        "--service: '%s' is not NAME=http://HOST:PORT, NAME=h2c://HOST:PORT or "
-                        "NAME=tcp://HOST:PORT", v);
-                return -1;
-            }
-            for (size_t k = 0; k < cfg->n_services; k++)
-                if (strlen(cfg->services[k].name) == (size_t)(eqs - v) &&
-                    !strncasecmp(cfg->services[k].name, v, (size_t)(eqs - v))) {
-                    cfg_err(err, errlen, "--service: name '%.*s' given twice", (int)(eqs - v), v);
-                    return -1;
-                }
-            if (cfg->n_services == TT_PX_SERVICES_MAX) {
-                cfg_err(err, errlen, "--service: at most %d", TT_PX_SERVICES_MAX);
-                return -1;
-            }
-            struct tt_px_service *sv = &cfg->services[cfg->n_services++];
-            memcpy(sv->name, v, (size_t)(eqs - v));
-            sv->name[eqs - v] = 0;
-            sv->url = eqs + 1;
-        } else if (!strcmp(flag, "--tcp-listen")) {
-            const char *eqs = strrchr(v, '=');
-            char addr[96], why[160];
-            if (!eqs || !tt_px_name_valid(eqs + 1, strlen(eqs + 1)) ||
-                (size_t)(eqs - v) >= sizeof(addr)) {
-                cfg_err(err, errlen, "--tcp-listen: '%s' is not ADDR=NAME", v);
-                return -1;
-            }
-            if (cfg->n_tcp == TT_PX_TCP_LISTEN_MAX) {
-                cfg_err(err, errlen, "--tcp-listen: at most %d", TT_PX_TCP_LISTEN_MAX);
-                return -1;
-            }
-            struct tt_px_tcp_listen *tl = &cfg->tcp[cfg->n_tcp];
-            memcpy(addr, v, (size_t)(eqs - v));
-            addr[eqs - v] = 0;
-            if (tt_px_parse_addr(addr, &tl->addr, why, sizeof(why)) < 0) {
-                cfg_err(err, errlen, "--tcp-listen %s: %s", v, why);
-                return -1;
-            }
-            snprintf(tl->name, sizeof(tl->name), "%s", eqs + 1);
-            cfg->n_tcp++;
-        } else if (!strcmp(flag, "--affinity-header")) {
-            if (!cfg_field_name_valid(v)) {
-                cfg_err(err, errlen, "--affinity-header: '%s' is not a header name", v);
-                return -1;
-            }
-            cfg->affinity_header = v;
-        } else if (!strcmp(flag, "--max-tunnels")) {
-            if (cfg_uint(flag, v, 1, 1000000, &cfg->max_tunnels, err, errlen) < 0)
-                return -1;
-        }
+        if (!strcmp(flag, "--config"))
+            continue;
+        if (!strcmp(flag, "--service") && !cli_services++)
+            cfg->n_services = 0;
+        if (!strcmp(flag, "--tcp-listen") && !cli_tcp++)
+            cfg->n_tcp = 0;
+        if (cfg_set(cfg, flag, v, err, errlen) < 0)
+            return -1;
     }
     char why[160];
     cfg->listen_off = !strcmp(cfg->listen, "off");

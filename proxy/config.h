@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #define TT_PX_NAME_MAX 63
 
@@ -19,16 +20,24 @@ struct tt_px_addr {
     char text[80]; /* "host:port" as given, for the log */
 };
 
+/* A tokens file line: NAME, what checks its token, calls=.  p keeps only
+ * the SHA-256 of a token (the file says `sha256:HEX`; a plain token is
+ * still read, hashed as it is read, and counted in n_plain so p can warn).
+ * Tokens are 256 random bits, so an unsalted fast hash is enough: nothing
+ * short enough to guess is ever hashed. */
 struct tt_px_token {
     char name[TT_PX_NAME_MAX + 1];
-    char *token;
-    size_t token_len;
+    uint8_t hash[32];
+    size_t line;  /* in the file, for messages */
+    uint8_t plain; /* the file holds the token itself, not its hash */
     char *calls; /* "calls=" column: "a,b" or "*"; NULL: this name calls nothing */
 };
 
 struct tt_px_tokens {
     struct tt_px_token *v;
     size_t n, cap;
+    size_t n_plain;          /* entries kept in plain text */
+    size_t first_plain_line; /* the first of them */
 };
 
 /* A p-side service origins may call by name (--service NAME=URL). */
@@ -45,6 +54,8 @@ struct tt_px_tcp_listen {
     struct tt_px_addr addr;
     const char *via; /* the pool to send it on (c: the forward link); NULL: NAME's */
 };
+
+struct tt_px_cfg_str;
 
 struct tt_px_config {
     const char *listen;        /* "0.0.0.0:8080"; "off": no plaintext front */
@@ -74,12 +85,16 @@ struct tt_px_config {
     const char *affinity_header; /* lowercase; NULL: none */
     struct tt_px_tcp_listen tcp[TT_PX_TCP_LISTEN_MAX];
     size_t n_tcp;
+    const char *config_file;        /* --config FILE; NULL: none */
+    struct tt_px_cfg_str *owned;    /* the file's values (tt_px_config_free) */
 };
 
 /* Parses argv into cfg.  Returns 0 to run, 1 when --help/--version printed
  * (exit 0), or -1 with a one-line reason in err (exit 2). */
 int tt_px_config_parse(struct tt_px_config *cfg, int argc, char **argv, char *err, size_t errlen);
 void tt_px_config_usage(FILE *out);
+/* Frees what parsing kept (the values read from --config FILE). */
+void tt_px_config_free(struct tt_px_config *cfg);
 /* "host:port", "[v6]:port", ":port" (all addresses).  Returns 0 or -1. */
 int tt_px_parse_addr(const char *s, struct tt_px_addr *out, char *err, size_t errlen);
 /* A name usable in a tokens file, a Host label and a path segment. */
@@ -96,12 +111,48 @@ void tt_px_tokens_free(struct tt_px_tokens *t);
  * valid but for another name. */
 int tt_px_tokens_check(const struct tt_px_tokens *t, const char *name, size_t name_len,
                        const uint8_t *token, size_t token_len);
+/* 1 when `t` still has an entry for `name` checked by `hash` (a tunnel that
+ * came in with it may stay after a reload). */
+int tt_px_tokens_still(const struct tt_px_tokens *t, const char *name, const uint8_t hash[32]);
+
+/* Copies the tokens file's text to `out` (room for `len` bytes) without
+ * the entry line(s) of `name`, comments and other lines as they were.
+ * Returns 1 when one was there, 0 when not. */
+int tt_px_tokens_text_remove(const char *text, size_t len, const char *name, char *out,
+                             size_t *out_len);
+/* `p token add|list|revoke ...` (token_cmd.c): argv as main got it.
+ * Returns the exit status. */
+int tt_px_token_cmd(int argc, char **argv);
 
 /* The entry of `name`, or NULL. */
 const struct tt_px_token *tt_px_tokens_find(const struct tt_px_tokens *t, const char *name,
                                             size_t name_len);
 /* 1 when the tokens file lets `tk` call `name` over its forward link. */
 int tt_px_token_may_call(const struct tt_px_token *tk, const char *name, size_t name_len);
+
+/* The bin/c command line that connects to the tunnel listener bound at
+ * `bound` ("ip:port" as getsockname gave it) as `name`, reading its token
+ * from `token_file`, pinning `fp`.  A wildcard address is not something c
+ * can dial: the command says 127.0.0.1 and a second line says to put the
+ * public host name there.  Writes one or two lines (each ending in '\n');
+ * returns the length, or -1 when out is too small. */
+int tt_px_c_command(char *out, size_t outlen, const char *bound, const char *name,
+                    const char *token_file, const char *fp);
+/* The file c reads its token from (--token-file) for `name`: c-NAME.token
+ * in the state folder, holding only the token (mode 0600), made absolute. */
+void tt_px_c_token_path(char *out, size_t outlen, const char *state_dir, const char *name);
+/* The comment p puts at the top of a tokens file it makes; the line of one
+ * entry, "NAME sha256:HEX [calls=...]\n", the token hashed.  Each returns
+ * its length (0 when out is too small). */
+int tt_px_tokens_header(char *out, size_t outlen);
+int tt_px_tokens_line(char *out, size_t outlen, const char *name, const char *token,
+                      size_t token_len, const char *calls);
+/* Writes `len` bytes to `path` so that a reader sees the old file or the
+ * new one, never a part: a temporary file in the same folder (mode `mode`),
+ * fsync, rename over `path`, fsync of the folder.  Returns 0, or -1 with err
+ * set (the temporary file removed). */
+int tt_px_write_file(const char *path, const void *data, size_t len, mode_t mode, char *err,
+                     size_t errlen);
 
 /* "ip:port" of a sockaddr, and the address alone in `ip` when not NULL. */
 void tt_px_sockaddr_text(const struct sockaddr *sa, char *out, size_t outlen, char *ip,

@@ -717,3 +717,23 @@ void tt_px_h2f_drain(struct tt_px_server *srv, uint32_t grace_ms)
     }
 }
 
+
+void tt_px_h2f_retoken(struct tt_px_server *srv, const struct tt_px_tokens *now)
+{
+    struct tt_link *next;
+    for (struct tt_link *l = srv->h2_list.first; l; l = next) {
+        next = l->next;
+        struct tt_px_h2c *cc = tt_container_of(l, struct tt_px_h2c, link);
+        if (!cc->caller || !cc->sess || tt_session_closing(cc->sess))
+            continue;
+        const struct tt_px_token *e =
+            tt_px_tokens_find(now, cc->caller->name, strlen(cc->caller->name));
+        if (e && tt_ct_equal(e->hash, 32, cc->caller->hash, 32)) {
+            cc->caller = e; /* its calls= as the file says now */
+            continue;
+        }
+        tt_log_warn("forward link closed name=%s peer=%s reason=its token was revoked (reload)",
+                    cc->caller->name, cc->peer);
+        tt_session_close(cc->sess, "token revoked");
+    }
+}

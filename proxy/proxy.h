@@ -88,6 +88,7 @@ struct tt_px_server {
     struct tt_px_registry services; /* --service names, each a tunnel to origin's server (main.c) */
     struct tt_session_config scfg;
     SSL_CTX *tls_ctx;
+    char tunnel_fp[80]; /* "sha256:..." of the tunnel certificate, for hints in the log */
     SSL_CTX *https_ctx; /* the HTTPS client front's; NULL when off */
     struct tt_px_listener tunnel_lis, client_lis, https_lis;
     size_t handshakes;   /* TLS + PUT in progress (tunnel.c) */
@@ -141,6 +142,10 @@ struct tt_px_tunnel *tt_px_tunnel_adopt(struct tt_px_server *srv, struct tt_px_r
 /* Drain: GOAWAY every tunnel (grace), stop accepting. */
 void tt_px_tunnel_drain(struct tt_px_server *srv, uint32_t grace_ms);
 size_t tt_px_tunnel_count(const struct tt_px_server *srv);
+/* A reload made `now` the tokens: closes each tunnel whose name has no
+ * entry there, or one that checks another token, with a log line.
+ * Returns how many. */
+size_t tt_px_tunnel_revoke(struct tt_px_server *srv, const struct tt_px_tokens *now);
 
 /* --- Accepting clients (accept.c) ------------------------------------------- */
 
@@ -180,6 +185,11 @@ int tt_px_h2f_adopt(struct tt_px_server *srv, struct tt_tls_conn *conn, const ch
 int tt_px_h2f_adopt_forward(struct tt_px_server *srv, struct tt_tls_conn *conn, const char *peer,
                             const char *ip, const uint8_t *early, size_t early_len,
                             const struct tt_px_token *caller);
+/* A reload made `now` the tokens (the old set stays alive: exchanges under
+ * way point into it): each forward link takes its name's new entry (its
+ * calls=), or is closed, with a log line, when the entry is gone or checks
+ * another token. */
+void tt_px_h2f_retoken(struct tt_px_server *srv, const struct tt_px_tokens *now);
 /* Drain: HTTP/1.1 connections close after the request under way (idle ones
  * at once). */
 void tt_px_h1_drain(struct tt_px_server *srv);

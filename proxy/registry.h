@@ -73,6 +73,10 @@ struct tt_px_tunnel {
     struct tt_timer rst_timer;
     char name[TT_PX_NAME_MAX + 1];
     char peer[64];
+    /* The tokens entry it came in with (its hash): a reload that drops or
+     * replaces it closes the tunnel.  has_token 0: a --service, never. */
+    uint8_t token_hash[32];
+    uint8_t has_token;
 };
 
 struct tt_px_pool {

@@ -57,6 +57,7 @@ struct px_hs {
     tt_buf out;
     const char *why;
     const struct tt_px_token *caller; /* forward: the tokens entry of the name */
+    uint8_t token_hash[32];           /* 101: the hash of the entry the token matched */
     char name[TT_PX_NAME_MAX + 1];
     char peer[64];
     char ip[48];
@@ -291,7 +292,13 @@ static void hs_become_tunnel(struct px_hs *hs)
     tt_io_stop(srv->loop, &hs->io);
     /* The session copies the early bytes and takes the fd and SSL (it
      * copies the struct and clears ours); the holder itself is still ours. */
-    (void)tt_px_tunnel_adopt(srv, &srv->reg, tls, name, peer, early, early_len);
+    uint8_t hash[32];
+    memcpy(hash, hs->token_hash, 32);
+    struct tt_px_tunnel *t = tt_px_tunnel_adopt(srv, &srv->reg, tls, name, peer, early, early_len);
+    if (t) {
+        memcpy(t->token_hash, hash, 32);
+        t->has_token = 1;
+    }
     tt_mem_free(tls);
     hs_free(hs, 0);
 }
@@ -365,7 +372,7 @@ static void hs_decide(struct px_hs *hs, int head_len, const struct tt_hs_request
             hs->why = "unknown name or wrong token";
         } else if (v == 403) {
             hs->status = 403;
-            hs->why = "token is not valid for this name";
+            hs->why = "the token belongs to another name";
         } else if (srv->env.draining) {
             hs->status = 503;
             hs->why = "proxy is shutting down";
@@ -382,6 +389,10 @@ static void hs_decide(struct px_hs *hs, int head_len, const struct tt_hs_request
             hs->why = "too many tunnels";
             retry = 5;
         } else {
+            const struct tt_px_token *e =
+                tt_px_tokens_find(&srv->tokens, (const char *)rq->name.base, rq->name.len);
+            if (e)
+                memcpy(hs->token_hash, e->hash, 32);
             hs->status = 101;
             hs->why = "ok";
             srv->granted++;
@@ -397,8 +408,8 @@ static void hs_decide(struct px_hs *hs, int head_len, const struct tt_hs_request
                          : hs->status == 403 ? TT_PX_REFUSE_NAME
                          : hs->status == 503 ? TT_PX_REFUSE_LIMIT
                                              : TT_PX_REFUSE_REQUEST]++;
-        hs_refused(srv, "peer=%s status=%d reason=%s%s%s", hs->peer, hs->status, hs->why,
-                   hs->name[0] ? " for name " : "", hs->name);
+        hs_refused(srv, "peer=%s status=%d%s%s reason=%s", hs->peer, hs->status,
+                   hs->name[0] ? " name=" : "", hs->name, hs->why);
     }
     if (tt_hs_build_response(&hs->out, hs->status, hs->status == 101 ? NULL : hs->why, retry, hs->forward) !=
         0) {
@@ -498,8 +509,18 @@ static void hs_on_io(struct tt_loop *loop, struct tt_io *io, unsigned events)
         }
         if (rc != 1) {
             hs->srv->tun_refused[TT_PX_REFUSE_TLS]++;
-            hs_refused(hs->srv, "peer=%s status=0 reason=TLS handshake failed: %s", hs->peer,
-                       hs->tls->err);
+            /* A c that does not trust p's certificate ends the handshake
+             * with an alert about it (bad certificate for a pin that does
+             * not match, unknown ca without one): say what to look at. */
+            const char *e = hs->tls->err;
+            int untrusted = strstr(e, "alert bad certificate") || strstr(e, "alert unknown ca") ||
+                            strstr(e, "alert certificate");
+            hs_refused(hs->srv, "peer=%s status=0 reason=TLS handshake failed: %s%s%s%s", hs->peer,
+                       e, untrusted ? " (the c there does not trust this certificate: give it "
+                                      "--fingerprint "
+                                    : "",
+                       untrusted ? hs->srv->tunnel_fp : "",
+                       untrusted ? ", or its pin is stale)" : "");
             hs_free(hs, 1);
             return;
         }
@@ -623,3 +644,29 @@ void tt_px_tunnel_drain(struct tt_px_server *srv, uint32_t grace_ms)
 }
 
 size_t tt_px_tunnel_count(const struct tt_px_server *srv) { return srv->reg.tunnels; }
+
+size_t tt_px_tunnel_revoke(struct tt_px_server *srv, const struct tt_px_tokens *now)
+{
+    /* Collect first: a closed session leaves its pool while we walk. */
+    size_t n = 0;
+    struct tt_px_tunnel **all = tt_mem_calloc(srv->reg.tunnels + 1, sizeof(*all));
+    if (!all)
+        return 0;
+    for (size_t b = 0; b < TT_PX_REG_BUCKETS; b++)
+        for (struct tt_px_pool *p = srv->reg.buckets[b]; p; p = p->next)
+            for (size_t i = 0; i < p->n && n < srv->reg.tunnels; i++)
+                if (p->members[i]->has_token &&
+                    !tt_px_tokens_still(now, p->members[i]->name, p->members[i]->token_hash))
+                    all[n++] = p->members[i];
+    for (size_t k = 0; k < n; k++) {
+        struct tt_px_tunnel *t = all[k];
+        if (!t->sess || tt_session_closing(t->sess))
+            continue;
+        tt_log_warn("tunnel closed name=%s peer=%s reason=its token was revoked (reload)", t->name,
+                    t->peer);
+        t->dead = 1;
+        tt_session_close(t->sess, "token revoked");
+    }
+    tt_mem_free(all);
+    return n;
+}

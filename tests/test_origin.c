@@ -395,6 +395,35 @@ static void test_token_sources(void **state)
                            "/nonexistent/tok", "--root", tmpdir, NULL),
                      TT_ORIGIN_BAD);
     assert_non_null(strstr(err, "/nonexistent/tok"));
+    /* p's tokens file given by mistake (issue 12 C.2): the error says what
+     * the file must hold and where p wrote c's. */
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("# tether tokens: one \"NAME TOKEN\" per line\ndefault 0123456789abcdef\n", f);
+    fclose(f);
+    char big[512];
+    assert_int_equal(parse(&o, big, sizeof big, NULL, "--proxy", "h:1", "--token-file", path,
+                           "--root", tmpdir, NULL),
+                     TT_ORIGIN_BAD);
+    assert_non_null(strstr(big, "must hold only the token"));
+    assert_non_null(strstr(big, "c-NAME.token"));
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("default 0123456789abcdef\n", f);
+    fclose(f);
+    assert_int_equal(parse(&o, big, sizeof big, NULL, "--proxy", "h:1", "--token-file", path,
+                           "--root", tmpdir, NULL),
+                     TT_ORIGIN_BAD);
+    assert_non_null(strstr(big, "must hold only the token"));
+    /* The hash p keeps is not the token either. */
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n", f);
+    fclose(f);
+    assert_int_equal(parse(&o, big, sizeof big, NULL, "--proxy", "h:1", "--token-file", path,
+                           "--root", tmpdir, NULL),
+                     TT_ORIGIN_BAD);
+    assert_non_null(strstr(big, "the hash p keeps"));
     unlink(path);
 }
 

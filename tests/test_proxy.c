@@ -282,10 +282,14 @@ static void test_tokens_ok(void **state)
     assert_int_equal(tt_px_tokens_parse(&t, text, strlen(text), "T", err, sizeof(err)), 0);
     assert_int_equal(t.n, 3);
     assert_string_equal(t.v[0].name, "media");
-    assert_string_equal(t.v[0].token, "0123456789abcdef");
     assert_string_equal(t.v[1].name, "cam");
-    assert_string_equal(t.v[1].token, "secret-token-2");
-    assert_string_equal(t.v[2].token, "token-without-newline");
+    /* Plain tokens are read, hashed, and counted for the warning. */
+    assert_int_equal(t.n_plain, 3);
+    assert_int_equal(t.first_plain_line, 3);
+    uint8_t h[32];
+    tt_sha256("secret-token-2", 14, h);
+    assert_memory_equal(t.v[1].hash, h, 32);
+    assert_true(t.v[1].plain);
 
     const uint8_t *good = (const uint8_t *)"0123456789abcdef";
     assert_int_equal(tt_px_tokens_check(&t, "media", 5, good, 16), 0);
@@ -344,6 +348,46 @@ static void test_grpc_local(void **state)
     assert_true(strlen(small) < sizeof(small));
 }
 
+/* What p writes (issue 12 B): NAME sha256:HEX, the hash of the token; the
+ * token checks against it in constant time, the hash itself does not. */
+static void test_tokens_hashed(void **state)
+{
+    (void)state;
+    const char *tok = "c1856ece6039670d526f756bf2654bfd86370ffc0b5b443c9803a4787394ea5c";
+    uint8_t h[32];
+    tt_sha256(tok, strlen(tok), h);
+    char text[512], hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    snprintf(text, sizeof(text), "# made by p\nmedia sha256:%s calls=svc\nold plain-token-1\n", hex);
+    struct tt_px_tokens t;
+    char err[256];
+    assert_int_equal(tt_px_tokens_parse(&t, text, strlen(text), "T", err, sizeof(err)), 0);
+    assert_int_equal(t.n, 2);
+    assert_false(t.v[0].plain);
+    assert_int_equal(t.v[0].line, 2);
+    assert_int_equal(t.n_plain, 1);
+    assert_int_equal(t.first_plain_line, 3);
+    assert_int_equal(tt_px_tokens_check(&t, "media", 5, (const uint8_t *)tok, strlen(tok)), 0);
+    assert_int_equal(tt_px_tokens_check(&t, "old", 3, (const uint8_t *)tok, strlen(tok)), 403);
+    char hashed[80];
+    snprintf(hashed, sizeof(hashed), "sha256:%s", hex);
+    /* Knowing the file is not knowing the token. */
+    assert_int_equal(tt_px_tokens_check(&t, "media", 5, (const uint8_t *)hashed, strlen(hashed)), 401);
+    assert_int_equal(tt_px_tokens_check(&t, "old", 3, (const uint8_t *)"plain-token-1", 13), 0);
+    assert_true(tt_px_tokens_still(&t, "MEDIA", h));
+    h[0] ^= 1;
+    assert_false(tt_px_tokens_still(&t, "media", h));
+    assert_false(tt_px_tokens_still(&t, "nobody", h));
+    assert_true(tt_px_token_may_call(tt_px_tokens_find(&t, "media", 5), "svc", 3));
+    tt_px_tokens_free(&t);
+    /* A file with no line left (its last name revoked) refuses everyone. */
+    assert_int_equal(tt_px_tokens_parse(&t, "# none\n", 7, "T", err, sizeof(err)), 0);
+    assert_int_equal(t.n, 0);
+    assert_int_equal(tt_px_tokens_check(&t, "media", 5, (const uint8_t *)tok, strlen(tok)), 401);
+    tt_px_tokens_free(&t);
+}
+
 static void test_tokens_bad(void **state)
 {
     (void)state;
@@ -354,7 +398,13 @@ static void test_tokens_bad(void **state)
     expect_tokens_error("a 12345678\na 87654321\n", "T:2: name a appears twice");
     expect_tokens_error("a 12345678\nb 12345678\n", "T:2: this token is already given to name a");
     expect_tokens_error("a 1234567\x01x\n", "T:1: token has a character");
-    expect_tokens_error("# only comments\n\n", "no NAME TOKEN line");
+    expect_tokens_error("a sha256:0123\n", "T:1: sha256: wants 64 hex digits");
+    expect_tokens_error("a sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg\n",
+                        "T:1: sha256: wants 64 hex digits");
+    /* A plain token and the hash of the same token: one token, two names. */
+    expect_tokens_error("a 0123456789abcdef\n"
+                        "b sha256:9f9f5111f7b27a781f1f1ddde5ebc2dd2b796bfc7365c9c28b548e564176929f\n",
+                        "T:2: this token is already given to name a");
     char big[2000];
     memset(big, 'x', sizeof(big));
     memcpy(big, "n ", 2);
@@ -365,6 +415,30 @@ static void test_tokens_bad(void **state)
     char err[256];
     assert_int_equal(tt_px_tokens_parse(&t, nul, sizeof(nul) - 1, "T", err, sizeof(err)), -1);
     assert_non_null(strstr(err, "T:2: NUL"));
+}
+
+/* The c command p prints (issue 12 C.1, C.3): a token file, never the
+ * token; a wildcard listener gets loopback and a line about the public
+ * name. */
+static void test_c_command(void **state)
+{
+    (void)state;
+    char out[1024];
+    int n = tt_px_c_command(out, sizeof(out), "127.0.0.1:7443", "media", "/s/c-media.token",
+                            "sha256:ab");
+    assert_true(n > 0);
+    assert_string_equal(out, "bin/c --proxy 127.0.0.1:7443 --name media --token-file "
+                             "/s/c-media.token --fingerprint sha256:ab --root DIR\n");
+    n = tt_px_c_command(out, sizeof(out), "0.0.0.0:7443", "media", "/s/c-media.token", "sha256:ab");
+    assert_true(n > 0);
+    assert_non_null(strstr(out, "--proxy 127.0.0.1:7443 "));
+    const char *second = strchr(out, '\n');
+    assert_non_null(second);
+    assert_non_null(strstr(second, "public name"));
+    assert_null(strstr(second, "--proxy"));
+    n = tt_px_c_command(out, sizeof(out), "[::]:7443", "m", "/t", "sha256:ab");
+    assert_non_null(strstr(out, "--proxy 127.0.0.1:7443 "));
+    assert_int_equal(tt_px_c_command(out, 20, "127.0.0.1:7443", "m", "/t", "sha256:ab"), -1);
 }
 
 static void test_name_valid(void **state)
@@ -1068,6 +1142,8 @@ int main(void)
         cmocka_unit_test(test_map_caller),
         cmocka_unit_test(test_call_target),
         cmocka_unit_test(test_name_valid),
+        cmocka_unit_test(test_c_command),
+        cmocka_unit_test(test_tokens_hashed),
         cmocka_unit_test(test_route),
         cmocka_unit_test(test_map_basic),
         cmocka_unit_test(test_map_underscores),

@@ -64,21 +64,18 @@ p_pid=$!
 # p prints its fingerprint (log) and, having made the tokens file, the bin/c
 # command line (stdout).
 fpr=
-token=
+tokfile=
 for ((i = 0; i < 100; i++)); do
     kill -0 "$p_pid" 2>/dev/null || { echo "demo: p exited:" >&2; cat "$state/p.log" >&2; exit 1; }
     fpr=$(grep -o 'fingerprint sha256:[0-9a-fA-F:]*' "$state/p.log" | head -1 | sed 's/^fingerprint //')
-    token=$(sed -n 's/.*--token \([^ ]*\).*/\1/p' "$state/p.out" | head -1)
-    if [ -n "$fpr" ] && [ -n "$token" ] && grep -q 'listening for tunnels' "$state/p.log"; then break; fi
+    tokfile=$(sed -n 's/.*--token-file \([^ ]*\).*/\1/p' "$state/p.out" | head -1)
+    if [ -n "$fpr" ] && [ -n "$tokfile" ] && grep -q 'listening for tunnels' "$state/p.log"; then break; fi
     sleep 0.1
 done
-if [ -z "$token" ] && [ -s "$state/tokens" ]; then
-    token=$(awk '$1 == "default" { print $2; exit }' "$state/tokens")
-fi
-[ -n "$fpr" ] && [ -n "$token" ] || { echo "demo: p did not print its fingerprint and token:" >&2; cat "$state/p.log" "$state/p.out" >&2; exit 1; }
+[ -n "$fpr" ] && [ -s "$tokfile" ] || { echo "demo: p did not print its fingerprint and c's token file:" >&2; cat "$state/p.log" "$state/p.out" >&2; exit 1; }
 
-# The token goes through the environment, not the command line (ps shows that).
-TETHER_TOKEN=$token "$C" --proxy "127.0.0.1:$tun_port" --name default --fingerprint "$fpr" --root "$media" \
+# The token comes from the file p wrote for c, not the command line (ps shows that).
+"$C" --proxy "127.0.0.1:$tun_port" --name default --token-file "$tokfile" --fingerprint "$fpr" --root "$media" \
     >"$state/c.out" 2>"$state/c.log" &
 c_pid=$!
 

@@ -20,7 +20,8 @@
 # missing, by the npm that comes with node 20.
 set -euo pipefail
 
-build=(build-essential libssl-dev zlib1g-dev node-llhttp openssl python3)
+build=(build-essential libssl-dev zlib1g-dev node-llhttp openssl python3
+       libinih-dev pkgconf)   # --config files (inih), found with pkg-config
 test=(libcmocka-dev libjansson-dev   # unit tests
       clang libclang-rt-14-dev       # fuzz targets (libFuzzer)
       curl ffmpeg nghttp2-client python3-h2 python3-hpack procps psmisc

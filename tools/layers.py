@@ -4,7 +4,7 @@
 The product is four layers, bottom up:
 
     codec   sans-IO HTTP/2 and HPACK        may use: codec, libc
-    proto   shared runtime (loop, TLS, ...) may use: proto, codec, libc, OpenSSL
+    proto   shared runtime (loop, TLS, ...) may use: proto, codec, libc, OpenSSL, inih
     proxy   the client side of streams      may use: proxy, proto, codec, libc, llhttp
             (fronts, exchanges, tunnels)
     origin  the server side of streams      may use: origin, proto, codec, libc, llhttp, zlib
@@ -63,12 +63,13 @@ ALLOWED = {
 PROGRAMS = {"proxy/main", "origin/main"}
 LIBS_ALLOWED = {
     "codec": {"libc"},
-    "proto": {"libc", "openssl"},
+    "proto": {"libc", "openssl", "inih"},
     "proxy": {"libc", "llhttp"},
     "origin": {"libc", "llhttp", "zlib"},
-    "program": {"libc", "openssl", "llhttp", "zlib"},
+    "program": {"libc", "openssl", "llhttp", "zlib", "inih"},
 }
-LIB_NAMES = {"libc": "libc/system", "openssl": "OpenSSL", "llhttp": "llhttp", "zlib": "zlib"}
+LIB_NAMES = {"libc": "libc/system", "openssl": "OpenSSL", "llhttp": "llhttp", "zlib": "zlib",
+             "inih": "inih"}
 
 # Third-party headers by library.  Headers of libraries no layer may use are
 # named so that a finding can say which library it is.
@@ -76,6 +77,7 @@ THIRD_PARTY = [
     (re.compile(r"^openssl/"), "openssl"),
     (re.compile(r"^(zlib|zconf)\.h$"), "zlib"),
     (re.compile(r"^llhttp\.h$"), "llhttp"),
+    (re.compile(r"^ini\.h$"), "inih"),
     (re.compile(r"^nghttp2/"), "nghttp2"),
     (re.compile(r"^(jansson|jansson_config)\.h$"), "jansson"),
     (re.compile(r"^cmocka\.h$"), "cmocka"),
@@ -198,7 +200,7 @@ def scan_includes(root, files, fnd):
                                         "add it to SYSTEM or THIRD_PARTY in tools/layers.py (and say which layers may use it)")
                 continue
             if lib not in LIBS_ALLOWED[layer]:
-                ok = ", ".join(LIB_NAMES[x] for x in ("libc", "openssl", "llhttp", "zlib") if x in LIBS_ALLOWED[layer])
+                ok = ", ".join(LIB_NAMES[x] for x in ("libc", "openssl", "llhttp", "zlib", "inih") if x in LIBS_ALLOWED[layer])
                 fnd.add("includes", f"{where}: includes {kind}{name}{'>' if kind == '<' else kind} ({LIB_NAMES.get(lib, lib)}): "
                                     f"{layer} may use only {ok} headers from outside the tree")
     return graph
