@@ -43,6 +43,7 @@ struct px_pending {
     struct tt_tls_conn tls; /* ssl NULL: plaintext */
     uint8_t is_tls;
     uint8_t handshaking;
+    uint8_t need_proxy; /* --proxy-protocol: the v2 header is still to come */
     uint8_t early_len;
     uint8_t early[TT_PX_H2_PREFACE_LEN];
     char peer[64];
@@ -275,11 +276,75 @@ static void ac_handshake(struct px_pending *pc)
     ac_sniff(pc);
 }
 
+/* PROXY protocol v2 (haproxy's proxy-protocol.txt §2.2): a 16-byte head
+ * (signature, version 2 and command, family, length) then the addresses.
+ * Read whole before anything else, with MSG_PEEK until it is all there, so
+ * nothing of the client's own bytes is taken.  Returns 1 when done (the
+ * peer is now the balancer's client for PROXY, the balancer itself for
+ * LOCAL: its health checks), 0 to wait, -1 when the connection was refused
+ * (closed). */
+static int ac_proxy_header(struct px_pending *pc)
+{
+    static const uint8_t sig[12] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
+                                    0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
+    uint8_t b[16 + 216];
+    ssize_t n;
+    do
+        n = recv(pc->tls.fd, b, sizeof b, MSG_PEEK);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return 0;
+    const char *bad = NULL;
+    size_t need = 16;
+    if (n <= 0)
+        bad = "closed before a PROXY protocol header";
+    else if (memcmp(b, sig, (size_t)n < 12 ? (size_t)n : 12))
+        bad = "no PROXY protocol v2 header (--proxy-protocol is on)";
+    else if (n >= 16 && ((b[12] >> 4) != 2 || (b[12] & 0xf) > 1))
+        bad = "PROXY protocol header of another version or command";
+    else if (n >= 16 && (need = 16 + ((size_t)b[14] << 8 | b[15])) > sizeof b)
+        bad = "PROXY protocol header longer than its addresses need";
+    if (bad) {
+        tt_log_debug("client refused client=%s: %s", pc->peer, bad);
+        ac_free(pc, 1);
+        return -1;
+    }
+    if ((size_t)n < need)
+        return 0; /* the rest is on its way (the deadline bounds the wait) */
+    if (recv(pc->tls.fd, b, need, 0) != (ssize_t)need) {
+        ac_free(pc, 1);
+        return -1;
+    }
+    pc->need_proxy = 0;
+    if ((b[12] & 0xf) == 0)
+        return 1; /* LOCAL */
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (b[13] == 0x11 && need >= 16 + 12) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        s4->sin_family = AF_INET;
+        memcpy(&s4->sin_addr, b + 16, 4);
+        memcpy(&s4->sin_port, b + 24, 2);
+    } else if (b[13] == 0x21 && need >= 16 + 36) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        s6->sin6_family = AF_INET6;
+        memcpy(&s6->sin6_addr, b + 16, 16);
+        memcpy(&s6->sin6_port, b + 48, 2);
+    } else {
+        return 1; /* UNSPEC or a UNIX socket: the balancer's own address stays */
+    }
+    tt_px_sockaddr_text((const struct sockaddr *)&ss, pc->peer, sizeof(pc->peer), pc->ip,
+                        sizeof(pc->ip));
+    return 1;
+}
+
 static void ac_on_io(struct tt_loop *loop, struct tt_io *io, unsigned events)
 {
     struct px_pending *pc = io->data;
     (void)loop;
     (void)events;
+    if (pc->need_proxy && ac_proxy_header(pc) <= 0)
+        return;
     if (pc->handshaking)
         ac_handshake(pc);
     else
@@ -290,7 +355,7 @@ static void ac_on_timeout(struct tt_loop *loop, struct tt_timer *t)
 {
     struct px_pending *pc = t->data;
     (void)loop;
-    if (pc->handshaking || pc->early_len == 0) {
+    if (pc->need_proxy || pc->handshaking || pc->early_len == 0) {
         tt_log_debug("client dropped client=%s: nothing within %d s", pc->peer,
                      AC_DEADLINE_MS / 1000);
         ac_free(pc, 1);
@@ -348,6 +413,7 @@ static void ac_on_conn(struct tt_px_listener *l, int fd, const struct sockaddr_s
     } else {
         tt_tls_conn_init_plain(&pc->tls, fd);
     }
+    pc->need_proxy = (uint8_t)srv->cfg->proxy_protocol;
     if (tt_io_start(srv->loop, &pc->io, fd, TT_IO_READ, ac_on_io, pc) < 0) {
         ac_free(pc, 1);
         return;

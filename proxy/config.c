@@ -540,6 +540,9 @@ void tt_px_config_usage(FILE *out)
             "                         loopback or a private network [default: off]\n"
             "  --drain-delay SECS     on SIGTERM, /ready says 503 this long while p still serves,\n"
             "                         then it drains (a balancer's time to notice) [default 0]\n"
+            "  --proxy-protocol on|off  client fronts (HTTP and HTTPS) take a PROXY protocol v2\n"
+            "                         header first, from an L4 balancer: its client address is\n"
+            "                         the one logged and forwarded; none -> closed [default off]\n"
             "  --cert FILE            tunnel certificate (PEM) [default: self-signed in --state-dir]\n"
             "  --key FILE             tunnel private key (PEM) [default: self-signed in --state-dir]\n"
             "  --state-dir DIR        where the self-signed certificate and the tokens file are\n"
@@ -613,7 +616,7 @@ static int cfg_uint(const char *flag, const char *v, uint32_t min, uint32_t max,
 static const char *const cfg_with_value[] = {
     "--listen", "--https-listen", "--admin-listen", "--https-cert", "--https-key", "--tunnel-listen", "--cert", "--key", "--state-dir", "--tokens", "--domain",
     "--path-prefix", "--default", "--log-level", "--log-format", "--ping-interval", "--ping-timeout",
-    "--max-tunnels", "--client-idle", "--stream-idle", "--drain-delay", "--underscore-fields", "--max-clients", "--service",
+    "--max-tunnels", "--client-idle", "--stream-idle", "--drain-delay", "--proxy-protocol", "--underscore-fields", "--max-clients", "--service",
     "--affinity-header", "--tcp-listen", "--config"};
 
 static int cfg_known(const char *flag)
@@ -715,6 +718,12 @@ static int cfg_set(struct tt_px_config *cfg, const char *flag, const char *v, ch
     } else if (!strcmp(flag, "--drain-delay")) {
         if (cfg_uint(flag, v, 0, 3600, &cfg->drain_delay_s, err, errlen) < 0)
             return -1;
+    } else if (!strcmp(flag, "--proxy-protocol")) {
+        if (strcmp(v, "on") && strcmp(v, "off")) {
+            cfg_err(err, errlen, "--proxy-protocol: '%s' is not on or off", v);
+            return -1;
+        }
+        cfg->proxy_protocol = !strcmp(v, "on");
     } else if (!strcmp(flag, "--max-clients")) {
         if (cfg_uint(flag, v, 1, 10000000, &cfg->max_clients, err, errlen) < 0)
             return -1;

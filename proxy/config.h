@@ -76,6 +76,7 @@ struct tt_px_config {
     uint32_t client_idle_s; /* a client connection with no request under way */
     uint32_t stream_idle_s; /* a WebSocket or TCP stream with no byte either way; 0: never */
     uint32_t drain_delay_s; /* SIGTERM: /ready is 503 this long before the drain */
+    int proxy_protocol;     /* client fronts expect a PROXY protocol v2 header */
     uint32_t max_tunnels;
     int keep_underscores; /* --underscore-fields keep */
     uint32_t max_clients; /* 0: from the open-file limit (main.c) */

@@ -28,6 +28,7 @@ test=(libcmocka-dev libjansson-dev   # unit tests
       iproute2 nodejs chromium mpv   # integration tests
       python3-grpcio python3-protobuf # the gRPC test's Python client and server
       python3-prometheus-client      # the admin test parses /metrics with it
+      haproxy                        # the PROXY protocol test's balancer (its own config, own port)
       openssh-server openssh-sftp-server openssh-client # the TCP test's sshd, ssh, scp
       wrk util-linux)                # bench quick mode (wrk: scenario 3; taskset)
 bench=(libnghttp2-dev nginx-light nghttp2-server nghttp2-proxy linux-perf time)
