@@ -7,6 +7,9 @@
 //
 //   node browser.js listing BASE_URL OUT_DIR
 //   node browser.js media PAGE_URL OUT_DIR
+//   node browser.js websocket PAGE_URL OUT_DIR   (test-47: the page echoes one
+//        message over a WebSocket to its origin and writes "echo:..." into
+//        #out; p's self-signed HTTPS certificate is accepted in this mode)
 //
 // Prints one "key<TAB>value" line per observation on stdout (the shell test
 // asserts on them), "error<TAB>why" when something could not be observed,
@@ -20,8 +23,8 @@ const fs = require('fs');
 const path = require('path');
 
 const [mode, target, outDir] = process.argv.slice(2);
-if (!['listing', 'media'].includes(mode) || !target || !outDir) {
-    console.error('usage: browser.js listing|media URL OUT_DIR');
+if (!['listing', 'media', 'websocket'].includes(mode) || !target || !outDir) {
+    console.error('usage: browser.js listing|media|websocket URL OUT_DIR');
     process.exit(2);
 }
 const deadlineS = Number(process.env.TT_BROWSER_DEADLINE || 45);
@@ -35,6 +38,7 @@ const args = [
     '--disable-default-apps', '--disable-extensions', '--mute-audio',
     '--autoplay-policy=no-user-gesture-required',
     '--user-data-dir=' + profile, '--remote-debugging-pipe', '--window-size=1000,800',
+    ...(mode === 'websocket' ? ['--ignore-certificate-errors'] : []),
     'about:blank',
 ];
 const chrome = spawn(process.env.TT_CHROMIUM || '/usr/bin/chromium', args, {
@@ -289,9 +293,25 @@ async function media(s) {
     await screenshot(s, 'media.png');
 }
 
+// The page's WebSocket echo: what #out says once it says anything but
+// "waiting" (10 s at most).
+async function websocket(s) {
+    await navigate(s, target);
+    const r = await evaluate(s, `(async () => {
+        for (let i = 0; i < 100; i++) {
+            const t = document.getElementById('out').textContent;
+            if (t !== 'waiting') return t;
+            await new Promise((r) => setTimeout(r, 100));
+        }
+        return 'timeout';
+    })()`);
+    out('ws_result', r);
+}
+
 (async () => {
     const s = await openPage();
     if (mode === 'listing') await listing(s);
+    else if (mode === 'websocket') await websocket(s);
     else await media(s);
     out('done', 'yes');
     stop(0);

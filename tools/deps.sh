@@ -15,8 +15,9 @@
 # tools/layers.sh) come with build-essential.
 #
 # The gRPC test (integration-tests/test-43-grpc.sh) also needs npm's
-# @grpc/grpc-js, pinned by integration-tests/grpc/package-lock.json: it is
-# installed there with `npm ci` (into a git-ignored node_modules) when
+# @grpc/grpc-js, pinned by integration-tests/grpc/package-lock.json, and the
+# WebSocket test (test-47) npm's ws, pinned by integration-tests/ws's: each
+# is installed there with `npm ci` (into a git-ignored node_modules) when
 # missing, by the npm that comes with node 20.
 set -euo pipefail
 
@@ -38,15 +39,20 @@ if [ "${BENCH:-0}" = 1 ]; then want+=("${bench[@]}"); fi
 
 # The npm packages of the gRPC test, after the apt ones (nodejs brings npm).
 npm_deps() {
-    local d
-    d="$(cd "$(dirname "$0")/.." && pwd)/integration-tests/grpc"
-    [ -d "$d/node_modules/@grpc/grpc-js" ] && return 0
-    if ! command -v npm >/dev/null; then
-        echo "deps: npm is missing (it comes with node 20's nodejs); cannot install $d's packages" >&2
-        exit 1
-    fi
-    echo "deps: npm ci in $d"
-    (cd "$d" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    local root d mod
+    root="$(cd "$(dirname "$0")/.." && pwd)/integration-tests"
+    # Each folder with its lockfile, and a module whose presence says done.
+    for d in "grpc:@grpc/grpc-js" "ws:ws"; do
+        mod=${d#*:}
+        d=$root/${d%%:*}
+        [ -d "$d/node_modules/$mod" ] && continue
+        if ! command -v npm >/dev/null; then
+            echo "deps: npm is missing (it comes with node 20's nodejs); cannot install $d's packages" >&2
+            exit 1
+        fi
+        echo "deps: npm ci in $d"
+        (cd "$d" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    done
 }
 
 missing=()
