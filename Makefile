@@ -63,7 +63,7 @@ TESTS      := $(patsubst tests/%.c,build/tests/%,$(sort $(wildcard tests/test_*.
 FUZZERS    := $(patsubst fuzz/%.c,build/fuzz/%,$(sort $(wildcard fuzz/fuzz_*.c)))
 FUZZ_LIB   := $(CODEC_SRC) $(PROTO_SRC)
 
-.PHONY: all check test unit fuzz fuzz-build bench bench-codec deps run demo clean install tables tokens asan check-asan
+.PHONY: all check test unit fuzz fuzz-build bench bench-codec deps deps-demo run demo clean install tables tokens asan check-asan
 
 all: bin/p bin/c
 
@@ -189,6 +189,10 @@ fuzz-build: $(FUZZERS)
 deps:
 	@tools/deps.sh
 
+# `make run` needs the build and what the demo runs, not the test tool set.
+deps-demo:
+	@tools/deps.sh demo
+
 check: deps
 	$(Q)$(MAKE) --no-print-directory all unit fuzz-build
 	@tools/check.sh
@@ -214,7 +218,7 @@ build/bench/bench_codec: bench/bench_codec.c $(CODEC_SRC) $(wildcard codec/*.h)
 	@echo "  CC    $@"
 	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 -g -o $@ $< $(CODEC_SRC) -lnghttp2 -ljansson
 
-run demo: deps all
+run demo: deps-demo all
 	@tools/demo.sh
 
 # The Huffman tables are generated from RFC 7541 Appendix B by a program in
