@@ -1,5 +1,6 @@
 # tether: one Makefile.  `make` builds bin/p and bin/c; `make check` is the
-# test command; `make fuzz`, `make bench`, `make run` (alias `demo`).
+# test command; `make fuzz`, `make bench`, `make run` (alias `demo`),
+# `make install` and `make uninstall` (PREFIX, DESTDIR).
 # V=1 shows full commands.
 
 CC       ?= gcc
@@ -63,7 +64,7 @@ TESTS      := $(patsubst tests/%.c,build/tests/%,$(sort $(wildcard tests/test_*.
 FUZZERS    := $(patsubst fuzz/%.c,build/fuzz/%,$(sort $(wildcard fuzz/fuzz_*.c)))
 FUZZ_LIB   := $(CODEC_SRC) $(PROTO_SRC)
 
-.PHONY: all check test unit fuzz fuzz-build bench bench-codec deps run demo clean install tables tokens asan check-asan
+.PHONY: all check test unit fuzz fuzz-build bench bench-codec deps deps-demo run demo clean install uninstall tables tokens asan check-asan
 
 all: bin/p bin/c
 
@@ -189,6 +190,10 @@ fuzz-build: $(FUZZERS)
 deps:
 	@tools/deps.sh
 
+# `make run` needs the build and what the demo runs, not the test tool set.
+deps-demo:
+	@tools/deps.sh demo
+
 check: deps
 	$(Q)$(MAKE) --no-print-directory all unit fuzz-build
 	@tools/check.sh
@@ -214,7 +219,7 @@ build/bench/bench_codec: bench/bench_codec.c $(CODEC_SRC) $(wildcard codec/*.h)
 	@echo "  CC    $@"
 	$(Q)$(CC) $(CPPFLAGS) -std=gnu11 $(WARN) -O2 -g -o $@ $< $(CODEC_SRC) -lnghttp2 -ljansson
 
-run demo: deps all
+run demo: deps-demo all
 	@tools/demo.sh
 
 # The Huffman tables are generated from RFC 7541 Appendix B by a program in
@@ -227,10 +232,45 @@ tables:
 tokens:
 	/usr/bin/python3 tools/mktokens.py > codec/token_table.h
 
+# `make install PREFIX=/usr/local DESTDIR=`: the programs as tether-p and
+# tether-c (plain p and c would collide with other programs in a shared bin
+# folder), their man pages, the systemd units with these paths written in,
+# and the example configs.  SYSCONFDIR is /etc whatever the prefix: the units
+# read their options from SYSCONFDIR/tether, where a service's configuration
+# belongs.  Nothing under SYSCONFDIR is written but the empty folder, so a
+# second install never overwrites an operator's files.  UNITDIR under the
+# prefix is on systemd's search path for /usr and /usr/local alike.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/tether
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+INSTALL    ?= install
+MAN_PAGES  := docs/man/tether-p.1 docs/man/tether-c.1
+UNITS      := tether-p.service tether-c@.service
+EXAMPLES   := $(sort $(wildcard dist/examples/*))
+
 install: all
-	install -d $(DESTDIR)/usr/local/bin
-	install -m 755 bin/p $(DESTDIR)/usr/local/bin/tether-p
-	install -m 755 bin/c $(DESTDIR)/usr/local/bin/tether-c
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSCONFDIR)/tether
+	$(INSTALL) -m 755 bin/p $(DESTDIR)$(BINDIR)/tether-p
+	$(INSTALL) -m 755 bin/c $(DESTDIR)$(BINDIR)/tether-c
+	$(INSTALL) -m 644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man1/
+	$(Q)for u in $(UNITS); do \
+		echo "sed dist/systemd/$$u.in > $(DESTDIR)$(UNITDIR)/$$u"; \
+		sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+			dist/systemd/$$u.in >$(DESTDIR)$(UNITDIR)/$$u && \
+		chmod 644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	$(INSTALL) -m 644 $(EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/
+	@echo "installed under $(DESTDIR)$(PREFIX); options go in $(DESTDIR)$(SYSCONFDIR)/tether (examples in $(DESTDIR)$(DOCDIR)/examples)"
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tether-p $(DESTDIR)$(BINDIR)/tether-c
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN_PAGES)))
+	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS))
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf build bin

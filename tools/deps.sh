@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Installs, with apt-get, every Debian package tether needs to build, test,
-# fuzz and demo.  Fast when everything is already there: it only asks dpkg.
+# Installs, with apt-get, the Debian packages tether needs.  Fast when
+# everything is already there: it only asks dpkg.
+#   tools/deps.sh        what `make check` needs: build, test, fuzz and demo
+#   tools/deps.sh demo   what `make run` needs: the build and what the demo
+#                        itself runs (ffmpeg for the sample media, curl), not
+#                        the test tool set (clang, Chromium, mpv, sshd...)
 # BENCH=1 adds the reference servers the benchmarks compare against.
 #
-# `make check` runs on a new Debian 12 machine with nothing but this list, so
-# the first two lists must hold every program it runs: the unit tests, the
+# `make check` runs on a new Debian 12 machine with nothing but these lists,
+# so build, demo and test must hold every program it runs: the unit tests, the
 # fuzz smoke run, tools/layers.sh, the integration tests and bench/run.sh in
 # quick mode.  Quick mode measures the tether rows (curl, h2load, wrk,
 # taskset, ss) and skips, with a line saying so, each reference server that
@@ -23,18 +27,26 @@ set -euo pipefail
 
 build=(build-essential libssl-dev zlib1g-dev node-llhttp openssl python3
        libinih-dev pkgconf)   # --config files (inih), found with pkg-config
+# tools/demo.sh: integration-tests/make-media.sh (ffmpeg, ffprobe) and the
+# first request through the tunnel (curl); the rest is coreutils, grep, sed.
+demo=(ffmpeg curl)
 test=(libcmocka-dev libjansson-dev   # unit tests
       clang libclang-rt-14-dev       # fuzz targets (libFuzzer)
-      curl ffmpeg nghttp2-client python3-h2 python3-hpack procps psmisc
+      nghttp2-client python3-h2 python3-hpack procps psmisc
       iproute2 nodejs chromium mpv   # integration tests
       python3-grpcio python3-protobuf # the gRPC test's Python client and server
       python3-prometheus-client      # the admin test parses /metrics with it
       haproxy                        # the PROXY protocol test's balancer (its own config, own port)
       openssh-server openssh-sftp-server openssh-client # the TCP test's sshd, ssh, scp
+      mandoc man-db systemd          # the install test: man pages linted and rendered, units verified
       wrk util-linux)                # bench quick mode (wrk: scenario 3; taskset)
 bench=(libnghttp2-dev nginx-light nghttp2-server nghttp2-proxy linux-perf time)
 
-want=("${build[@]}" "${test[@]}")
+case "${1:-check}" in
+    demo) want=("${build[@]}" "${demo[@]}"); want_npm=0 ;;
+    check) want=("${build[@]}" "${demo[@]}" "${test[@]}"); want_npm=1 ;;
+    *) echo "usage: tools/deps.sh [demo]" >&2; exit 2 ;;
+esac
 if [ "${BENCH:-0}" = 1 ]; then want+=("${bench[@]}"); fi
 
 # The npm packages of the gRPC test, after the apt ones (nodejs brings npm).
@@ -61,7 +73,7 @@ for p in "${want[@]}"; do
     case "$status" in ii*) ;; *) missing+=("$p") ;; esac
 done
 if [ ${#missing[@]} -eq 0 ]; then
-    npm_deps
+    if [ "$want_npm" = 1 ]; then npm_deps; fi
     exit 0
 fi
 
@@ -90,7 +102,10 @@ case " ${missing[*]} " in *" openssh-server "*)
             $SUDO tee /etc/ssh/sshd_not_to_be_run >/dev/null
     fi ;;
 esac
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-npm_deps
+# Another apt-get or dpkg (unattended-upgrades on a fresh machine, above all)
+# may hold the lock: wait up to 5 minutes for it rather than fail at once.
+apt_opts=(-o DPkg::Lock::Timeout=300)
+$SUDO apt-get "${apt_opts[@]}" update -qq
+$SUDO apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ "$want_npm" = 1 ]; then npm_deps; fi
 echo "deps: done"
