@@ -249,7 +249,7 @@ SYSCONFDIR ?= /etc
 INSTALL    ?= install
 MAN_PAGES  := docs/man/tether-p.1 docs/man/tether-c.1
 UNITS      := tether-p.service tether-c@.service
-EXAMPLES   := $(sort $(wildcard dist/examples/*))
+EXAMPLES   := $(sort $(wildcard docs/examples/*))
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) \
@@ -258,9 +258,9 @@ install: all
 	$(INSTALL) -m 755 bin/c $(DESTDIR)$(BINDIR)/tether-c
 	$(INSTALL) -m 644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man1/
 	$(Q)for u in $(UNITS); do \
-		echo "sed dist/systemd/$$u.in > $(DESTDIR)$(UNITDIR)/$$u"; \
+		echo "sed tools/systemd/$$u.in > $(DESTDIR)$(UNITDIR)/$$u"; \
 		sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
-			dist/systemd/$$u.in >$(DESTDIR)$(UNITDIR)/$$u && \
+			tools/systemd/$$u.in >$(DESTDIR)$(UNITDIR)/$$u && \
 		chmod 644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
 	done
 	$(INSTALL) -m 644 $(EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/
