@@ -235,41 +235,53 @@ tokens:
 # `make install PREFIX=/usr/local DESTDIR=`: the programs as tether-p and
 # tether-c (plain p and c would collide with other programs in a shared bin
 # folder), their man pages, the systemd units with these paths written in,
-# and the example configs.  SYSCONFDIR is /etc whatever the prefix: the units
-# read their options from SYSCONFDIR/tether, where a service's configuration
-# belongs.  Nothing under SYSCONFDIR is written but the empty folder, so a
-# second install never overwrites an operator's files.  UNITDIR under the
-# prefix is on systemd's search path for /usr and /usr/local alike.
-PREFIX     ?= /usr/local
-BINDIR     ?= $(PREFIX)/bin
-MANDIR     ?= $(PREFIX)/share/man
-DOCDIR     ?= $(PREFIX)/share/doc/tether
-UNITDIR    ?= $(PREFIX)/lib/systemd/system
-SYSCONFDIR ?= /etc
-INSTALL    ?= install
-MAN_PAGES  := docs/man/tether-p.1 docs/man/tether-c.1
-UNITS      := tether-p.service tether-c@.service
-EXAMPLES   := $(sort $(wildcard docs/examples/*))
+# the sysusers.d entry for p's user, and the example configs.  SYSCONFDIR is
+# /etc whatever the prefix: the units read SYSCONFDIR/tether, where a
+# service's configuration belongs.  Nothing under SYSCONFDIR is written but
+# the empty folder, so a second install never overwrites an operator's
+# files.  UNITDIR and SYSUSERSDIR under the prefix are on systemd's search
+# paths for /usr and /usr/local alike.  Installing into the live system
+# (DESTDIR empty) also makes p's user with systemd-sysusers; a package made
+# with DESTDIR does that when it is installed.
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+MANDIR      ?= $(PREFIX)/share/man
+DOCDIR      ?= $(PREFIX)/share/doc/tether
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+SYSCONFDIR  ?= /etc
+INSTALL     ?= install
+MAN_PAGES   := docs/man/tether-p.1 docs/man/tether-c.1
+UNITS       := tether-p.service tether-c@.service
+EXAMPLES    := docs/examples/p.conf docs/examples/c.conf
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) \
-		$(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSCONFDIR)/tether
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(SYSCONFDIR)/tether
 	$(INSTALL) -m 755 bin/p $(DESTDIR)$(BINDIR)/tether-p
 	$(INSTALL) -m 755 bin/c $(DESTDIR)$(BINDIR)/tether-c
 	$(INSTALL) -m 644 $(MAN_PAGES) $(DESTDIR)$(MANDIR)/man1/
 	$(Q)for u in $(UNITS); do \
 		echo "sed tools/systemd/$$u.in > $(DESTDIR)$(UNITDIR)/$$u"; \
 		sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
-			tools/systemd/$$u.in >$(DESTDIR)$(UNITDIR)/$$u && \
+			-e 's|@DOCDIR@|$(DOCDIR)|g' tools/systemd/$$u.in >$(DESTDIR)$(UNITDIR)/$$u && \
 		chmod 644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
 	done
+	$(INSTALL) -m 644 tools/sysusers/tether.conf $(DESTDIR)$(SYSUSERSDIR)/tether.conf
 	$(INSTALL) -m 644 $(EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/
+	$(Q)if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then \
+		echo "systemd-sysusers $(SYSUSERSDIR)/tether.conf"; \
+		systemd-sysusers $(SYSUSERSDIR)/tether.conf; \
+	fi
 	@echo "installed under $(DESTDIR)$(PREFIX); options go in $(DESTDIR)$(SYSCONFDIR)/tether (examples in $(DESTDIR)$(DOCDIR)/examples)"
 
+# Removes what install put under the prefix; SYSCONFDIR/tether, p's state
+# and its user stay.
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/tether-p $(DESTDIR)$(BINDIR)/tether-c
 	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN_PAGES)))
 	rm -f $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS))
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/tether.conf
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:

@@ -2,9 +2,12 @@
 # `make install` into a temporary DESTDIR, then what was installed, as a user
 # and systemd would meet it:
 # - the files and their modes, nothing else; paths written into the units;
+#   the sysusers.d entry makes p's user (systemd-sysusers --root);
 # - the installed tether-p and tether-c: --help, --version, and a real pair
-#   started with the command lines of the installed units, serving a file
-#   through p to curl, then stopped with SIGTERM (exit 0 after the drain);
+#   started with the command lines of the installed units and the installed
+#   example configs, serving a file through p to curl, reloaded the way
+#   ExecReload= and `tether-p token add` do it, then stopped with SIGTERM
+#   (exit 0 after the drain);
 # - the man pages: every flag of --help has an entry under OPTIONS and every
 #   entry is a flag of --help, the sections a reader expects, mandoc -Tlint
 #   clean, `man -l` renders without a warning, man finds them by name under
@@ -22,8 +25,8 @@
 #
 # No systemd runs here, so the pair is started as the unit would start it:
 # ExecStart's arguments with %S (the state directory's parent), %d (the
-# credentials folder, where LoadCredential= puts the token) and $ARGS (the
-# options an EnvironmentFile gives) filled in by the test.
+# credentials folder, where LoadCredential= puts the token) and %i filled in,
+# and the units' /etc/tether moved into DESTDIR.
 source "$(dirname "$0")/lib.sh"
 
 for tool in mandoc man lexgrog systemd-analyze; do
@@ -51,10 +54,9 @@ share/man/man1/tether-p.1 644
 share/man/man1/tether-c.1 644
 lib/systemd/system/tether-p.service 644
 lib/systemd/system/tether-c@.service 644
-share/doc/tether/examples/c-media.env 644
-share/doc/tether/examples/c.conf 644
+lib/sysusers.d/tether.conf 644
 share/doc/tether/examples/p.conf 644
-share/doc/tether/examples/p.env 644"
+share/doc/tether/examples/c.conf 644"
 while read -r f mode; do
     if [ -f "$R$PREFIX/$f" ]; then
         expect_eq "$PREFIX/$f installed, mode $mode" "$mode" "$(stat -c %a "$R$PREFIX/$f")"
@@ -80,6 +82,15 @@ expect_eq "tether-p.service keeps one capability, to bind ports below 1024" \
 expect_eq "tether-c@.service keeps no capability" \
     "CapabilityBoundingSet= AmbientCapabilities=" \
     "$(grep -E '^(CapabilityBoundingSet|AmbientCapabilities)=' "$U/tether-c@.service" | tr '\n' ' ' | sed 's/ $//')"
+expect_eq "tether-p.service runs as the user tether" "User=tether" "$(grep '^User=' "$U/tether-p.service")"
+expect_eq "tether-c@.service runs as a dynamic user" "DynamicUser=yes" "$(grep '^DynamicUser=' "$U/tether-c@.service")"
+# What systemd-sysusers makes of the installed entry, in a root of its own.
+mkdir -p "$W/sysroot/etc"
+out=$(systemd-sysusers --root="$W/sysroot" "$R$PREFIX/lib/sysusers.d/tether.conf" 2>&1) ||
+    bad "systemd-sysusers refused tether.conf: $out"
+expect_match "systemd-sysusers makes the system user tether, home /var/lib/tether, no login" \
+    '^tether:x:[0-9]+:[0-9]+:[^:]*:/var/lib/tether:/usr/sbin/nologin$' \
+    "$(grep '^tether:' "$W/sysroot/etc/passwd" 2>&1)"
 
 # ---------------------------------------------------------------- --help, --version
 
@@ -130,14 +141,15 @@ for prog in p c; do
         "\"tether-$prog - " "$(lexgrog "$page" 2>&1)"
 done
 
-# The example configs only use options the programs have.
-for ex in p:p.env c:c-media.env; do
-    prog=${ex%%:*} f=$R$PREFIX/share/doc/tether/examples/${ex#*:}
+# The example configs name only options the programs have, set or
+# commented out ("# key = value").
+for prog in p c; do
+    f=$R$PREFIX/share/doc/tether/examples/$prog.conf
     [ -f "$f" ] || continue
-    expect_true "${ex#*:} sets ARGS=\"...\" as the unit reads it" grep -qE '^ARGS="[^"]*"$' "$f"
-    unknown=$(grep -E '^#?ARGS=' "$f" | grep -oE -- '--[a-z][a-z0-9-]*' | sort -u |
-        comm -23 - "$W/$prog.help.flags" | tr '\n' ' ')
-    expect_eq "${ex#*:} uses only flags of tether-$prog --help" "" "$unknown"
+    keys=$(sed -nE 's/^(# ?)?([a-z][a-z0-9-]*) = .*/--\2/p' "$f" | sort -u)
+    [ "$(wc -w <<<"$keys")" -ge 10 ] || bad "only $(wc -w <<<"$keys") keys read from $prog.conf"
+    expect_eq "the example $prog.conf uses only flags of tether-$prog --help" "" \
+        "$(comm -23 <(echo "$keys") "$W/$prog.help.flags" | tr '\n' ' ')"
 done
 
 # ---------------------------------------------------------------- units
@@ -156,46 +168,53 @@ done
 
 # ---------------------------------------------------------------- a real pair
 
-# ExecStart's arguments after the program, ending in $ARGS.
-unit_args() { sed -n 's/^ExecStart=[^ ]* //p' "$1"; }
+# ExecStart's arguments after the program; the units' /etc is DESTDIR's.
+unit_args() { sed -n 's/^ExecStart=[^ ]* //p' "$1" | sed "s|/etc/tether/|$R/etc/tether/|g"; }
 p_args=$(unit_args "$U/tether-p.service")
 c_args=$(unit_args "$U/tether-c@.service")
-expect_match "tether-p.service passes \$ARGS last" ' \$ARGS$' " $p_args"
-expect_match "tether-c@.service passes \$ARGS last" ' \$ARGS$' " $c_args"
+expect_match "tether-p.service reads /etc/tether/p.conf" "^--config $R/etc/tether/p.conf " "$p_args"
+expect_match "tether-c@.service reads /etc/tether/c-INSTANCE.conf" "^--config $R/etc/tether/c-%i.conf " "$c_args"
+
+# The operator's p.conf: the installed example with this test's ports.
+pick_ports
+sed -e "s|^listen = .*|listen = 127.0.0.1:$HTTP_PORT|" -e "s|^tunnel-listen = .*|tunnel-listen = 127.0.0.1:$TUN_PORT|" \
+    "$R$PREFIX/share/doc/tether/examples/p.conf" >"$R/etc/tether/p.conf"
 
 # StateDirectory=tether, WorkingDirectory=%S/tether: systemd makes the
 # folder; p makes its identity and tokens in it on the first start.
 state=$W/var-lib/tether
 mkdir -p -m 700 "$state"
-p_args=${p_args% \$ARGS}
 read -ra pa <<<"${p_args//%S/$W/var-lib}"
 cd "$state" || die "cd $state"
 TT_P=$PB
-pick_ports
-# start_p gives --listen and --tunnel-listen, as ARGS would.
+# start_p also gives --listen and --tunnel-listen, the same as p.conf's (it
+# picks new ports should one be taken meanwhile).
 start_p p "${pa[@]}"
 cd "$W" || die "cd $W"
-for f in tunnel-cert.pem tunnel-key.pem tokens; do
+for f in tunnel-cert.pem tunnel-key.pem tokens c-default.token p.pid; do
     expect_true "tether-p made $f in the unit's state directory" test -s "$state/$f"
 done
 expect_eq "the tokens file is for p alone (mode 600)" 600 "$(stat -c %a "$state/tokens" 2>/dev/null)"
 fpr=$(logged_fingerprint "$W/p.log")
 expect_eq "tether-p logged the fingerprint of the certificate it made" \
     "$(cert_fingerprint "$state/tunnel-cert.pem")" "$fpr"
-wait_until 50 0.1 grep -q -- '--proxy' "$W/p.out" || bad "tether-p printed no c command line on its first start"
-# The tokens file keeps hashes; p writes c's token to its own file.
-token=$(cat "$state/c-default.token" 2>/dev/null)
-[ -n "$token" ] || die "p wrote no c-default.token in $state"
+wait_until 50 0.1 grep -q -- "--token-file $state/c-default.token" "$W/p.out" ||
+    bad "tether-p printed no c command reading $state/c-default.token on its first start"
 
-# LoadCredential=token:...: a private folder holding the token.
+# The operator copies c's token file to /etc/tether/c-INSTANCE.token, and
+# LoadCredential=token:... hands it to c in a private folder (%d).
 mkdir -p -m 700 "$W/cred"
-printf '%s\n' "$token" >"$W/cred/token"
-chmod 600 "$W/cred/token"
-c_args=${c_args% \$ARGS}
+cp "$state/c-default.token" "$W/cred/token" && chmod 600 "$W/cred/token"
+# The operator's c-origin1.conf: the installed example, for this p.  Its
+# token-file (/etc/tether/c-default.token, absent here) is overridden by
+# the unit's --token-file.
+sed -e "s|^proxy = .*|proxy = 127.0.0.1:$TUN_PORT|" -e "s|^name = .*|name = default|" \
+    -e "s|^# fingerprint = .*|fingerprint = $fpr|" -e "s|^root = .*|root = $TT_MEDIA|" \
+    "$R$PREFIX/share/doc/tether/examples/c.conf" >"$R/etc/tether/c-origin1.conf"
+c_args=${c_args//%i/origin1}
 read -ra ca <<<"${c_args//%d/$W/cred}"
 # A system unit's working directory is /.
-(cd / && exec "$CB" "${ca[@]}" --proxy "127.0.0.1:$TUN_PORT" --name default \
-    --fingerprint "$fpr" --root "$TT_MEDIA") >>"$W/c.out" 2>>"$W/c.log" &
+(cd / && exec "$CB" "${ca[@]}") >>"$W/c.out" 2>>"$W/c.log" &
 track "$!" c
 wait_c_up c || die "the installed tether-c did not log 'tunnel up'"
 wait_until 100 0.1 is_status 200 "$(url /)" || die "GET / through the installed pair: $(status_of "$(url /)")"
@@ -203,6 +222,21 @@ wait_until 100 0.1 is_status 200 "$(url /)" || die "GET / through the installed 
 fetch "/$(q 'my clip.mp4')"
 expect_eq "GET /my clip.mp4 through the installed tether-p and tether-c" 200 "$CODE"
 expect_same_file "the file curl got through the installed pair" "$TT_MEDIA/my clip.mp4" "$W/body"
+
+# systemctl reload: ExecReload= with $MAINPID, then the operator's
+# `tether-p token add` with the unit's own options.
+reload=$(sed -n 's/^ExecReload=//p' "$U/tether-p.service")
+expect_eq "tether-p.service reloads with SIGHUP" '/bin/kill -HUP $MAINPID' "$reload"
+n0=$(count_lines "$W/p.log" 'reloaded tokens')
+MAINPID=$(pid_of p)
+read -ra rl <<<"${reload//\$MAINPID/$MAINPID}"
+"${rl[@]}" || bad "ExecReload= ($reload) failed"
+wait_until 50 0.1 log_has "$W/p.log" 'reloaded tokens' $((n0 + 1)) || bad "p did not log a reload after ExecReload="
+"$PB" token add cam "${pa[@]}" >"$W/token-add.out" 2>&1 || bad "tether-p token add with the unit's options failed: $(cat "$W/token-add.out")"
+expect_true "tether-p token add wrote $state/c-cam.token" test -s "$state/c-cam.token"
+wait_until 50 0.1 log_has "$W/p.log" 'reloaded tokens' $((n0 + 2)) ||
+    bad "p did not reload after tether-p token add (it said: $(tail -2 "$W/token-add.out" | tr '\n' ' '))"
+expect_true "GET / still answers 200 after both reloads" is_status 200 "$(url /)"
 
 # SIGTERM, as systemctl stop sends it: each drains and exits 0 (c first: a c
 # whose p is gone would dial again).
@@ -224,6 +258,7 @@ term_status c
 expect_eq "the installed tether-c exits 0 on SIGTERM" 0 "$STATUS"
 term_status p
 expect_eq "the installed tether-p exits 0 on SIGTERM" 0 "$STATUS"
+rm -f "$R/etc/tether/p.conf" "$R/etc/tether/c-origin1.conf"
 
 # ---------------------------------------------------------------- other prefixes, uninstall
 
