@@ -107,6 +107,8 @@ enum dl_state {
 
 struct tt_dialer {
     struct tt_origin *o;
+    const struct tt_origin_proxy *px; /* the p it dials: one of opts->proxies, or `first` */
+    struct tt_origin_proxy first;     /* opts' first --proxy (the forward link's) */
     unsigned index;
     enum dl_state state;
     int draining;
@@ -150,6 +152,7 @@ void tt_dialer_info(const struct tt_dialer *d, struct tt_dialer_info *out)
     static const char *const states[] = {"waiting", "resolving", "connecting", "tls",
                                          "sending",  "receiving", "up",         "stopped"};
     out->index = d->index;
+    out->proxy = d->px->text;
     out->forward = d->fw != NULL;
     out->state = (size_t)d->state < sizeof states / sizeof states[0] ? states[d->state] : "?";
     out->up_ms = d->state == DL_UP ? d->up_at : 0;
@@ -287,7 +290,7 @@ static void dl_refused(struct tt_dialer *d, const struct tt_hs_response *resp)
                 wait = (uint64_t)ra * 1000u;
         }
         tt_log_warn("tunnel down (tunnel %u): proxy %s is full (503 %s); next try in %.1f s",
-                    d->index, opts->proxy, reason, (double)wait / 1000.0);
+                    d->index, d->px->text, reason, (double)wait / 1000.0);
         dl_wait(d, wait);
         return;
     }
@@ -318,13 +321,13 @@ static void dl_untrusted(struct tt_dialer *d)
                  "the proxy %s presented certificate %s, not the one --fingerprint pins: compare "
                  "it with the 'tunnel certificate fingerprint' line p logs at start (p made a new "
                  "certificate, or --fingerprint is stale or mistyped)",
-                 opts->proxy, fp);
+                 d->px->text, fp);
     else
         snprintf(why, sizeof why,
                  "the proxy %s presented a certificate this host does not trust (%s): %s; if p "
                  "made it itself (self-signed, the default), pin it: --fingerprint %s, after "
                  "checking it against the 'tunnel certificate fingerprint' line p logs at start%s",
-                 opts->proxy, fp, d->tls->err, fp,
+                 d->px->text, fp, d->tls->err, fp,
                  opts->verify == TT_TLS_VERIFY_CA ? " (or give --ca the CA that signed it)"
                                                   : " (or --ca FILE for a private CA)");
     dl_cleanup(d);
@@ -387,7 +390,7 @@ static void dl_up(struct tt_dialer *d, size_t head_len)
     d->ups++;
     d->up_at = tt_loop_now(o->loop);
     if (d->fw) {
-        tt_log_info("forward link up to %s as %s", o->opts->proxy, o->opts->name);
+        tt_log_info("forward link up to %s as %s", d->px->text, o->opts->name);
         d->fw_link = d->fw->up(d->fw->ud, d, tls, tt_buf_data(&d->in) + head_len,
                                tt_buf_len(&d->in) - head_len);
         tt_buf_free(&d->in);
@@ -395,7 +398,7 @@ static void dl_up(struct tt_dialer *d, size_t head_len)
             dl_down(d, "out of memory starting HTTP/2");
         return;
     }
-    tt_log_info("tunnel up to %s as %s (tunnel %u)", o->opts->proxy, o->opts->name, d->index);
+    tt_log_info("tunnel up to %s as %s (tunnel %u)", d->px->text, o->opts->name, d->index);
     d->serve = tt_tunnel_srv_start(o->loop, tls, &o->scfg, o->handler, o->hctx,
                                    tt_buf_data(&d->in) + head_len, tt_buf_len(&d->in) - head_len,
                                    dl_on_serve_closed, d);
@@ -427,7 +430,7 @@ static void dl_on_io(struct tt_loop *loop, struct tt_io *io, unsigned events)
         if (err == 0 && (events & TT_IO_WRITE)) {
             tt_timer_stop(d->o->loop, &d->timer);
             struct tt_tls_conn *tls = tt_mem_calloc(1, sizeof *tls);
-            if (!tls || tt_tls_conn_init(tls, d->o->ssl_ctx, d->fd, 0, d->o->opts->proxy_host)) {
+            if (!tls || tt_tls_conn_init(tls, d->o->ssl_ctx, d->fd, 0, d->px->host)) {
                 tt_mem_free(tls);
                 dl_down(d, "cannot set up TLS (out of memory?)");
                 return;
@@ -475,12 +478,12 @@ static void dl_step(struct tt_dialer *d)
                 return;
             }
             const char *e = d->tls->err[0] ? d->tls->err : "unknown error";
-            snprintf(why, sizeof why, "TLS handshake with %s failed: %s", o->opts->proxy, e);
+            snprintf(why, sizeof why, "TLS handshake with %s failed: %s", d->px->text, e);
             dl_down(d, why);
             return;
         }
         tt_buf_init(&d->out, TT_HS_MAX_HEAD + TT_ORIGIN_MAX_TOKEN);
-        if (tt_hs_build_request(&d->out, o->opts->proxy_host, o->opts->token, o->opts->name,
+        if (tt_hs_build_request(&d->out, d->px->host, o->opts->token, o->opts->name,
                                 d->fw != NULL)) {
             dl_down(d, "cannot build the tunnel request (out of memory)");
             return;
@@ -589,7 +592,7 @@ static void dl_try_address(struct tt_dialer *d)
         return;
     }
     char why[800];
-    snprintf(why, sizeof why, "connect to %s failed: %s", o->opts->proxy,
+    snprintf(why, sizeof why, "connect to %s failed: %s", d->px->text,
              d->last_errno == ETIMEDOUT ? "timed out" : strerror(d->last_errno));
     dl_down(d, why);
 }
@@ -600,7 +603,7 @@ static void dl_on_resolved(void *arg, struct addrinfo *res, const char *why)
     d->res = NULL;
     if (!res) {
         char msg[800];
-        snprintf(msg, sizeof msg, "resolving %s: %s", d->o->opts->proxy_host, why);
+        snprintf(msg, sizeof msg, "resolving %s: %s", d->px->host, why);
         dl_down(d, msg);
         return;
     }
@@ -614,17 +617,17 @@ static void dl_attempt(struct tt_dialer *d)
 {
     struct tt_origin *o = d->o;
     const struct tt_origin_opts *opts = o->opts;
-    tt_log_info("connecting to %s (tunnel %u)", opts->proxy, d->index);
+    tt_log_info("connecting to %s (tunnel %u)", d->px->text, d->index);
     if (opts->verify == TT_TLS_VERIFY_NONE)
         tt_log_warn("WARNING: --insecure: the proxy's certificate is NOT verified; anyone on "
                     "the path can read this tunnel and impersonate the proxy");
 
     d->state = DL_RESOLVING;
-    d->res = tt_resolve_start(o->loop, opts->proxy_host, opts->proxy_port, DL_RESOLVE_TIMEOUT_MS,
+    d->res = tt_resolve_start(o->loop, d->px->host, d->px->port, DL_RESOLVE_TIMEOUT_MS,
                               dl_on_resolved, d);
     if (!d->res) {
         char why[800];
-        snprintf(why, sizeof why, "resolving %s: cannot start the lookup: %s", opts->proxy_host,
+        snprintf(why, sizeof why, "resolving %s: cannot start the lookup: %s", d->px->host,
                  strerror(errno));
         dl_down(d, why);
     }
@@ -653,7 +656,7 @@ static void dl_on_timer(struct tt_loop *loop, struct tt_timer *t)
     case DL_SEND:
     case DL_RECV:
         snprintf(why, sizeof why, "%s with %s timed out after %u s",
-                 d->state == DL_TLS ? "TLS handshake" : "tunnel request", d->o->opts->proxy,
+                 d->state == DL_TLS ? "TLS handshake" : "tunnel request", d->px->text,
                  DL_HANDSHAKE_TIMEOUT_MS / 1000);
         dl_down(d, why);
         break;
@@ -662,9 +665,14 @@ static void dl_on_timer(struct tt_loop *loop, struct tt_timer *t)
     }
 }
 
-struct tt_dialer *tt_dialer_new(struct tt_origin *o, unsigned index)
+static struct tt_dialer *dl_new(struct tt_origin *o, unsigned index,
+                                const struct tt_origin_proxy *px,
+                                const struct tt_dialer_forward *fw);
+
+struct tt_dialer *tt_dialer_new(struct tt_origin *o, unsigned index,
+                                const struct tt_origin_proxy *px)
 {
-    return tt_dialer_new_forward(o, index, NULL);
+    return dl_new(o, index, px, NULL);
 }
 
 void tt_dialer_link_closed(struct tt_dialer *d, const char *reason)
@@ -675,9 +683,20 @@ void tt_dialer_link_closed(struct tt_dialer *d, const char *reason)
 struct tt_dialer *tt_dialer_new_forward(struct tt_origin *o, unsigned index,
                                         const struct tt_dialer_forward *fw)
 {
+    return dl_new(o, index, NULL, fw);
+}
+
+static struct tt_dialer *dl_new(struct tt_origin *o, unsigned index,
+                                const struct tt_origin_proxy *px,
+                                const struct tt_dialer_forward *fw)
+{
     struct tt_dialer *d = tt_mem_calloc(1, sizeof *d);
     if (!d)
         return NULL;
+    snprintf(d->first.text, sizeof d->first.text, "%s", o->opts->proxy);
+    snprintf(d->first.host, sizeof d->first.host, "%s", o->opts->proxy_host);
+    snprintf(d->first.port, sizeof d->first.port, "%s", o->opts->proxy_port);
+    d->px = px ? px : &d->first;
     d->fw = fw;
     d->o = o;
     d->index = index;

@@ -176,7 +176,8 @@ static size_t main_dialers(struct main_ctx *m, struct tt_dialer_info *out, size_
 static int main_page(void *ud, const char *path, size_t pl, tt_buf *b, const char **type)
 {
     struct main_ctx *m = ud;
-    struct tt_dialer_info d[TT_ORIGIN_MAX_CONNECTIONS + 1];
+    /* Every dialer c can have: one loop, one page at a time. */
+    static struct tt_dialer_info d[TT_ORIGIN_MAX_PROXIES * TT_ORIGIN_MAX_CONNECTIONS + 1];
     size_t n = main_dialers(m, d, sizeof d / sizeof d[0]);
     uint64_t now = tt_loop_now(m->o.loop);
     unsigned up = 0, ups = 0, downs = 0;
@@ -215,9 +216,11 @@ static int main_page(void *ud, const char *path, size_t pl, tt_buf *b, const cha
         tt_admin_put_escaped(b, m->o.opts->proxy, 0);
         tt_admin_put(b, "\",\"draining\":%s,\"tunnels\":[", m->o.draining ? "true" : "false");
         for (size_t i = 0; i < n; i++) {
-            tt_admin_put(b, "%s{\"index\":%u,\"kind\":\"%s\",\"state\":\"%s\",\"up_seconds\":%llu,"
+            tt_admin_put(b, "%s{\"index\":%u,\"proxy\":\"", i ? "," : "", d[i].index);
+            tt_admin_put_escaped(b, d[i].proxy, 0);
+            tt_admin_put(b, "\",\"kind\":\"%s\",\"state\":\"%s\",\"up_seconds\":%llu,"
                             "\"connects\":%u,\"disconnects\":%u,\"last_error\":\"",
-                         i ? "," : "", d[i].index, d[i].forward ? "forward-link" : "tunnel",
+                         d[i].forward ? "forward-link" : "tunnel",
                          d[i].state,
                          d[i].up_ms ? (unsigned long long)((now - d[i].up_ms) / 1000) : 0ULL,
                          d[i].ups, d[i].downs);
@@ -431,9 +434,10 @@ int main(int argc, char **argv)
         snprintf(what, sizeof what, "tcp %s", opts.tcp);
     else
         snprintf(what, sizeof what, "%s%s", opts.root, opts.allow_put ? " (PUT allowed)" : "");
-    tt_log_info("tether-c %s: serving %s as %s through %s, %u tunnel%s, trust: %s", TT_VERSION,
-                what, opts.name, opts.proxy,
-                opts.connections, opts.connections == 1 ? "" : "s", trust);
+    unsigned nproxies = opts.n_proxies ? opts.n_proxies : 1;
+    tt_log_info("tether-c %s: serving %s as %s through %s%s, %u tunnel%s, trust: %s", TT_VERSION,
+                what, opts.name, opts.proxy, nproxies > 1 ? " and the other --proxy" : "",
+                opts.connections * nproxies, opts.connections * nproxies == 1 ? "" : "s", trust);
     if (opts.verify == TT_TLS_VERIFY_NONE)
         tt_log_warn("WARNING: --insecure: the proxy's certificate is NOT verified; anyone on the "
                     "path can read this tunnel and impersonate the proxy. Use --fingerprint.");
@@ -445,19 +449,23 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    m.dialers = tt_mem_calloc(opts.connections + 1, sizeof *m.dialers);
+    /* --connections tunnels to each --proxy: every p can serve the name. */
+    unsigned np = opts.n_proxies ? opts.n_proxies : 1;
+    m.dialers = tt_mem_calloc(np * opts.connections + 1, sizeof *m.dialers);
     if (!m.dialers) {
         fprintf(stderr, "c: out of memory\n");
         return 1;
     }
-    for (unsigned i = 0; i < opts.connections; i++) {
-        m.dialers[i] = tt_dialer_new(&m.o, i + 1);
-        if (!m.dialers[i]) {
-            fprintf(stderr, "c: out of memory\n");
-            return 1;
+    for (unsigned k = 0; k < np; k++)
+        for (unsigned i = 0; i < opts.connections; i++) {
+            m.dialers[m.ndialers] =
+                tt_dialer_new(&m.o, m.ndialers + 1, opts.n_proxies ? &opts.proxies[k] : NULL);
+            if (!m.dialers[m.ndialers]) {
+                fprintf(stderr, "c: out of memory\n");
+                return 1;
+            }
+            m.ndialers++;
         }
-        m.ndialers++;
-    }
 
     if (opts.admin_listen[0] && main_admin_start(&m, err, sizeof err) < 0) {
         fprintf(stderr, "c: %s\n", err);

@@ -25,7 +25,8 @@ static const char opt_usage[] =
     "tether's origin connector: dials out to the proxy (bin/p) over TLS and\n"
     "serves the requests that come back through that tunnel.\n"
     "\n"
-    "  --proxy HOST:PORT       the proxy's tunnel listener (required; [v6]:port for IPv6)\n"
+    "  --proxy HOST:PORT       the proxy's tunnel listener (required; [v6]:port for IPv6);\n"
+    "                          repeatable (at most 8): --connections tunnels to each p\n"
     "  --name NAME             the name this origin serves (default: default)\n"
     "  --token TOKEN           the name's token (visible in ps: prefer --token-file)\n"
     "  --token-file FILE       read the token from FILE, which holds only the token (p\n"
@@ -214,7 +215,9 @@ static const char *const opt_plain[] = {"--insecure", "--allow-put", "--help", "
 
 /* What the flags say before the checks that need all of them. */
 struct opt_state {
-    const char *proxy, *token, *token_file, *fingerprint, *ca, *root, *upstream, *tcp;
+    const char *proxies[TT_ORIGIN_MAX_PROXIES];
+    unsigned n_proxies;
+    const char *token, *token_file, *fingerprint, *ca, *root, *upstream, *tcp;
     int insecure, upstream_timeout_set;
 };
 
@@ -251,7 +254,9 @@ static int opt_set(struct tt_origin_opts *o, struct opt_state *st, const char *f
     } else if (!strcmp(flag, "--allow-put")) {
         o->allow_put = 1;
     } else if (!strcmp(flag, "--proxy")) {
-        st->proxy = val;
+        if (st->n_proxies == TT_ORIGIN_MAX_PROXIES)
+            return opt_fail(err, errlen, "--proxy: at most %d", TT_ORIGIN_MAX_PROXIES);
+        st->proxies[st->n_proxies++] = val;
     } else if (!strcmp(flag, "--name")) {
         if (!opt_name_ok(val)) {
             rc = opt_fail(err, errlen,
@@ -434,7 +439,7 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
             goto bad;
         }
     }
-    int cli_local_tcp = 0;
+    int cli_local_tcp = 0, cli_proxy = 0;
 
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -476,10 +481,13 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
         /* A repeatable flag on the command line replaces the file's list. */
         if (!strcmp(flag, "--local-tcp") && !cli_local_tcp++)
             o->n_local_tcp = 0;
+        if (!strcmp(flag, "--proxy") && !cli_proxy++)
+            st->n_proxies = 0;
         if ((rc = opt_set(o, st, flag, val, err, errlen)) != 0)
             goto bad;
     }
-    const char *proxy = st->proxy, *token = st->token, *token_file = st->token_file;
+    const char *proxy = st->n_proxies ? st->proxies[0] : NULL;
+    const char *token = st->token, *token_file = st->token_file;
     const char *fingerprint = st->fingerprint, *ca = st->ca, *root = st->root;
     const char *upstream = st->upstream, *tcp = st->tcp;
     int insecure = st->insecure, upstream_timeout_set = st->upstream_timeout_set;
@@ -496,6 +504,19 @@ int tt_origin_parse_args(int argc, char **argv, const char *env_token,
         goto bad;
     }
     snprintf(o->proxy, sizeof o->proxy, "%s", proxy);
+    for (unsigned i = 0; i < st->n_proxies; i++) {
+        struct tt_origin_proxy *px = &o->proxies[i];
+        /* Each was checked as it came (opt_set). */
+        snprintf(px->text, sizeof px->text, "%s", st->proxies[i]);
+        (void)tt_origin_split_hostport(st->proxies[i], px->host, sizeof px->host, px->port,
+                                       sizeof px->port);
+        for (unsigned k = 0; k < i; k++)
+            if (!strcmp(o->proxies[k].text, px->text)) {
+                rc = opt_fail(err, errlen, "--proxy '%s' given twice", px->text);
+                goto bad;
+            }
+    }
+    o->n_proxies = st->n_proxies;
 
     if (token && token_file) {
         rc = opt_fail(err, errlen, "use --token or --token-file, not both");

@@ -40,6 +40,7 @@
 /* ---- Options (options.c) --------------------------------------------- */
 
 #define TT_ORIGIN_MAX_CONNECTIONS 256
+#define TT_ORIGIN_MAX_PROXIES 8
 #define TT_ORIGIN_MAX_NAME 63
 #define TT_ORIGIN_MAX_TOKEN 4096
 #define TT_ORIGIN_LOCAL_TCP_MAX 16
@@ -47,6 +48,12 @@
 struct tt_origin_str;
 
 struct tt_origin_opts {
+    /* Every --proxy (repeatable: one c holds its tunnels to each p); the
+     * first is also proxy/proxy_host/proxy_port below (the forward link's). */
+    struct tt_origin_proxy {
+        char text[300], host[256], port[8];
+    } proxies[TT_ORIGIN_MAX_PROXIES];
+    unsigned n_proxies;
     char proxy[300];      /* as given: "host:port" or "[v6]:port" (for logs) */
     char proxy_host[256]; /* host without brackets: getaddrinfo, SNI, Host */
     char proxy_port[8];
@@ -154,9 +161,11 @@ void tt_origin_session_config(const struct tt_origin_opts *opts, struct tt_sessi
 
 /* ---- Dialer (dialer.c) ----------------------------------------------- */
 
-/* Makes tunnel number `index` (1-based, for the log) and starts dialing at
- * once.  Returns NULL when out of memory. */
-struct tt_dialer *tt_dialer_new(struct tt_origin *o, unsigned index);
+/* Makes tunnel number `index` (1-based, for the log) to `px` (one of
+ * opts->proxies; NULL: the first) and starts dialing at once.  Returns NULL
+ * when out of memory. */
+struct tt_dialer *tt_dialer_new(struct tt_origin *o, unsigned index,
+                                const struct tt_origin_proxy *px);
 /* A forward link (DESIGN.md "The forward link"): the same dialing, PUT and
  * backoff, asking for tether-h2; after the 101 the connection goes to
  * `up` (c is its HTTP/2 client: main.c runs it with proxy's machinery),
@@ -176,6 +185,7 @@ struct tt_dialer_info {
     unsigned index;
     int forward;           /* a forward link, not a tunnel */
     const char *state;     /* "up", "connecting", "waiting" (to redial)... */
+    const char *proxy;     /* the p it dials, as given */
     uint64_t up_ms;        /* when it came up (the loop's clock); 0: not up */
     unsigned ups, downs;   /* times it came up, attempts that failed or ended */
     const char *last_error; /* why the last one did; "" when none */
