@@ -24,9 +24,9 @@
 #    Upgrade: foo -> 501, Upgrade: h2c ignored, --root -> 501, an h2c app
 #    without extended CONNECT -> 502 saying so;
 #  - c --local-listen: a local ws client reaches media's app through p;
-#  - c killed: the client's socket ends within seconds;
+#  - c killed: the clients' sockets end within seconds (HTTP/1.1 and h2);
 #  - p --client-idle 1 does not cut quiet sockets (HTTP/1.1 and h2) and
-#    p --stream-idle 5 closes one (end=stream-idle).
+#    p --stream-idle 5 closes them (end=stream-idle; h2: a reset).
 # 1,000 sockets need about 2,100 descriptors in c and the node processes
 # (p raises its own soft limit; --max-clients defaults to 3/4 of it): the
 # soft limit is raised to the hard one here.
@@ -120,11 +120,11 @@ expect_le "p's RSS growth (KiB) with a reader stalled on 200 MiB" $((100 * 1024)
 expect_le "c's RSS growth (KiB) with a reader stalled on 200 MiB" $((100 * 1024)) $((cmax - c0))
 
 # --- the HTTP front and the HTTPS front (HTTP/1.1 by ALPN: ws offers no h2)
-ALL="echo proto deflate big ping close closeby many refused"
-$CLIENT "ws://127.0.0.1:$HTTP_PORT" echo proto deflate big ping close closeby many=$MANY refused >"$W/h1.res" 2>&1
-checks "HTTP front" "$W/h1.res" $ALL
-$CLIENT "wss://127.0.0.1:$HTTPS_PORT" echo proto deflate big ping close closeby many=$MANY refused >"$W/tls.res" 2>&1
-checks "HTTPS front" "$W/tls.res" $ALL
+ALL=(echo proto deflate big ping close closeby "many=$MANY" refused)
+$CLIENT "ws://127.0.0.1:$HTTP_PORT" "${ALL[@]}" >"$W/h1.res" 2>&1
+checks "HTTP front" "$W/h1.res" "${ALL[@]%%=*}"
+$CLIENT "wss://127.0.0.1:$HTTPS_PORT" "${ALL[@]}" >"$W/tls.res" 2>&1
+checks "HTTPS front" "$W/tls.res" "${ALL[@]%%=*}"
 expect_eq "the app saw the client's close code and reason, once per front" 2 \
     "$(count_lines "$W/app.log" '^app saw close 4002 client says bye$')"
 
@@ -229,13 +229,21 @@ expect_match "... saying why" 'SETTINGS_ENABLE_CONNECT_PROTOCOL' "$(cat "$W/hs.b
 $CLIENT "ws://127.0.0.1:$HTTP_PORT" wait >"$W/wait.res" 2>&1 &
 waiter=$!
 track "$waiter" waiter
+node "$WSD/h2ws.js" "https://127.0.0.1:$HTTPS_PORT" /echo media.test wait=1 >"$W/wait2.res" 2>&1 &
+waiter2=$!
+track "$waiter2" waiter-h2
 wait_until 50 0.1 grep -q opened "$W/wait.res" || bad "the waiting client did not open"
+wait_until 50 0.1 grep -q "status 200" "$W/wait2.res" || bad "the waiting h2 client did not open"
 cpid=$(pid_of c)
 kill -9 "$cpid"
 wait "$cpid" 2>/dev/null # reaped here, without bash's "Killed" notice
 wait_until 100 0.1 grep -q "^ok wait" "$W/wait.res"
 checks "c killed (kill -9)" "$W/wait.res" wait
+wait_until 100 0.1 grep -q "after" "$W/wait2.res"
+expect_match "c killed (kill -9): the h2 (TLS) client's stream ends too" '^status 200[|](reset [0-9]+|ended) after [0-9]+ ms$' \
+    "$(paste -sd'|' "$W/wait2.res")"
 stop_pid "$waiter"
+stop_pid "$waiter2"
 
 # --- p --client-idle 1 --stream-idle 5 (c comes back to a new p): two quiet
 # sockets outlive --client-idle; a third, left quiet, is closed by p.
@@ -250,9 +258,12 @@ node "$WSD/h2ws.js" "http://127.0.0.1:$HTTP_PORT" /echo - quiet=2500 >"$W/quiet2
 q2=$!
 $CLIENT "ws://127.0.0.1:$HTTP_PORT" wait >"$W/idle.res" 2>&1 &
 q3=$!
+node "$WSD/h2ws.js" "http://127.0.0.1:$HTTP_PORT" /echo - wait=1 >"$W/idle2.res" 2>&1 &
+q4=$!
 track "$q1" quiet-h1
 track "$q2" quiet-h2
 track "$q3" idle-waiter
+track "$q4" idle-waiter-h2
 wait "$q1" "$q2"
 checks "--client-idle 1, HTTP/1.1" "$W/quiet.res" quiet
 expect_eq "--client-idle 1, h2c: a quiet extended CONNECT stream stays" "status 200|echo over h2" \
@@ -260,6 +271,9 @@ expect_eq "--client-idle 1, h2c: a quiet extended CONNECT stream stays" "status 
 wait_until 150 0.1 grep -q "^ok wait" "$W/idle.res"
 checks "--stream-idle 5" "$W/idle.res" wait
 expect_match "... closed by p, not by the client" 'close 1006' "$(grep '^ok wait' "$W/idle.res")"
-log_has "$W/p2.log" "upgrade=websocket end=stream-idle" && good "access line: end=stream-idle" ||
-    bad "no end=stream-idle access line"
+wait_until 150 0.1 grep -q "after" "$W/idle2.res"
+expect_match "--stream-idle 5, h2c: the quiet stream is reset by p" '^status 200[|]reset [0-9]+ after [0-9]+ ms$' \
+    "$(paste -sd'|' "$W/idle2.res")"
+expect_eq "access lines with end=stream-idle: the HTTP/1.1 socket and the h2 stream" 2 \
+    "$(count_lines "$W/p2.log" "upgrade=websocket end=stream-idle$")"
 finish

@@ -7,7 +7,9 @@
 // quiet=MS: nothing is sent for MS after the 200 (p's --client-idle must
 // not cut the stream).  raw=BYTES: instead of a frame, BYTES random bytes
 // and END_STREAM; expects them back whole and the app's END_STREAM
-// ("raw N same, ended"); for h2app.js's /raw pipe.
+// ("raw N same, ended"); for h2app.js's /raw pipe.  wait=1: sends nothing
+// and prints how the stream ended ("reset CODE" or "ended") and after how
+// many ms: p's --stream-idle.
 'use strict';
 const http2 = require('http2');
 const crypto = require('crypto');
@@ -23,11 +25,21 @@ c.once('remoteSettings', (s) => {
                          ':scheme': base.startsWith('https') ? 'https' : 'http',
                          ...(authority && authority !== '-' ? { ':authority': authority } : {}),
                          'sec-websocket-version': '13' }, { endStream: false });
-  st.on('error', (e) => bail('stream error ' + e.message));
+  st.on('error', (e) => { if (!opt.wait) bail('stream error ' + e.message); });
   let got = Buffer.alloc(0);
   st.on('response', (h) => {
     console.log('status ' + h[':status']);
     if (h[':status'] !== 200) { st.resume(); st.on('end', () => { c.close(); process.exit(0); }); return; }
+    if (opt.wait) {
+      const t0 = Date.now();
+      st.resume();
+      st.on('close', () => {
+        console.log((st.rstCode ? 'reset ' + st.rstCode : 'ended') + ' after ' + (Date.now() - t0) + ' ms');
+        c.close();
+        process.exit(0);
+      });
+      return;
+    }
     if (opt.raw) {
       const out = crypto.randomBytes(opt.raw);
       st.on('data', (d) => (got = Buffer.concat([got, d])));
