@@ -136,6 +136,9 @@ big=$(awk '/method=GET path=\/echo status=101 .* upgrade=websocket end=ok$/ && !
         for (i = 1; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
         if (v["bytes"] >= 16777216 && v["req_bytes"] >= 16777216) n++ } END { print n + 0 }' "$W/p.log")
 expect_eq "one access line counts the 16 MiB each way (HTTP front)" 1 "$big"
+# p logs a socket when it has seen its end, which may be just after the
+# client has exited.
+wait_until 100 0.1 log_has "$W/p.log" 'path=/echo status=101 .*upgrade=websocket end=ok$' $((2 * MANY))
 expect_le "an access line per socket: the $MANY of each front (at least)" \
     "$(count_lines "$W/p.log" 'path=/echo status=101 .*upgrade=websocket end=ok$')" $((2 * MANY))
 log_has "$W/p.log" "method=GET path=/echo status=101 .* tls=1 upgrade=websocket end=ok$" &&
@@ -235,8 +238,7 @@ track "$waiter2" waiter-h2
 wait_until 50 0.1 grep -q opened "$W/wait.res" || bad "the waiting client did not open"
 wait_until 50 0.1 grep -q "status 200" "$W/wait2.res" || bad "the waiting h2 client did not open"
 cpid=$(pid_of c)
-kill -9 "$cpid"
-wait "$cpid" 2>/dev/null # reaped here, without bash's "Killed" notice
+{ kill -9 "$cpid"; wait "$cpid"; } 2>/dev/null # without bash's "Killed" notice
 wait_until 100 0.1 grep -q "^ok wait" "$W/wait.res"
 checks "c killed (kill -9)" "$W/wait.res" wait
 wait_until 100 0.1 grep -q "after" "$W/wait2.res"

@@ -14,10 +14,10 @@ Prints one line per check: "ok NAME what" or "FAIL NAME why".
 import base64
 import hashlib
 import os
+import select
 import socket
 import ssl
 import sys
-import threading
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 
@@ -61,32 +61,47 @@ def main():
 
     out = os.urandom(nbytes)
     got = bytearray(rest)
-
-    # The writer in its own thread: the echo comes back while we still send,
-    # and a reader that waited for the whole write would stall both sides.
-    def send():
-        sock.sendall(out)
-        # TLS has no half-close (close_notify ends the session): over TLS
-        # the bytes are checked and the socket closed, without a FIN first.
-        if not use_tls:
-            sock.shutdown(socket.SHUT_WR)
-    t = threading.Thread(target=send)
-    t.start()
+    # One thread, sending and reading as the socket allows: the echo comes
+    # back while we still send, so a reader that waited for the whole write
+    # would stall both sides, and an SSL object must not be read and
+    # written from two threads at once.
+    sock.setblocking(False)
+    sent, eof, shut = 0, False, False
     try:
-        while not (use_tls and len(got) >= nbytes):
-            d = sock.recv(1 << 16)
-            if not d:
-                break
-            got += d
+        while not eof and not (use_tls and len(got) >= nbytes):
+            if sent == len(out) and not shut:
+                # TLS has no half-close (close_notify ends the session):
+                # over TLS the bytes are checked and the socket closed,
+                # without a FIN first.
+                if not use_tls:
+                    sock.shutdown(socket.SHUT_WR)
+                shut = True
+            r, w, _ = select.select([sock], [sock] if sent < len(out) else [], [], 20)
+            if not r and not w:
+                raise OSError("no progress for 20 s")
+            if w:
+                try:
+                    sent += sock.send(out[sent:sent + (1 << 16)])
+                except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
+                    pass
+            while r or (use_tls and sock.pending()):
+                r = None
+                try:
+                    d = sock.recv(1 << 16)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                    break
+                if not d:
+                    eof = True
+                    break
+                got += d
     except (OSError, ssl.SSLError) as e:
-        t.join()
-        print("FAIL raw read ended with %s after %d of %d bytes" % (e, len(got), nbytes))
+        print("FAIL raw ended with %s after %d of %d bytes back, %d sent" % (e, len(got), nbytes, sent))
         return 1
-    t.join()
     if bytes(got) == out:
         print("ok raw %d bytes back the same%s" % (nbytes, "" if use_tls else ", then FIN after our FIN"))
         return 0
-    print("FAIL raw %d bytes back of %d, %s" % (len(got), nbytes, "a prefix" if out.startswith(bytes(got)) else "different"))
+    print("FAIL raw %d bytes back of %d (%d sent), %s" % (len(got), nbytes, sent,
+          "a prefix" if out.startswith(bytes(got)) else "different"))
     return 1
 
 
