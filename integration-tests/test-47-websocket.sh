@@ -62,8 +62,11 @@ checks() { # WHAT OUTPUT_FILE CHECK-NAMES...: each must have an "ok NAME" line
     shift 2
     for c in "$@"; do
         if grep -q "^ok $c " "$f"; then good "$what: $(grep "^ok $c " "$f" | cut -d' ' -f2-)"
-        else bad "$what: $c: $(grep "FAIL $c" "$f" || echo 'no result')"; fi
+        else bad "$what: $c: $(grep "^FAIL $c " "$f" || echo 'no result')"; fi
     done
+}
+expect_ge() { # WHAT MIN SEEN
+    if [ "$3" -ge "$2" ]; then good "$1 ($3 >= $2)"; else bad "$1: expected at least $2, saw $3"; fi
 }
 # The line of FILE matching every extended regexp given (in any order).
 line_with() { # FILE REGEX...
@@ -113,7 +116,7 @@ for ((samples = 0; samples < 600; samples++)); do # the pause and the 200 MiB af
 done
 wait "$slow"
 checks "slow reader" "$W/slow.res" slow
-expect_le "RSS sampled through the pause (10 a second)" "$samples" 30
+expect_ge "RSS sampled while the reader paused 3 s (about 10 a second)" 5 "$samples"
 pushed=$(awk '$1 == "progress" { print $2 }' "$W/slow.res")
 expect_le "what the app could write (bytes) while the reader paused, of 200 MiB" $((100 << 20)) "${pushed:-999999999999}"
 expect_le "p's RSS growth (KiB) with a reader stalled on 200 MiB" $((100 * 1024)) $((pmax - p0))
@@ -139,8 +142,8 @@ expect_eq "one access line counts the 16 MiB each way (HTTP front)" 1 "$big"
 # p logs a socket when it has seen its end, which may be just after the
 # client has exited.
 wait_until 100 0.1 log_has "$W/p.log" 'path=/echo status=101 .*upgrade=websocket end=ok$' $((2 * MANY))
-expect_le "an access line per socket: the $MANY of each front (at least)" \
-    "$(count_lines "$W/p.log" 'path=/echo status=101 .*upgrade=websocket end=ok$')" $((2 * MANY))
+expect_ge "an access line per socket: the $MANY of each front and more" $((2 * MANY)) \
+    "$(count_lines "$W/p.log" 'path=/echo status=101 .*upgrade=websocket end=ok$')"
 log_has "$W/p.log" "method=GET path=/echo status=101 .* tls=1 upgrade=websocket end=ok$" &&
     good "HTTPS: access line with tls=1" || bad "no HTTPS WebSocket access line"
 log_has "$W/p.log" "method=GET path=/refuse status=403 .*upgrade=websocket" &&
