@@ -1,18 +1,21 @@
 // test-47's WebSocket client (npm's ws): runs named checks against a URL and
 // prints one line per check, "ok NAME ..." or "FAIL NAME why".
 //   node client.js BASE_URL CHECK...      (BASE_URL like ws://127.0.0.1:PORT)
-// Checks: echo, proto, big, ping, close, many=N, refused, quiet=MS (no byte
-// for MS, then an echo), slow=MIB:PAUSE_MS
-// (pauses reading for PAUSE_MS while the app pushes MIB; prints "paused"
-// when the pause starts), wait (opens /echo and waits for its end: prints
-// how it ended and after how many ms).
+// Checks: echo, proto, big, ping, close (the app closes with 4001),
+// closeby (the client closes with 4002; the app logs what it saw), deflate
+// (permessage-deflate negotiated end to end), many=N, refused, quiet=MS (no
+// byte for MS, then an echo), slow=MIB:PAUSE_MS (pauses reading for
+// PAUSE_MS while the app pushes MIB; prints "paused" when the pause starts
+// and "progress BYTES", what the app had written by its end), wait (opens
+// /echo and waits for its end: prints how it ended and after how many ms).
 'use strict';
 const WebSocket = require('ws');
 const crypto = require('crypto');
 
 const base = process.argv[2];
 const checks = process.argv.slice(3);
-const opts = { rejectUnauthorized: false, maxPayload: 64 << 20, perMessageDeflate: false };
+// handshakeTimeout: a p that never answers fails the check instead of hanging it.
+const opts = { rejectUnauthorized: false, maxPayload: 64 << 20, perMessageDeflate: false, handshakeTimeout: 20000 };
 const sha = (b) => crypto.createHash('sha256').update(b).digest('hex');
 
 function open(path, protocols) {
@@ -75,6 +78,30 @@ const run = {
     if (code !== 4001 || reason !== 'bye now') throw new Error('closed ' + code + ' ' + reason);
     return '4001 "bye now"';
   },
+  async closeby() {
+    const ws = await open('/echo');
+    const ended = new Promise((resolve) => ws.once('close', (code, reason) => resolve([code, reason.toString()])));
+    ws.close(4002, 'client says bye');
+    const [code, reason] = await ended;
+    // RFC 6455 §5.5.1: the app's answering close echoes the code (ws does)
+    if (code !== 4002 || reason !== 'client says bye') throw new Error('closed ' + code + ' ' + reason);
+    return '4002 "client says bye" answered';
+  },
+  async deflate() {
+    const ws = await new Promise((resolve, reject) => {
+      const w = new WebSocket(base + '/deflate', [], { ...opts, perMessageDeflate: true });
+      w.once('open', () => resolve(w));
+      w.once('error', reject);
+    });
+    const ext = ws.extensions;
+    const text = 'tether '.repeat(20000);
+    ws.send(text);
+    const r = await nextMessage(ws);
+    ws.close();
+    if (!/permessage-deflate/.test(ext)) throw new Error('extensions [' + ext + ']');
+    if (r.m.toString() !== text) throw new Error('compressed echo differs');
+    return 'extensions [' + ext + '], echo equal';
+  },
   async many(n) {
     const all = [];
     for (let i = 0; i < n; i++)
@@ -110,6 +137,12 @@ const run = {
     ws.send('go ' + mib);
     console.log('paused');
     await new Promise((r) => setTimeout(r, pause));
+    // What the app managed to write while nothing was read: bounded by the
+    // buffers between (sockets, h2 windows), not by the MIB it wants to send.
+    const pr = await open('/progress');
+    pr.send('?');
+    console.log('progress ' + (await nextMessage(pr)).m.toString());
+    pr.close();
     ws._socket.resume();
     await done;
     ws.close();

@@ -2,7 +2,9 @@
 // "connect" (it then advertises SETTINGS_ENABLE_CONNECT_PROTOCOL), and
 // echoes each CONNECT stream's bytes: the frames are the client's, opaque
 // to tether.  Without "connect" it offers no extended CONNECT (c must say
-// 502).  node h2app.js PORTFILE [connect]
+// 502).  A CONNECT to /raw is piped back as it is, with its end: for bytes
+// that are no WebSocket frames at all, and half-close.
+//   node h2app.js PORTFILE [connect]
 'use strict';
 const http2 = require('http2');
 const fs = require('fs');
@@ -12,6 +14,7 @@ s.on('stream', (st, h) => {
   st.on('error', () => {});
   if (h[':method'] !== 'CONNECT') { st.respond({ ':status': 200 }); st.end('h2 app\n'); return; }
   st.respond({ ':status': 200 });
+  if (h[':path'].startsWith('/raw')) { st.pipe(st); return; }
   // Unmask the client's frames and echo them unmasked: a minimal server side.
   let buf = Buffer.alloc(0);
   st.on('data', (d) => {
