@@ -140,10 +140,12 @@ big=$(awk '/method=GET path=\/echo status=101 .* upgrade=websocket end=ok$/ && !
         if (v["bytes"] >= 16777216 && v["req_bytes"] >= 16777216) n++ } END { print n + 0 }' "$W/p.log")
 expect_eq "one access line counts the 16 MiB each way (HTTP front)" 1 "$big"
 # p logs a socket when it has seen its end, which may be just after the
-# client has exited.
-wait_until 100 0.1 log_has "$W/p.log" 'path=/echo status=101 .*upgrade=websocket end=ok$' $((2 * MANY))
+# client has exited; a client that exits before the close handshake is done
+# (the 1,000 at once, on a busy machine) is logged end=client-gone, which is
+# a whole line all the same.
+wait_until 200 0.1 log_has "$W/p.log" 'path=/echo status=101 .*upgrade=websocket end=' $((2 * MANY))
 expect_ge "an access line per socket: the $MANY of each front and more" $((2 * MANY)) \
-    "$(count_lines "$W/p.log" 'path=/echo status=101 .*upgrade=websocket end=ok$')"
+    "$(count_lines "$W/p.log" 'path=/echo status=101 .*upgrade=websocket end=')"
 log_has "$W/p.log" "method=GET path=/echo status=101 .* tls=1 upgrade=websocket end=ok$" &&
     good "HTTPS: access line with tls=1" || bad "no HTTPS WebSocket access line"
 log_has "$W/p.log" "method=GET path=/refuse status=403 .*upgrade=websocket" &&
