@@ -306,8 +306,8 @@ static void tcp_update_io(struct tcp_stream *st)
         if (!st->closed && !st->head_pending && !st->rd_eof && !st->rd_blocked)
             ev |= TT_IO_READ;
     } else if (st->state == TCP_HANDSHAKE) {
-        if (tt_buf_len(&st->out))
-            ev |= TT_IO_WRITE;
+        if (st->own)
+            ev |= TT_IO_WRITE; /* the rest of the upgrade head */
         if (!st->ws_answer)
             ev |= TT_IO_READ; /* the app's answer */
     }
@@ -458,8 +458,13 @@ static void tcp_write(struct tcp_stream *st)
 {
     if (st->state != TCP_OPEN && st->state != TCP_HANDSHAKE)
         return;
-    if (tt_buf_len(&st->out)) {
-        ssize_t w = tcp_send_bytes(st, tt_buf_data(&st->out), tt_buf_len(&st->out));
+    /* During the handshake only the upgrade head goes: p's bytes wait for
+     * the app's 101 (RFC 6455 §4.1), or an app that ignores Upgrade would
+     * read them as a request of their own, past p's routing. */
+    size_t len = st->state == TCP_HANDSHAKE && st->own < tt_buf_len(&st->out) ? st->own
+                                                                             : tt_buf_len(&st->out);
+    if (len) {
+        ssize_t w = tcp_send_bytes(st, tt_buf_data(&st->out), len);
         if (w < 0)
             return;
         tt_buf_consume(&st->out, (size_t)w);
@@ -765,7 +770,7 @@ static void tcp_on_io(struct tt_loop *loop, struct tt_io *io, unsigned events)
     if (st->state == TCP_CONNECTING) {
         tcp_connect_done(st);
     } else if (st->state == TCP_HANDSHAKE) {
-        if ((events & (TT_IO_WRITE | TT_IO_ERROR)) && tt_buf_len(&st->out))
+        if ((events & (TT_IO_WRITE | TT_IO_ERROR)) && st->own)
             tcp_write(st);
         if ((events & (TT_IO_READ | TT_IO_ERROR)) && st->state == TCP_HANDSHAKE && !st->ws_answer)
             ws_read(st);

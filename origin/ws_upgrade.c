@@ -211,6 +211,15 @@ enum tt_wsu_state tt_wsu_feed(struct tt_wsu *w, const uint8_t *p, size_t n)
         w->head_end = pos ? (size_t)(pos - w->base) : tt_buf_len(&w->in);
         return wsu_check_101(w);
     }
+    if (w->msg_done && w->parser.status_code < 300) {
+        /* On the tunnel a 2xx to CONNECT means "open" (RFC 9113 §8.5): an
+         * app that answers 200 did not switch, and must not look as if it
+         * had. */
+        char why[120];
+        snprintf(why, sizeof why, "the app answered %d to the WebSocket upgrade, not 101: it did "
+                 "not switch", w->parser.status_code);
+        return wsu_fail(w, why);
+    }
     if (w->msg_done)
         return TT_WSU_REFUSED;
     if (e != HPE_OK) {
