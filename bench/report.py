@@ -28,8 +28,11 @@ NAMES = {
     "tether-fwd": "tether forward (c --local-listen -> p --service, TLS h2)",
     "tcp-direct": "direct: client -> TCP service",
     "ssh-tcp": "ssh -R -> TCP service",
+    "pagekite": "pagekite -> nginx (scenario 1: the first 64 MiB, a Range)",
+    "ws-direct": "direct: ws client -> ws server",
 }
-ORDER = ["grpc-direct", "tcp-direct", "nginx", "nghttpd", "nghttpx", "nghttpx16", "ssh", "ssh-tcp",
+ORDER = ["grpc-direct", "tcp-direct", "ws-direct", "nginx", "nghttpd", "nghttpx", "nghttpx16", "ssh",
+         "ssh-tcp", "pagekite",
          "tether@baseline", "tether", "tether-fwd"]
 # Scenario 8's paths, as its table names them: "tether" there is the reverse path.
 GRPC_PATHS = {
@@ -165,6 +168,11 @@ def targets(groups):
           lambda v: v >= 3, lambda v: f"{v:.2f}x")
     check("2: tether / ssh -R", ratio("2", thr, "ssh"), ">= 3x",
           lambda v: v >= 3, lambda v: f"{v:.2f}x")
+    # pagekite, the reverse HTTP tunnel people run for this job (issue 11).
+    check("1: tether / pagekite, one download", ratio("1", thr, "pagekite"), f">= {PAGEKITE_RATIO:.0f}x",
+          lambda v: v >= PAGEKITE_RATIO, lambda v: f"{v:.0f}x")
+    check("3: tether / pagekite, requests/s", ratio("3", "requests/s", "pagekite"),
+          f">= {PAGEKITE_RATIO:.0f}x", lambda v: v >= PAGEKITE_RATIO, lambda v: f"{v:.0f}x")
     # The throughput targets again, a core per side (scenarios 1s and 2s).
     for sc, what in (("1s", "one 1 GiB download"), ("2s", "32 x 64 MiB")):
         for ref, label, goal in (("nghttpx", "nghttpx", 2), ("nghttpx16", "nghttpx 16 MiB win", 2),
@@ -216,6 +224,10 @@ def targets(groups):
         check(f"9: TCP bulk {d}: tether / ssh -R, one connection (issue 11)",
               median(groups, "9", f"{d}: tether / ssh -R (same pass)", "tether"),
               f">= {TCP_SSH_RATIO:.0f}x", lambda v: v >= TCP_SSH_RATIO, lambda v: f"{v:.2f}x")
+    # Scenario 10, WebSocket (issue 11): the p50 difference within each pass.
+    check("10: WebSocket echo round trip, p50 overhead over direct (issue 11)",
+          median(groups, "10", "round trip p50 - direct p50 (same pass)", "tether"),
+          f"<= {WS_OVERHEAD_US:.0f} µs", lambda v: v <= WS_OVERHEAD_US, lambda v: f"{v:.0f} µs")
     return [("target", "tether", "goal", "status")] + out
 
 
@@ -338,6 +350,8 @@ def grpc_table(groups, order, quick):
     return rows
 
 
+PAGEKITE_RATIO = 3.0  # issue 11's goals for pagekite and WebSocket, printed, never asserted
+WS_OVERHEAD_US = 150.0
 TCP_SSH_RATIO = 2.0   # the goal for scenario 9 (issue 11), printed, never asserted
 TCP_DIRS = (("up", "up (client -> service)"), ("down", "down (service -> client)"))
 

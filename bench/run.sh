@@ -7,8 +7,13 @@
 #                                harness works (make check); never fails on speed,
 #                                only on a wrong download or a system that will not start
 #   BENCH_PIN=0                  no taskset pinning
-#   BENCH_SYSTEMS="nginx tether" only these systems (nginx nghttpd nghttpx nghttpx16 ssh tether
-#                                tether@baseline)
+#   BENCH_SYSTEMS="nginx tether" only these systems (nginx nghttpd nghttpx nghttpx16 ssh pagekite
+#                                tether tether@baseline)
+#                                pagekite (Debian's, a reverse HTTP tunnel: front-end and
+#                                back-end -> nginx) runs scenarios 1 and 3 only: it moves a few
+#                                MB/s, so its scenario 1 fetches the first PK_BYTES (64 MiB) of
+#                                the file with a Range request, and scenario 2's 2 GiB would
+#                                take it ten minutes a pass
 #   BENCH_PROFILE=0              skip the perf record of p and c (full mode only)
 #   BENCH_BASELINE=DIR           also run DIR/p and DIR/c (another build of tether) as
 #                                the row "tether@baseline", in every scenario tether
@@ -45,6 +50,12 @@
 #   BENCH_TCP_SIZE=1073741824    scenario 9: bytes per transfer (quick mode: 64 MiB)
 #                                BENCH_SYSTEMS: "tether" and "ssh" (or "ssh-tcp") select its
 #                                paths, "tcp-direct" its reference (run whenever either is)
+#   BENCH_ONLY=ws                run only scenario 10 (WebSocket echo through p -> c --upstream
+#                                http:// against the same node ws client and server direct;
+#                                does not rewrite docs/benchmarks.md)
+#   BENCH_WS=0                   skip scenario 10 (it needs node and integration-tests/ws's ws)
+#   BENCH_WS_ROUNDS=5000         scenario 10: sequential echo round trips per pass (quick: 200)
+#   BENCH_WS_COUNT=200000        scenario 10: messages, 16 in flight, per pass (quick: 2000)
 #
 # Systems serve the same files from bench/.work/www*; every server binds
 # 127.0.0.1 on a free port; every process started here is stopped by PID.
@@ -61,11 +72,12 @@ CALLGRIND=${BENCH_CALLGRIND:-1}
 FAIRNESS=${BENCH_FAIRNESS:-1}
 GRPC=${BENCH_GRPC:-1}
 TCP=${BENCH_TCP:-1}
+WS=${BENCH_WS:-1}
 GRPC_SERVER=${BENCH_GRPC_SERVER:-aio}
 ONLY=${BENCH_ONLY:-}
 PY=/usr/bin/python3
 [ "$QUICK" = 1 ] && RUNS=1
-case "$ONLY" in ''|callgrind|fairness|grpc|tcp) ;; *) echo "bench: ERROR: BENCH_ONLY=$ONLY: the parts that run alone are 'callgrind', 'fairness', 'grpc' and 'tcp'" >&2; exit 1 ;; esac
+case "$ONLY" in ''|callgrind|fairness|grpc|tcp|ws) ;; *) echo "bench: ERROR: BENCH_ONLY=$ONLY: the parts that run alone are 'callgrind', 'fairness', 'grpc', 'tcp' and 'ws'" >&2; exit 1 ;; esac
 case "$GRPC_SERVER" in aio|sync) ;; *) echo "bench: ERROR: BENCH_GRPC_SERVER=$GRPC_SERVER: 'aio' or 'sync'" >&2; exit 1 ;; esac
 
 if [ "$QUICK" = 1 ]; then
@@ -77,6 +89,7 @@ if [ "$QUICK" = 1 ]; then
     FAIR_A_N=4; FAIR_A_S=8; FAIR_B_M=2; FAIR_B_S=8; FAIR_C_N=30; FAIR_C_C=2; FAIR_C_S=10; FAIR_D_C=20; FAIR_D_M=8
     GRPC_WARM=5; GRPC_N=${BENCH_GRPC_N:-20}; GRPC_STREAM=${BENCH_GRPC_STREAM:-200}; GRPC_BIG=$((1 << 20)); GRPC_BIG_REPS=1
     TCP_SIZE=${BENCH_TCP_SIZE:-$((64 << 20))}
+    WS_ROUNDS=${BENCH_WS_ROUNDS:-200}; WS_COUNT=${BENCH_WS_COUNT:-2000}; WS_WINDOW=16
 else
     WWW=$W/www
     BIG=$((1 << 30)); MID=$((64 << 20)); SMALL=1024
@@ -86,10 +99,11 @@ else
     FAIR_A_N=32; FAIR_A_S=64; FAIR_B_M=4; FAIR_B_S=50; FAIR_C_N=300; FAIR_C_C=10; FAIR_C_S=20; FAIR_D_C=100; FAIR_D_M=32
     GRPC_WARM=200; GRPC_N=${BENCH_GRPC_N:-2000}; GRPC_STREAM=${BENCH_GRPC_STREAM:-100000}; GRPC_BIG=$((16 << 20)); GRPC_BIG_REPS=3
     TCP_SIZE=${BENCH_TCP_SIZE:-$((1 << 30))}
+    WS_ROUNDS=${BENCH_WS_ROUNDS:-5000}; WS_COUNT=${BENCH_WS_COUNT:-200000}; WS_WINDOW=16
 fi
 mkdir -p "$W/logs" "$WWW"
 RES=$W/results.tsv; META=$W/meta; ERR=$W/errors; SERIES=$W/slow-series.txt; PROF=$W/profile.txt
-: >"$RES"; : >"$META"; : >"$ERR"; rm -f "$W/fair.meta" "$W/grpc.meta" "$W/tcp.meta"; rm -f "$SERIES" "$SERIES.baseline" "$PROF"
+: >"$RES"; : >"$META"; : >"$ERR"; rm -f "$W/fair.meta" "$W/grpc.meta" "$W/tcp.meta" "$W/ws.meta"; rm -f "$SERIES" "$SERIES.baseline" "$PROF"
 
 log() { echo "bench: $*" >&2; }
 err() { echo "bench: ERROR: $*" >&2; echo "$*" >>"$ERR"; }
@@ -225,6 +239,10 @@ gen_all() { gen big.bin "$BIG"; gen mid.bin "$MID"; gen small.bin "$SMALL"; }
 # Per system: URL base, client flags for curl, root PIDs of the proxy side and
 # of the origin side (server-side CPU and memory are summed over their trees).
 declare -A BASE CURLF PROXY_ROOTS ORIGIN_ROOTS
+# Scenario 1's bytes where a system fetches only the start of the file (a
+# Range request), and the systems that run scenarios 1 and 3 alone.
+declare -A S1BYTES ONLY13
+PK_BYTES=$((64 << 20))
 SYSTEMS=()
 ABSENT=()
 
@@ -306,6 +324,27 @@ start_nghttpx() {  # VARIANT: default (as packaged) or big (16 MiB stream window
     local pid=$!; PIDS+=("$pid")
     if ! wait_port "$port" 10; then err "nghttpx did not start: $(tail -3 "$W/logs/nghttpx-$v.err" | tr '\n' ' ')"; return 1; fi
     NGHTTPX_PORT=$port; NGHTTPX_PID=$pid
+}
+
+# pagekite's front-end (the public side, as p) and back-end (beside the
+# content, as c) in front of nginx, with a shared secret for the kite
+# "127.0.0.1" (clients send Host: 127.0.0.1:PORT, as to every system here).
+# --keepalive=86400: pagekite 1.5.2's back-end pings an idle tunnel on its
+# "auto" schedule and, on loopback, trips over its own ping (a traceback and
+# a dropped tunnel); a day-long interval keeps the tunnel as a long run needs.
+start_pagekite() {  # -> PK_PORT PK_FE_PID PK_BE_PID
+    local fport secret
+    fport=$(freeport); secret=$(openssl rand -hex 16)
+    $SRV pagekite --clean --nullui --isfrontend --host=127.0.0.1 --ports="$fport" --protos=http \
+        --domain="http:127.0.0.1:$secret" --logfile="$W/logs/pagekite-fe.log" >"$W/logs/pagekite-fe.out" 2>&1 &
+    local fpid=$!; PIDS+=("$fpid")
+    if ! wait_port "$fport" 15; then err "pagekite front-end did not start: $(tail -3 "$W/logs/pagekite-fe.out" | tr '\n' ' ')"; return 1; fi
+    $SRV pagekite --clean --nullui --frontend="127.0.0.1:$fport" --keepalive=86400 \
+        --service_on="http:127.0.0.1:127.0.0.1:$NGINX_PORT:$secret" \
+        --logfile="$W/logs/pagekite-be.log" >"$W/logs/pagekite-be.out" 2>&1 &
+    local bpid=$!; PIDS+=("$bpid")
+    PK_PORT=$fport; PK_FE_PID=$fpid; PK_BE_PID=$bpid
+    if ! wait_tunnel "$fport" 30; then err "pagekite: no 200 through its front-end within 30 s: $(tail -3 "$W/logs/pagekite-be.out" "$W/logs/pagekite-fe.out" | tr '\n' ' ')"; return 1; fi
 }
 
 start_ssh() {  # [TARGET_PORT [TAG]]: sshd and ssh -R to TARGET_PORT (nginx's by default) -> SSH_PORT SSHD_PID SSH_PID
@@ -420,8 +459,8 @@ start_tether() {  # SYSTEM
 setup_systems() {
     local s
     make_cert
-    if want nginx || want ssh; then
-        if have nginx; then start_nginx || exit 1; else ABSENT+=("nginx (nginx-light), ssh -R (needs nginx)"); fi
+    if want nginx || want ssh || want pagekite; then
+        if have nginx; then start_nginx || exit 1; else ABSENT+=("nginx (nginx-light), ssh -R and pagekite (need nginx)"); fi
     fi
     if want nginx && [ -n "$NGINX_PORT" ]; then
         SYSTEMS+=(nginx); BASE[nginx]=http://127.0.0.1:$NGINX_PORT; CURLF[nginx]=""
@@ -454,6 +493,15 @@ setup_systems() {
             PROXY_ROOTS[ssh]="$SSHD_PID $SSH_PID"; ORIGIN_ROOTS[ssh]=$NGINX_PID
         fi
     fi
+    if want pagekite; then
+        if ! have pagekite; then ABSENT+=("pagekite (pagekite)")
+        elif [ -n "$NGINX_PORT" ]; then
+            start_pagekite || exit 1
+            SYSTEMS+=(pagekite); BASE[pagekite]=http://127.0.0.1:$PK_PORT; CURLF[pagekite]=""
+            PROXY_ROOTS[pagekite]=$PK_FE_PID; ORIGIN_ROOTS[pagekite]="$PK_BE_PID $NGINX_PID"
+            S1BYTES[pagekite]=$((PK_BYTES < BIG ? PK_BYTES : BIG)); ONLY13[pagekite]=1
+        fi
+    fi
     # Baseline first, so the rows read before -> after.
     if [ -n "$BASELINE" ] && { want tether || want tether@baseline; }; then
         start_tether tether@baseline || exit 1
@@ -469,8 +517,9 @@ server_pids() { descendants ${PROXY_ROOTS[$1]} ${ORIGIN_ROOTS[$1]}; }
 
 # ---------------------------------------------------------------- checks
 verify() {  # SYSTEM: every file downloads whole and exact
-    local s=$1 n got want ok=0
-    for n in small mid big; do
+    local s=$1 n got want ok=0 files=(small mid big)
+    [ -n "${ONLY13[$s]:-}" ] && files=(small mid)   # its scenario 1 fetches a Range of big.bin
+    for n in "${files[@]}"; do
         want=$(cat "$SUMS/$n.bin.sha256")
         # shellcheck disable=SC2086
         got=$(timeout 120 curl -sS --fail ${CURLF[$s]} --max-time 110 "${BASE[$s]}/$n.bin" | sha256sum | cut -d' ' -f1)
@@ -498,6 +547,8 @@ S2S="2s: scenario 2, a core per side (client + proxy side on cpu 0, origin side 
 
 scen1() {  # SYSTEM [SCENARIO]: the CPU figures only in the default layout
     local s=$1 scen=${2:-$S1} pids t0 t1 out code size speed cyc perfo="" perfpid=""
+    local bytes=${S1BYTES[$s]:-$BIG} range=() okcode=200
+    [ "$bytes" -lt "$BIG" ] && { range=(-r "0-$((bytes - 1))"); okcode=206; }
     pids=$(server_pids "$s")
     if [ "$HAVE_PERF" = 1 ]; then
         perfo=$W/perf-$s.txt
@@ -506,20 +557,20 @@ scen1() {  # SYSTEM [SCENARIO]: the CPU figures only in the default layout
     fi
     t0=$(cpu_ticks $pids)
     # shellcheck disable=SC2086
-    out=$($CLI curl -sS ${CURLF[$s]} --max-time 300 -o /dev/null -w '%{http_code} %{size_download} %{speed_download}' "${BASE[$s]}/big.bin")
+    out=$($CLI curl -sS ${CURLF[$s]} --max-time 300 "${range[@]}" -o /dev/null -w '%{http_code} %{size_download} %{speed_download}' "${BASE[$s]}/big.bin")
     t1=$(cpu_ticks $pids)
     if [ -n "$perfpid" ]; then kill -INT "$perfpid" 2>/dev/null; wait "$perfpid" 2>/dev/null; fi
     read -r code size speed <<<"$out"
-    if [ "$code" != 200 ] || [ "$size" != "$BIG" ]; then err "$s scenario 1: status $code, $size of $BIG bytes"; return; fi
+    if [ "$code" != $okcode ] || [ "$size" != "$bytes" ]; then err "$s scenario 1: status $code, $size of $bytes bytes"; return; fi
     record "$scen" throughput GB/s + "$s" "$(awk -v b="$speed" 'BEGIN { printf "%.4f", b / 1e9 }')"
     [ "$scen" = "$S1" ] || return
     record "$S5" "CPU user+sys (/proc/PID/stat)" "s/GiB" - "$s" \
-        "$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v b="$BIG" 'BEGIN { printf "%.4f", t / hz / (b / 1073741824) }')"
+        "$(awk -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v b="$bytes" 'BEGIN { printf "%.4f", t / hz / (b / 1073741824) }')"
     if [ -n "$perfo" ]; then
         cyc=$(awk -F, '$3 == "cycles" || $3 ~ /^cycles/ { print $1 }' "$perfo" | head -1)
         case "$cyc" in ''|*[!0-9]*) ;; *)
             record "$S5" "cycles (perf stat -p)" "Gcycles/GiB" - "$s" \
-                "$(awk -v c="$cyc" -v b="$BIG" 'BEGIN { printf "%.4f", c / 1e9 / (b / 1073741824) }')" ;;
+                "$(awk -v c="$cyc" -v b="$bytes" 'BEGIN { printf "%.4f", c / 1e9 / (b / 1073741824) }')" ;;
         esac
     fi
 }
@@ -1357,6 +1408,102 @@ tcp_all() {
     stop_pid "$svc"
 }
 
+# ---------------------------------------------------------------- scenario 10
+# WebSocket (issue 11): node's ws package (integration-tests/ws pins it) as
+# an echo server on 127.0.0.1 and as the client (bench/ws_bench.js), once
+# directly ("ws-direct") and once through p's HTTP/1.1 front -> one tunnel
+# -> c --upstream http:// -> the same server ("tether": the Upgrade becomes
+# an extended CONNECT stream, RFC 8441).  One socket per pass: WS_ROUNDS
+# sequential echo round trips of 32 bytes (the round-trip time, p50 and
+# p99), then WS_COUNT messages of 32 bytes with WS_WINDOW in flight
+# (messages per second).  The overhead and the ratio are taken within each
+# pass, as scenario 8 does.
+S10="10: WebSocket echo, one socket, 32-byte messages (bench/ws_bench.js, node ws)"
+WS_SYSTEMS=()
+declare -A WSPORT WSSTOP
+
+ws_client() {  # SYSTEM -> WOUT (its JSON); 1 on failure
+    local rc
+    WOUT=$($CLI timeout 120 env NODE_PATH="$WS_MODULES" node bench/ws_bench.js client \
+        "ws://127.0.0.1:${WSPORT[$1]}/echo" "$WS_ROUNDS" "$WS_WINDOW" "$WS_COUNT" 32 2>&1)
+    rc=$?
+    [ $rc -eq 0 ] && return 0
+    err "$1 WebSocket: rc $rc: $(tail -c 300 <<<"$WOUT")"; return 1
+}
+
+ws_start_tether() {  # APP_PORT -> WSPORT[tether] WSSTOP[tether]
+    local app=$1 bin=$ROOT/bin tag=ws pp pt pid cpid
+    pp=$(freeport); pt=$(freeport)
+    $SRV $(p_cmd "$pp" "$pt" "${BENCH_P_LOG:-warn}" "$bin") >"$W/logs/p-$tag.out" 2>&1 &
+    pid=$!; PIDS+=("$pid")
+    if ! wait_port "$pt" 10 || ! wait_port "$pp" 5; then
+        err "tether WebSocket: bin/p did not start: $(tail -3 "$W/logs/p-$tag.out" | tr '\n' ' ')"; stop_pid "$pid"; return 1
+    fi
+    $SRV "$bin/c" --proxy "127.0.0.1:$pt" --name bench --token "$TOKEN" --fingerprint "sha256:$FPR" \
+        --upstream "http://127.0.0.1:$app" --log-level warn --connections 1 >"$W/logs/c-$tag.out" 2>&1 &
+    cpid=$!; PIDS+=("$cpid")
+    WSSTOP[tether]="$cpid $pid"   # c first: no redial
+    WSPORT[tether]=$pp
+    local end=$((SECONDS + 20))
+    while [ $SECONDS -le $end ]; do
+        WS_ROUNDS=1 WS_COUNT=1 WS_WINDOW=1 ws_client tether 2>/dev/null && return 0
+        sleep 0.3
+    done
+    err "tether WebSocket: no echo through p within 20 s: $(tail -3 "$W/logs/c-$tag.out" "$W/logs/p-$tag.out" | tr '\n' ' ')"
+    stop_pid "$cpid"; stop_pid "$pid"; return 1
+}
+
+scen10() {  # one pass over every path
+    local s
+    declare -A P50 MPS
+    for s in "${WS_SYSTEMS[@]}"; do
+        ws_client "$s" || continue
+        P50[$s]=$(jget "$WOUT" rtt_p50_us); MPS[$s]=$(jget "$WOUT" msgs_per_s)
+        record "$S10" "echo round trip p50" "µs" - "$s" "${P50[$s]}"
+        record "$S10" "echo round trip p99" "µs" - "$s" "$(jget "$WOUT" rtt_p99_us)"
+        record "$S10" "messages/s, $WS_WINDOW in flight" "msg/s" + "$s" "${MPS[$s]}"
+    done
+    [ -n "${P50[tether]:-}" ] && [ -n "${P50[ws-direct]:-}" ] || return
+    record "$S10" "round trip p50 - direct p50 (same pass)" "µs" - tether \
+        "$(awk -v a="${P50[tether]}" -v b="${P50[ws-direct]}" 'BEGIN { printf "%.1f", a - b }')"
+    record "$S10" "messages/s / direct (same pass)" x + tether \
+        "$(awk -v a="${MPS[tether]}" -v b="${MPS[ws-direct]}" 'BEGIN { printf "%.3f", b ? a / b : 0 }')"
+}
+
+ws_all() {
+    WS_SYSTEMS=()
+    local d=$W/ws s q up=()
+    want tether && WS_SYSTEMS+=(ws-direct tether)
+    want ws-direct && [ ${#WS_SYSTEMS[@]} = 0 ] && WS_SYSTEMS+=(ws-direct)
+    [ ${#WS_SYSTEMS[@]} -gt 0 ] || return
+    WS_MODULES=$ROOT/integration-tests/ws/node_modules
+    if ! have node || [ ! -d "$WS_MODULES/ws" ]; then
+        log "scenario 10 skipped: node's ws package is not installed (make deps installs it into integration-tests/ws)"
+        ABSENT+=("scenario 10, WebSocket (node and integration-tests/ws's npm ws: make deps)"); return
+    fi
+    mkdir -p "$d"; rm -f "$d/port"
+    $SRV env NODE_PATH="$WS_MODULES" node bench/ws_bench.js serve "$d/port" >"$W/logs/ws-server.out" 2>&1 &
+    local app=$!; PIDS+=("$app")
+    for _ in $(seq 100); do [ -s "$d/port" ] && break; kill -0 "$app" 2>/dev/null || break; sleep 0.1; done
+    if [ ! -s "$d/port" ]; then err "scenario 10: the ws echo server did not start: $(tail -3 "$W/logs/ws-server.out" | tr '\n' ' ')"; stop_pid "$app"; return; fi
+    WSPORT[ws-direct]=$(cat "$d/port"); WSSTOP[ws-direct]=""
+    for s in "${WS_SYSTEMS[@]}"; do
+        case $s in
+            ws-direct) up+=("$s") ;;
+            tether) [ -n "$FPR" ] || tether_fingerprint || continue
+                    ws_start_tether "${WSPORT[ws-direct]}" && up+=("$s") ;;
+        esac
+    done
+    WS_SYSTEMS=("${up[@]}")
+    echo "ws=node $(node --version) with ws $(node -p 'require(process.argv[1] + "/ws/package.json").version' "$WS_MODULES"), $WS_ROUNDS round trips then $WS_COUNT messages ($WS_WINDOW in flight) per pass" >"$W/ws.meta"
+    for r in $(seq "$RUNS"); do
+        log "run $r/$RUNS: scenario 10 (WebSocket): ${WS_SYSTEMS[*]}"
+        scen10
+    done
+    for s in "${up[@]}"; do for q in ${WSSTOP[$s]:-}; do stop_pid "$q"; done; done
+    stop_pid "$app"
+}
+
 # ---------------------------------------------------------------- main
 START=$SECONDS
 HAVE_PERF=0
@@ -1365,7 +1512,7 @@ if [ "$ONLY" = callgrind ]; then
     gen small.bin "$SMALL"   # scenario 6 serves only the small file
 elif [ "$ONLY" = fairness ]; then
     gen big.bin "$BIG"; gen small.bin "$SMALL"   # scenario 7 serves these two
-elif [ "$ONLY" = grpc ] || [ "$ONLY" = tcp ]; then :   # scenarios 8 and 9 serve no file
+elif [ "$ONLY" = grpc ] || [ "$ONLY" = tcp ] || [ "$ONLY" = ws ]; then :   # scenarios 8, 9 and 10 serve no file
 else
     gen_all
     setup_systems
@@ -1379,13 +1526,13 @@ else
         log "run $r/$RUNS: scenario 1"; for s in "${SYSTEMS[@]}"; do scen1 "$s"; done
     done
     for r in $(seq "$RUNS"); do
-        log "run $r/$RUNS: scenario 2"; for s in "${SYSTEMS[@]}"; do scen2 "$s"; done
+        log "run $r/$RUNS: scenario 2"; for s in "${SYSTEMS[@]}"; do [ -n "${ONLY13[$s]:-}" ] || scen2 "$s"; done
     done
     if [ "$PIN" = 1 ] && [ "$NCPU" -ge 2 ]; then
         for r in $(seq "$RUNS"); do
             log "run $r/$RUNS: scenarios 1 and 2, a core per side"
             for s in "${SYSTEMS[@]}"; do
-                [ -n "${PROXY_ROOTS[$s]}" ] || continue
+                [ -n "${PROXY_ROOTS[$s]}" ] && [ -z "${ONLY13[$s]:-}" ] || continue
                 repin 0 ${PROXY_ROOTS[$s]}
                 scen1 "$s" "$S1S"; scen2 "$s" "$S2S"
                 repin 1 ${PROXY_ROOTS[$s]}
@@ -1413,7 +1560,10 @@ fi
 if [ "$ONLY" = "" ] || [ "$ONLY" = tcp ]; then
     if [ "$TCP" = 1 ] || [ "$ONLY" = tcp ]; then tcp_all; else log "scenario 9 (TCP bulk) skipped: BENCH_TCP=0"; fi
 fi
-if [ "$ONLY" = fairness ] || [ "$ONLY" = grpc ] || [ "$ONLY" = tcp ]; then :
+if [ "$ONLY" = "" ] || [ "$ONLY" = ws ]; then
+    if [ "$WS" = 1 ] || [ "$ONLY" = ws ]; then ws_all; else log "scenario 10 (WebSocket) skipped: BENCH_WS=0"; fi
+fi
+if [ "$ONLY" = fairness ] || [ "$ONLY" = grpc ] || [ "$ONLY" = tcp ] || [ "$ONLY" = ws ]; then :
 elif [ "$CALLGRIND" = 1 ] || [ "$ONLY" = callgrind ]; then
     callgrind_all
 else
@@ -1436,6 +1586,7 @@ fi
     have nginx && v+=("$(nginx -v 2>&1 | sed 's/.*: //')")
     have nghttpx && v+=("nghttp2 $(nghttpx --version 2>/dev/null | awk '{print $2}' | sed 's/nghttp2\///')")
     have ssh && v+=("$(ssh -V 2>&1 | cut -d, -f1)")
+    [ -n "${BASE[pagekite]:-}" ] && v+=("pagekite $(dpkg-query -W -f '${Version}' pagekite 2>/dev/null)")
     [ ${#CG_SYSTEMS[@]} -gt 0 ] && v+=("$(valgrind --version)")
     v+=("curl $(curl --version | awk 'NR==1 {print $2}')" "wrk $(wrk -v 2>&1 | awk 'NR==1 {print $2}')"
         "$(openssl version | cut -d' ' -f1-2)" "tether $(bin/p --version 2>/dev/null | head -1)")
@@ -1447,12 +1598,13 @@ fi
     [ -s "$W/fair.meta" ] && cat "$W/fair.meta"
     [ -s "$W/grpc.meta" ] && cat "$W/grpc.meta"
     [ -s "$W/tcp.meta" ] && cat "$W/tcp.meta"
+    [ -s "$W/ws.meta" ] && cat "$W/ws.meta"
     [ ${#ABSENT[@]} -gt 0 ] && echo "absent=$(absent_list)"
     [ -s "$ERR" ] && echo "errors=$(tr '\n' ';' <"$ERR")"
 } >"$META"
 
 echo
-echo "tether bench ($([ "$QUICK" = 1 ] && echo "QUICK mode: tiny files, 1 run, figures mean nothing" || echo "$RUNS runs")$([ "$ONLY" = callgrind ] && echo ", only scenario 6: $CG_RUNS repeats")$([ "$ONLY" = fairness ] && echo ", only scenario 7: $FAIR_RUNS runs")$([ "$ONLY" = grpc ] && echo ", only scenario 8")$([ "$ONLY" = tcp ] && echo ", only scenario 9")), $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $NCPU, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+echo "tether bench ($([ "$QUICK" = 1 ] && echo "QUICK mode: tiny files, 1 run, figures mean nothing" || echo "$RUNS runs")$([ "$ONLY" = callgrind ] && echo ", only scenario 6: $CG_RUNS repeats")$([ "$ONLY" = fairness ] && echo ", only scenario 7: $FAIR_RUNS runs")$([ "$ONLY" = grpc ] && echo ", only scenario 8")$([ "$ONLY" = tcp ] && echo ", only scenario 9")$([ "$ONLY" = ws ] && echo ", only scenario 10")), $(date -u '+%Y-%m-%d %H:%M UTC'), nproc $NCPU, $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
 [ ${#ABSENT[@]} -gt 0 ] && echo "absent systems (packages not installed): $(absent_list)"
 DOCARGS=()
 [ "$QUICK" = 1 ] && DOCARGS=(--quick)

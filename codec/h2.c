@@ -716,6 +716,8 @@ static const char *hv_validate(const struct tt_header *hdrs, size_t n, int hv, i
         if (!(seen & 1))
             return "missing :method";
         int connect = iov_eq((const char *)h->method.base, (uint32_t)h->method.len, "CONNECT");
+        if ((seen & 16) && h->protocol.len == 0)
+            return "empty :protocol"; /* RFC 8441 §4: an Upgrade token, never empty */
         if (connect && !(seen & 16)) {
             /* §8.5 */
             if (!(seen & 4))

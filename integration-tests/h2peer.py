@@ -52,6 +52,7 @@ ERR = {0: "NO_ERROR", 1: "PROTOCOL_ERROR", 2: "INTERNAL_ERROR", 3: "FLOW_CONTROL
 CODE = {v: k for k, v in ERR.items()}
 S_HEADER_TABLE_SIZE, S_ENABLE_PUSH, S_MAX_CONCURRENT, S_INITIAL_WINDOW, S_MAX_FRAME, \
     S_MAX_HEADER_LIST = range(1, 7)
+S_ENABLE_CONNECT = 8  # RFC 8441 §3
 
 FAILS = 0
 VERBOSE = os.environ.get("H2PEER_VERBOSE") == "1"
@@ -1562,6 +1563,68 @@ def fc_settings_flood(fc):
     check(code == "503", "p still answers clients afterwards (503: no tunnel)", "saw %s" % code)
 
 
+def ws_handshake(port, path):
+    """A WebSocket opening handshake to p's HTTP front (RFC 6455 §4.1), sent
+    at once; returns the socket (the answer is read with ws_answer)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(("GET %s HTTP/1.1\r\nHost: media\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+               "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+               % path).encode())
+    return s
+
+
+def ws_answer(s):
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        try:
+            chunk = s.recv(4096)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            break
+        buf += chunk
+    s.close()
+    return buf.decode("latin-1")
+
+
+def fc_websocket(fc):
+    """A WebSocket before c's first SETTINGS waits for them; a c that does not offer extended CONNECT gets 501."""
+    # c's SETTINGS held back: p has the tunnel (after the PUT) but cannot
+    # know yet whether c takes extended CONNECT (RFC 8441 §3).
+    n_up = count(fc.plog, "tunnel up name=media")
+    status, hd, rest, tls = fc.put(fc.handshake_head(fc.token))
+    if status != 101:
+        raise CaseFailed("the valid PUT got %s, not 101" % status)
+    tls.setblocking(False)
+    conn = Conn(tls, rest, role="server")
+    if conn.read_exact(len(PREFACE), 8.0) != PREFACE:
+        raise CaseFailed("p's first bytes after the 101 are not the HTTP/2 preface")
+    if not wait_for(lambda: count(fc.plog, "tunnel up name=media") > n_up, 5):
+        raise CaseFailed("p did not log 'tunnel up name=media' for the fake c")
+    ws = ws_handshake(fc.http_port, "/early")
+    try:
+        early = until(conn, lambda f: f[0] == HEADERS, 1.0, ack_settings=False, what="HEADERS")
+        check(False, "no stream opened before c's SETTINGS", "p opened one: %s" % (describe(early) if early else "EOF"))
+    except CaseFailed:
+        check(True, "no stream opened before c's SETTINGS (1 s)", "")
+    conn.send(settings((S_INITIAL_WINDOW, 1 << 20), (S_ENABLE_CONNECT, 1)))
+    sid, fields, es = next_request(conn)
+    f = dict(fields)
+    check(f.get(":method") == "CONNECT" and f.get(":protocol") == "websocket" and f.get(":path") == "/early",
+          "after them, the socket opens as extended CONNECT on the tunnel", "saw %r" % (fields,))
+    conn.send(resp_headers(conn, sid, [(":status", "200")]))
+    ans = ws_answer(ws)
+    check(ans.startswith("HTTP/1.1 101") and "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in ans,
+          "the client gets 101 with the right Sec-WebSocket-Accept", "saw %r" % ans[:200])
+    conn.close()
+    # A c whose SETTINGS do not offer extended CONNECT (an older c).
+    conn = fc.tunnel()
+    ans = ws_answer(ws_handshake(fc.http_port, "/old"))
+    check(ans.startswith("HTTP/1.1 501"), "a c without extended CONNECT: the client gets 501",
+          "saw %r" % ans[:200])
+    conn.close()
+
+
 FAKEC_CASES = {
     "handshakes": fc_handshakes,
     "content-length": fc_content_length,
@@ -1574,6 +1637,7 @@ FAKEC_CASES = {
     "no-ping-answer": fc_no_ping_answer,
     "flow-control": fc_flow_control,
     "settings-flood": fc_settings_flood,
+    "websocket": fc_websocket,
 }
 
 

@@ -4,7 +4,8 @@
 # FILTER (optional) is a substring or extended regexp of test names
 # ("ranges", "0[1-4]").  Makes the media once, generates a certificate and
 # tokens (openssl) for this run, then runs each test-NN-name.sh in order
-# under `timeout 120`, each in its own work dir (integration-tests/.work/, or
+# under `timeout 120` (or the seconds of a "# runner-timeout: N" line in the
+# test, for one whose fixed waits leave little room on a loaded machine), each in its own work dir (integration-tests/.work/, or
 # $TT_WORKROOT: two runs at once in one checkout need one each),
 # printing "PASS test-NN-name" or "FAIL test-NN-name" (with the tail of its
 # output and logs), then "N passed, N failed".  Exits 1 on any failure.
@@ -53,7 +54,9 @@ for t in test-[0-9][0-9]-*.sh; do
     rm -rf "$work"
     mkdir -p "$work"
     t0=$(date +%s)
-    TT_TESTWORK=$work timeout -k 10 120 bash "./$t" >"$wr/$name.out" 2>&1
+    limit=$(sed -n 's/^# runner-timeout: \([0-9]*\).*/\1/p' "$t" | head -1)
+    limit=${limit:-120}
+    TT_TESTWORK=$work timeout -k 10 "$limit" bash "./$t" >"$wr/$name.out" 2>&1
     rc=$?
     # Leftovers: anything the test recorded and did not stop.
     if [ -f "$work/pids" ]; then
@@ -77,7 +80,7 @@ for t in test-[0-9][0-9]-*.sh; do
         echo "PASS $name (${dt}s)"
         passed=$((passed + 1))
     else
-        [ "$rc" -eq 124 ] && echo "  runner: timed out after 120 s" >>"$wr/$name.out"
+        [ "$rc" -eq 124 ] && echo "  runner: timed out after $limit s" >>"$wr/$name.out"
         echo "FAIL $name (${dt}s, exit $rc)"
         grep -E '^  (FAIL|FATAL|runner)' "$wr/$name.out" | head -30 | sed 's/^/    /'
         echo "    --- last lines of the test output:"

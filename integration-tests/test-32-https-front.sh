@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# runner-timeout: 240 (a 25 s handshake deadline, h2conf and Chromium add up to
+# about 80 s on a quiet machine; a loaded one once took it past 120 s)
 # p's HTTPS client front (--https-listen): h2 or HTTP/1.1 chosen by ALPN.
 # With the tunnel identity (one warn line says so): curl --http2 (version 2)
 # and --http1.1 (1.1) fetch whole media files (sha256) and ranges; a 5 MiB

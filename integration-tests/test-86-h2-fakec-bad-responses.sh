@@ -9,10 +9,11 @@
 #   bad-header
 #   huge-headers
 #   die-mid-body
+#   websocket (an Upgrade before c's first SETTINGS waits for them; an old c: 501)
 source "$(dirname "$0")/lib.sh"
 pick_ports
 start_p p --cert "$TT_CERT" --key "$TT_KEY" --tokens "$TT_TOKENS" --default media 
 pid_of p >"$W/p.pid"
-$PY "$TT_HERE/h2peer.py" fakec "$W" "$HTTP_PORT" "$TUN_PORT" content-length bad-header huge-headers die-mid-body || FAILS=$((FAILS + 1))
+$PY "$TT_HERE/h2peer.py" fakec "$W" "$HTTP_PORT" "$TUN_PORT" content-length bad-header huge-headers die-mid-body websocket || FAILS=$((FAILS + 1))
 alive "$(pid_of p)" || bad "p is not running any more (see $W/p.log)"
 finish

@@ -628,11 +628,15 @@ static size_t ws_answer_push(struct tcp_stream *st)
     if (st->ws_answer == 1) {
         char status[8], clen[24];
         struct tt_header h[TT_WSU_FIELDS_MAX + 2];
-        snprintf(status, sizeof status, "%d", tt_wsu_status(st->ws));
+        int code = tt_wsu_status(st->ws);
+        snprintf(status, sizeof status, "%d", code);
         snprintf(clen, sizeof clen, "%zu", blen);
         h[0] = (struct tt_header){":status", status, 7, (uint32_t)strlen(status), 0};
         size_t n = 1 + tt_wsu_fields(st->ws, h + 1);
-        h[n++] = (struct tt_header){"content-length", clen, 14, (uint32_t)strlen(clen), 0};
+        /* RFC 9110 §8.6: never on a 204; on a 304 it would describe the
+         * representation, which the refusal did not carry. */
+        if (code != 204 && code != 304)
+            h[n++] = (struct tt_header){"content-length", clen, 14, (uint32_t)strlen(clen), 0};
         int rc = tt_ts_headers(ts, h, n, blen == 0);
         if (rc == TT_ERR_NOMEM && !tt_ts_closed(ts)) {
             tt_ts_wait(ts);

@@ -250,6 +250,8 @@ static void xc_log(struct tt_px_exchange *x)
 
 void tt_px_exchange_forget(struct tt_px_exchange *x)
 {
+    if (x->active)
+        x->env->counters.requests--; /* the front it moved to counts it */
     x->logged = 1;
     tt_px_exchange_end(x, 0);
 }

@@ -272,7 +272,8 @@ void tt_px_exchange_init(struct tt_px_exchange *x, struct tt_px_exchange_env *en
  * request of the connection. */
 void tt_px_exchange_set_group(struct tt_px_exchange *x, struct tt_px_qgroup *g);
 /* Ends a request that never reached a tunnel, without an access line: it
- * moved to another front (an HTTP/1.1 upgrade to front_pipe.c). */
+ * moved to another front (an HTTP/1.1 upgrade to front_pipe.c), which
+ * counts it as its own request. */
 void tt_px_exchange_forget(struct tt_px_exchange *x);
 /* Frees what the exchange holds; it must not be bound (end it first). */
 void tt_px_exchange_free(struct tt_px_exchange *x);

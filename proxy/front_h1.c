@@ -787,11 +787,6 @@ static int fr_on_headers_complete(llhttp_t *p)
         rq->keepalive = 0;
     if (cl->srv->env.draining)
         rq->keepalive = 0;
-    int up = fr_upgrade(cl, rq);
-    if (up < 0)
-        return 0; /* refused, answered */
-    if (up > 0)
-        return 0; /* handed over at the message's end (fr_parse) */
     if (rq->method == HTTP_CONNECT) {
         rq->keepalive = 0;
         tt_px_exchange_local(&rq->x, 405, "CONNECT is not supported here\n", -1);
@@ -799,11 +794,16 @@ static int fr_on_headers_complete(llhttp_t *p)
     }
     /* RFC 9112 §3.2: origin-form, absolute-form (http/https, no userinfo,
      * a valid authority) or "*" for OPTIONS; a fragment is in no form.
-     * §3: an invalid request-line SHOULD get 400. */
+     * §3: an invalid request-line SHOULD get 400.  Upgrades too. */
     struct tt_px_target tg;
     if (tt_px_target_split(fr_h(rq, 0), rq->url_len, &tg) < 0 ||
         (tg.path_len == 1 && tg.path[0] == '*' && !tg.authority && rq->method != HTTP_OPTIONS))
         return fr_cb_fail(p, 400, "invalid request target");
+    int up = fr_upgrade(cl, rq);
+    if (up < 0)
+        return 0; /* refused, answered */
+    if (up > 0)
+        return 0; /* handed over at the message's end (fr_parse) */
     if (rq->has_body && !cl->srv->env.draining)
         fr_timer_set(cl, FR_T_IDLE, cl->srv->cfg->client_idle_s * 1000u);
     fr_start(rq);

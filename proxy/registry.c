@@ -239,6 +239,18 @@ struct tt_px_tunnel *tt_px_pool_pick_affine(struct tt_px_pool *p,
     return best;
 }
 
+/* A member whose peer has not sent its first SETTINGS yet. */
+static int pool_has_unsettled(const struct tt_px_pool *p)
+{
+    for (size_t i = 0; p && i < p->n; i++) {
+        const struct tt_px_tunnel *t = p->members[i];
+        if (t->sess && !tt_session_closing(t->sess) &&
+            !tt_h2_remote_settings_received(tt_session_h2(t->sess)))
+            return 1;
+    }
+    return 0;
+}
+
 int64_t tt_px_pool_open(struct tt_px_pool *pool, uint64_t avoid, uint64_t affinity,
                         const struct tt_header *hdrs, size_t n, int end_stream, void *sud,
                         struct tt_px_tunnel **tun)
@@ -248,6 +260,7 @@ int64_t tt_px_pool_open(struct tt_px_pool *pool, uint64_t avoid, uint64_t affini
         t = tt_px_pool_pick(pool, tt_px_tunnel_usable, NULL);
     if (t && avoid && t->serial == avoid)
         t = tt_px_pool_pick(pool, tt_px_tunnel_usable, t); /* another, if any */
+    int no_xc = 0; /* a member that said it takes no extended CONNECT */
     for (int tries = 0; t && tries < 8; tries++) {
         int64_t sid = tt_h2_submit_request(tt_session_h2(t->sess), hdrs, n, end_stream, sud);
         if (sid > 0) {
@@ -261,9 +274,13 @@ int64_t tt_px_pool_open(struct tt_px_pool *pool, uint64_t avoid, uint64_t affini
             return sid;
         if (sid == TT_ERR_GOING_AWAY || sid == TT_ERR_STREAM_ID_EXHAUSTED)
             t->draining = 1;
+        /* Before c's SETTINGS arrive nobody knows yet (RFC 8441 §3): the
+         * request waits in line, woken when they come (tunnel.c). */
+        if (sid == TT_ERR_NO_CONNECT_PROTOCOL && tt_h2_remote_settings_received(tt_session_h2(t->sess)))
+            no_xc = 1;
         t = tt_px_pool_pick(pool, tt_px_tunnel_usable, t);
     }
-    return 0;
+    return no_xc && !pool_has_unsettled(pool) ? TT_ERR_NO_CONNECT_PROTOCOL : 0;
 }
 
 void tt_px_pool_leave(struct tt_px_tunnel **tun, uint64_t *avoid)

@@ -181,7 +181,9 @@ static void tun_on_ping_ack(void *ud, uint64_t opaque)
     (void)opaque;
 }
 
-static void tun_on_remote_settings(void *ud) { (void)ud; }
+/* c's first SETTINGS say whether it takes extended CONNECT: a WebSocket
+ * that came before them waits in the pool's queue until now. */
+static void tun_on_remote_settings(void *ud) { tt_px_exchange_slot_free(ud); }
 
 static void tun_on_closed(void *ud, struct tt_session *s, const char *reason)
 {

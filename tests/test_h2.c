@@ -1216,6 +1216,16 @@ static void test_extended_connect(void **state)
         fail_msg("offered: %s", log);
     free(log);
     sc_free(&s);
+    /* An empty :protocol names no protocol: malformed, not a plain CONNECT. */
+    static const char *const XC_EMPTY[] = {":method", "CONNECT", ":protocol", "", ":scheme",
+                                           "https", ":authority", "a", ":path", "/chat", NULL};
+    sc_init(&s, TT_H2_SERVER);
+    sc_headers(&s, 1, 0, XC_EMPTY);
+    log = run_script(TT_H2_SERVER, &cfg, NULL, &s.b, 1);
+    if (!strstr(log, "RST 1 PROTOCOL_ERROR") || strstr(log, "H1 req"))
+        fail_msg("empty :protocol: %s", log);
+    free(log);
+    sc_free(&s);
 
     struct tt_header xc[] = {hdr(":method", "CONNECT"), hdr(":protocol", "websocket"),
                              hdr(":scheme", "https"), hdr(":authority", "a"),

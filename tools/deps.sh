@@ -40,7 +40,8 @@ test=(libcmocka-dev libjansson-dev   # unit tests
       openssh-server openssh-sftp-server openssh-client # the TCP test's sshd, ssh, scp
       mandoc man-db systemd          # the install test: man pages linted and rendered, units verified
       wrk util-linux)                # bench quick mode (wrk: scenario 3; taskset)
-bench=(libnghttp2-dev nginx-light nghttp2-server nghttp2-proxy linux-perf time)
+bench=(libnghttp2-dev nginx-light nghttp2-server nghttp2-proxy linux-perf time
+       pagekite)   # the reverse HTTP tunnel of scenarios 1 and 3
 
 case "${1:-check}" in
     demo) want=("${build[@]}" "${demo[@]}"); want_npm=0 ;;

@@ -11,6 +11,8 @@
 //              written so far (what a stalled reader let through)
 //   /deflate   as /echo, with permessage-deflate offered back (RFC 7692)
 //   /refuse    refuses the upgrade: 403 with the body "nope!"
+//   /refuse204 refuses it with a 204 (no body, no Content-Length)
+//   /ok200     answers the upgrade with a plain 200 (no 101): not a WebSocket
 //   /page.html a page that echoes over a WebSocket (for Chromium)
 'use strict';
 const http = require('http');
@@ -57,8 +59,17 @@ let pushed = 0; // bytes the last /push socket has written
 
 server.on('upgrade', (req, socket, head) => {
   socket.on('error', () => {});
+  if (req.url.startsWith('/refuse204')) {
+    socket.end('HTTP/1.1 204 No Content\r\nX-Refused: yes\r\n\r\n');
+    return;
+  }
   if (req.url.startsWith('/refuse')) {
     socket.end('HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nnope!');
+    return;
+  }
+  if (req.url.startsWith('/ok200')) {
+    // a 2xx to an upgrade is no WebSocket (RFC 6455 §4.1: only 101 is)
+    socket.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nhi\n');
     return;
   }
   const srv = req.url.startsWith('/deflate') ? deflate : wss;
