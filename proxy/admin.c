@@ -4,7 +4,8 @@
  *   /metrics      Prometheus text exposition (version 0.0.4)
  *   /api/tunnels  the names, their pools and each tunnel, as JSON
  *   /status       the same as a page that refreshes itself (no assets)
- *   /ready        200 while serving, 503 once draining (a balancer's check)
+ *   /ready        200 while p holds a tunnel and is not draining, else 503
+ *                 (a balancer's check)
  *   /live         200 while the loop runs
  *
  * Off by default, and meant for loopback or a private network: it names
@@ -20,6 +21,21 @@
 #include <unistd.h>
 
 /* --- What is said --------------------------------------------------------- */
+
+/* Why /ready says 503, or NULL when it says 200.  Without a tunnel every
+ * request would be answered 503 "no origin": a p just (re)started, whose c
+ * have not dialled in yet (their backoff may be seconds), or one whose
+ * tunnels all went, must not be sent requests another p could serve.  Like
+ * cloudflared's /ready: at least one connection up.  Forward links do not
+ * count: they serve no public request. */
+static const char *adm_unready(const struct tt_px_server *srv)
+{
+    if (srv->env.draining || srv->unready)
+        return "draining\n";
+    if (tt_px_tunnel_count(srv) == 0)
+        return "no tunnel is up\n";
+    return NULL;
+}
 
 typedef void (*pool_fn)(tt_buf *b, const struct tt_px_pool *p, void *arg);
 
@@ -139,7 +155,7 @@ static void adm_metrics(struct tt_px_server *srv, tt_buf *b)
     tt_admin_put(b, "# HELP tether_draining 1 once p is shutting down.\n# TYPE tether_draining gauge\n"
            "tether_draining %d\n", srv->env.draining ? 1 : 0);
     tt_admin_put(b, "# HELP tether_ready 1 while /ready says 200.\n# TYPE tether_ready gauge\n"
-                    "tether_ready %d\n", srv->env.draining || srv->unready ? 0 : 1);
+                    "tether_ready %d\n", adm_unready(srv) ? 0 : 1);
     tt_admin_put(b, "# HELP tether_resident_memory_bytes Resident set size of p.\n"
            "# TYPE tether_resident_memory_bytes gauge\ntether_resident_memory_bytes %llu\n",
         (unsigned long long)tt_admin_rss());
@@ -283,9 +299,9 @@ static int adm_page(void *ud, const char *path, size_t pl, tt_buf *body, const c
         adm_html(srv, body);
         *type = "text/html; charset=utf-8";
     } else if (IS("/ready")) {
-        int out = srv->env.draining || srv->unready;
-        tt_admin_put(body, out ? "draining\n" : "ready\n");
-        return out ? 503 : 200;
+        const char *why = adm_unready(srv);
+        tt_admin_put(body, why ? why : "ready\n");
+        return why ? 503 : 200;
     } else if (IS("/live")) {
         tt_admin_put(body, "live\n");
     } else {
