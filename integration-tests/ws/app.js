@@ -11,7 +11,7 @@
 //              written so far (what a stalled reader let through)
 //   /deflate   as /echo, with permessage-deflate offered back (RFC 7692)
 //   /refuse    refuses the upgrade: 403 with the body "nope!"
-//   /refuse204 refuses it with a 204 (no body, no Content-Length)
+//   /refuse304 refuses it with a 304 (no body, no Content-Length)
 //   /ok200     answers the upgrade with a plain 200 (no 101): not a WebSocket
 //   /page.html a page that echoes over a WebSocket (for Chromium)
 'use strict';
@@ -59,8 +59,8 @@ let pushed = 0; // bytes the last /push socket has written
 
 server.on('upgrade', (req, socket, head) => {
   socket.on('error', () => {});
-  if (req.url.startsWith('/refuse204')) {
-    socket.end('HTTP/1.1 204 No Content\r\nX-Refused: yes\r\n\r\n');
+  if (req.url.startsWith('/refuse304')) {
+    socket.end('HTTP/1.1 304 Not Modified\r\nX-Refused: yes\r\n\r\n');
     return;
   }
   if (req.url.startsWith('/refuse')) {
