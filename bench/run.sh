@@ -1116,17 +1116,23 @@ grpc_up() {  # PORT SECONDS [AUTHORITY]: until an empty Echo through that port a
     return 1
 }
 
-grpc_start_tether() {  # SYSTEM APP_PORT -> GPORT GSTOP
-    local sys=$1 app=$2 bin=${TBIN[$1]} tag=grpc-${TTAG[$1]} pp pt pid cpid
-    pp=$(freeport); pt=$(freeport)
-    $SRV $(p_cmd "$pp" "$pt" "${BENCH_P_LOG:-warn}" "$bin") >"$W/logs/p-$tag.out" 2>&1 &
-    pid=$!; PIDS+=("$pid")
-    if ! wait_port "$pt" 10 || ! wait_port "$pp" 5; then
-        err "$sys gRPC: bin/p did not start: $(tail -3 "$W/logs/p-$tag.out" | tr '\n' ' ')"; stop_pid "$pid"; return 1
+start_upstream_pc() {  # LABEL TAG BIN_DIR UPSTREAM -> UP_PORT UP_P UP_C: p, and c --upstream UPSTREAM
+    local label=$1 tag=$2 bin=$3 up=$4 pt
+    UP_PORT=$(freeport); pt=$(freeport)
+    $SRV $(p_cmd "$UP_PORT" "$pt" "${BENCH_P_LOG:-warn}" "$bin") >"$W/logs/p-$tag.out" 2>&1 &
+    UP_P=$!; PIDS+=("$UP_P")
+    if ! wait_port "$pt" 10 || ! wait_port "$UP_PORT" 5; then
+        err "$label: bin/p did not start: $(tail -3 "$W/logs/p-$tag.out" | tr '\n' ' ')"; stop_pid "$UP_P"; return 1
     fi
     $SRV "$bin/c" --proxy "127.0.0.1:$pt" --name bench --token "$TOKEN" --fingerprint "sha256:$FPR" \
-        --upstream "h2c://127.0.0.1:$app" --log-level warn --connections 1 >"$W/logs/c-$tag.out" 2>&1 &
-    cpid=$!; PIDS+=("$cpid")
+        --upstream "$up" --log-level warn --connections 1 >"$W/logs/c-$tag.out" 2>&1 &
+    UP_C=$!; PIDS+=("$UP_C")
+}
+
+grpc_start_tether() {  # SYSTEM APP_PORT -> GPORT GSTOP
+    local sys=$1 app=$2 bin=${TBIN[$1]} tag=grpc-${TTAG[$1]} pp pid cpid
+    start_upstream_pc "$sys gRPC" "$tag" "$bin" "h2c://127.0.0.1:$app" || return 1
+    pp=$UP_PORT; pid=$UP_P; cpid=$UP_C
     GSTOP[$sys]="$cpid $pid"   # c first: no redial
     if ! grpc_up "$pp" 20; then
         err "$sys gRPC: no answer through p within 20 s: $(tail -3 "$W/logs/c-$tag.out" "$W/logs/p-$tag.out" | tr '\n' ' ')"
@@ -1432,16 +1438,9 @@ ws_client() {  # SYSTEM -> WOUT (its JSON); 1 on failure
 }
 
 ws_start_tether() {  # APP_PORT -> WSPORT[tether] WSSTOP[tether]
-    local app=$1 bin=$ROOT/bin tag=ws pp pt pid cpid
-    pp=$(freeport); pt=$(freeport)
-    $SRV $(p_cmd "$pp" "$pt" "${BENCH_P_LOG:-warn}" "$bin") >"$W/logs/p-$tag.out" 2>&1 &
-    pid=$!; PIDS+=("$pid")
-    if ! wait_port "$pt" 10 || ! wait_port "$pp" 5; then
-        err "tether WebSocket: bin/p did not start: $(tail -3 "$W/logs/p-$tag.out" | tr '\n' ' ')"; stop_pid "$pid"; return 1
-    fi
-    $SRV "$bin/c" --proxy "127.0.0.1:$pt" --name bench --token "$TOKEN" --fingerprint "sha256:$FPR" \
-        --upstream "http://127.0.0.1:$app" --log-level warn --connections 1 >"$W/logs/c-$tag.out" 2>&1 &
-    cpid=$!; PIDS+=("$cpid")
+    local app=$1 tag=ws pp pid cpid
+    start_upstream_pc "tether WebSocket" "$tag" "$ROOT/bin" "http://127.0.0.1:$app" || return 1
+    pp=$UP_PORT; pid=$UP_P; cpid=$UP_C
     WSSTOP[tether]="$cpid $pid"   # c first: no redial
     WSPORT[tether]=$pp
     local end=$((SECONDS + 20))
